@@ -1,0 +1,134 @@
+//! Trusted IP allowlists: IPv4 and IPv6 addresses and CIDR ranges.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::InvalidInput;
+
+/// An allowlist of addresses and ranges. Empty allows every address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrustedIps(Vec<IpNet>);
+
+impl TrustedIps {
+    /// Parses entries such as `10.0.0.0/8`, `127.0.0.1` or `::1`; the error
+    /// names `field[index]`.
+    pub fn parse<S: AsRef<str>>(entries: &[S], field: &str) -> Result<Self, InvalidInput> {
+        let mut nets = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let entry = entry.as_ref().trim();
+            let net = match entry.parse::<IpNet>() {
+                Ok(net) => net.trunc(),
+                Err(_) => entry.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                    InvalidInput::new(
+                        format!("{field}[{i}]"),
+                        format!(
+                            "{entry:?} is not an IP address or CIDR range, e.g. \"10.0.0.0/8\" or \"::1\""
+                        ),
+                    )
+                })?,
+            };
+            nets.push(net);
+        }
+        Ok(Self(nets))
+    }
+
+    /// True when the list is empty or contains `ip` (IPv4-mapped IPv6 addresses
+    /// are compared as IPv4).
+    #[must_use]
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.0.is_empty() || self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// True when no entry restricts anything.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entries in their canonical text form.
+    #[must_use]
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|net| {
+                if net.prefix_len() == net.max_prefix_len() {
+                    net.addr().to_string()
+                } else {
+                    net.to_string()
+                }
+            })
+            .collect()
+    }
+}
+
+/// `::ffff:a.b.c.d` becomes `a.b.c.d`, as dual-stack sockets report IPv4 peers that way.
+#[must_use]
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(entries: &[&str]) -> TrustedIps {
+        TrustedIps::parse(entries, "trusted_ips").unwrap()
+    }
+
+    #[test]
+    fn empty_list_allows_everyone() {
+        assert!(ips(&[]).allows("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv4_addresses_and_ranges_are_matched() {
+        let list = ips(&["127.0.0.1", "10.0.0.0/8"]);
+        assert!(list.allows("127.0.0.1".parse().unwrap()));
+        assert!(list.allows("10.20.30.40".parse().unwrap()));
+        assert!(!list.allows("127.0.0.2".parse().unwrap()));
+        assert!(!list.allows("11.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv6_addresses_and_ranges_are_matched() {
+        let list = ips(&["::1", "2001:db8::/32"]);
+        assert!(list.allows("::1".parse().unwrap()));
+        assert!(list.allows("2001:db8:1::5".parse().unwrap()));
+        assert!(!list.allows("2001:db9::1".parse().unwrap()));
+        assert!(!list.allows("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_peers_are_compared_as_ipv4() {
+        let list = ips(&["127.0.0.0/8"]);
+        assert!(list.allows("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn all_address_ranges_allow_both_families() {
+        let list = ips(&["0.0.0.0/0", "::/0"]);
+        assert!(list.allows("8.8.8.8".parse().unwrap()));
+        assert!(list.allows("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn entries_are_canonicalised_for_display() {
+        assert_eq!(
+            ips(&[" 10.1.2.3/8", "::1", "192.168.0.1"]).to_strings(),
+            ["10.0.0.0/8", "::1", "192.168.0.1"]
+        );
+    }
+
+    #[test]
+    fn bad_entries_name_their_index() {
+        let err = TrustedIps::parse(&["127.0.0.1", "10.0.0.0/33"], "trusted_ips").unwrap_err();
+        assert_eq!(err.field, "trusted_ips[1]");
+        let err = TrustedIps::parse(&["localhost"], "trusted_ips").unwrap_err();
+        assert_eq!(err.field, "trusted_ips[0]");
+    }
+}

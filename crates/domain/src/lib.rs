@@ -1,0 +1,26 @@
+//! Latchkey's domain: every rule about tokens, scopes, paths, IP allowlists,
+//! expiry and encryption, with no I/O, so it can be tested exhaustively and the
+//! services stay thin.
+//!
+//! - [`token`]: the service token and identity access token formats, argon2id
+//!   hashing of their secrets, and the fingerprint that keys verification caches.
+//! - [`path`]: environments, folder paths (normalised, never resolved) and secret names.
+//! - [`scope`]: folder path globs, scopes and permissions.
+//! - [`ip`]: trusted IP allowlists.
+//! - [`ttl`]: expiry arithmetic.
+//! - [`crypto`]: keys and the AES-256-GCM envelope.
+//! - [`access`]: the authorization decision, one check per denial reason.
+//! - [`error`]: denial reasons and invalid input.
+//! - [`ports`]: the traits the services are generic over (clock, authorizer).
+
+pub mod access;
+pub mod crypto;
+pub mod error;
+pub mod ip;
+pub mod path;
+pub mod ports;
+pub mod scope;
+pub mod token;
+pub mod ttl;
+
+pub use error::{AccessError, InvalidInput, Reason};

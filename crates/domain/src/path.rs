@@ -1,0 +1,225 @@
+//! Environments, folder paths and secret names, parsed at the edge.
+
+use std::fmt;
+
+use crate::InvalidInput;
+
+/// An environment slug such as `dev`: lowercase ASCII letters, digits, `-` and
+/// `_`, starting with a letter or digit, 1 to 32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Environment(String);
+
+impl Environment {
+    /// The environments every new project gets, with their display names.
+    pub const DEFAULTS: [(&'static str, &'static str); 3] = [
+        ("dev", "Development"),
+        ("staging", "Staging"),
+        ("prod", "Production"),
+    ];
+
+    /// Parses a slug; the error names the field `environment`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let ok_first = raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let ok_rest = raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if raw.is_empty() || raw.len() > 32 || !ok_first || !ok_rest {
+            return Err(InvalidInput::new(
+                "environment",
+                format!(
+                    "{raw:?} is not an environment slug: use 1 to 32 lowercase letters, digits, '-' or '_', e.g. \"dev\""
+                ),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The slug.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A normalised absolute folder path: `/` or `/a/b`, no trailing slash, no
+/// repeated slashes, no `.` or `..` segment, no NUL or control characters.
+///
+/// Paths are normalised, never resolved: `..` is refused, not followed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretPath(String);
+
+impl SecretPath {
+    /// The root folder `/`.
+    #[must_use]
+    pub fn root() -> Self {
+        Self("/".to_owned())
+    }
+
+    /// Parses and normalises a folder path; the error names the field `secret_path`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let err = |message: String| InvalidInput::new("secret_path", message);
+        if !raw.starts_with('/') {
+            return Err(err(format!(
+                "{raw:?} is relative: folder paths are absolute, e.g. \"/{}\"",
+                raw.trim_start_matches("./")
+            )));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(err(
+                "contains NUL or a control character; use printable characters only".to_owned(),
+            ));
+        }
+        let mut segments = Vec::new();
+        for segment in raw.split('/').filter(|s| !s.is_empty()) {
+            if segment == "." || segment == ".." {
+                return Err(err(format!(
+                    "{raw:?} holds a {segment:?} segment; paths are not resolved, write the folder path without it"
+                )));
+            }
+            segments.push(segment);
+        }
+        if raw.len() > 1024 {
+            return Err(err("is longer than 1024 characters".to_owned()));
+        }
+        Ok(Self(format!("/{}", segments.join("/"))))
+    }
+
+    /// The normalised path.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `self` is `base` or a folder below it.
+    #[must_use]
+    pub fn is_within(&self, base: &SecretPath) -> bool {
+        base.0 == "/"
+            || self.0 == base.0
+            || (self.0.starts_with(&base.0) && self.0.as_bytes().get(base.0.len()) == Some(&b'/'))
+    }
+}
+
+impl fmt::Display for SecretPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A secret's name such as `DATABASE_URL`: 1 to 256 ASCII letters, digits, `_`, `-` or `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretName(String);
+
+impl SecretName {
+    /// Parses a name; the error names the field `name`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 256
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(InvalidInput::new(
+                "name",
+                format!(
+                    "{raw:?} is not a secret name: use 1 to 256 ASCII letters, digits, '_', '-' or '.'"
+                ),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_by_dropping_trailing_and_repeated_slashes() {
+        let table = [
+            ("/", "/"),
+            ("//", "/"),
+            ("/a", "/a"),
+            ("/a/", "/a"),
+            ("/a//b", "/a/b"),
+            ("//a///b//", "/a/b"),
+            ("/.config", "/.config"),
+            ("/a.b/c..d", "/a.b/c..d"),
+            ("/App/Ünïcode", "/App/Ünïcode"),
+        ];
+        for (raw, want) in table {
+            assert_eq!(SecretPath::parse(raw).unwrap().as_str(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn relative_dot_and_control_paths_are_refused_with_a_hint() {
+        let table = [
+            ("api", "relative"),
+            ("", "relative"),
+            ("./api", "relative"),
+            ("/a/./b", "\".\" segment"),
+            ("/a/..", "\"..\" segment"),
+            ("/../etc", "\"..\" segment"),
+            ("/a\0b", "control"),
+            ("/a\nb", "control"),
+            ("/a\u{7f}", "control"),
+        ];
+        for (raw, hint) in table {
+            let err = SecretPath::parse(raw).unwrap_err();
+            assert_eq!(err.field, "secret_path");
+            assert!(err.message.contains(hint), "{raw:?}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn is_within_respects_segment_boundaries() {
+        let p = |s| SecretPath::parse(s).unwrap();
+        assert!(p("/a/b").is_within(&p("/a")));
+        assert!(p("/a").is_within(&p("/a")));
+        assert!(p("/a").is_within(&p("/")));
+        assert!(!p("/ab").is_within(&p("/a")));
+        assert!(!p("/a").is_within(&p("/a/b")));
+    }
+
+    #[test]
+    fn environment_slugs_are_validated() {
+        for ok in ["dev", "prod-eu", "stage_2", "0"] {
+            assert!(Environment::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Dev", "-dev", "dev env", "dev/x", &"x".repeat(33)] {
+            let err = Environment::parse(bad).unwrap_err();
+            assert_eq!(err.field, "environment", "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_names_are_validated() {
+        for ok in ["DATABASE_URL", "api.key", "a-b", "X"] {
+            assert!(SecretName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "A B", "a/b", "a=b", "é"] {
+            assert_eq!(SecretName::parse(bad).unwrap_err().field, "name", "{bad}");
+        }
+    }
+}

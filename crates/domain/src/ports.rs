@@ -1,0 +1,102 @@
+//! The traits the services are generic over, with their real
+//! implementations where those need no I/O.
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::AccessError;
+use crate::crypto::{Sealed, WireKey};
+use crate::path::{Environment, SecretPath};
+use crate::scope::{Action, Scopes};
+
+/// The current time, injected so expiry is tested by moving a clock, not by sleeping.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A bearer token as the caller sent it; its `Debug` prints nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// Wraps the raw text.
+    #[must_use]
+    pub fn new(raw: String) -> Self {
+        Self(raw)
+    }
+
+    /// The raw text. Call only to send or parse it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// What the secrets service asks the auth service before every call.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    /// The caller's token.
+    pub token: BearerToken,
+    /// The end client's address, when known.
+    pub client_ip: Option<IpAddr>,
+    /// The project; `None` means the service token's own project.
+    pub project_id: Option<String>,
+    /// The environment.
+    pub environment: Environment,
+    /// The folder.
+    pub path: SecretPath,
+    /// Read or write.
+    pub action: Action,
+    /// A plaintext (`*Raw`) call.
+    pub raw: bool,
+    /// A recursive listing.
+    pub recursive: bool,
+}
+
+/// An allowed call and what the secrets service needs to serve it.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// `service-token:<id>` or `identity:<id>`.
+    pub principal: String,
+    /// The project the call acts on.
+    pub project_id: String,
+    /// The token's scopes, to filter recursive listings.
+    pub scopes: Scopes,
+    /// The project key under the token's key part (service tokens).
+    pub encrypted_project_key: Option<Sealed>,
+    /// The project key in clear, only for raw calls on projects without e2ee.
+    pub project_key: Option<WireKey>,
+}
+
+/// Decides whether a call is allowed.
+///
+/// Errors: a denial carries its [`crate::Reason`]; when the decision cannot be
+/// obtained at all the reason is [`crate::Reason::AuthUnavailable`], and the
+/// caller must fail closed.
+pub trait Authorizer: Send + Sync + 'static {
+    /// Authorizes one call, consuming one use of the token when allowed.
+    fn authorize(
+        &self,
+        request: AuthorizationRequest,
+    ) -> impl Future<Output = Result<Grant, AccessError>> + Send;
+}

@@ -1,0 +1,383 @@
+//! Scopes: an environment plus a folder path glob, and read/write permissions.
+//!
+//! Glob semantics follow Infisical's picomatch-based matcher, on the whole
+//! normalised path, case-sensitively: `*` matches one non-empty folder name and
+//! never crosses `/`; `**` matches any number of folders; `?`, `[...]` and
+//! `{a,b}` are as in shell globs. Two deliberate differences from picomatch:
+//! a glob ending in `/**` also matches the folder itself (`/common/**` matches
+//! `/common`), and hidden folders (`/.config`) are ordinary folders.
+
+use std::fmt;
+
+use globset::{GlobBuilder, GlobMatcher};
+
+use crate::InvalidInput;
+use crate::path::{Environment, SecretPath};
+
+/// A compiled folder path glob such as `/backend/**`.
+#[derive(Clone)]
+pub struct PathGlob {
+    source: String,
+    matcher: GlobMatcher,
+    /// For a glob ending in `/**`: the folder it is rooted at, which it also matches.
+    recursive_root: Option<String>,
+}
+
+impl PathGlob {
+    /// Parses a glob; it must be absolute. The error names the field `secret_path`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let err = |message: String| InvalidInput::new("secret_path", message);
+        if !raw.starts_with('/') {
+            return Err(err(format!(
+                "glob {raw:?} is relative: scope globs are absolute, e.g. \"/backend/**\""
+            )));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(err("glob contains NUL or a control character".to_owned()));
+        }
+        let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
+        if segments.iter().any(|s| *s == "." || *s == "..") {
+            return Err(err(format!(
+                "glob {raw:?} holds a \".\" or \"..\" segment, which can never match a normalised path"
+            )));
+        }
+        let source = format!("/{}", segments.join("/"));
+        // A lone `*` must name a folder: `/*` matches `/a`, never `/`.
+        let pattern = format!(
+            "/{}",
+            segments
+                .iter()
+                .map(|s| if *s == "*" { "?*" } else { s })
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        let matcher = GlobBuilder::new(&pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| err(format!("glob {raw:?} is not valid: {}", e.kind())))?
+            .compile_matcher();
+        let recursive_root = source.strip_suffix("/**").map(|root| {
+            if root.is_empty() {
+                "/".to_owned()
+            } else {
+                root.to_owned()
+            }
+        });
+        Ok(Self {
+            source,
+            matcher,
+            recursive_root,
+        })
+    }
+
+    /// True when the glob matches the whole normalised path.
+    #[must_use]
+    pub fn matches(&self, path: &SecretPath) -> bool {
+        self.recursive_root.as_deref() == Some(path.as_str())
+            || self.matcher.is_match(path.as_str())
+    }
+
+    /// The glob as written, with repeated and trailing slashes removed.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Debug for PathGlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PathGlob").field(&self.source).finish()
+    }
+}
+
+impl PartialEq for PathGlob {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for PathGlob {}
+
+/// One scope: an exact environment and a folder path glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The environment, matched exactly.
+    pub environment: Environment,
+    /// The folder path glob.
+    pub glob: PathGlob,
+}
+
+impl Scope {
+    /// Builds a scope from its two parts.
+    pub fn new(environment: &str, glob: &str) -> Result<Self, InvalidInput> {
+        Ok(Self {
+            environment: Environment::parse(environment)?,
+            glob: PathGlob::parse(glob)?,
+        })
+    }
+
+    /// Parses the CLI form `<env>:<glob>`, e.g. `dev:/backend/**`.
+    pub fn parse_cli(raw: &str) -> Result<Self, InvalidInput> {
+        let (env, glob) = raw.split_once(':').ok_or_else(|| {
+            InvalidInput::new(
+                "scope",
+                format!("{raw:?} is not <environment>:<path glob>, e.g. \"dev:/backend/**\""),
+            )
+        })?;
+        Self::new(env, glob)
+    }
+
+    /// True when this scope covers `path` in `environment`.
+    #[must_use]
+    pub fn allows(&self, environment: &Environment, path: &SecretPath) -> bool {
+        self.environment == *environment && self.glob.matches(path)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.environment, self.glob.as_str())
+    }
+}
+
+/// The scopes of one token, OR-ed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scopes(Vec<Scope>);
+
+impl Scopes {
+    /// Wraps a list of scopes.
+    #[must_use]
+    pub fn new(scopes: Vec<Scope>) -> Self {
+        Self(scopes)
+    }
+
+    /// True when any scope covers `path` in `environment`.
+    #[must_use]
+    pub fn allows(&self, environment: &Environment, path: &SecretPath) -> bool {
+        self.0.iter().any(|s| s.allows(environment, path))
+    }
+
+    /// True when any scope is for `environment`.
+    #[must_use]
+    pub fn has_environment(&self, environment: &Environment) -> bool {
+        self.0.iter().any(|s| s.environment == *environment)
+    }
+
+    /// The scopes.
+    #[must_use]
+    pub fn as_slice(&self) -> &[Scope] {
+        &self.0
+    }
+
+    /// `dev:/a/**, prod:/` for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Read and/or write permission over a token's scopes.
+///
+/// `write` allows set and delete but not read, as in Infisical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions {
+    /// May read secrets.
+    pub read: bool,
+    /// May create, update and delete secrets.
+    pub write: bool,
+}
+
+impl Permissions {
+    /// True when `action` is granted.
+    #[must_use]
+    pub fn allows(self, action: Action) -> bool {
+        match action {
+            Action::Read => self.read,
+            Action::Write => self.write,
+        }
+    }
+
+    /// `read`, `write` or `read,write`, as stored and shown.
+    #[must_use]
+    pub fn describe(self) -> String {
+        let mut parts = Vec::new();
+        if self.read {
+            parts.push("read");
+        }
+        if self.write {
+            parts.push("write");
+        }
+        parts.join(",")
+    }
+}
+
+/// What a call wants to do with secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read secrets.
+    Read,
+    /// Create, update or delete secrets.
+    Write,
+}
+
+impl Action {
+    /// `read` or `write`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glob(g: &str) -> PathGlob {
+        PathGlob::parse(g).unwrap()
+    }
+
+    fn path(p: &str) -> SecretPath {
+        SecretPath::parse(p).unwrap()
+    }
+
+    /// DESIGN.md's required glob table, row by row.
+    #[test]
+    fn design_glob_table_matches_exactly_as_specified() {
+        let table: &[(&str, &[&str], &[&str])] = &[
+            ("/", &["/"], &["/a"]),
+            (
+                "/**",
+                &["/", "/folder1", "/folder1/subfolder", "/.config"],
+                &[],
+            ),
+            (
+                "/*",
+                &["/folder1", "/folder2"],
+                &["/", "/folder1/subfolder"],
+            ),
+            (
+                "/*/*",
+                &["/folder1/subfolder"],
+                &["/folder1", "/folder1/a/b"],
+            ),
+            (
+                "/folder1/*",
+                &["/folder1/subfolder1", "/folder1/subfolder2/"],
+                &["/folder1", "/folder2/subfolder", "/folder1/a/b"],
+            ),
+            (
+                "/common/**",
+                &["/common", "/common/", "/common/a", "/common/a/b"],
+                &["/commons", "/"],
+            ),
+            ("/apps/**/*", &["/apps/x/y", "/apps/x"], &["/apps"]),
+            (
+                "/global",
+                &["/global", "/global/"],
+                &["/global/x", "/Global"],
+            ),
+            ("/app?/{x,y}", &["/app1/x", "/apps/y"], &["/app1/z"]),
+        ];
+        for (g, matches, misses) in table {
+            let compiled = glob(g);
+            for p in *matches {
+                assert!(compiled.matches(&path(p)), "{g} should match {p}");
+            }
+            for p in *misses {
+                assert!(!compiled.matches(&path(p)), "{g} should not match {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_folders_are_matched_by_wildcards() {
+        assert!(glob("/*").matches(&path("/.env")));
+        assert!(glob("/a/**").matches(&path("/a/.hidden/x")));
+    }
+
+    #[test]
+    fn character_classes_work_and_matching_is_case_sensitive() {
+        let g = glob("/svc-[0-9]");
+        assert!(g.matches(&path("/svc-7")));
+        assert!(!g.matches(&path("/svc-x")));
+        assert!(!glob("/backend").matches(&path("/Backend")));
+    }
+
+    #[test]
+    fn glob_source_is_normalised() {
+        assert_eq!(glob("//backend//**/").as_str(), "/backend/**");
+        assert_eq!(glob("/").as_str(), "/");
+    }
+
+    #[test]
+    fn bad_globs_are_refused_naming_the_field() {
+        for bad in [
+            "backend/**",
+            "",
+            "/a/../b",
+            "/a/./b",
+            "/[unclosed",
+            "/{a,b",
+            "/a\0",
+        ] {
+            let err = PathGlob::parse(bad).unwrap_err();
+            assert_eq!(err.field, "secret_path", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_scope_form_splits_environment_and_glob() {
+        let s = Scope::parse_cli("dev:/backend/**").unwrap();
+        assert_eq!(s.environment.as_str(), "dev");
+        assert_eq!(s.glob.as_str(), "/backend/**");
+        assert_eq!(s.to_string(), "dev:/backend/**");
+        assert_eq!(Scope::parse_cli("dev").unwrap_err().field, "scope");
+        assert_eq!(Scope::parse_cli("Dev:/").unwrap_err().field, "environment");
+        assert_eq!(Scope::parse_cli("dev:x").unwrap_err().field, "secret_path");
+    }
+
+    #[test]
+    fn scopes_are_ored_and_environment_must_match_exactly() {
+        let scopes = Scopes::new(vec![
+            Scope::new("dev", "/backend/**").unwrap(),
+            Scope::new("prod", "/public").unwrap(),
+        ]);
+        let dev = Environment::parse("dev").unwrap();
+        let prod = Environment::parse("prod").unwrap();
+        let staging = Environment::parse("staging").unwrap();
+        assert!(scopes.allows(&dev, &path("/backend/db")));
+        assert!(scopes.allows(&prod, &path("/public")));
+        assert!(!scopes.allows(&prod, &path("/backend")));
+        assert!(!scopes.allows(&staging, &path("/backend")));
+        assert!(scopes.has_environment(&prod));
+        assert!(!scopes.has_environment(&staging));
+        assert_eq!(scopes.describe(), "dev:/backend/**, prod:/public");
+    }
+
+    #[test]
+    fn write_does_not_imply_read() {
+        let write_only = Permissions {
+            read: false,
+            write: true,
+        };
+        assert!(write_only.allows(Action::Write));
+        assert!(!write_only.allows(Action::Read));
+        assert_eq!(write_only.describe(), "write");
+        assert_eq!(
+            Permissions {
+                read: true,
+                write: true
+            }
+            .describe(),
+            "read,write"
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! Token formats, secret hashing and verification-cache fingerprints.
+//!
+//! Service tokens use Infisical's format `st.<uuid>.<secret>.<key>`, secret and
+//! key each 32 lowercase hex characters; the part after the last `.` is the
+//! key and everything before it is the access token. Identity access tokens
+//! are `ia.<uuid>.<secret>` with a 64-hex-character secret. These prefixes
+//! never change: scanners and clients rely on them.
+
+use std::fmt;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::crypto::{WireKey, is_lower_hex};
+use crate::{AccessError, Reason};
+
+/// The never-changing prefix of service tokens.
+pub const SERVICE_TOKEN_PREFIX: &str = "st";
+/// The never-changing prefix of identity access tokens.
+pub const IDENTITY_TOKEN_PREFIX: &str = "ia";
+
+/// A full service token, including its key part. Held only by its owner:
+/// the server sees it per request and never stores the secret or the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceTokenSecret {
+    id: Uuid,
+    secret: String,
+    key: WireKey,
+}
+
+impl ServiceTokenSecret {
+    /// A fresh token with a random id, secret and key part.
+    #[must_use]
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let mut secret = [0u8; 16];
+        rng.fill_bytes(&mut secret);
+        Self {
+            id: uuid::Builder::from_random_bytes(id).into_uuid(),
+            secret: hex::encode(secret),
+            key: WireKey::generate(rng),
+        }
+    }
+
+    /// The token id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The secret part, to hash or verify.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The key part, which decrypts the token's copy of the project key.
+    #[must_use]
+    pub fn key(&self) -> &WireKey {
+        &self.key
+    }
+
+    /// The whole token text, to hand to its owner once.
+    #[must_use]
+    pub fn expose(&self) -> String {
+        format!(
+            "{SERVICE_TOKEN_PREFIX}.{}.{}.{}",
+            self.id,
+            self.secret,
+            self.key.expose()
+        )
+    }
+}
+
+impl fmt::Debug for ServiceTokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceTokenSecret")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A full identity access token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdentityTokenSecret {
+    id: Uuid,
+    secret: String,
+}
+
+impl IdentityTokenSecret {
+    /// A fresh token with a random id and a 256-bit secret.
+    #[must_use]
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        Self {
+            id: uuid::Builder::from_random_bytes(id).into_uuid(),
+            secret: hex::encode(secret),
+        }
+    }
+
+    /// The token id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The secret part, to hash or verify.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The whole token text, to hand to its owner once.
+    #[must_use]
+    pub fn expose(&self) -> String {
+        format!("{IDENTITY_TOKEN_PREFIX}.{}.{}", self.id, self.secret)
+    }
+}
+
+impl fmt::Debug for IdentityTokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityTokenSecret")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Any token a caller may present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyToken {
+    /// A service token.
+    Service(ServiceTokenSecret),
+    /// An identity access token.
+    Identity(IdentityTokenSecret),
+}
+
+impl AnyToken {
+    /// Parses a token by its format alone; anything else is `TOKEN_MALFORMED`.
+    pub fn parse(raw: &str) -> Result<Self, AccessError> {
+        let malformed = || {
+            AccessError::new(
+                Reason::TokenMalformed,
+                "the token is not a Latchkey token: expected a service token \
+                 st.<id>.<secret>.<key> or an identity access token ia.<id>.<secret>",
+            )
+        };
+        if let Some(rest) = raw.strip_prefix("st.") {
+            // The key is everything after the last '.', the access token everything before it.
+            let (access, key) = rest.rsplit_once('.').ok_or_else(malformed)?;
+            let (id, secret) = access.split_once('.').ok_or_else(malformed)?;
+            let id = parse_uuid(id).ok_or_else(malformed)?;
+            if !is_lower_hex(secret, 32) {
+                return Err(malformed());
+            }
+            let key = WireKey::parse(key).map_err(|_| malformed())?;
+            return Ok(AnyToken::Service(ServiceTokenSecret {
+                id,
+                secret: secret.to_owned(),
+                key,
+            }));
+        }
+        if let Some(rest) = raw.strip_prefix("ia.") {
+            let (id, secret) = rest.split_once('.').ok_or_else(malformed)?;
+            let id = parse_uuid(id).ok_or_else(malformed)?;
+            if !is_lower_hex(secret, 64) {
+                return Err(malformed());
+            }
+            return Ok(AnyToken::Identity(IdentityTokenSecret {
+                id,
+                secret: secret.to_owned(),
+            }));
+        }
+        Err(malformed())
+    }
+
+    /// The token id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        match self {
+            AnyToken::Service(t) => t.id(),
+            AnyToken::Identity(t) => t.id(),
+        }
+    }
+
+    /// The secret part.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        match self {
+            AnyToken::Service(t) => t.secret(),
+            AnyToken::Identity(t) => t.secret(),
+        }
+    }
+}
+
+/// Hashes a token secret with argon2id (the crate's default parameters) and a
+/// random salt, as a PHC string.
+pub fn hash_secret<R: RngCore + CryptoRng>(
+    secret: &str,
+    rng: &mut R,
+) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(rng);
+    Ok(Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)?
+        .to_string())
+}
+
+/// Checks a secret against its PHC hash; the comparison is constant-time.
+/// Costly (tens of milliseconds): callers cache a successful verification.
+#[must_use]
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// A fast SHA-256 fingerprint of a whole token, to key verification caches.
+#[must_use]
+pub fn fingerprint(raw: &str) -> [u8; 32] {
+    Sha256::digest(raw.as_bytes()).into()
+}
+
+fn parse_uuid(text: &str) -> Option<Uuid> {
+    // Only the canonical lowercase hyphenated form, so one token has one spelling.
+    Uuid::parse_str(text)
+        .ok()
+        .filter(|id| id.hyphenated().to_string() == text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn rng() -> StdRng {
+        StdRng::seed_from_u64(42)
+    }
+
+    #[test]
+    fn generated_service_token_round_trips_through_parse() {
+        let token = ServiceTokenSecret::generate(&mut rng());
+        let text = token.expose();
+        assert!(text.starts_with("st."));
+        assert_eq!(AnyToken::parse(&text).unwrap(), AnyToken::Service(token));
+    }
+
+    #[test]
+    fn key_is_the_part_after_the_last_dot() {
+        let text = "st.0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b.00112233445566778899aabbccddeeff.ffeeddccbbaa99887766554433221100";
+        let AnyToken::Service(token) = AnyToken::parse(text).unwrap() else {
+            panic!("not a service token");
+        };
+        assert_eq!(token.key().expose(), "ffeeddccbbaa99887766554433221100");
+        assert_eq!(token.secret(), "00112233445566778899aabbccddeeff");
+        assert_eq!(
+            token.id().to_string(),
+            "0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b"
+        );
+    }
+
+    #[test]
+    fn generated_identity_token_round_trips_and_is_never_a_service_token() {
+        let token = IdentityTokenSecret::generate(&mut rng());
+        let parsed = AnyToken::parse(&token.expose()).unwrap();
+        assert!(matches!(parsed, AnyToken::Identity(_)));
+        assert_eq!(parsed.id(), token.id());
+    }
+
+    #[test]
+    fn malformed_tokens_are_token_malformed() {
+        let good = ServiceTokenSecret::generate(&mut rng()).expose();
+        let id = "0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b";
+        let hex32 = "00112233445566778899aabbccddeeff";
+        let bad = [
+            String::new(),
+            "Bearer x".to_owned(),
+            good.replacen("st.", "sx.", 1),
+            good[..good.len() - 1].to_owned(),
+            format!("{good}0"),
+            format!("st.{id}.{hex32}"),
+            format!("st.{id}.{hex32}.{}", hex32.to_uppercase()),
+            format!("st.{}.{hex32}.{hex32}", id.to_uppercase()),
+            format!("st.{}.{hex32}.{hex32}", id.replace('-', "")),
+            format!("st.{id}.{hex32}.{hex32}.{hex32}"),
+            format!("ia.{id}.{hex32}"),
+            format!("ia.{id}"),
+        ];
+        for raw in bad {
+            let err = AnyToken::parse(&raw).unwrap_err();
+            assert_eq!(err.reason, Reason::TokenMalformed, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_secret_or_key() {
+        let token = ServiceTokenSecret::generate(&mut rng());
+        let debug = format!("{token:?}");
+        assert!(!debug.contains(token.secret()));
+        assert!(!debug.contains(token.key().expose()));
+        let identity = IdentityTokenSecret::generate(&mut rng());
+        assert!(!format!("{identity:?}").contains(identity.secret()));
+    }
+
+    #[test]
+    fn secret_hash_verifies_only_the_right_secret() {
+        let hash = hash_secret("right", &mut rng()).unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_secret("right", &hash));
+        assert!(!verify_secret("wrong", &hash));
+        assert!(!verify_secret("right", "not a hash"));
+    }
+
+    #[test]
+    fn fingerprints_differ_per_token() {
+        assert_ne!(fingerprint("a"), fingerprint("b"));
+        assert_eq!(fingerprint("a"), fingerprint("a"));
+    }
+}
