@@ -1,1 +1,20 @@
-//! placeholder
+//! The Latchkey auth service: projects, project keys, service tokens, the
+//! bootstrap admin identity, and the `Authorize` decision the secrets service
+//! asks for on every call.
+//!
+//! - [`config`]: the typed configuration, read once at start-up.
+//! - [`app`]: the use cases, thin over `latchkey-domain` and `latchkey-store`.
+//! - [`verifier`]: argon2id verification, bounded in concurrency and cached.
+//! - [`grpc`]: the tonic service: parse, apply, encode.
+//! - [`error`]: the one mapping from use-case errors to gRPC statuses.
+//! - [`startup`]: wiring, the bootstrap admin, the expired-token reaper, `run`.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod startup;
+pub mod verifier;
+
+pub use config::Config;
+pub use startup::{Running, run};

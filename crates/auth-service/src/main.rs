@@ -1,1 +1,55 @@
-fn main() {}
+//! `latchkey-auth`: reads its configuration from the environment and serves
+//! until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use latchkey_auth_service::config::Config;
+use latchkey_auth_service::startup::{serve, start};
+use latchkey_domain::ports::SystemClock;
+use latchkey_service_kit::config::Vars;
+use latchkey_service_kit::serve::{init_tracing, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let config = match Config::from_vars(&Vars::from_process()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("latchkey-auth: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!(
+                "latchkey-auth: cannot listen on {}: {e}",
+                config.listen_addr
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let running = match start(&config, Arc::new(SystemClock)).await {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("latchkey-auth: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(path) = &running.admin_token_file {
+        tracing::info!(path = %path.display(), "bootstrap admin token written (mode 0600)");
+    }
+    tracing::info!(
+        addr = %config.listen_addr,
+        admin_token_file = %config.admin_token_file.display(),
+        "latchkey-auth listening"
+    );
+    match serve(&running, &config, listener, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey-auth: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

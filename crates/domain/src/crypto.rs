@@ -241,6 +241,13 @@ pub fn project_key_aad(project_id: &str) -> Vec<u8> {
     format!("latchkey:project-key:v1\0{project_id}").into_bytes()
 }
 
+/// Compares two byte strings in constant time (for keys and secrets).
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 pub(crate) fn is_lower_hex(text: &str, len: usize) -> bool {
     text.len() == len
         && text
@@ -373,6 +380,13 @@ mod tests {
         let b = key.seal(b"same", b"", &mut r);
         assert_ne!(a.iv, b.iv);
         assert_ne!(a.ciphertext, b.ciphertext);
+    }
+
+    #[test]
+    fn constant_time_eq_compares_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
     #[test]

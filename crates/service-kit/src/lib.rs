@@ -1,1 +1,13 @@
-//! placeholder
+//! What both Latchkey services share at their edges, so each rule has one home:
+//!
+//! - [`config`]: environment variables (and `*_FILE` variants) read once at
+//!   start-up, with errors that name the variable; key files generated for development.
+//! - [`status`]: domain errors to `tonic::Status` with a `google.rpc.ErrorInfo`
+//!   reason, and back.
+//! - [`request`]: the bearer token and the client IP of a request.
+//! - [`serve`]: reflection (v1 and v1alpha) and health, and tracing set-up.
+
+pub mod config;
+pub mod request;
+pub mod serve;
+pub mod status;

@@ -1,0 +1,589 @@
+//! The auth service's use cases. Each parses nothing (the gRPC layer hands
+//! over domain types), loads what it needs, applies the domain's rules and
+//! stores the result.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Duration;
+use latchkey_domain::access::{
+    Target, check_client_ip, check_raw_allowed, check_scoped_access, check_token_state,
+};
+use latchkey_domain::crypto::{RootKey, WireKey, key_rotation_recommended};
+use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::path::Environment;
+use latchkey_domain::ports::{AuthorizationRequest, BearerToken, Clock, Grant};
+use latchkey_domain::scope::{Action, Permissions, Scopes};
+use latchkey_domain::token::{AnyToken, IdentityTokenSecret, ServiceTokenSecret, hash_secret};
+use latchkey_domain::ttl::expiry_after;
+use latchkey_domain::{AccessError, InvalidInput, Reason};
+use latchkey_service_kit::config::InternalKey;
+use latchkey_store::auth::{
+    AuthStore, IdentityRecord, IdentityTokenRecord, NewProject, ProjectRecord, ServiceTokenRecord,
+};
+
+use crate::error::AuthError;
+use crate::verifier::Verifier;
+
+/// The org role that may call admin methods.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// Deleted service tokens answer `TOKEN_REVOKED` this long, then are reaped.
+pub const REVOKED_RETENTION_DAYS: i64 = 7;
+
+/// A caller whose token was verified and is live.
+#[derive(Debug, Clone)]
+pub enum Authenticated {
+    /// A service token.
+    Service {
+        /// The token's row.
+        token: ServiceTokenRecord,
+        /// The key part the caller presented, proven to open the token's copy of the project key.
+        key: WireKey,
+    },
+    /// An identity access token.
+    Identity {
+        /// The token's row.
+        token: IdentityTokenRecord,
+        /// Its identity.
+        identity: IdentityRecord,
+    },
+}
+
+/// A new service token's settings, parsed.
+#[derive(Debug, Clone)]
+pub struct NewServiceToken {
+    /// Project id.
+    pub project_id: String,
+    /// Name.
+    pub name: String,
+    /// Scopes, at least one.
+    pub scopes: Scopes,
+    /// Permissions, at least one.
+    pub permissions: Permissions,
+    /// Lifetime in seconds; 0 never expires.
+    pub expires_in_seconds: i64,
+    /// Per-token allowlist.
+    pub trusted_ips: TrustedIps,
+}
+
+/// What `LookupToken` reports.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// The verified caller.
+    pub caller: Authenticated,
+    /// For a service token, its project's encryption count.
+    pub key_encryption_count: u64,
+}
+
+/// The auth service's use cases.
+#[derive(Debug)]
+pub struct AuthApp {
+    store: AuthStore,
+    root_key: RootKey,
+    internal_key: InternalKey,
+    clock: Arc<dyn Clock>,
+    verifier: Verifier,
+}
+
+impl AuthApp {
+    /// Wires the use cases.
+    #[must_use]
+    pub fn new(
+        store: AuthStore,
+        root_key: RootKey,
+        internal_key: InternalKey,
+        clock: Arc<dyn Clock>,
+        verifier: Verifier,
+    ) -> Self {
+        Self {
+            store,
+            root_key,
+            internal_key,
+            clock,
+            verifier,
+        }
+    }
+
+    /// The verifier, for its counters.
+    #[must_use]
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Verifies a token and checks it is live (not revoked, expired or
+    /// deactivated). Unknown ids and wrong secrets are the same `TOKEN_INVALID`.
+    pub async fn authenticate(&self, bearer: &BearerToken) -> Result<Authenticated, AuthError> {
+        let raw = bearer.expose();
+        let token = AnyToken::parse(raw)?;
+        let invalid = || {
+            AccessError::new(
+                Reason::TokenInvalid,
+                "the token is not valid: check that it was copied whole, or create a new one",
+            )
+        };
+        let now = self.clock.now();
+        match token {
+            AnyToken::Service(st) => {
+                let record = self
+                    .store
+                    .service_token(&st.id().to_string())
+                    .await?
+                    .ok_or_else(invalid)?;
+                if !self
+                    .verifier
+                    .verify(raw, st.secret(), &record.secret_hash)
+                    .await?
+                {
+                    return Err(invalid().into());
+                }
+                check_token_state(record.state(), now)?;
+                // The key part must open the token's copy of the project key, or
+                // the caller could not decrypt anything it reads.
+                if st.key().open(&record.encrypted_project_key, b"").is_err() {
+                    return Err(invalid().into());
+                }
+                Ok(Authenticated::Service {
+                    key: st.key().clone(),
+                    token: record,
+                })
+            }
+            AnyToken::Identity(it) => {
+                let record = self
+                    .store
+                    .identity_token(&it.id().to_string())
+                    .await?
+                    .ok_or_else(invalid)?;
+                if !self
+                    .verifier
+                    .verify(raw, it.secret(), &record.secret_hash)
+                    .await?
+                {
+                    return Err(invalid().into());
+                }
+                check_token_state(record.state(), now)?;
+                let identity =
+                    self.store
+                        .identity(&record.identity_id)
+                        .await?
+                        .ok_or_else(|| {
+                            AccessError::new(
+                                Reason::TokenRevoked,
+                                "the token's identity was deleted",
+                            )
+                        })?;
+                Ok(Authenticated::Identity {
+                    token: record,
+                    identity,
+                })
+            }
+        }
+    }
+
+    /// Admits only identities with the org role `admin`, and counts the use.
+    pub async fn require_admin(&self, bearer: &BearerToken) -> Result<IdentityRecord, AuthError> {
+        match self.authenticate(bearer).await? {
+            Authenticated::Identity { token, identity } if identity.org_role == ADMIN_ROLE => {
+                self.store.record_identity_token_use(&token.id, self.clock.now()).await?;
+                Ok(identity)
+            }
+            Authenticated::Identity { identity, .. } => Err(AccessError::new(
+                Reason::PermissionDenied,
+                format!(
+                    "this call needs an identity with org role admin; identity {} has role {}",
+                    identity.id, identity.org_role
+                ),
+            )
+            .into()),
+            Authenticated::Service { .. } => Err(AccessError::new(
+                Reason::PermissionDenied,
+                "service tokens only read and write secrets; this call needs an admin identity's token \
+                 (see the admin token file the auth service wrote on first start)",
+            )
+            .into()),
+        }
+    }
+
+    /// Creates a project with the default environments and a fresh wrapped key.
+    pub async fn create_project(&self, name: &str, e2ee: bool) -> Result<ProjectRecord, AuthError> {
+        let name = project_name(name)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let key = WireKey::generate(&mut rand::rngs::OsRng);
+        let now = self.clock.now();
+        let environments = Environment::DEFAULTS
+            .iter()
+            .map(|(slug, display)| Environment::parse(slug).map(|e| (e, (*display).to_owned())))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store
+            .insert_project(NewProject {
+                wrapped_key: self.root_key.wrap(&id, &key, &mut rand::rngs::OsRng),
+                id: id.clone(),
+                name,
+                e2ee,
+                environments,
+                created_at: now,
+            })
+            .await?;
+        self.project(&id).await
+    }
+
+    /// One project, or `NOT_FOUND`.
+    pub async fn project(&self, id: &str) -> Result<ProjectRecord, AuthError> {
+        self.store
+            .project(id)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("project {id:?} not found")))
+    }
+
+    /// Every project.
+    pub async fn projects(&self) -> Result<Vec<ProjectRecord>, AuthError> {
+        Ok(self.store.projects().await?)
+    }
+
+    /// Adds an environment to a project.
+    pub async fn create_environment(
+        &self,
+        project_id: &str,
+        slug: &Environment,
+        name: &str,
+    ) -> Result<ProjectRecord, AuthError> {
+        let project = self.project(project_id).await?;
+        if project.environments.iter().any(|(e, _)| e == slug) {
+            return Err(AuthError::Conflict(format!(
+                "environment {:?} already exists in project {project_id}",
+                slug.as_str()
+            )));
+        }
+        let name = if name.trim().is_empty() {
+            slug.as_str()
+        } else {
+            name.trim()
+        };
+        self.store
+            .insert_environment(project_id, slug, name, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                latchkey_store::StoreError::Conflict(_) => AuthError::Conflict(format!(
+                    "environment {:?} already exists in project {project_id}",
+                    slug.as_str()
+                )),
+                other => other.into(),
+            })?;
+        self.project(project_id).await
+    }
+
+    /// Replaces a project's IP allowlist.
+    pub async fn set_project_trusted_ips(
+        &self,
+        project_id: &str,
+        ips: &TrustedIps,
+    ) -> Result<ProjectRecord, AuthError> {
+        if !self.store.set_project_trusted_ips(project_id, ips).await? {
+            return Err(AuthError::NotFound(format!(
+                "project {project_id:?} not found"
+            )));
+        }
+        self.project(project_id).await
+    }
+
+    /// Issues a service token: hashes its secret, encrypts the project key
+    /// under its key part, and returns the whole token once. No copy of the
+    /// key part is kept.
+    pub async fn create_service_token(
+        &self,
+        new: NewServiceToken,
+    ) -> Result<(String, ServiceTokenRecord), AuthError> {
+        let project = self.project(&new.project_id).await?;
+        for (i, scope) in new.scopes.as_slice().iter().enumerate() {
+            if !project
+                .environments
+                .iter()
+                .any(|(e, _)| *e == scope.environment)
+            {
+                return Err(InvalidInput::new(
+                    format!("scopes[{i}].environment"),
+                    format!(
+                        "environment {:?} does not exist in project {}; it has {}",
+                        scope.environment.as_str(),
+                        project.id,
+                        environment_list(&project)
+                    ),
+                )
+                .into());
+            }
+        }
+        let now = self.clock.now();
+        let expires_at = expiry_after(now, new.expires_in_seconds, "expires_in_seconds")?;
+        let project_key = self.project_key(&project)?;
+        let token = ServiceTokenSecret::generate(&mut rand::rngs::OsRng);
+        let secret = token.secret().to_owned();
+        let secret_hash =
+            tokio::task::spawn_blocking(move || hash_secret(&secret, &mut rand::rngs::OsRng))
+                .await
+                .map_err(|e| AuthError::Internal(format!("hash task failed: {e}")))?
+                .map_err(|e| AuthError::Internal(format!("argon2 hash failed: {e}")))?;
+        // No associated data: Infisical's clients decrypt this envelope as is.
+        let encrypted_project_key =
+            token
+                .key()
+                .seal(project_key.expose().as_bytes(), b"", &mut rand::rngs::OsRng);
+        let record = ServiceTokenRecord {
+            id: token.id().to_string(),
+            project_id: project.id,
+            name: new.name,
+            secret_hash,
+            scopes: new.scopes,
+            permissions: new.permissions,
+            trusted_ips: new.trusted_ips,
+            expires_at,
+            active: true,
+            revoked_at: None,
+            encrypted_project_key,
+            use_count: 0,
+            last_used_at: None,
+            created_at: now,
+        };
+        self.store.insert_service_token(&record).await?;
+        tracing::info!(token.id = %record.id, project.id = %record.project_id, "service token created");
+        Ok((token.expose(), record))
+    }
+
+    /// A project's live service tokens.
+    pub async fn service_tokens(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<ServiceTokenRecord>, AuthError> {
+        self.project(project_id).await?;
+        Ok(self.store.service_tokens(project_id).await?)
+    }
+
+    /// One live service token, or `NOT_FOUND`.
+    pub async fn service_token(&self, id: &str) -> Result<ServiceTokenRecord, AuthError> {
+        self.store
+            .service_token(id)
+            .await?
+            .filter(|t| t.revoked_at.is_none())
+            .ok_or_else(|| AuthError::NotFound(format!("service token {id:?} not found")))
+    }
+
+    /// Deletes a service token; it answers `TOKEN_REVOKED` from now on.
+    pub async fn delete_service_token(&self, id: &str) -> Result<(), AuthError> {
+        if !self
+            .store
+            .revoke_service_token(id, self.clock.now())
+            .await?
+        {
+            return Err(AuthError::NotFound(format!(
+                "service token {id:?} not found"
+            )));
+        }
+        tracing::info!(token.id = %id, "service token deleted");
+        Ok(())
+    }
+
+    /// Deactivates or reactivates a service token.
+    pub async fn set_service_token_active(
+        &self,
+        id: &str,
+        active: bool,
+    ) -> Result<ServiceTokenRecord, AuthError> {
+        if !self.store.set_service_token_active(id, active).await? {
+            return Err(AuthError::NotFound(format!(
+                "service token {id:?} not found"
+            )));
+        }
+        tracing::info!(token.id = %id, active, "service token activation changed");
+        self.service_token(id).await
+    }
+
+    /// Describes the caller's own token without consuming a use.
+    pub async fn lookup(
+        &self,
+        bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Lookup, AuthError> {
+        let caller = self.authenticate(bearer).await?;
+        let mut key_encryption_count = 0;
+        if let Authenticated::Service { token, .. } = &caller {
+            let project = self.project(&token.project_id).await?;
+            check_client_ip(&token.trusted_ips, &project.trusted_ips, client_ip)?;
+            key_encryption_count = project.encryption_count;
+        }
+        Ok(Lookup {
+            caller,
+            key_encryption_count,
+        })
+    }
+
+    /// Decides whether the secrets service may serve a call, and consumes one
+    /// use when it may. Only callers presenting the internal key are heard,
+    /// because they vouch for the client IP.
+    pub async fn authorize(
+        &self,
+        presented_key: Option<&str>,
+        req: AuthorizationRequest,
+    ) -> Result<Grant, AuthError> {
+        if !presented_key.is_some_and(|k| self.internal_key.matches(k)) {
+            return Err(AccessError::new(
+                Reason::PermissionDenied,
+                "Authorize is internal: only the secrets service, presenting the internal key, may call it",
+            )
+            .into());
+        }
+        let caller = self.authenticate(&req.token).await?;
+        let token = match caller {
+            Authenticated::Service { token, .. } => token,
+            Authenticated::Identity { identity, .. } => {
+                return Err(AccessError::new(
+                    Reason::PermissionDenied,
+                    format!(
+                        "identity {} has no membership in this project; identities reach secrets only through project memberships",
+                        identity.id
+                    ),
+                )
+                .into());
+            }
+        };
+        if let Some(asked) = req.project_id.as_deref() {
+            if asked != token.project_id {
+                return Err(AccessError::new(
+                    Reason::PermissionDenied,
+                    format!(
+                        "the service token belongs to project {}, not {asked}",
+                        token.project_id
+                    ),
+                )
+                .into());
+            }
+        }
+        let project = self.project(&token.project_id).await?;
+        check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
+        check_scoped_access(
+            &token.scopes,
+            token.permissions,
+            Target {
+                environment: &req.environment,
+                path: &req.path,
+                action: req.action,
+                recursive: req.recursive,
+            },
+        )?;
+        check_raw_allowed(req.raw, project.e2ee)?;
+        let now = self.clock.now();
+        self.store.record_service_token_use(&token.id, now).await?;
+        if req.action == Action::Write {
+            // Each write is one AES-GCM encryption under the project key, by the client or by us.
+            let count = self.store.count_encryption(&project.id).await?;
+            if key_rotation_recommended(count) {
+                tracing::warn!(
+                    project.id = %project.id,
+                    key.encryptions = count,
+                    "project key passed 90% of its 2^32 AES-GCM encryption budget; rotate it"
+                );
+            }
+        }
+        let project_key = if req.raw {
+            Some(self.project_key(&project)?)
+        } else {
+            None
+        };
+        Ok(Grant {
+            principal: format!("service-token:{}", token.id),
+            project_id: project.id,
+            scopes: token.scopes,
+            encrypted_project_key: Some(token.encrypted_project_key),
+            project_key,
+        })
+    }
+
+    /// Deletes expired service tokens, and deleted ones past their retention.
+    pub async fn reap(&self) -> Result<u64, AuthError> {
+        let now = self.clock.now();
+        let reaped = self
+            .store
+            .reap_service_tokens(now, now - Duration::days(REVOKED_RETENTION_DAYS))
+            .await?;
+        if reaped > 0 {
+            tracing::info!(tokens = reaped, "reaped expired service tokens");
+        }
+        Ok(reaped)
+    }
+
+    /// On an empty database, creates the bootstrap admin identity and writes
+    /// its token to `path` (mode 0600). Returns the path when it did.
+    pub async fn bootstrap_admin(&self, path: &Path) -> Result<Option<PathBuf>, AuthError> {
+        if self.store.identity_count().await? > 0 {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let token = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
+        let secret = token.secret().to_owned();
+        let secret_hash =
+            tokio::task::spawn_blocking(move || hash_secret(&secret, &mut rand::rngs::OsRng))
+                .await
+                .map_err(|e| AuthError::Internal(format!("hash task failed: {e}")))?
+                .map_err(|e| AuthError::Internal(format!("argon2 hash failed: {e}")))?;
+        let identity = IdentityRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: "bootstrap-admin".to_owned(),
+            org_role: ADMIN_ROLE.to_owned(),
+            created_at: now,
+        };
+        let record = IdentityTokenRecord {
+            id: token.id().to_string(),
+            identity_id: identity.id.clone(),
+            name: "bootstrap".to_owned(),
+            secret_hash,
+            expires_at: None,
+            revoked_at: None,
+            use_count: 0,
+            last_used_at: None,
+            created_at: now,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                AuthError::Internal(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        // Write the file before the row exists, so a failure leaves no admin nobody can use.
+        let _ = std::fs::remove_file(path);
+        latchkey_service_kit::config::write_private(path, &token.expose())
+            .map_err(|e| AuthError::Internal(format!("cannot write {}: {e}", path.display())))?;
+        self.store
+            .insert_identity_with_token(&identity, &record)
+            .await?;
+        Ok(Some(path.to_owned()))
+    }
+
+    fn project_key(&self, project: &ProjectRecord) -> Result<WireKey, AuthError> {
+        self.root_key
+            .unwrap_key(&project.id, &project.wrapped_key)
+            .map_err(|e| {
+                AuthError::Internal(format!(
+                    "project key of {} does not unwrap: {e}",
+                    project.id
+                ))
+            })
+    }
+}
+
+fn project_name(raw: &str) -> Result<String, InvalidInput> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "name",
+            "a project name is 1 to 64 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn environment_list(project: &ProjectRecord) -> String {
+    project
+        .environments
+        .iter()
+        .map(|(e, _)| e.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,119 @@
+//! The auth service's configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use latchkey_domain::crypto::RootKey;
+use latchkey_domain::ip::TrustedIps;
+use latchkey_service_kit::config::{
+    ConfigError, InternalKey, Mode, Vars, data_dir, database_url, secret_or_dev_file,
+    trusted_proxies,
+};
+
+/// Everything the auth service needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `LATCHKEY_AUTH_ADDR`, default `127.0.0.1:50051`.
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_URL`, default SQLite `auth.db` in the data directory.
+    pub database_url: String,
+    /// `LATCHKEY_ROOT_KEY`/`_FILE` (64 hex characters); generated into
+    /// `root.key` in the data directory in development.
+    pub root_key: RootKey,
+    /// `LATCHKEY_INTERNAL_KEY`/`_FILE`; the secrets service presents it to call `Authorize`.
+    pub internal_key: InternalKey,
+    /// `LATCHKEY_ADMIN_TOKEN_FILE`, default `admin-token` in the data directory.
+    pub admin_token_file: PathBuf,
+    /// `LATCHKEY_REAPER_INTERVAL_SECONDS`, default 60.
+    pub reaper_interval: Duration,
+    /// `LATCHKEY_TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedIps,
+    /// `LATCHKEY_VERIFY_CACHE_CAPACITY`: verified tokens remembered per replica, default 10000.
+    pub verify_cache_capacity: usize,
+}
+
+impl Config {
+    /// Reads and validates the configuration.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let mode = Mode::from_vars(vars)?;
+        let data_dir = data_dir(vars);
+        let database_url = database_url(vars, &data_dir, "auth.db")?;
+        let root_hex = secret_or_dev_file(
+            vars,
+            mode,
+            "LATCHKEY_ROOT_KEY",
+            &data_dir,
+            "root.key",
+            || RootKey::generate(&mut rand::rngs::OsRng).to_hex(),
+        )?;
+        let root_key = RootKey::from_hex(&root_hex)
+            .map_err(|e| ConfigError::new("LATCHKEY_ROOT_KEY", e.to_string()))?;
+        let interval: u64 = vars.parse_or("LATCHKEY_REAPER_INTERVAL_SECONDS", 60)?;
+        if interval == 0 {
+            return Err(ConfigError::new(
+                "LATCHKEY_REAPER_INTERVAL_SECONDS",
+                "must be at least 1",
+            ));
+        }
+        Ok(Self {
+            listen_addr: vars.parse_or(
+                "LATCHKEY_AUTH_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 50051)),
+            )?,
+            database_url,
+            root_key,
+            internal_key: InternalKey::from_vars(vars, mode, &data_dir)?,
+            admin_token_file: vars
+                .get("LATCHKEY_ADMIN_TOKEN_FILE")
+                .map_or_else(|| data_dir.join("admin-token"), PathBuf::from),
+            reaper_interval: Duration::from_secs(interval),
+            trusted_proxies: trusted_proxies(vars)?,
+            verify_cache_capacity: vars.parse_or("LATCHKEY_VERIFY_CACHE_CAPACITY", 10_000)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_without_a_root_key_is_refused_naming_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = Vars::from_pairs([
+            ("LATCHKEY_ENV", "production"),
+            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
+            ("LATCHKEY_INTERNAL_KEY", &"k".repeat(32)),
+        ]);
+        assert_eq!(
+            Config::from_vars(&vars).unwrap_err().variable,
+            "LATCHKEY_ROOT_KEY"
+        );
+    }
+
+    #[test]
+    fn development_generates_keys_and_defaults_to_sqlite_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = Vars::from_pairs([("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap())]);
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:50051");
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert!(dir.path().join("root.key").exists());
+        assert!(dir.path().join("internal.key").exists());
+        assert_eq!(config.admin_token_file, dir.path().join("admin-token"));
+    }
+
+    #[test]
+    fn malformed_root_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
+            ("LATCHKEY_ROOT_KEY", "abc"),
+        ]);
+        assert_eq!(
+            Config::from_vars(&vars).unwrap_err().variable,
+            "LATCHKEY_ROOT_KEY"
+        );
+    }
+}

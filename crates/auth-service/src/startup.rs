@@ -1,0 +1,120 @@
+//! Wiring and serving: connect the store, create the bootstrap admin, serve
+//! gRPC with reflection and health, and reap expired tokens in the background.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use latchkey_domain::ports::Clock;
+use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
+use latchkey_service_kit::serve::{health, reflection};
+use latchkey_store::auth::AuthStore;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::AuthApp;
+use crate::config::Config;
+use crate::error::AuthError;
+use crate::grpc::AuthGrpc;
+use crate::verifier::Verifier;
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] latchkey_store::StoreError),
+    /// The bootstrap admin could not be created.
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(#[from] AuthError),
+    /// Reflection could not be built from the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection_error::Error),
+    /// The gRPC server failed.
+    #[error("serve: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+mod tonic_reflection_error {
+    pub(crate) use latchkey_service_kit::serve::ReflectionError as Error;
+}
+
+/// A started auth service, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The use cases, shared with the server (tests read counters and run the reaper).
+    pub app: Arc<AuthApp>,
+    /// Where the bootstrap admin token was written, when this start created it.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Connects the store, runs migrations and creates the bootstrap admin.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
+    let store = AuthStore::connect(&config.database_url).await?;
+    let app = Arc::new(AuthApp::new(
+        store,
+        config.root_key.clone(),
+        config.internal_key.clone(),
+        clock,
+        Verifier::new(config.verify_cache_capacity),
+    ));
+    let admin_token_file = app.bootstrap_admin(&config.admin_token_file).await?;
+    Ok(Running {
+        app,
+        admin_token_file,
+    })
+}
+
+/// Serves `running` on `listener` until `shutdown` resolves, reaping expired
+/// tokens every `config.reaper_interval`.
+pub async fn serve(
+    running: &Running,
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartError> {
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let (reporter, health_service) = health();
+    reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
+    let reaper = {
+        let app = running.app.clone();
+        let every = config.reaper_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = app.reap().await {
+                    tracing::warn!(error = %e, "reaper failed; retrying next interval");
+                }
+            }
+        })
+    };
+    let grpc = AuthGrpc::new(running.app.clone(), config.trusted_proxies.clone());
+    let result = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(AuthServiceServer::new(grpc))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    reaper.abort();
+    Ok(result?)
+}
+
+/// Starts and serves until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartError> {
+    let running = start(&config, clock).await?;
+    serve(&running, &config, listener, shutdown).await
+}
+
+/// The address a listener is bound to, for start-up messages.
+#[must_use]
+pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}

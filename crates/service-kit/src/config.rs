@@ -1,0 +1,393 @@
+//! Configuration variables, read once at start-up.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// A configuration error naming the variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `variable`.
+    #[must_use]
+    pub fn new(variable: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            variable: variable.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A snapshot of configuration variables. Services read the process
+/// environment once; tests build one from pairs and never touch the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// The process environment.
+    #[must_use]
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    /// Variables from pairs.
+    #[must_use]
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// A variable, unset when empty.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A variable or its default.
+    #[must_use]
+    pub fn get_or<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        self.get(name).unwrap_or(default)
+    }
+
+    /// A variable parsed with `FromStr`, or its default.
+    pub fn parse_or<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| ConfigError::new(name, format!("{raw:?} is not valid: {e}"))),
+        }
+    }
+
+    /// A secret from `NAME`, or from the file named by `NAME_FILE` (as
+    /// Kubernetes Secret volumes provide), trimmed.
+    pub fn secret(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let file_var = format!("{name}_FILE");
+        match (self.get(name), self.get(&file_var)) {
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                name,
+                format!("set either {name} or {file_var}, not both"),
+            )),
+            (Some(value), None) => Ok(Some(value.trim().to_owned())),
+            (None, Some(path)) => fs::read_to_string(path)
+                .map(|s| Some(s.trim().to_owned()))
+                .map_err(|e| ConfigError::new(file_var, format!("cannot read {path}: {e}"))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Whether the service runs for development or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Missing keys are generated into the data directory.
+    Development,
+    /// Every key must be provided.
+    Production,
+}
+
+impl Mode {
+    /// From `LATCHKEY_ENV`: `development` (default) or `production`.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        match vars.get_or("LATCHKEY_ENV", "development") {
+            "development" | "dev" => Ok(Mode::Development),
+            "production" | "prod" => Ok(Mode::Production),
+            other => Err(ConfigError::new(
+                "LATCHKEY_ENV",
+                format!("{other:?} is neither \"development\" nor \"production\""),
+            )),
+        }
+    }
+}
+
+/// The data directory from `LATCHKEY_DATA_DIR` (default `./latchkey-data`).
+#[must_use]
+pub fn data_dir(vars: &Vars) -> PathBuf {
+    PathBuf::from(vars.get_or("LATCHKEY_DATA_DIR", "latchkey-data"))
+}
+
+/// The database URL from `DATABASE_URL`, defaulting to an SQLite file in the
+/// data directory (created with the directory on first start).
+pub fn database_url(vars: &Vars, data_dir: &Path, file: &str) -> Result<String, ConfigError> {
+    if let Some(url) = vars.secret("DATABASE_URL")? {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "use a sqlite:// or postgres:// URL",
+            ));
+        }
+        return Ok(url);
+    }
+    ensure_private_dir(data_dir).map_err(|e| {
+        ConfigError::new(
+            "LATCHKEY_DATA_DIR",
+            format!("cannot create {}: {e}", data_dir.display()),
+        )
+    })?;
+    Ok(format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join(file).display()
+    ))
+}
+
+/// A secret from `NAME`/`NAME_FILE`; in development, when unset, the content
+/// of `data_dir/file`, created with `generate()` and mode 0600 on first use.
+pub fn secret_or_dev_file(
+    vars: &Vars,
+    mode: Mode,
+    name: &str,
+    data_dir: &Path,
+    file: &str,
+    generate: impl FnOnce() -> String,
+) -> Result<String, ConfigError> {
+    if let Some(value) = vars.secret(name)? {
+        return Ok(value);
+    }
+    if mode == Mode::Production {
+        return Err(ConfigError::new(
+            name,
+            format!("required in production: set {name} or {name}_FILE"),
+        ));
+    }
+    load_or_create(&data_dir.join(file), generate).map_err(|e| {
+        ConfigError::new(
+            name,
+            format!("cannot use {}: {e}", data_dir.join(file).display()),
+        )
+    })
+}
+
+/// Reads `path`, or creates it atomically with `generate()` and mode 0600.
+/// When two processes race, both read what the first wrote.
+pub fn load_or_create(path: &Path, generate: impl FnOnce() -> String) -> io::Result<String> {
+    if let Some(dir) = path.parent() {
+        ensure_private_dir(dir)?;
+    }
+    match write_private(path, &generate()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    // The winner of a race may still be writing: wait for a complete line.
+    for _ in 0..50 {
+        let text = fs::read_to_string(path)?;
+        if text.ends_with('\n') {
+            return Ok(text.trim().to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "file is incomplete",
+    ))
+}
+
+/// Creates `path` with mode 0600 and writes `content` and a newline; fails if it exists.
+pub fn write_private(path: &Path, content: &str) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+/// The metadata that carries the internal key on service-to-service calls.
+pub const INTERNAL_KEY_HEADER: &str = "x-latchkey-internal-key";
+
+/// The shared key the secrets service presents to call `Authorize`.
+#[derive(Clone)]
+pub struct InternalKey(String);
+
+impl InternalKey {
+    /// From `LATCHKEY_INTERNAL_KEY`/`_FILE`; in development, when unset,
+    /// `internal.key` in the data directory, generated by whichever service starts first.
+    pub fn from_vars(vars: &Vars, mode: Mode, data_dir: &Path) -> Result<Self, ConfigError> {
+        let key = secret_or_dev_file(
+            vars,
+            mode,
+            "LATCHKEY_INTERNAL_KEY",
+            data_dir,
+            "internal.key",
+            || {
+                let mut bytes = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                hex::encode(bytes)
+            },
+        )?;
+        if key.len() < 32 {
+            return Err(ConfigError::new(
+                "LATCHKEY_INTERNAL_KEY",
+                "must be at least 32 characters",
+            ));
+        }
+        Ok(Self(key))
+    }
+
+    /// Wraps a key (tests).
+    #[must_use]
+    pub fn new(key: String) -> Self {
+        Self(key)
+    }
+
+    /// The key text, to send in [`INTERNAL_KEY_HEADER`].
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares a presented key in constant time.
+    #[must_use]
+    pub fn matches(&self, presented: &str) -> bool {
+        latchkey_domain::crypto::constant_time_eq(self.0.as_bytes(), presented.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for InternalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InternalKey(<redacted>)")
+    }
+}
+
+/// Trusted proxies from `LATCHKEY_TRUSTED_PROXIES` (comma-separated addresses
+/// and CIDRs); empty trusts no proxy, so `x-forwarded-for` is ignored.
+pub fn trusted_proxies(vars: &Vars) -> Result<latchkey_domain::ip::TrustedIps, ConfigError> {
+    let entries: Vec<&str> = vars
+        .get_or("LATCHKEY_TRUSTED_PROXIES", "")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    latchkey_domain::ip::TrustedIps::parse(&entries, "LATCHKEY_TRUSTED_PROXIES")
+        .map_err(|e| ConfigError::new("LATCHKEY_TRUSTED_PROXIES", e.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secret_comes_from_the_variable_or_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k");
+        fs::write(&file, "from-file\n").unwrap();
+        let vars = Vars::from_pairs([("A", " value "), ("B_FILE", file.to_str().unwrap())]);
+        assert_eq!(vars.secret("A").unwrap().as_deref(), Some("value"));
+        assert_eq!(vars.secret("B").unwrap().as_deref(), Some("from-file"));
+        assert_eq!(vars.secret("C").unwrap(), None);
+    }
+
+    #[test]
+    fn setting_both_a_secret_and_its_file_is_refused_naming_the_variable() {
+        let vars = Vars::from_pairs([("A", "x"), ("A_FILE", "/nope")]);
+        assert_eq!(vars.secret("A").unwrap_err().variable, "A");
+        let vars = Vars::from_pairs([("A_FILE", "/does/not/exist")]);
+        assert_eq!(vars.secret("A").unwrap_err().variable, "A_FILE");
+    }
+
+    #[test]
+    fn production_requires_secrets_that_development_generates() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = Vars::default();
+        let err = secret_or_dev_file(
+            &vars,
+            Mode::Production,
+            "ROOT",
+            dir.path(),
+            "root.key",
+            || "x".into(),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable, "ROOT");
+        let first = secret_or_dev_file(
+            &vars,
+            Mode::Development,
+            "ROOT",
+            dir.path(),
+            "root.key",
+            || "gen1".into(),
+        )
+        .unwrap();
+        let second = secret_or_dev_file(
+            &vars,
+            Mode::Development,
+            "ROOT",
+            dir.path(),
+            "root.key",
+            || "gen2".into(),
+        )
+        .unwrap();
+        assert_eq!((first.as_str(), second.as_str()), ("gen1", "gen1"));
+        let mode = fs::metadata(dir.path().join("root.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn database_url_defaults_to_sqlite_in_the_data_dir_and_rejects_other_schemes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let url = database_url(&Vars::default(), &data, "auth.db").unwrap();
+        assert!(
+            url.starts_with("sqlite://") && url.ends_with("auth.db?mode=rwc"),
+            "{url}"
+        );
+        assert!(data.is_dir());
+        let vars = Vars::from_pairs([("DATABASE_URL", "mysql://x")]);
+        assert_eq!(
+            database_url(&vars, &data, "a").unwrap_err().variable,
+            "DATABASE_URL"
+        );
+    }
+
+    #[test]
+    fn unknown_mode_is_refused() {
+        let vars = Vars::from_pairs([("LATCHKEY_ENV", "staging")]);
+        assert_eq!(Mode::from_vars(&vars).unwrap_err().variable, "LATCHKEY_ENV");
+        assert_eq!(
+            Mode::from_vars(&Vars::default()).unwrap(),
+            Mode::Development
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! What a service reads off a request besides its message: the bearer token
+//! and the client IP.
+
+use std::net::IpAddr;
+
+use latchkey_domain::ip::{TrustedIps, canonical};
+use latchkey_domain::ports::BearerToken;
+use latchkey_domain::{AccessError, Reason};
+use tonic::metadata::MetadataMap;
+
+/// The `authorization: Bearer <token>` of a request.
+pub fn bearer_token(metadata: &MetadataMap) -> Result<BearerToken, AccessError> {
+    let missing = || {
+        AccessError::new(
+            Reason::TokenMalformed,
+            "missing token: send the metadata \"authorization: Bearer <token>\"",
+        )
+    };
+    let value = metadata
+        .get("authorization")
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(missing)?
+        .trim();
+    Ok(BearerToken::new(token.to_owned()))
+}
+
+/// The client's address: the TCP peer, or the last address of
+/// `x-forwarded-for` that is not itself a trusted proxy, but only when the
+/// peer is one of `trusted_proxies` (an empty list trusts no proxy).
+#[must_use]
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    metadata: &MetadataMap,
+    trusted_proxies: &TrustedIps,
+) -> Option<IpAddr> {
+    let peer = canonical(peer?);
+    if trusted_proxies.is_empty() || !trusted_proxies.allows(peer) {
+        return Some(peer);
+    }
+    let forwarded = metadata
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .map(canonical)
+        .collect::<Vec<_>>();
+    // Walk from the nearest hop outwards, skipping our own proxies.
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted_proxies.allows(*ip))
+            .unwrap_or(peer),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(pairs: &[(&'static str, &str)]) -> MetadataMap {
+        let mut map = MetadataMap::new();
+        for (k, v) in pairs {
+            map.append(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_token_is_read_from_authorization() {
+        let token = bearer_token(&md(&[("authorization", "Bearer st.abc")])).unwrap();
+        assert_eq!(token.expose(), "st.abc");
+    }
+
+    #[test]
+    fn missing_or_non_bearer_authorization_is_token_malformed() {
+        for map in [md(&[]), md(&[("authorization", "Basic xyz")])] {
+            let err = bearer_token(&map).unwrap_err();
+            assert_eq!(err.reason, Reason::TokenMalformed);
+            assert!(err.message.contains("authorization: Bearer"));
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_untrusted_peers() {
+        let map = md(&[("x-forwarded-for", "203.0.113.7")]);
+        let peer: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(peer), &map, &TrustedIps::default()),
+            Some(peer)
+        );
+        let proxies = TrustedIps::parse(&["10.0.0.0/8"], "p").unwrap();
+        assert_eq!(client_ip(Some(peer), &map, &proxies), Some(peer));
+    }
+
+    #[test]
+    fn forwarded_for_is_honoured_from_trusted_proxies() {
+        let proxies = TrustedIps::parse(&["10.0.0.0/8"], "p").unwrap();
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let map = md(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7, 10.0.0.9")]);
+        assert_eq!(
+            client_ip(Some(peer), &map, &proxies),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(client_ip(Some(peer), &md(&[]), &proxies), Some(peer));
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_are_reported_as_ipv4() {
+        let peer: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(peer), &md(&[]), &TrustedIps::default()),
+            Some("127.0.0.1".parse().unwrap())
+        );
+    }
+}

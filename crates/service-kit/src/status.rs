@@ -1,0 +1,123 @@
+//! Domain errors as gRPC statuses with a `google.rpc.ErrorInfo` (domain
+//! `latchkey`, a stable reason), and back.
+
+use std::collections::HashMap;
+
+use latchkey_domain::error::StatusClass;
+use latchkey_domain::{AccessError, InvalidInput, Reason};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo` domain of every Latchkey error.
+pub const ERROR_DOMAIN: &str = "latchkey";
+
+/// The `ErrorInfo` reason of bad input.
+pub const INVALID_ARGUMENT_REASON: &str = "INVALID_ARGUMENT";
+
+/// A denial as a status with its reason.
+#[must_use]
+pub fn access_denied(err: &AccessError) -> Status {
+    let code = match err.reason.status_class() {
+        StatusClass::Unauthenticated => Code::Unauthenticated,
+        StatusClass::PermissionDenied => Code::PermissionDenied,
+        StatusClass::FailedPrecondition => Code::FailedPrecondition,
+        StatusClass::Unavailable => Code::Unavailable,
+    };
+    with_reason(code, err.reason.as_str(), &err.message, None)
+}
+
+/// Bad input: `INVALID_ARGUMENT` naming the field, as a `BadRequest` field
+/// violation and in the message.
+#[must_use]
+pub fn invalid_argument(err: &InvalidInput) -> Status {
+    with_reason(
+        Code::InvalidArgument,
+        INVALID_ARGUMENT_REASON,
+        &err.to_string(),
+        Some((&err.field, &err.message)),
+    )
+}
+
+/// `NOT_FOUND` with reason `NOT_FOUND`.
+#[must_use]
+pub fn not_found(message: &str) -> Status {
+    with_reason(Code::NotFound, "NOT_FOUND", message, None)
+}
+
+/// `ALREADY_EXISTS` with reason `ALREADY_EXISTS`.
+#[must_use]
+pub fn already_exists(message: &str) -> Status {
+    with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message, None)
+}
+
+/// `INTERNAL` with a generic message; the cause is logged, never sent.
+#[must_use]
+pub fn internal() -> Status {
+    with_reason(
+        Code::Internal,
+        "INTERNAL",
+        "internal error; the server log has the details",
+        None,
+    )
+}
+
+/// The `ErrorInfo` reason of a status, if it has one.
+#[must_use]
+pub fn reason_of(status: &Status) -> Option<String> {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+}
+
+/// A status from another Latchkey service as a domain denial, when it carries
+/// a known denial reason.
+#[must_use]
+pub fn access_error_of(status: &Status) -> Option<AccessError> {
+    let reason = Reason::from_wire(&reason_of(status)?)?;
+    Some(AccessError::new(reason, status.message()))
+}
+
+fn with_reason(code: Code, reason: &str, message: &str, field: Option<(&str, &str)>) -> Status {
+    let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    if let Some((field, description)) = field {
+        details.add_bad_request_violation(field, description);
+    }
+    Status::with_error_details(code, message, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_gets_its_design_code_and_round_trips() {
+        for reason in Reason::ALL {
+            let status = access_denied(&AccessError::new(reason, "why"));
+            let expected = match reason.status_class() {
+                StatusClass::Unauthenticated => Code::Unauthenticated,
+                StatusClass::PermissionDenied => Code::PermissionDenied,
+                StatusClass::FailedPrecondition => Code::FailedPrecondition,
+                StatusClass::Unavailable => Code::Unavailable,
+            };
+            assert_eq!(status.code(), expected);
+            assert_eq!(status.message(), "why");
+            assert_eq!(
+                access_error_of(&status),
+                Some(AccessError::new(reason, "why"))
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status = invalid_argument(&InvalidInput::new("secret_path", "is relative"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "invalid secret_path: is relative");
+        assert_eq!(reason_of(&status).as_deref(), Some("INVALID_ARGUMENT"));
+        let details = status.get_error_details();
+        let violation = &details.bad_request().unwrap().field_violations[0];
+        assert_eq!(violation.field, "secret_path");
+        assert_eq!(access_error_of(&status), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! Migrations of the auth database. Append new migrations; never edit one
+//! that has shipped.
+
+use sea_orm_migration::prelude::*;
+
+pub(crate) struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Init)]
+    }
+}
+
+struct Init;
+
+impl MigrationName for Init {
+    fn name(&self) -> &str {
+        "m20261123_000001_auth_init"
+    }
+}
+
+fn id(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+        .string()
+        .not_null()
+        .primary_key()
+        .to_owned()
+}
+
+fn col(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+}
+
+fn ts(name: &str) -> ColumnDef {
+    col(name).timestamp_with_time_zone().not_null().to_owned()
+}
+
+fn ts_null(name: &str) -> ColumnDef {
+    col(name).timestamp_with_time_zone().null().to_owned()
+}
+
+fn blob(name: &str) -> ColumnDef {
+    col(name).binary().not_null().to_owned()
+}
+
+#[async_trait::async_trait]
+#[expect(
+    elided_lifetimes_in_paths,
+    reason = "async_trait expands the trait with an elided SchemaManager lifetime"
+)]
+impl MigrationTrait for Init {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("projects"))
+                .col(id("id"))
+                .col(col("name").string().not_null())
+                .col(col("e2ee").boolean().not_null())
+                .col(blob("key_ciphertext"))
+                .col(blob("key_iv"))
+                .col(blob("key_tag"))
+                .col(col("encryption_count").big_integer().not_null().default(0))
+                .col(col("trusted_ips").text().not_null())
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("environments"))
+                .col(col("project_id").string().not_null())
+                .col(col("slug").string().not_null())
+                .col(col("name").string().not_null())
+                .col(ts("created_at"))
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("project_id"))
+                        .col(Alias::new("slug")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("service_tokens"))
+                .col(id("id"))
+                .col(col("project_id").string().not_null())
+                .col(col("name").string().not_null())
+                .col(col("secret_hash").string().not_null())
+                .col(col("scopes").text().not_null())
+                .col(col("permissions").string().not_null())
+                .col(col("trusted_ips").text().not_null())
+                .col(ts_null("expires_at"))
+                .col(col("active").boolean().not_null())
+                .col(ts_null("revoked_at"))
+                .col(blob("key_ciphertext"))
+                .col(blob("key_iv"))
+                .col(blob("key_tag"))
+                .col(col("use_count").big_integer().not_null().default(0))
+                .col(ts_null("last_used_at"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_service_tokens_project")
+                .table(Alias::new("service_tokens"))
+                .col(Alias::new("project_id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_service_tokens_expires_at")
+                .table(Alias::new("service_tokens"))
+                .col(Alias::new("expires_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("identities"))
+                .col(id("id"))
+                .col(col("name").string().not_null())
+                .col(col("org_role").string().not_null())
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("identity_access_tokens"))
+                .col(id("id"))
+                .col(col("identity_id").string().not_null())
+                .col(col("name").string().not_null())
+                .col(col("secret_hash").string().not_null())
+                .col(ts_null("expires_at"))
+                .col(ts_null("revoked_at"))
+                .col(col("use_count").big_integer().not_null().default(0))
+                .col(ts_null("last_used_at"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_identity_access_tokens_identity")
+                .table(Alias::new("identity_access_tokens"))
+                .col(Alias::new("identity_id"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "identity_access_tokens",
+            "identities",
+            "service_tokens",
+            "environments",
+            "projects",
+        ] {
+            m.drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

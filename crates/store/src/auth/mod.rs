@@ -1,0 +1,592 @@
+//! The auth service's database.
+
+mod entity;
+mod migration;
+
+use chrono::{DateTime, Utc};
+use latchkey_domain::access::TokenState;
+use latchkey_domain::crypto::Sealed;
+use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::path::Environment;
+use latchkey_domain::scope::{Permissions, Scope, Scopes};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use serde_json::json;
+
+use self::entity::{environment, identity, identity_token, project, service_token};
+use crate::{StoreError, connect, corrupt, to_u64};
+
+/// A project as stored, its lists parsed.
+#[derive(Debug, Clone)]
+pub struct ProjectRecord {
+    /// Project id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// End-to-end encrypted: the server never decrypts.
+    pub e2ee: bool,
+    /// The project key wrapped under the root key.
+    pub wrapped_key: Sealed,
+    /// Encryptions performed under the project key.
+    pub encryption_count: u64,
+    /// The project's IP allowlist.
+    pub trusted_ips: TrustedIps,
+    /// Environments, oldest first: (slug, name).
+    pub environments: Vec<(Environment, String)>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new project.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    /// Project id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// End-to-end encrypted.
+    pub e2ee: bool,
+    /// The project key wrapped under the root key.
+    pub wrapped_key: Sealed,
+    /// Initial environments: (slug, name).
+    pub environments: Vec<(Environment, String)>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A service token as stored: only the hash of its secret, and the project
+/// key encrypted under its key part.
+#[derive(Debug, Clone)]
+pub struct ServiceTokenRecord {
+    /// Token id.
+    pub id: String,
+    /// Project id.
+    pub project_id: String,
+    /// Name.
+    pub name: String,
+    /// argon2id PHC hash of the secret part.
+    pub secret_hash: String,
+    /// Scopes.
+    pub scopes: Scopes,
+    /// Permissions.
+    pub permissions: Permissions,
+    /// Per-token IP allowlist.
+    pub trusted_ips: TrustedIps,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// False when deactivated.
+    pub active: bool,
+    /// Set when deleted.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The project key encrypted under the token's key part.
+    pub encrypted_project_key: Sealed,
+    /// Allowed uses so far.
+    pub use_count: u64,
+    /// Last allowed use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl ServiceTokenRecord {
+    /// The lifecycle state the access checks need.
+    #[must_use]
+    pub fn state(&self) -> TokenState {
+        TokenState {
+            expires_at: self.expires_at,
+            active: self.active,
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+}
+
+/// An identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRecord {
+    /// Identity id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Organisation role: `admin`, `member` or `no-access`.
+    pub org_role: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An identity access token as stored.
+#[derive(Debug, Clone)]
+pub struct IdentityTokenRecord {
+    /// Token id.
+    pub id: String,
+    /// Identity id.
+    pub identity_id: String,
+    /// Name.
+    pub name: String,
+    /// argon2id PHC hash of the secret part.
+    pub secret_hash: String,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set when revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Allowed uses so far.
+    pub use_count: u64,
+    /// Last allowed use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl IdentityTokenRecord {
+    /// The lifecycle state the access checks need.
+    #[must_use]
+    pub fn state(&self) -> TokenState {
+        TokenState {
+            expires_at: self.expires_at,
+            active: true,
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+}
+
+/// The auth service's repository.
+#[derive(Debug, Clone)]
+pub struct AuthStore {
+    db: DatabaseConnection,
+}
+
+impl AuthStore {
+    /// Connects and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let db = connect(url).await?;
+        migration::Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    /// Inserts a project and its environments in one transaction.
+    pub async fn insert_project(&self, new: NewProject) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        project::ActiveModel {
+            id: Set(new.id.clone()),
+            name: Set(new.name),
+            e2ee: Set(new.e2ee),
+            key_ciphertext: Set(new.wrapped_key.ciphertext),
+            key_iv: Set(new.wrapped_key.iv),
+            key_tag: Set(new.wrapped_key.tag),
+            encryption_count: Set(0),
+            trusted_ips: Set("[]".to_owned()),
+            created_at: Set(new.created_at),
+        }
+        .insert(&txn)
+        .await?;
+        for (slug, name) in new.environments {
+            insert_environment(&txn, &new.id, &slug, &name, new.created_at).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// One project, or `None`.
+    pub async fn project(&self, id: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        let Some(model) = project::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let envs = environment::Entity::find()
+            .filter(environment::Column::ProjectId.eq(id))
+            .order_by_asc(environment::Column::CreatedAt)
+            .order_by_asc(environment::Column::Slug)
+            .all(&self.db)
+            .await?;
+        project_record(model, envs).map(Some)
+    }
+
+    /// Every project, oldest first.
+    pub async fn projects(&self) -> Result<Vec<ProjectRecord>, StoreError> {
+        let models = project::Entity::find()
+            .order_by_asc(project::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        let mut envs = environment::Entity::find()
+            .order_by_asc(environment::Column::CreatedAt)
+            .order_by_asc(environment::Column::Slug)
+            .all(&self.db)
+            .await?;
+        models
+            .into_iter()
+            .map(|m| {
+                let mine: Vec<_> = envs
+                    .iter()
+                    .filter(|e| e.project_id == m.id)
+                    .cloned()
+                    .collect();
+                envs.retain(|e| e.project_id != m.id);
+                project_record(m, mine)
+            })
+            .collect()
+    }
+
+    /// Adds an environment; [`StoreError::Conflict`] if the slug exists.
+    pub async fn insert_environment(
+        &self,
+        project_id: &str,
+        slug: &Environment,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        insert_environment(&self.db, project_id, slug, name, now).await
+    }
+
+    /// Replaces a project's allowlist; false when the project does not exist.
+    pub async fn set_project_trusted_ips(
+        &self,
+        project_id: &str,
+        ips: &TrustedIps,
+    ) -> Result<bool, StoreError> {
+        let result = project::Entity::update_many()
+            .col_expr(
+                project::Column::TrustedIps,
+                Expr::value(json!(ips.to_strings()).to_string()),
+            )
+            .filter(project::Column::Id.eq(project_id))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Counts one encryption under a project key, atomically; returns the new count.
+    pub async fn count_encryption(&self, project_id: &str) -> Result<u64, StoreError> {
+        project::Entity::update_many()
+            .col_expr(
+                project::Column::EncryptionCount,
+                Expr::col(project::Column::EncryptionCount).add(1),
+            )
+            .filter(project::Column::Id.eq(project_id))
+            .exec(&self.db)
+            .await?;
+        let count = project::Entity::find_by_id(project_id)
+            .one(&self.db)
+            .await?
+            .map_or(0, |p| to_u64(p.encryption_count));
+        Ok(count)
+    }
+
+    /// Inserts a service token.
+    pub async fn insert_service_token(&self, token: &ServiceTokenRecord) -> Result<(), StoreError> {
+        service_token::ActiveModel {
+            id: Set(token.id.clone()),
+            project_id: Set(token.project_id.clone()),
+            name: Set(token.name.clone()),
+            secret_hash: Set(token.secret_hash.clone()),
+            scopes: Set(scopes_json(&token.scopes)),
+            permissions: Set(token.permissions.describe()),
+            trusted_ips: Set(json!(token.trusted_ips.to_strings()).to_string()),
+            expires_at: Set(token.expires_at),
+            active: Set(token.active),
+            revoked_at: Set(token.revoked_at),
+            key_ciphertext: Set(token.encrypted_project_key.ciphertext.clone()),
+            key_iv: Set(token.encrypted_project_key.iv.clone()),
+            key_tag: Set(token.encrypted_project_key.tag.clone()),
+            use_count: Set(0),
+            last_used_at: Set(None),
+            created_at: Set(token.created_at),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// One service token, deleted ones included (they answer `TOKEN_REVOKED`).
+    pub async fn service_token(&self, id: &str) -> Result<Option<ServiceTokenRecord>, StoreError> {
+        service_token::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(service_token_record)
+            .transpose()
+    }
+
+    /// A project's live (not deleted) service tokens, oldest first.
+    pub async fn service_tokens(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<ServiceTokenRecord>, StoreError> {
+        service_token::Entity::find()
+            .filter(service_token::Column::ProjectId.eq(project_id))
+            .filter(service_token::Column::RevokedAt.is_null())
+            .order_by_asc(service_token::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(service_token_record)
+            .collect()
+    }
+
+    /// Deletes a service token: marks it revoked and erases its copy of the
+    /// project key. False when there was no live token with that id.
+    pub async fn revoke_service_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = service_token::Entity::update_many()
+            .col_expr(service_token::Column::RevokedAt, Expr::value(now))
+            .col_expr(
+                service_token::Column::KeyCiphertext,
+                Expr::value(Vec::<u8>::new()),
+            )
+            .col_expr(service_token::Column::KeyIv, Expr::value(Vec::<u8>::new()))
+            .col_expr(service_token::Column::KeyTag, Expr::value(Vec::<u8>::new()))
+            .filter(service_token::Column::Id.eq(id))
+            .filter(service_token::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Deactivates or reactivates a live service token; false when there is none.
+    pub async fn set_service_token_active(
+        &self,
+        id: &str,
+        active: bool,
+    ) -> Result<bool, StoreError> {
+        let result = service_token::Entity::update_many()
+            .col_expr(service_token::Column::Active, Expr::value(active))
+            .filter(service_token::Column::Id.eq(id))
+            .filter(service_token::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Counts one use of a service token, atomically.
+    pub async fn record_service_token_use(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        service_token::Entity::update_many()
+            .col_expr(
+                service_token::Column::UseCount,
+                Expr::col(service_token::Column::UseCount).add(1),
+            )
+            .col_expr(service_token::Column::LastUsedAt, Expr::value(now))
+            .filter(service_token::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes service tokens that expired before `now`, and deleted tokens
+    /// revoked before `revoked_before`; returns how many rows went.
+    pub async fn reap_service_tokens(
+        &self,
+        now: DateTime<Utc>,
+        revoked_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let result = service_token::Entity::delete_many()
+            .filter(
+                service_token::Column::ExpiresAt
+                    .lte(now)
+                    .or(service_token::Column::RevokedAt.lt(revoked_before)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// How many identities exist.
+    pub async fn identity_count(&self) -> Result<u64, StoreError> {
+        Ok(identity::Entity::find().count(&self.db).await?)
+    }
+
+    /// Inserts an identity together with one access token, atomically.
+    pub async fn insert_identity_with_token(
+        &self,
+        identity: &IdentityRecord,
+        token: &IdentityTokenRecord,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        identity::ActiveModel {
+            id: Set(identity.id.clone()),
+            name: Set(identity.name.clone()),
+            org_role: Set(identity.org_role.clone()),
+            created_at: Set(identity.created_at),
+        }
+        .insert(&txn)
+        .await?;
+        identity_token::ActiveModel {
+            id: Set(token.id.clone()),
+            identity_id: Set(token.identity_id.clone()),
+            name: Set(token.name.clone()),
+            secret_hash: Set(token.secret_hash.clone()),
+            expires_at: Set(token.expires_at),
+            revoked_at: Set(token.revoked_at),
+            use_count: Set(0),
+            last_used_at: Set(None),
+            created_at: Set(token.created_at),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// One identity, or `None`.
+    pub async fn identity(&self, id: &str) -> Result<Option<IdentityRecord>, StoreError> {
+        Ok(identity::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(|m| IdentityRecord {
+                id: m.id,
+                name: m.name,
+                org_role: m.org_role,
+                created_at: m.created_at,
+            }))
+    }
+
+    /// One identity access token, revoked ones included.
+    pub async fn identity_token(
+        &self,
+        id: &str,
+    ) -> Result<Option<IdentityTokenRecord>, StoreError> {
+        Ok(identity_token::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(|m| IdentityTokenRecord {
+                id: m.id,
+                identity_id: m.identity_id,
+                name: m.name,
+                secret_hash: m.secret_hash,
+                expires_at: m.expires_at,
+                revoked_at: m.revoked_at,
+                use_count: to_u64(m.use_count),
+                last_used_at: m.last_used_at,
+                created_at: m.created_at,
+            }))
+    }
+
+    /// Counts one use of an identity access token, atomically.
+    pub async fn record_identity_token_use(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        identity_token::Entity::update_many()
+            .col_expr(
+                identity_token::Column::UseCount,
+                Expr::col(identity_token::Column::UseCount).add(1),
+            )
+            .col_expr(identity_token::Column::LastUsedAt, Expr::value(now))
+            .filter(identity_token::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_environment<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    project_id: &str,
+    slug: &Environment,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    environment::ActiveModel {
+        project_id: Set(project_id.to_owned()),
+        slug: Set(slug.as_str().to_owned()),
+        name: Set(name.to_owned()),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+fn project_record(
+    m: project::Model,
+    envs: Vec<environment::Model>,
+) -> Result<ProjectRecord, StoreError> {
+    let environments = envs
+        .into_iter()
+        .map(|e| {
+            Environment::parse(&e.slug)
+                .map(|slug| (slug, e.name))
+                .map_err(|err| corrupt("environment slug", err))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ProjectRecord {
+        trusted_ips: parse_ips(&m.trusted_ips)?,
+        id: m.id,
+        name: m.name,
+        e2ee: m.e2ee,
+        wrapped_key: Sealed {
+            ciphertext: m.key_ciphertext,
+            iv: m.key_iv,
+            tag: m.key_tag,
+        },
+        encryption_count: to_u64(m.encryption_count),
+        environments,
+        created_at: m.created_at,
+    })
+}
+
+fn service_token_record(m: service_token::Model) -> Result<ServiceTokenRecord, StoreError> {
+    Ok(ServiceTokenRecord {
+        scopes: parse_scopes(&m.scopes)?,
+        permissions: Permissions {
+            read: m.permissions.split(',').any(|p| p == "read"),
+            write: m.permissions.split(',').any(|p| p == "write"),
+        },
+        trusted_ips: parse_ips(&m.trusted_ips)?,
+        id: m.id,
+        project_id: m.project_id,
+        name: m.name,
+        secret_hash: m.secret_hash,
+        expires_at: m.expires_at,
+        active: m.active,
+        revoked_at: m.revoked_at,
+        encrypted_project_key: Sealed {
+            ciphertext: m.key_ciphertext,
+            iv: m.key_iv,
+            tag: m.key_tag,
+        },
+        use_count: to_u64(m.use_count),
+        last_used_at: m.last_used_at,
+        created_at: m.created_at,
+    })
+}
+
+fn scopes_json(scopes: &Scopes) -> String {
+    let list: Vec<_> = scopes
+        .as_slice()
+        .iter()
+        .map(|s| json!({"environment": s.environment.as_str(), "secret_path": s.glob.as_str()}))
+        .collect();
+    json!(list).to_string()
+}
+
+fn parse_scopes(text: &str) -> Result<Scopes, StoreError> {
+    let list: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(text).map_err(|e| corrupt("scopes", e))?;
+    list.iter()
+        .map(|s| {
+            let env = s
+                .get("environment")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            let glob = s
+                .get("secret_path")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            Scope::new(env, glob).map_err(|e| corrupt("scopes", e))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Scopes::new)
+}
+
+fn parse_ips(text: &str) -> Result<TrustedIps, StoreError> {
+    let list: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt("trusted_ips", e))?;
+    TrustedIps::parse(&list, "trusted_ips").map_err(|e| corrupt("trusted_ips", e))
+}

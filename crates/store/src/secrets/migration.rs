@@ -1,0 +1,92 @@
+//! Migrations of the secrets database. Append new migrations; never edit one
+//! that has shipped.
+
+use sea_orm_migration::prelude::*;
+
+pub(crate) struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Init)]
+    }
+}
+
+struct Init;
+
+impl MigrationName for Init {
+    fn name(&self) -> &str {
+        "m20261123_000001_secrets_init"
+    }
+}
+
+fn col(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+}
+
+#[async_trait::async_trait]
+#[expect(
+    elided_lifetimes_in_paths,
+    reason = "async_trait expands the trait with an elided SchemaManager lifetime"
+)]
+impl MigrationTrait for Init {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("secrets"))
+                .col(col("id").string().not_null().primary_key())
+                .col(col("project_id").string().not_null())
+                .col(col("environment").string().not_null())
+                .col(col("path").string().not_null())
+                .col(col("name").string().not_null())
+                .col(col("ciphertext").binary().not_null())
+                .col(col("iv").binary().not_null())
+                .col(col("tag").binary().not_null())
+                .col(col("version").big_integer().not_null())
+                .col(col("created_at").timestamp_with_time_zone().not_null())
+                .col(col("updated_at").timestamp_with_time_zone().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("uq_secrets_location")
+                .table(Alias::new("secrets"))
+                .col(Alias::new("project_id"))
+                .col(Alias::new("environment"))
+                .col(Alias::new("path"))
+                .col(Alias::new("name"))
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("secret_versions"))
+                .col(col("secret_id").string().not_null())
+                .col(col("version").big_integer().not_null())
+                .col(col("ciphertext").binary().not_null())
+                .col(col("iv").binary().not_null())
+                .col(col("tag").binary().not_null())
+                .col(col("created_at").timestamp_with_time_zone().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("secret_id"))
+                        .col(Alias::new("version")),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table(Alias::new("secret_versions"))
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(Table::drop().table(Alias::new("secrets")).to_owned())
+            .await
+    }
+}

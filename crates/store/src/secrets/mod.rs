@@ -1,0 +1,219 @@
+//! The secrets service's database: ciphertext only.
+
+mod entity;
+mod migration;
+
+use chrono::{DateTime, Utc};
+use latchkey_domain::crypto::Sealed;
+use latchkey_domain::path::{Environment, SecretName, SecretPath};
+use sea_orm::sea_query::LikeExpr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use self::entity::{secret, secret_version};
+use crate::{StoreError, connect, corrupt, to_u64};
+
+/// Where a secret lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKey {
+    /// Project id.
+    pub project_id: String,
+    /// Environment.
+    pub environment: Environment,
+    /// Folder.
+    pub path: SecretPath,
+    /// Name.
+    pub name: SecretName,
+}
+
+/// A stored secret.
+#[derive(Debug, Clone)]
+pub struct SecretRecord {
+    /// Where it lives.
+    pub key: SecretKey,
+    /// The value under the project key.
+    pub sealed: Sealed,
+    /// Version, from 1.
+    pub version: u64,
+    /// Last write.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The secrets service's repository.
+#[derive(Debug, Clone)]
+pub struct SecretStore {
+    db: DatabaseConnection,
+}
+
+impl SecretStore {
+    /// Connects and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let db = connect(url).await?;
+        migration::Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    /// Creates a secret at version 1 or writes its next version; keeps every
+    /// version. Concurrent writers each get their own version number.
+    pub async fn put(
+        &self,
+        key: &SecretKey,
+        sealed: Sealed,
+        now: DateTime<Utc>,
+    ) -> Result<SecretRecord, StoreError> {
+        // A concurrent first write of the same secret loses the unique race once; retrying finds the row.
+        match self.put_once(key, &sealed, now).await {
+            Err(StoreError::Conflict(_)) => self.put_once(key, &sealed, now).await,
+            other => other,
+        }
+    }
+
+    async fn put_once(
+        &self,
+        key: &SecretKey,
+        sealed: &Sealed,
+        now: DateTime<Utc>,
+    ) -> Result<SecretRecord, StoreError> {
+        let txn = self.db.begin().await?;
+        let existing = find(key).one(&txn).await?;
+        let (id, version) = match existing {
+            Some(row) => {
+                let version = row.version + 1;
+                let id = row.id.clone();
+                let mut active: secret::ActiveModel = row.into();
+                active.ciphertext = Set(sealed.ciphertext.clone());
+                active.iv = Set(sealed.iv.clone());
+                active.tag = Set(sealed.tag.clone());
+                active.version = Set(version);
+                active.updated_at = Set(now);
+                active.update(&txn).await?;
+                (id, version)
+            }
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                secret::ActiveModel {
+                    id: Set(id.clone()),
+                    project_id: Set(key.project_id.clone()),
+                    environment: Set(key.environment.as_str().to_owned()),
+                    path: Set(key.path.as_str().to_owned()),
+                    name: Set(key.name.as_str().to_owned()),
+                    ciphertext: Set(sealed.ciphertext.clone()),
+                    iv: Set(sealed.iv.clone()),
+                    tag: Set(sealed.tag.clone()),
+                    version: Set(1),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+                (id, 1)
+            }
+        };
+        secret_version::ActiveModel {
+            secret_id: Set(id),
+            version: Set(version),
+            ciphertext: Set(sealed.ciphertext.clone()),
+            iv: Set(sealed.iv.clone()),
+            tag: Set(sealed.tag.clone()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(SecretRecord {
+            key: key.clone(),
+            sealed: sealed.clone(),
+            version: to_u64(version),
+            updated_at: now,
+        })
+    }
+
+    /// One secret, or `None`.
+    pub async fn get(&self, key: &SecretKey) -> Result<Option<SecretRecord>, StoreError> {
+        find(key).one(&self.db).await?.map(record).transpose()
+    }
+
+    /// The secrets of a folder, or of it and every folder below it, ordered
+    /// by path then name.
+    pub async fn list(
+        &self,
+        project_id: &str,
+        environment: &Environment,
+        path: &SecretPath,
+        recursive: bool,
+    ) -> Result<Vec<SecretRecord>, StoreError> {
+        let mut query = secret::Entity::find()
+            .filter(secret::Column::ProjectId.eq(project_id))
+            .filter(secret::Column::Environment.eq(environment.as_str()));
+        query =
+            if !recursive {
+                query.filter(secret::Column::Path.eq(path.as_str()))
+            } else if path.as_str() == "/" {
+                query
+            } else {
+                let prefix = path
+                    .as_str()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                query.filter(secret::Column::Path.eq(path.as_str()).or(
+                    secret::Column::Path.like(LikeExpr::new(format!("{prefix}/%")).escape('\\')),
+                ))
+            };
+        let rows = query
+            .order_by_asc(secret::Column::Path)
+            .order_by_asc(secret::Column::Name)
+            .all(&self.db)
+            .await?;
+        // SQLite's LIKE ignores ASCII case, so the exact rule is applied here.
+        rows.into_iter()
+            .map(record)
+            .filter(|r| r.as_ref().map_or(true, |r| r.key.path.is_within(path)))
+            .collect()
+    }
+
+    /// Deletes a secret and its versions; false when it did not exist.
+    pub async fn delete(&self, key: &SecretKey) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        let Some(row) = find(key).one(&txn).await? else {
+            return Ok(false);
+        };
+        secret_version::Entity::delete_many()
+            .filter(secret_version::Column::SecretId.eq(row.id.clone()))
+            .exec(&txn)
+            .await?;
+        secret::Entity::delete_by_id(row.id).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+}
+
+fn find(key: &SecretKey) -> sea_orm::Select<secret::Entity> {
+    secret::Entity::find()
+        .filter(secret::Column::ProjectId.eq(key.project_id.as_str()))
+        .filter(secret::Column::Environment.eq(key.environment.as_str()))
+        .filter(secret::Column::Path.eq(key.path.as_str()))
+        .filter(secret::Column::Name.eq(key.name.as_str()))
+}
+
+fn record(m: secret::Model) -> Result<SecretRecord, StoreError> {
+    Ok(SecretRecord {
+        key: SecretKey {
+            environment: Environment::parse(&m.environment)
+                .map_err(|e| corrupt("environment", e))?,
+            path: SecretPath::parse(&m.path).map_err(|e| corrupt("path", e))?,
+            name: SecretName::parse(&m.name).map_err(|e| corrupt("name", e))?,
+            project_id: m.project_id,
+        },
+        sealed: Sealed {
+            ciphertext: m.ciphertext,
+            iv: m.iv,
+            tag: m.tag,
+        },
+        version: to_u64(m.version),
+        updated_at: m.updated_at,
+    })
+}
