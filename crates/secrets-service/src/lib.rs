@@ -1,1 +1,19 @@
-//! placeholder
+//! The Latchkey secrets service: secrets and their versions, stored only as
+//! AES-256-GCM ciphertext, every call authorised by the auth service first.
+//!
+//! - [`config`]: the typed configuration.
+//! - [`auth_client`]: the tonic implementation of the domain's `Authorizer`;
+//!   it fails closed with `AUTH_UNAVAILABLE`.
+//! - [`app`]: the use cases: authorise, then touch the store.
+//! - [`grpc`]: the tonic service: parse, apply, encode.
+//! - [`error`]: the one mapping from use-case errors to gRPC statuses.
+//! - [`startup`]: wiring and `run`.
+
+pub mod app;
+pub mod auth_client;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod startup;
+
+pub use config::Config;

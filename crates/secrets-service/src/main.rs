@@ -1,1 +1,39 @@
-fn main() {}
+//! `latchkey-secrets`: reads its configuration from the environment and
+//! serves until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use latchkey_secrets_service::config::Config;
+use latchkey_secrets_service::startup::run;
+use latchkey_service_kit::config::Vars;
+use latchkey_service_kit::serve::{init_tracing, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let config = match Config::from_vars(&Vars::from_process()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("latchkey-secrets: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!(
+                "latchkey-secrets: cannot listen on {}: {e}",
+                config.listen_addr
+            );
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(addr = %config.listen_addr, auth = %config.auth_url, "latchkey-secrets listening");
+    match run(config, listener, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey-secrets: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `Authorizer` over gRPC: asks the auth service and fails closed.
+
+use std::time::Duration;
+
+use latchkey_domain::crypto::{Sealed, WireKey};
+use latchkey_domain::ports::{AuthorizationRequest, Authorizer, Grant};
+use latchkey_domain::scope::{Action, Scope, Scopes};
+use latchkey_domain::{AccessError, Reason};
+use latchkey_proto::auth::v1 as pb;
+use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_service_kit::config::{INTERNAL_KEY_HEADER, InternalKey};
+use latchkey_service_kit::status::access_error_of;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+/// The auth service's `Authorize`, called with the internal key.
+#[derive(Debug, Clone)]
+pub struct GrpcAuthorizer {
+    client: AuthServiceClient<Channel>,
+    internal_key: InternalKey,
+}
+
+impl GrpcAuthorizer {
+    /// A client of the auth service at `url` (connected lazily, so the
+    /// secrets service starts even while the auth service is down).
+    pub fn new(
+        url: &str,
+        internal_key: InternalKey,
+        timeout: Duration,
+    ) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .connect_lazy();
+        Ok(Self {
+            client: AuthServiceClient::new(channel),
+            internal_key,
+        })
+    }
+}
+
+impl Authorizer for GrpcAuthorizer {
+    async fn authorize(&self, req: AuthorizationRequest) -> Result<Grant, AccessError> {
+        let mut request = tonic::Request::new(pb::AuthorizeRequest {
+            token: req.token.expose().to_owned(),
+            client_ip: req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            project_id: req.project_id.unwrap_or_default(),
+            environment: req.environment.as_str().to_owned(),
+            secret_path: req.path.as_str().to_owned(),
+            action: match req.action {
+                Action::Read => pb::Action::Read.into(),
+                Action::Write => pb::Action::Write.into(),
+            },
+            raw: req.raw,
+            recursive: req.recursive,
+        });
+        let key = MetadataValue::try_from(self.internal_key.expose()).map_err(|_| {
+            unavailable("the internal key is not valid metadata; check LATCHKEY_INTERNAL_KEY")
+        })?;
+        request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
+        let reply = self
+            .client
+            .clone()
+            .authorize(request)
+            .await
+            .map_err(|status| {
+                access_error_of(&status).unwrap_or_else(|| {
+                    tracing::warn!(code = ?status.code(), "auth service did not answer Authorize");
+                    unavailable(&format!(
+                        "the auth service could not authorize the call ({:?}); try again later",
+                        status.code()
+                    ))
+                })
+            })?
+            .into_inner();
+        grant_from_pb(reply)
+    }
+}
+
+fn grant_from_pb(reply: pb::AuthorizeResponse) -> Result<Grant, AccessError> {
+    let bad = |what: &str| unavailable(&format!("the auth service sent a malformed {what}"));
+    let scopes = reply
+        .scopes
+        .iter()
+        .map(|s| Scope::new(&s.environment, &s.secret_path))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("scope"))?;
+    let project_key = match reply.project_key.as_str() {
+        "" => None,
+        text => Some(WireKey::parse(text).map_err(|_| bad("project key"))?),
+    };
+    Ok(Grant {
+        principal: reply.principal,
+        project_id: reply.project_id,
+        scopes: Scopes::new(scopes),
+        encrypted_project_key: reply.encrypted_project_key.map(|k| Sealed {
+            ciphertext: k.ciphertext,
+            iv: k.iv,
+            tag: k.tag,
+        }),
+        project_key,
+    })
+}
+
+fn unavailable(message: &str) -> AccessError {
+    AccessError::new(Reason::AuthUnavailable, message)
+}

@@ -1,0 +1,86 @@
+//! The secrets service's configuration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use latchkey_domain::ip::TrustedIps;
+use latchkey_service_kit::config::{
+    ConfigError, InternalKey, Mode, Vars, data_dir, database_url, trusted_proxies,
+};
+
+/// Everything the secrets service needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `LATCHKEY_SECRETS_ADDR`, default `127.0.0.1:50052`.
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_URL`, default SQLite `secrets.db` in the data directory.
+    pub database_url: String,
+    /// `LATCHKEY_AUTH_URL`, default `http://127.0.0.1:50051`.
+    pub auth_url: String,
+    /// `LATCHKEY_INTERNAL_KEY`/`_FILE`, presented to the auth service.
+    pub internal_key: InternalKey,
+    /// `LATCHKEY_AUTH_TIMEOUT_MS`: how long to wait for `Authorize`, default 2000.
+    pub auth_timeout: Duration,
+    /// `LATCHKEY_TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedIps,
+}
+
+impl Config {
+    /// Reads and validates the configuration.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let mode = Mode::from_vars(vars)?;
+        let data_dir = data_dir(vars);
+        let auth_url = vars
+            .get_or("LATCHKEY_AUTH_URL", "http://127.0.0.1:50051")
+            .to_owned();
+        if !(auth_url.starts_with("http://") || auth_url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "LATCHKEY_AUTH_URL",
+                format!("{auth_url:?} must start with http:// or https://"),
+            ));
+        }
+        let timeout_ms: u64 = vars.parse_or("LATCHKEY_AUTH_TIMEOUT_MS", 2000)?;
+        Ok(Self {
+            listen_addr: vars.parse_or(
+                "LATCHKEY_SECRETS_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 50052)),
+            )?,
+            database_url: database_url(vars, &data_dir, "secrets.db")?,
+            auth_url,
+            internal_key: InternalKey::from_vars(vars, mode, &data_dir)?,
+            auth_timeout: Duration::from_millis(timeout_ms.max(1)),
+            trusted_proxies: trusted_proxies(vars)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_url_must_be_http_or_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
+            ("LATCHKEY_AUTH_URL", "127.0.0.1:50051"),
+        ]);
+        assert_eq!(
+            Config::from_vars(&vars).unwrap_err().variable,
+            "LATCHKEY_AUTH_URL"
+        );
+    }
+
+    #[test]
+    fn production_requires_the_internal_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
+            ("LATCHKEY_ENV", "production"),
+        ]);
+        assert_eq!(
+            Config::from_vars(&vars).unwrap_err().variable,
+            "LATCHKEY_INTERNAL_KEY"
+        );
+    }
+}

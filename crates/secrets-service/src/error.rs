@@ -1,0 +1,57 @@
+//! The secrets service's errors and their one mapping to gRPC statuses.
+
+use latchkey_domain::{AccessError, InvalidInput, Reason};
+use latchkey_service_kit::status;
+use latchkey_store::StoreError;
+use tonic::Status;
+
+/// What a use case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// A denial, from the auth service or for a missing token.
+    #[error(transparent)]
+    Denied(#[from] AccessError),
+    /// Bad input, naming the field.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// No such secret.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored value does not decrypt under the project key.
+    #[error("{0}")]
+    Undecryptable(String),
+}
+
+impl From<SecretsError> for Status {
+    fn from(err: SecretsError) -> Self {
+        match err {
+            SecretsError::Denied(e) if e.reason == Reason::AuthUnavailable => {
+                tracing::warn!(
+                    reason = e.reason.as_str(),
+                    "auth service unavailable; failing closed"
+                );
+                status::access_denied(&e)
+            }
+            SecretsError::Denied(e) => {
+                tracing::info!(reason = e.reason.as_str(), "denied");
+                status::access_denied(&e)
+            }
+            SecretsError::Invalid(e) => {
+                tracing::info!(field = %e.field, "invalid argument");
+                status::invalid_argument(&e)
+            }
+            SecretsError::NotFound(m) => status::not_found(&m),
+            SecretsError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                status::internal()
+            }
+            SecretsError::Undecryptable(m) => {
+                tracing::error!(error = %m, "stored secret does not decrypt");
+                status::internal()
+            }
+        }
+    }
+}

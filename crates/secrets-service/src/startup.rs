@@ -1,0 +1,71 @@
+//! Wiring and serving the secrets service.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use latchkey_domain::ports::Authorizer;
+use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
+use latchkey_service_kit::serve::{ReflectionError, health, reflection};
+use latchkey_store::secrets::SecretStore;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::SecretsApp;
+use crate::auth_client::GrpcAuthorizer;
+use crate::config::Config;
+use crate::grpc::SecretsGrpc;
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] latchkey_store::StoreError),
+    /// Reflection could not be built from the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] ReflectionError),
+    /// The gRPC server failed, or the auth URL is not a valid endpoint.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Connects the store and the auth client, then serves until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartError> {
+    let authorizer = GrpcAuthorizer::new(
+        &config.auth_url,
+        config.internal_key.clone(),
+        config.auth_timeout,
+    )?;
+    run_with(config, listener, Arc::new(authorizer), shutdown).await
+}
+
+/// Like [`run`] with any [`Authorizer`] (tests use fakes).
+pub async fn run_with<A: Authorizer>(
+    config: Config,
+    listener: TcpListener,
+    authorizer: Arc<A>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartError> {
+    let store = SecretStore::connect(&config.database_url).await?;
+    let app = Arc::new(SecretsApp::new(store, authorizer));
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let (reporter, health_service) = health();
+    reporter
+        .set_serving::<SecretsServiceServer<SecretsGrpc<A>>>()
+        .await;
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(SecretsServiceServer::new(SecretsGrpc::new(
+            app,
+            config.trusted_proxies.clone(),
+        )))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
