@@ -1,1 +1,54 @@
-//! placeholder
+//! Test helpers, used only as a dev-dependency:
+//!
+//! - [`Backend`] and [`TestDb`]: a fresh database per test, SQLite in a
+//!   temporary directory or a new PostgreSQL database created from
+//!   `LATCHKEY_TEST_POSTGRES_URL` and dropped afterwards.
+//! - [`Stack`]: both services in-process on ephemeral loopback ports, with a
+//!   [`ManualClock`] driving the auth service, and helpers for admin calls.
+//! - [`backend_tests!`]: runs each scenario once per backend.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support fails loudly: a broken fixture must stop the test"
+)]
+
+mod db;
+mod stack;
+
+pub use db::{Backend, TestDb};
+pub use stack::{ManualClock, Stack, with_token};
+
+/// Expands `backend_tests!(a, b)` into `sqlite::a`, `postgres::a`, ... test
+/// functions that call `a(Backend::Sqlite)` and `a(Backend::Postgres)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Initialises test logging once; it prints only when `TEST_LOG` is set.
+pub fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -40,6 +40,7 @@ pub(crate) mod environment {
         #[sea_orm(primary_key, auto_increment = false)]
         pub slug: String,
         pub name: String,
+        pub position: i32,
         pub created_at: DateTimeUtc,
     }
 

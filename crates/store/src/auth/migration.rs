@@ -72,6 +72,7 @@ impl MigrationTrait for Init {
                 .col(col("project_id").string().not_null())
                 .col(col("slug").string().not_null())
                 .col(col("name").string().not_null())
+                .col(col("position").integer().not_null())
                 .col(ts("created_at"))
                 .primary_key(
                     Index::create()

@@ -182,8 +182,8 @@ impl AuthStore {
         }
         .insert(&txn)
         .await?;
-        for (slug, name) in new.environments {
-            insert_environment(&txn, &new.id, &slug, &name, new.created_at).await?;
+        for (position, (slug, name)) in new.environments.iter().enumerate() {
+            insert_environment(&txn, &new.id, slug, name, position, new.created_at).await?;
         }
         txn.commit().await?;
         Ok(())
@@ -196,8 +196,7 @@ impl AuthStore {
         };
         let envs = environment::Entity::find()
             .filter(environment::Column::ProjectId.eq(id))
-            .order_by_asc(environment::Column::CreatedAt)
-            .order_by_asc(environment::Column::Slug)
+            .order_by_asc(environment::Column::Position)
             .all(&self.db)
             .await?;
         project_record(model, envs).map(Some)
@@ -210,8 +209,7 @@ impl AuthStore {
             .all(&self.db)
             .await?;
         let mut envs = environment::Entity::find()
-            .order_by_asc(environment::Column::CreatedAt)
-            .order_by_asc(environment::Column::Slug)
+            .order_by_asc(environment::Column::Position)
             .all(&self.db)
             .await?;
         models
@@ -228,7 +226,7 @@ impl AuthStore {
             .collect()
     }
 
-    /// Adds an environment; [`StoreError::Conflict`] if the slug exists.
+    /// Adds an environment after the existing ones; [`StoreError::Conflict`] if the slug exists.
     pub async fn insert_environment(
         &self,
         project_id: &str,
@@ -236,7 +234,19 @@ impl AuthStore {
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        insert_environment(&self.db, project_id, slug, name, now).await
+        let position = environment::Entity::find()
+            .filter(environment::Column::ProjectId.eq(project_id))
+            .count(&self.db)
+            .await?;
+        insert_environment(
+            &self.db,
+            project_id,
+            slug,
+            name,
+            usize::try_from(position).unwrap_or(usize::MAX),
+            now,
+        )
+        .await
     }
 
     /// Replaces a project's allowlist; false when the project does not exist.
@@ -491,12 +501,14 @@ async fn insert_environment<C: sea_orm::ConnectionTrait>(
     project_id: &str,
     slug: &Environment,
     name: &str,
+    position: usize,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     environment::ActiveModel {
         project_id: Set(project_id.to_owned()),
         slug: Set(slug.as_str().to_owned()),
         name: Set(name.to_owned()),
+        position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
         created_at: Set(now),
     }
     .insert(db)

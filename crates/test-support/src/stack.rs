@@ -1,0 +1,288 @@
+//! Both services in-process on ephemeral loopback ports.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use latchkey_auth_service::startup::{Running, serve, start};
+use latchkey_domain::ports::Clock;
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
+use latchkey_service_kit::config::Vars;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+use crate::db::{Backend, TestDb};
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock at the current time.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(Mutex::new(Utc::now()))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().expect("clock lock");
+        *now += by;
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// A request carrying `authorization: Bearer <token>`.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// Both services, running.
+#[derive(Debug)]
+pub struct Stack {
+    /// `http://127.0.0.1:<port>` of the auth service.
+    pub auth_url: String,
+    /// `http://127.0.0.1:<port>` of the secrets service.
+    pub secrets_url: String,
+    /// The bootstrap admin's token.
+    pub admin_token: String,
+    /// The auth service's use cases (counters, reaper).
+    pub auth: Running,
+    /// The auth service's clock.
+    pub clock: Arc<ManualClock>,
+    /// The auth database.
+    pub auth_db: TestDb,
+    /// The secrets database.
+    pub secrets_db: TestDb,
+    /// The internal key both services share.
+    pub internal_key: String,
+    auth_stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    secrets_stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts both services on `backend`, or `None` when that backend is not
+    /// configured (PostgreSQL without `LATCHKEY_TEST_POSTGRES_URL`).
+    pub async fn start(backend: Backend) -> Option<Stack> {
+        crate::init_test_log();
+        let auth_db = TestDb::create(backend).await?;
+        let secrets_db = TestDb::create(backend).await?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let internal_key = "test-internal-key-0123456789abcdef".to_owned();
+        let data_dir = dir.path().to_str().expect("utf-8 temp path").to_owned();
+        let auth_vars = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", data_dir.as_str()),
+            ("DATABASE_URL", auth_db.url.as_str()),
+            ("LATCHKEY_INTERNAL_KEY", internal_key.as_str()),
+            ("LATCHKEY_REAPER_INTERVAL_SECONDS", "3600"),
+        ]);
+        let auth_config =
+            latchkey_auth_service::Config::from_vars(&auth_vars).expect("auth config");
+        let clock = Arc::new(ManualClock::new());
+        let running = start(&auth_config, clock.clone())
+            .await
+            .expect("auth start");
+        let auth_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind auth");
+        let auth_url = format!("http://{}", auth_listener.local_addr().expect("addr"));
+        let (auth_tx, auth_rx) = oneshot::channel::<()>();
+        let auth_task = {
+            let running = running.clone();
+            tokio::spawn(async move {
+                serve(&running, &auth_config, auth_listener, async {
+                    let _ = auth_rx.await;
+                })
+                .await
+                .expect("auth serve");
+            })
+        };
+        let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))
+            .expect("admin token file")
+            .trim()
+            .to_owned();
+
+        let secrets_vars = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", data_dir.as_str()),
+            ("DATABASE_URL", secrets_db.url.as_str()),
+            ("LATCHKEY_INTERNAL_KEY", internal_key.as_str()),
+            ("LATCHKEY_AUTH_URL", auth_url.as_str()),
+            ("LATCHKEY_AUTH_TIMEOUT_MS", "1000"),
+        ]);
+        let secrets_config =
+            latchkey_secrets_service::Config::from_vars(&secrets_vars).expect("secrets config");
+        let secrets_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind secrets");
+        let secrets_url = format!("http://{}", secrets_listener.local_addr().expect("addr"));
+        let (secrets_tx, secrets_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = oneshot::channel::<()>();
+        let secrets_task = tokio::spawn(async move {
+            let _ = ready_tx.send(());
+            latchkey_secrets_service::startup::run(secrets_config, secrets_listener, async {
+                let _ = secrets_rx.await;
+            })
+            .await
+            .expect("secrets serve");
+        });
+        let _ = ready_rx.await;
+        let stack = Stack {
+            auth_url,
+            secrets_url,
+            admin_token,
+            auth: running,
+            clock,
+            auth_db,
+            secrets_db,
+            internal_key,
+            auth_stop: Some((auth_tx, auth_task)),
+            secrets_stop: Some((secrets_tx, secrets_task)),
+            _dir: dir,
+        };
+        stack.wait_for_secrets().await;
+        Some(stack)
+    }
+
+    /// A client of the auth service.
+    pub async fn auth_client(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::connect(self.auth_url.clone())
+            .await
+            .expect("connect auth")
+    }
+
+    /// A client of the secrets service.
+    pub async fn secrets_client(&self) -> SecretsServiceClient<Channel> {
+        SecretsServiceClient::connect(self.secrets_url.clone())
+            .await
+            .expect("connect secrets")
+    }
+
+    /// Stops the auth service and waits until it no longer serves.
+    pub async fn stop_auth(&mut self) {
+        if let Some((tx, task)) = self.auth_stop.take() {
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+    }
+
+    /// Creates a project as the admin; returns its id.
+    pub async fn create_project(&self, e2ee: bool) -> String {
+        self.auth_client()
+            .await
+            .create_project(with_token(
+                auth_pb::CreateProjectRequest {
+                    name: "test project".to_owned(),
+                    e2ee,
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("create project")
+            .into_inner()
+            .project
+            .expect("project")
+            .id
+    }
+
+    /// Creates a service token as the admin; returns the full token.
+    pub async fn create_service_token(
+        &self,
+        request: auth_pb::CreateServiceTokenRequest,
+    ) -> String {
+        self.auth_client()
+            .await
+            .create_service_token(with_token(request, &self.admin_token))
+            .await
+            .expect("create service token")
+            .into_inner()
+            .service_token
+    }
+
+    /// A token request with the given scopes (`"dev:/backend/**"`) and
+    /// permissions (`"read"`, `"write"`), never expiring, any IP.
+    #[must_use]
+    pub fn token_request(
+        project_id: &str,
+        scopes: &[&str],
+        permissions: &[&str],
+    ) -> auth_pb::CreateServiceTokenRequest {
+        auth_pb::CreateServiceTokenRequest {
+            project_id: project_id.to_owned(),
+            name: "test token".to_owned(),
+            scopes: scopes
+                .iter()
+                .map(|s| {
+                    let (env, path) = s.split_once(':').expect("env:path");
+                    auth_pb::Scope {
+                        environment: env.to_owned(),
+                        secret_path: path.to_owned(),
+                    }
+                })
+                .collect(),
+            permissions: permissions
+                .iter()
+                .map(|p| match *p {
+                    "read" => auth_pb::Permission::Read.into(),
+                    "write" => auth_pb::Permission::Write.into(),
+                    other => panic!("unknown permission {other}"),
+                })
+                .collect(),
+            expires_in_seconds: 0,
+            trusted_ips: Vec::new(),
+        }
+    }
+
+    async fn wait_for_secrets(&self) {
+        // The listener is bound before serving, so connecting succeeds at once;
+        // this only waits for the store to be migrated and the server to answer.
+        for _ in 0..200 {
+            if let Ok(channel) = Channel::from_shared(self.secrets_url.clone())
+                .expect("url")
+                .connect()
+                .await
+            {
+                let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+                if client
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("secrets service did not become healthy");
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for (tx, _) in [self.auth_stop.take(), self.secrets_stop.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = tx.send(());
+        }
+    }
+}

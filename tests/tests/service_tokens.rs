@@ -1,0 +1,1241 @@
+//! Service tokens end to end: both services over real gRPC on ephemeral
+//! ports, on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use chrono::Duration;
+use latchkey_domain::crypto::{Sealed, WireKey, secret_aad};
+use latchkey_domain::token::AnyToken;
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::secrets::v1 as secrets_pb;
+use latchkey_test_support::{Backend, Stack, backend_tests, with_token};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+backend_tests!(
+    value_written_with_client_side_encryption_reads_back_decrypted,
+    read_and_write_are_allowed_and_denied_by_scope,
+    read_and_write_are_allowed_and_denied_by_permission,
+    expired_token_is_rejected_with_token_expired_and_later_reaped,
+    deactivated_token_is_token_inactive_until_reactivated,
+    deleted_token_is_rejected_with_token_revoked,
+    trusted_ips_allow_loopback_and_reject_others_with_ip_not_trusted,
+    project_allowlist_rejects_with_ip_not_trusted,
+    raw_calls_are_refused_on_e2ee_projects_with_e2ee_enabled,
+    raw_calls_round_trip_on_projects_without_e2ee,
+    secrets_service_fails_closed_with_auth_unavailable_when_auth_is_down,
+    database_holds_no_copy_of_the_token_key_part,
+    malformed_token_is_token_malformed_without_verifying_anything,
+    wrong_secret_and_unknown_id_are_both_token_invalid,
+    recursive_listing_returns_only_folders_in_scope,
+    bad_input_is_invalid_argument_naming_the_field_and_changes_nothing,
+    admin_calls_need_an_admin_identity,
+    uses_and_last_use_are_counted_and_lookup_consumes_none,
+    authorize_refuses_callers_without_the_internal_key,
+    writes_count_encryptions_under_the_project_key,
+    both_services_serve_health_and_reflection,
+);
+
+// ---- helpers ---------------------------------------------------------------
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+#[track_caller]
+fn assert_denied<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: Code,
+    want: &str,
+) -> tonic::Status {
+    let status = result.expect_err("call should be denied");
+    assert_eq!(status.code(), code, "code of {status:?}");
+    assert_eq!(reason(&status), want, "reason of {status:?}");
+    assert!(!status.message().is_empty(), "message of {status:?}");
+    status
+}
+
+fn key_part(token: &str) -> WireKey {
+    match AnyToken::parse(token).unwrap() {
+        AnyToken::Service(st) => st.key().clone(),
+        AnyToken::Identity(_) => panic!("not a service token"),
+    }
+}
+
+fn sealed(k: &secrets_pb::EncryptedProjectKey) -> Sealed {
+    Sealed {
+        ciphertext: k.ciphertext.clone(),
+        iv: k.iv.clone(),
+        tag: k.tag.clone(),
+    }
+}
+
+/// The project key as a client holding `token` recovers it.
+async fn project_key(stack: &Stack, token: &str) -> Result<(String, WireKey), tonic::Status> {
+    let lookup = stack
+        .auth_client()
+        .await
+        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
+        .await?
+        .into_inner();
+    let k = lookup.encrypted_project_key.unwrap();
+    let bytes = key_part(token)
+        .open(
+            &Sealed {
+                ciphertext: k.ciphertext,
+                iv: k.iv,
+                tag: k.tag,
+            },
+            b"",
+        )
+        .unwrap();
+    Ok((lookup.project_id, WireKey::from_bytes(&bytes).unwrap()))
+}
+
+/// Encrypts on the client, as the CLI does, and calls SetSecret.
+async fn set(
+    stack: &Stack,
+    token: &str,
+    env: &str,
+    path: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), tonic::Status> {
+    let (project_id, key) = project_key(stack, token).await?;
+    let s = key.seal(
+        value.as_bytes(),
+        &secret_aad(&project_id, env, path, name),
+        &mut rand::rngs::OsRng,
+    );
+    stack
+        .secrets_client()
+        .await
+        .set_secret(with_token(
+            secrets_pb::SetSecretRequest {
+                project_id: String::new(),
+                environment: env.to_owned(),
+                secret_path: path.to_owned(),
+                name: name.to_owned(),
+                ciphertext: s.ciphertext,
+                iv: s.iv,
+                tag: s.tag,
+            },
+            token,
+        ))
+        .await
+        .map(drop)
+}
+
+/// Calls GetSecret and decrypts on the client.
+async fn get(
+    stack: &Stack,
+    token: &str,
+    env: &str,
+    path: &str,
+    name: &str,
+) -> Result<String, tonic::Status> {
+    let reply = stack
+        .secrets_client()
+        .await
+        .get_secret(with_token(
+            secrets_pb::GetSecretRequest {
+                project_id: String::new(),
+                environment: env.to_owned(),
+                secret_path: path.to_owned(),
+                name: name.to_owned(),
+            },
+            token,
+        ))
+        .await?
+        .into_inner();
+    let project_key = key_part(token)
+        .open(&sealed(&reply.encrypted_project_key.unwrap()), b"")
+        .unwrap();
+    let project_key = WireKey::from_bytes(&project_key).unwrap();
+    let secret = reply.secret.unwrap();
+    let aad = secret_aad(
+        &reply.project_id,
+        &secret.environment,
+        &secret.secret_path,
+        &secret.name,
+    );
+    let plain = project_key
+        .open(
+            &Sealed {
+                ciphertext: secret.ciphertext,
+                iv: secret.iv,
+                tag: secret.tag,
+            },
+            &aad,
+        )
+        .unwrap();
+    Ok(String::from_utf8(plain).unwrap())
+}
+
+async fn authorize(
+    stack: &Stack,
+    token: &str,
+    key: Option<&str>,
+    env: &str,
+    path: &str,
+) -> Result<auth_pb::AuthorizeResponse, tonic::Status> {
+    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
+        token: token.to_owned(),
+        client_ip: "127.0.0.1".to_owned(),
+        project_id: String::new(),
+        environment: env.to_owned(),
+        secret_path: path.to_owned(),
+        action: auth_pb::Action::Read.into(),
+        raw: false,
+        recursive: false,
+    });
+    if let Some(key) = key {
+        request
+            .metadata_mut()
+            .insert("x-latchkey-internal-key", key.parse().unwrap());
+    }
+    stack
+        .auth_client()
+        .await
+        .authorize(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn rw_token(stack: &Stack, project: &str) -> String {
+    stack
+        .create_service_token(Stack::token_request(
+            project,
+            &["dev:/backend/**"],
+            &["read", "write"],
+        ))
+        .await
+}
+
+async fn token_meta(stack: &Stack, id: &str) -> Result<auth_pb::ServiceToken, tonic::Status> {
+    stack
+        .auth_client()
+        .await
+        .get_service_token(with_token(
+            auth_pb::GetServiceTokenRequest {
+                token_id: id.to_owned(),
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .map(|r| r.into_inner().token.unwrap())
+}
+
+fn token_id(token: &str) -> String {
+    AnyToken::parse(token).unwrap().id().to_string()
+}
+
+// ---- scenarios -------------------------------------------------------------
+
+async fn value_written_with_client_side_encryption_reads_back_decrypted(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let value = "postgres://u:p@db/x?a=b\nline 2 \"quoted\" ünïcode";
+
+    set(&stack, &token, "dev", "/backend", "DB_URL", value)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        get(&stack, &token, "dev", "/backend", "DB_URL")
+            .await
+            .unwrap(),
+        value
+    );
+    // Repeated and trailing slashes name the same folder.
+    assert_eq!(
+        get(&stack, &token, "dev", "//backend/", "DB_URL")
+            .await
+            .unwrap(),
+        value
+    );
+}
+
+async fn read_and_write_are_allowed_and_denied_by_scope(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    set(&stack, &token, "dev", "/backend/db", "A", "1")
+        .await
+        .unwrap();
+
+    let status = assert_denied(
+        get(&stack, &token, "dev", "/frontend", "A").await,
+        Code::PermissionDenied,
+        "SCOPE_DENIED",
+    );
+    assert!(
+        status.message().contains("dev:/backend/**"),
+        "{}",
+        status.message()
+    );
+    assert_denied(
+        get(&stack, &token, "prod", "/backend", "A").await,
+        Code::PermissionDenied,
+        "SCOPE_DENIED",
+    );
+    assert_denied(
+        set(&stack, &token, "dev", "/frontend", "A", "2").await,
+        Code::PermissionDenied,
+        "SCOPE_DENIED",
+    );
+    assert_denied(
+        set(&stack, &token, "staging", "/backend", "A", "2").await,
+        Code::PermissionDenied,
+        "SCOPE_DENIED",
+    );
+    // The denied write changed nothing.
+    assert_eq!(
+        get(&stack, &token, "dev", "/backend/db", "A")
+            .await
+            .unwrap(),
+        "1"
+    );
+}
+
+async fn read_and_write_are_allowed_and_denied_by_permission(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let writer = stack
+        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["write"]))
+        .await;
+    let reader = stack
+        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["read"]))
+        .await;
+
+    set(&stack, &writer, "dev", "/", "K", "v").await.unwrap();
+    let status = assert_denied(
+        get(&stack, &writer, "dev", "/", "K").await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+    );
+    assert!(status.message().contains("read"), "{}", status.message());
+    assert_eq!(get(&stack, &reader, "dev", "/", "K").await.unwrap(), "v");
+    assert_denied(
+        set(&stack, &reader, "dev", "/", "K", "w").await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+    );
+    let delete = stack
+        .secrets_client()
+        .await
+        .delete_secret(with_token(
+            secrets_pb::DeleteSecretRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/".into(),
+                name: "K".into(),
+            },
+            &reader,
+        ))
+        .await;
+    assert_denied(delete, Code::PermissionDenied, "PERMISSION_DENIED");
+    assert_eq!(get(&stack, &reader, "dev", "/", "K").await.unwrap(), "v");
+}
+
+async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let mut request = Stack::token_request(&project, &["dev:/**"], &["read", "write"]);
+    request.expires_in_seconds = 60;
+    let token = stack.create_service_token(request).await;
+    set(&stack, &token, "dev", "/", "K", "v").await.unwrap();
+
+    stack.clock.advance(Duration::seconds(61));
+
+    let status = assert_denied(
+        get(&stack, &token, "dev", "/", "K").await,
+        Code::Unauthenticated,
+        "TOKEN_EXPIRED",
+    );
+    assert!(
+        status.message().contains("create a new token"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        token_meta(&stack, &token_id(&token)).await.is_ok(),
+        "still stored until reaped"
+    );
+
+    let reaped = stack.auth.app.reap().await.unwrap();
+
+    assert_eq!(reaped, 1);
+    assert_eq!(
+        token_meta(&stack, &token_id(&token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert!(
+        !stack.auth_db.dump().await.contains(&token_id(&token)),
+        "row deleted"
+    );
+    assert_denied(
+        get(&stack, &token, "dev", "/", "K").await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+}
+
+async fn deactivated_token_is_token_inactive_until_reactivated(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    set(&stack, &token, "dev", "/backend", "K", "v")
+        .await
+        .unwrap();
+    let set_active = |active: bool| {
+        let stack = &stack;
+        let id = token_id(&token);
+        async move {
+            stack
+                .auth_client()
+                .await
+                .set_service_token_active(with_token(
+                    auth_pb::SetServiceTokenActiveRequest {
+                        token_id: id,
+                        active,
+                    },
+                    &stack.admin_token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .token
+                .unwrap()
+        }
+    };
+
+    assert!(!set_active(false).await.active);
+    assert_denied(
+        get(&stack, &token, "dev", "/backend", "K").await,
+        Code::Unauthenticated,
+        "TOKEN_INACTIVE",
+    );
+    assert_denied(
+        set(&stack, &token, "dev", "/backend", "K", "x").await,
+        Code::Unauthenticated,
+        "TOKEN_INACTIVE",
+    );
+
+    assert!(set_active(true).await.active);
+    assert_eq!(
+        get(&stack, &token, "dev", "/backend", "K").await.unwrap(),
+        "v"
+    );
+}
+
+async fn deleted_token_is_rejected_with_token_revoked(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    set(&stack, &token, "dev", "/backend", "K", "v")
+        .await
+        .unwrap();
+
+    stack
+        .auth_client()
+        .await
+        .delete_service_token(with_token(
+            auth_pb::DeleteServiceTokenRequest {
+                token_id: token_id(&token),
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap();
+
+    assert_denied(
+        get(&stack, &token, "dev", "/backend", "K").await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    assert_eq!(
+        token_meta(&stack, &token_id(&token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let listed = stack
+        .auth_client()
+        .await
+        .list_service_tokens(with_token(
+            auth_pb::ListServiceTokensRequest {
+                project_id: project,
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    assert!(listed.is_empty());
+}
+
+async fn trusted_ips_allow_loopback_and_reject_others_with_ip_not_trusted(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let mut allowed = Stack::token_request(&project, &["dev:/**"], &["read", "write"]);
+    allowed.trusted_ips = vec!["127.0.0.1".into(), "::1".into()];
+    let allowed = stack.create_service_token(allowed).await;
+    let mut range = Stack::token_request(&project, &["dev:/**"], &["read", "write"]);
+    range.trusted_ips = vec!["127.0.0.0/8".into()];
+    let range = stack.create_service_token(range).await;
+    let mut elsewhere = Stack::token_request(&project, &["dev:/**"], &["read", "write"]);
+    elsewhere.trusted_ips = vec!["10.0.0.0/8".into(), "2001:db8::/32".into()];
+    let elsewhere = stack.create_service_token(elsewhere).await;
+
+    set(&stack, &allowed, "dev", "/", "K", "v").await.unwrap();
+    assert_eq!(get(&stack, &range, "dev", "/", "K").await.unwrap(), "v");
+    let status = assert_denied(
+        get(&stack, &elsewhere, "dev", "/", "K").await,
+        Code::PermissionDenied,
+        "IP_NOT_TRUSTED",
+    );
+    assert!(
+        status.message().contains("127.0.0.1"),
+        "names the IP the server saw: {}",
+        status.message()
+    );
+    assert_denied(
+        set(&stack, &elsewhere, "dev", "/", "K", "x").await,
+        Code::PermissionDenied,
+        "IP_NOT_TRUSTED",
+    );
+    assert_eq!(get(&stack, &allowed, "dev", "/", "K").await.unwrap(), "v");
+}
+
+async fn project_allowlist_rejects_with_ip_not_trusted(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = stack
+        .create_service_token(Stack::token_request(
+            &project,
+            &["dev:/**"],
+            &["read", "write"],
+        ))
+        .await;
+    set(&stack, &token, "dev", "/", "K", "v").await.unwrap();
+    let set_ips = |ips: Vec<String>| {
+        let stack = &stack;
+        let project = project.clone();
+        async move {
+            stack
+                .auth_client()
+                .await
+                .set_project_trusted_ips(with_token(
+                    auth_pb::SetProjectTrustedIpsRequest {
+                        project_id: project,
+                        trusted_ips: ips,
+                    },
+                    &stack.admin_token,
+                ))
+                .await
+                .unwrap()
+        }
+    };
+
+    set_ips(vec!["192.0.2.0/24".into()]).await;
+    let status = assert_denied(
+        get(&stack, &token, "dev", "/", "K").await,
+        Code::PermissionDenied,
+        "IP_NOT_TRUSTED",
+    );
+    assert!(status.message().contains("project"), "{}", status.message());
+
+    set_ips(vec!["127.0.0.1/32".into()]).await;
+    assert_eq!(get(&stack, &token, "dev", "/", "K").await.unwrap(), "v");
+}
+
+async fn raw_calls_are_refused_on_e2ee_projects_with_e2ee_enabled(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(true).await;
+    let token = stack
+        .create_service_token(Stack::token_request(
+            &project,
+            &["dev:/**"],
+            &["read", "write"],
+        ))
+        .await;
+    let mut secrets = stack.secrets_client().await;
+
+    let set_raw = secrets
+        .set_secret_raw(with_token(
+            secrets_pb::SetSecretRawRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/".into(),
+                name: "K".into(),
+                value: "v".into(),
+            },
+            &token,
+        ))
+        .await;
+    assert_denied(set_raw, Code::FailedPrecondition, "E2EE_ENABLED");
+    let list_raw = secrets
+        .list_secrets_raw(with_token(
+            secrets_pb::ListSecretsRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/".into(),
+                recursive: false,
+            },
+            &token,
+        ))
+        .await;
+    assert_denied(list_raw, Code::FailedPrecondition, "E2EE_ENABLED");
+    // Client-side encryption still works on e2ee projects.
+    set(&stack, &token, "dev", "/", "K", "v").await.unwrap();
+    assert_eq!(get(&stack, &token, "dev", "/", "K").await.unwrap(), "v");
+    let get_raw = secrets
+        .get_secret_raw(with_token(
+            secrets_pb::GetSecretRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/".into(),
+                name: "K".into(),
+            },
+            &token,
+        ))
+        .await;
+    assert_denied(get_raw, Code::FailedPrecondition, "E2EE_ENABLED");
+}
+
+async fn raw_calls_round_trip_on_projects_without_e2ee(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let mut secrets = stack.secrets_client().await;
+
+    let version = secrets
+        .set_secret_raw(with_token(
+            secrets_pb::SetSecretRawRequest {
+                project_id: project.clone(),
+                environment: "dev".into(),
+                secret_path: "/backend".into(),
+                name: "API".into(),
+                value: "raw value".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    assert_eq!(version, 1);
+
+    let raw = secrets
+        .get_secret_raw(with_token(
+            secrets_pb::GetSecretRequest {
+                project_id: project.clone(),
+                environment: "dev".into(),
+                secret_path: "/backend".into(),
+                name: "API".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret
+        .unwrap();
+    assert_eq!(raw.value, "raw value");
+    // The server encrypted with the same scheme a client uses.
+    assert_eq!(
+        get(&stack, &token, "dev", "/backend", "API").await.unwrap(),
+        "raw value"
+    );
+    set(&stack, &token, "dev", "/backend", "API", "from client")
+        .await
+        .unwrap();
+    let listed = secrets
+        .list_secrets_raw(with_token(
+            secrets_pb::ListSecretsRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/backend".into(),
+                recursive: false,
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .secrets;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].value.as_str(), listed[0].version),
+        ("from client", 2)
+    );
+}
+
+async fn secrets_service_fails_closed_with_auth_unavailable_when_auth_is_down(backend: Backend) {
+    let Some(mut stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let (project_id, key) = project_key(&stack, &token).await.unwrap();
+    set(&stack, &token, "dev", "/backend", "K", "v")
+        .await
+        .unwrap();
+
+    stack.stop_auth().await;
+
+    let mut secrets = stack.secrets_client().await;
+    let list = secrets
+        .list_secrets(with_token(
+            secrets_pb::ListSecretsRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/backend".into(),
+                recursive: false,
+            },
+            &token,
+        ))
+        .await;
+    assert_denied(list, Code::Unavailable, "AUTH_UNAVAILABLE");
+    let s = key.seal(
+        b"new",
+        &secret_aad(&project_id, "dev", "/backend", "K2"),
+        &mut rand::rngs::OsRng,
+    );
+    let write = secrets
+        .set_secret(with_token(
+            secrets_pb::SetSecretRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/backend".into(),
+                name: "K2".into(),
+                ciphertext: s.ciphertext,
+                iv: s.iv,
+                tag: s.tag,
+            },
+            &token,
+        ))
+        .await;
+    assert_denied(write, Code::Unavailable, "AUTH_UNAVAILABLE");
+    assert!(
+        !stack.secrets_db.dump().await.contains("K2"),
+        "nothing was written"
+    );
+}
+
+async fn database_holds_no_copy_of_the_token_key_part(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    set(&stack, &token, "dev", "/backend", "K", "v")
+        .await
+        .unwrap();
+    let AnyToken::Service(st) = AnyToken::parse(&token).unwrap() else {
+        unreachable!()
+    };
+
+    let dump = stack.auth_db.dump().await + &stack.secrets_db.dump().await;
+
+    assert!(
+        dump.contains(&st.id().to_string()),
+        "the dump reads the token rows"
+    );
+    assert!(!dump.contains(st.key().expose()), "key part stored");
+    assert!(
+        !dump.contains(&hex::encode(st.key().expose())),
+        "key part stored as bytes"
+    );
+    assert!(!dump.contains(st.secret()), "secret stored in clear");
+}
+
+async fn malformed_token_is_token_malformed_without_verifying_anything(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let runs_before = stack.auth.app.verifier().argon2_runs();
+    // A real token id with an upper-cased key part: malformed by format alone.
+    let (access, key) = token.rsplit_once('.').unwrap();
+    let malformed = format!("{access}.{}", key.to_uppercase());
+
+    for bad in [malformed.as_str(), "st.nope", "Bearer", ""] {
+        assert_denied(
+            get(&stack, bad, "dev", "/backend", "K").await,
+            Code::Unauthenticated,
+            "TOKEN_MALFORMED",
+        );
+    }
+    let missing = stack
+        .secrets_client()
+        .await
+        .list_secrets(secrets_pb::ListSecretsRequest {
+            project_id: String::new(),
+            environment: "dev".into(),
+            secret_path: "/".into(),
+            recursive: false,
+        })
+        .await;
+    let status = assert_denied(missing, Code::Unauthenticated, "TOKEN_MALFORMED");
+    assert!(status.message().contains("authorization: Bearer"));
+    assert_eq!(
+        stack.auth.app.verifier().argon2_runs(),
+        runs_before,
+        "no secret was verified"
+    );
+}
+
+async fn wrong_secret_and_unknown_id_are_both_token_invalid(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let wrong_secret = format!("st.{}.{}.{}", parts[1], "0".repeat(32), parts[3]);
+    let unknown_id = format!("st.{}.{}.{}", uuid::Uuid::new_v4(), parts[2], parts[3]);
+    let wrong_key = format!("st.{}.{}.{}", parts[1], parts[2], "0".repeat(32));
+
+    let a = assert_denied(
+        get(&stack, &wrong_secret, "dev", "/backend", "K").await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    let b = assert_denied(
+        get(&stack, &unknown_id, "dev", "/backend", "K").await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    assert_denied(
+        get(&stack, &wrong_key, "dev", "/backend", "K").await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    assert_eq!(a.message(), b.message(), "indistinguishable");
+}
+
+async fn recursive_listing_returns_only_folders_in_scope(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let all = stack
+        .create_service_token(Stack::token_request(
+            &project,
+            &["dev:/**"],
+            &["read", "write"],
+        ))
+        .await;
+    for (path, name) in [
+        ("/", "ROOT"),
+        ("/backend", "B"),
+        ("/backend/db", "DB"),
+        ("/backends", "BS"),
+        ("/frontend", "F"),
+    ] {
+        set(&stack, &all, "dev", path, name, "v").await.unwrap();
+    }
+    let scoped = stack
+        .create_service_token(Stack::token_request(
+            &project,
+            &["dev:/backend/**"],
+            &["read"],
+        ))
+        .await;
+    let list = |token: String, path: &'static str| {
+        let stack = &stack;
+        async move {
+            stack
+                .secrets_client()
+                .await
+                .list_secrets(with_token(
+                    secrets_pb::ListSecretsRequest {
+                        project_id: String::new(),
+                        environment: "dev".into(),
+                        secret_path: path.into(),
+                        recursive: true,
+                    },
+                    &token,
+                ))
+                .await
+                .map(|r| {
+                    r.into_inner()
+                        .secrets
+                        .into_iter()
+                        .map(|s| format!("{}:{}", s.secret_path, s.name))
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+
+    assert_eq!(
+        list(scoped.clone(), "/").await.unwrap(),
+        ["/backend:B", "/backend/db:DB"]
+    );
+    assert_eq!(
+        list(scoped.clone(), "/backend").await.unwrap(),
+        ["/backend:B", "/backend/db:DB"]
+    );
+    assert_eq!(
+        list(scoped.clone(), "/frontend").await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(all.clone(), "/backend").await.unwrap(),
+        ["/backend:B", "/backend/db:DB"]
+    );
+    assert_eq!(list(all, "/").await.unwrap().len(), 5);
+}
+
+async fn bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+
+    for (path, hint) in [
+        ("backend", "relative"),
+        ("/backend/../x", "\"..\""),
+        ("/a/./b", "\".\""),
+        ("/a\u{1}", "control"),
+    ] {
+        let status = assert_denied(
+            get(&stack, &token, "dev", path, "K").await,
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        );
+        assert!(
+            status.message().contains("secret_path"),
+            "{}",
+            status.message()
+        );
+        assert!(status.message().contains(hint), "{}", status.message());
+    }
+    let status = assert_denied(
+        get(&stack, &token, "Dev", "/", "K").await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert!(status.message().contains("environment"));
+    let status = assert_denied(
+        get(&stack, &token, "dev", "/", "A B").await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert!(status.message().contains("name"));
+
+    let mut auth = stack.auth_client().await;
+    let cases: Vec<(auth_pb::CreateServiceTokenRequest, &str)> = vec![
+        (
+            Stack::token_request(&project, &["qa:/**"], &["read"]),
+            "scopes[0].environment",
+        ),
+        (
+            Stack::token_request(&project, &["dev:/**", "dev:backend"], &["read"]),
+            "scopes[1].secret_path",
+        ),
+        (Stack::token_request(&project, &[], &["read"]), "scopes"),
+        (
+            Stack::token_request(&project, &["dev:/**"], &[]),
+            "permissions",
+        ),
+        (
+            auth_pb::CreateServiceTokenRequest {
+                expires_in_seconds: -5,
+                ..Stack::token_request(&project, &["dev:/**"], &["read"])
+            },
+            "expires_in_seconds",
+        ),
+        (
+            auth_pb::CreateServiceTokenRequest {
+                trusted_ips: vec!["127.0.0.1".into(), "300.1.1.1".into()],
+                ..Stack::token_request(&project, &["dev:/**"], &["read"])
+            },
+            "trusted_ips[1]",
+        ),
+    ];
+    for (request, field) in cases {
+        let status = assert_denied(
+            auth.create_service_token(with_token(request, &stack.admin_token))
+                .await,
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        );
+        let violation = status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field
+            .clone();
+        assert_eq!(violation, field, "{}", status.message());
+    }
+    let listed = auth
+        .list_service_tokens(with_token(
+            auth_pb::ListServiceTokensRequest {
+                project_id: project,
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    assert_eq!(listed.len(), 1, "rejected calls created nothing");
+}
+
+async fn admin_calls_need_an_admin_identity(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let mut auth = stack.auth_client().await;
+
+    let status = assert_denied(
+        auth.create_project(with_token(
+            auth_pb::CreateProjectRequest {
+                name: "x".into(),
+                e2ee: false,
+            },
+            &token,
+        ))
+        .await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+    );
+    assert!(status.message().contains("admin"));
+    assert_denied(
+        auth.list_projects(auth_pb::ListProjectsRequest {}).await,
+        Code::Unauthenticated,
+        "TOKEN_MALFORMED",
+    );
+    let projects = auth
+        .list_projects(with_token(
+            auth_pb::ListProjectsRequest {},
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .projects;
+    assert_eq!(projects.len(), 1);
+    let envs: Vec<_> = projects[0]
+        .environments
+        .iter()
+        .map(|e| e.slug.as_str())
+        .collect();
+    assert_eq!(envs, ["dev", "staging", "prod"]);
+    let created = auth
+        .create_environment(with_token(
+            auth_pb::CreateEnvironmentRequest {
+                project_id: project.clone(),
+                slug: "qa".into(),
+                name: "QA".into(),
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap();
+    assert!(created.environments.iter().any(|e| e.slug == "qa"));
+    let again = auth
+        .create_environment(with_token(
+            auth_pb::CreateEnvironmentRequest {
+                project_id: project,
+                slug: "qa".into(),
+                name: String::new(),
+            },
+            &stack.admin_token,
+        ))
+        .await;
+    assert_eq!(again.unwrap_err().code(), Code::AlreadyExists);
+}
+
+async fn uses_and_last_use_are_counted_and_lookup_consumes_none(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    assert_eq!(
+        token_meta(&stack, &token_id(&token))
+            .await
+            .unwrap()
+            .use_count,
+        0
+    );
+
+    set(&stack, &token, "dev", "/backend", "K", "v")
+        .await
+        .unwrap(); // 1 lookup + 1 use
+    get(&stack, &token, "dev", "/backend", "K").await.unwrap(); // 1 use
+    let _ = get(&stack, &token, "dev", "/elsewhere", "K").await; // denied: no use
+
+    let meta = token_meta(&stack, &token_id(&token)).await.unwrap();
+    assert_eq!(meta.use_count, 2);
+    assert!(meta.last_used_at.is_some());
+    let lookup = stack
+        .auth_client()
+        .await
+        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lookup.use_count, 2);
+    assert_eq!(lookup.project_id, project);
+    assert_eq!(lookup.token_type, i32::from(auth_pb::TokenType::Service));
+    assert_eq!(lookup.scopes[0].secret_path, "/backend/**");
+}
+
+async fn authorize_refuses_callers_without_the_internal_key(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+
+    assert_denied(
+        authorize(&stack, &token, None, "dev", "/backend").await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+    );
+    assert_denied(
+        authorize(
+            &stack,
+            &token,
+            Some("wrong-key-wrong-key-wrong-key-00"),
+            "dev",
+            "/backend",
+        )
+        .await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+    );
+    let grant = authorize(&stack, &token, Some(&stack.internal_key), "dev", "/backend")
+        .await
+        .unwrap();
+    assert_eq!(grant.project_id, project);
+    assert!(
+        grant.project_key.is_empty(),
+        "no clear project key for non-raw calls"
+    );
+}
+
+async fn writes_count_encryptions_under_the_project_key(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    for i in 0..3 {
+        set(&stack, &token, "dev", "/backend", "K", &i.to_string())
+            .await
+            .unwrap();
+    }
+    get(&stack, &token, "dev", "/backend", "K").await.unwrap();
+
+    let lookup = stack
+        .auth_client()
+        .await
+        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lookup.key_encryption_count, 3);
+    assert!(!lookup.key_rotation_recommended);
+}
+
+async fn both_services_serve_health_and_reflection(backend: Backend) {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    for (url, own) in [
+        (&stack.auth_url, "latchkey.auth.v1.AuthService"),
+        (&stack.secrets_url, "latchkey.secrets.v1.SecretsService"),
+    ] {
+        let channel = tonic::transport::Channel::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: own.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            health.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            stream.message().await.unwrap().unwrap().message_response
+        else {
+            panic!("not a list response");
+        };
+        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        for want in [
+            own,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
+            );
+        }
+    }
+}
