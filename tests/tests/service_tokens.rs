@@ -1191,9 +1191,17 @@ async fn both_services_serve_health_and_reflection(backend: Backend) {
     let Some(stack) = Stack::start(backend).await else {
         return;
     };
-    for (url, own) in [
-        (&stack.auth_url, "latchkey.auth.v1.AuthService"),
-        (&stack.secrets_url, "latchkey.secrets.v1.SecretsService"),
+    for (url, own, other) in [
+        (
+            &stack.auth_url,
+            "latchkey.auth.v1.AuthService",
+            "latchkey.secrets.v1.SecretsService",
+        ),
+        (
+            &stack.secrets_url,
+            "latchkey.secrets.v1.SecretsService",
+            "latchkey.auth.v1.AuthService",
+        ),
     ] {
         let channel = tonic::transport::Channel::from_shared(url.clone())
             .unwrap()

@@ -445,17 +445,17 @@ impl AuthApp {
                 .into());
             }
         };
-        if let Some(asked) = req.project_id.as_deref() {
-            if asked != token.project_id {
-                return Err(AccessError::new(
-                    Reason::PermissionDenied,
-                    format!(
-                        "the service token belongs to project {}, not {asked}",
-                        token.project_id
-                    ),
-                )
-                .into());
-            }
+        if let Some(asked) = req.project_id.as_deref()
+            && asked != token.project_id
+        {
+            return Err(AccessError::new(
+                Reason::PermissionDenied,
+                format!(
+                    "the service token belongs to project {}, not {asked}",
+                    token.project_id
+                ),
+            )
+            .into());
         }
         let project = self.project(&token.project_id).await?;
         check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;

@@ -20,6 +20,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let running = match start(&config, Arc::new(SystemClock)).await {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("latchkey-auth: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Bound only once ready, so a client that can connect finds the admin token written.
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -27,13 +35,6 @@ async fn main() -> ExitCode {
                 "latchkey-auth: cannot listen on {}: {e}",
                 config.listen_addr
             );
-            return ExitCode::from(1);
-        }
-    };
-    let running = match start(&config, Arc::new(SystemClock)).await {
-        Ok(running) => running,
-        Err(e) => {
-            eprintln!("latchkey-auth: {e}");
             return ExitCode::from(1);
         }
     };

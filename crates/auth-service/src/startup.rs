@@ -74,7 +74,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), StartError> {
-    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let (reflection_v1, reflection_v1alpha) = reflection("latchkey.auth.v1.AuthService")?;
     let (reporter, health_service) = health();
     reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
     let reaper = {

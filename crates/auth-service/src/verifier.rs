@@ -54,10 +54,8 @@ impl Verifier {
         let ok = tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
             .await
             .map_err(|e| AuthError::Internal(format!("argon2 task failed: {e}")))?;
-        if ok {
-            if let Ok(mut cache) = self.cache.lock() {
-                cache.put(key, phc.to_owned());
-            }
+        if ok && let Ok(mut cache) = self.cache.lock() {
+            cache.put(key, phc.to_owned());
         }
         Ok(ok)
     }

@@ -52,7 +52,7 @@ pub async fn run_with<A: Authorizer>(
 ) -> Result<(), StartError> {
     let store = SecretStore::connect(&config.database_url).await?;
     let app = Arc::new(SecretsApp::new(store, authorizer));
-    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let (reflection_v1, reflection_v1alpha) = reflection("latchkey.secrets.v1.SecretsService")?;
     let (reporter, health_service) = health();
     reporter
         .set_serving::<SecretsServiceServer<SecretsGrpc<A>>>()

@@ -4,8 +4,11 @@ use tonic_health::server::HealthReporter;
 use tracing_subscriber::EnvFilter;
 
 /// The reflection services, `v1` and `v1alpha` (grpcurl builds that speak
-/// only `v1alpha` are common), describing Latchkey's and the health protos.
-pub fn reflection() -> Result<
+/// only `v1alpha` are common), advertising `service` (a fully qualified
+/// name such as `latchkey.auth.v1.AuthService`) and the health service.
+pub fn reflection(
+    service: &str,
+) -> Result<
     (
         tonic_reflection::server::v1::ServerReflectionServer<
             impl tonic_reflection::server::v1::ServerReflection,
@@ -20,6 +23,10 @@ pub fn reflection() -> Result<
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(service)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
     };
     Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
