@@ -97,7 +97,7 @@ enum ServiceTokenCommand {
         #[arg(long, default_value = "Service token generated via CLI")]
         name: String,
         /// Lifetime in seconds; 0 never expires.
-        #[arg(long = "expiry-seconds", default_value_t = 86_400, value_parser = clap::value_parser!(i64).range(0..))]
+        #[arg(long = "expiry-seconds", default_value_t = 86_400, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
         expiry_seconds: i64,
         /// Trusted IP or CIDR; repeatable. Default: any address.
         #[arg(long = "trusted-ip")]
