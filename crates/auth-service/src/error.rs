@@ -45,7 +45,9 @@ impl From<AuthError> for Status {
                 tracing::info!(error = %m, "conflict");
                 status::already_exists("a conflicting row exists; retry")
             }
-            AuthError::Store(e @ (StoreError::Corrupt(_) | StoreError::Database(_))) => {
+            AuthError::Store(
+                e @ (StoreError::Corrupt(_) | StoreError::Database(_) | StoreError::Busy(_)),
+            ) => {
                 tracing::error!(error = %e, "store failure");
                 status::internal()
             }

@@ -29,15 +29,32 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(String),
+    /// A concurrent transaction held the rows (SQLite busy, PostgreSQL
+    /// serialization failure or deadlock); the operation may be retried.
+    #[error("database busy: {0}")]
+    Busy(String),
 }
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
+        if is_busy(&err) {
+            return StoreError::Busy(err.to_string());
+        }
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(msg)) => StoreError::Conflict(msg),
             _ => StoreError::Database(err.to_string()),
         }
     }
+}
+
+fn is_busy(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Exec(runtime) | DbErr::Query(runtime) | DbErr::Conn(runtime)) = err else {
+        return false;
+    };
+    // SQLite BUSY (5), LOCKED (6), BUSY_SNAPSHOT (517); PostgreSQL 40001, 40P01.
+    matches!(runtime, RuntimeErr::SqlxError(sqlx::Error::Database(e))
+        if matches!(e.code().as_deref(), Some("5" | "6" | "517" | "40001" | "40P01")))
 }
 
 /// Which database a URL names.

@@ -8,13 +8,16 @@ use latchkey_domain::crypto::Sealed;
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
 use self::entity::{secret, secret_version};
 use crate::{StoreError, connect, corrupt, to_u64};
+
+/// How often a write retries after losing a race with a concurrent writer.
+const PUT_RETRIES: u32 = 20;
 
 /// Where a secret lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +81,8 @@ impl SecretStore {
         now: DateTime<Utc>,
     ) -> Result<SecretRecord, StoreError> {
         let txn = self.db.begin().await?;
-        let existing = find(key).one(&txn).await?;
+        // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
+        let existing = find(key).lock_exclusive().one(&txn).await?;
         let (id, version) = match existing {
             Some(row) => {
                 let version = row.version + 1;

@@ -1,0 +1,271 @@
+//! The repositories on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use chrono::{Duration, Utc};
+use latchkey_domain::crypto::Sealed;
+use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::path::{Environment, SecretName, SecretPath};
+use latchkey_domain::scope::{Permissions, Scope, Scopes};
+use latchkey_store::StoreError;
+use latchkey_store::auth::{AuthStore, NewProject, ServiceTokenRecord};
+use latchkey_store::secrets::{SecretKey, SecretStore};
+use latchkey_test_support::{Backend, TestDb, backend_tests};
+
+backend_tests!(
+    migrations_are_idempotent_across_restarts,
+    concurrent_writes_of_one_secret_get_distinct_versions,
+    recursive_listing_treats_like_wildcards_and_case_literally,
+    deleting_a_secret_removes_it_and_reports_absence,
+    revoked_token_keeps_its_hash_but_loses_its_key_copy,
+    reaper_removes_expired_and_long_revoked_tokens_only,
+    duplicate_environment_is_a_conflict,
+);
+
+fn sealed(byte: u8) -> Sealed {
+    Sealed {
+        ciphertext: vec![byte; 8],
+        iv: vec![1; 12],
+        tag: vec![2; 16],
+    }
+}
+
+fn key(path: &str, name: &str) -> SecretKey {
+    SecretKey {
+        project_id: "p1".into(),
+        environment: Environment::parse("dev").unwrap(),
+        path: SecretPath::parse(path).unwrap(),
+        name: SecretName::parse(name).unwrap(),
+    }
+}
+
+async fn project(store: &AuthStore) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    store
+        .insert_project(NewProject {
+            id: id.clone(),
+            name: "p".into(),
+            e2ee: false,
+            wrapped_key: sealed(0),
+            environments: vec![(Environment::parse("dev").unwrap(), "Development".into())],
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn token(project_id: &str, expires_in: Option<i64>) -> ServiceTokenRecord {
+    let now = Utc::now();
+    ServiceTokenRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: project_id.to_owned(),
+        name: "t".into(),
+        secret_hash: "$argon2id$hash".into(),
+        scopes: Scopes::new(vec![Scope::new("dev", "/**").unwrap()]),
+        permissions: Permissions {
+            read: true,
+            write: false,
+        },
+        trusted_ips: TrustedIps::parse(&["10.0.0.0/8"], "t").unwrap(),
+        expires_at: expires_in.map(|s| now + Duration::seconds(s)),
+        active: true,
+        revoked_at: None,
+        encrypted_project_key: sealed(9),
+        use_count: 0,
+        last_used_at: None,
+        created_at: now,
+    }
+}
+
+async fn migrations_are_idempotent_across_restarts(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let first = SecretStore::connect(&db.url).await.unwrap();
+    first
+        .put(&key("/", "A"), sealed(1), Utc::now())
+        .await
+        .unwrap();
+
+    let again = SecretStore::connect(&db.url).await.unwrap();
+
+    assert_eq!(again.get(&key("/", "A")).await.unwrap().unwrap().version, 1);
+    let Some(auth_db) = TestDb::create(backend).await else {
+        return;
+    };
+    AuthStore::connect(&auth_db.url).await.unwrap();
+    AuthStore::connect(&auth_db.url).await.unwrap();
+}
+
+async fn concurrent_writes_of_one_secret_get_distinct_versions(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = SecretStore::connect(&db.url).await.unwrap();
+    let k = key("/app", "K");
+
+    let writes = (0..6u8).map(|i| {
+        let (store, k) = (store.clone(), k.clone());
+        tokio::spawn(async move { store.put(&k, sealed(i), Utc::now()).await })
+    });
+    let mut versions = Vec::new();
+    for w in writes {
+        versions.push(w.await.unwrap().unwrap().version);
+    }
+
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        [1, 2, 3, 4, 5, 6],
+        "every writer landed with its own version"
+    );
+    assert_eq!(store.get(&k).await.unwrap().unwrap().version, 6);
+}
+
+async fn recursive_listing_treats_like_wildcards_and_case_literally(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = SecretStore::connect(&db.url).await.unwrap();
+    for path in ["/a_b", "/a_b/c", "/axb", "/A_B", "/a%", "/a%/x", "/abc"] {
+        store
+            .put(&key(path, "K"), sealed(1), Utc::now())
+            .await
+            .unwrap();
+    }
+    let dev = Environment::parse("dev").unwrap();
+    let list = |path: &'static str| {
+        let (store, dev) = (store.clone(), dev.clone());
+        async move {
+            store
+                .list("p1", &dev, &SecretPath::parse(path).unwrap(), true)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.key.path.as_str().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(list("/a_b").await, ["/a_b", "/a_b/c"]);
+    assert_eq!(list("/a%").await, ["/a%", "/a%/x"]);
+    assert_eq!(list("/").await.len(), 7);
+    let flat = store
+        .list("p1", &dev, &SecretPath::parse("/a_b").unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(flat.len(), 1);
+}
+
+async fn deleting_a_secret_removes_it_and_reports_absence(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = SecretStore::connect(&db.url).await.unwrap();
+    store
+        .put(&key("/", "A"), sealed(1), Utc::now())
+        .await
+        .unwrap();
+    store
+        .put(&key("/", "A"), sealed(2), Utc::now())
+        .await
+        .unwrap();
+
+    assert!(store.delete(&key("/", "A")).await.unwrap());
+
+    assert!(store.get(&key("/", "A")).await.unwrap().is_none());
+    assert!(!store.delete(&key("/", "A")).await.unwrap());
+    let again = store
+        .put(&key("/", "A"), sealed(3), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again.version, 1, "history went with the secret");
+}
+
+async fn revoked_token_keeps_its_hash_but_loses_its_key_copy(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = AuthStore::connect(&db.url).await.unwrap();
+    let p = project(&store).await;
+    let t = token(&p, None);
+    store.insert_service_token(&t).await.unwrap();
+    assert_eq!(
+        store
+            .service_token(&t.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .trusted_ips,
+        t.trusted_ips
+    );
+
+    assert!(store.revoke_service_token(&t.id, Utc::now()).await.unwrap());
+
+    let after = store.service_token(&t.id).await.unwrap().unwrap();
+    assert!(after.revoked_at.is_some());
+    assert_eq!(after.secret_hash, t.secret_hash);
+    assert!(after.encrypted_project_key.ciphertext.is_empty());
+    assert!(store.service_tokens(&p).await.unwrap().is_empty());
+    assert!(
+        !store.revoke_service_token(&t.id, Utc::now()).await.unwrap(),
+        "already revoked"
+    );
+    assert!(
+        !store.set_service_token_active(&t.id, false).await.unwrap(),
+        "revoked tokens stay revoked"
+    );
+}
+
+async fn reaper_removes_expired_and_long_revoked_tokens_only(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = AuthStore::connect(&db.url).await.unwrap();
+    let p = project(&store).await;
+    let (expired, live, forever, revoked) = (
+        token(&p, Some(-1)),
+        token(&p, Some(3600)),
+        token(&p, None),
+        token(&p, None),
+    );
+    for t in [&expired, &live, &forever, &revoked] {
+        store.insert_service_token(t).await.unwrap();
+    }
+    store
+        .revoke_service_token(&revoked.id, Utc::now() - Duration::days(8))
+        .await
+        .unwrap();
+
+    let reaped = store
+        .reap_service_tokens(Utc::now(), Utc::now() - Duration::days(7))
+        .await
+        .unwrap();
+
+    assert_eq!(reaped, 2);
+    assert!(store.service_token(&expired.id).await.unwrap().is_none());
+    assert!(store.service_token(&revoked.id).await.unwrap().is_none());
+    assert!(store.service_token(&live.id).await.unwrap().is_some());
+    assert!(store.service_token(&forever.id).await.unwrap().is_some());
+}
+
+async fn duplicate_environment_is_a_conflict(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = AuthStore::connect(&db.url).await.unwrap();
+    let p = project(&store).await;
+    let dev = Environment::parse("dev").unwrap();
+
+    let err = store
+        .insert_environment(&p, &dev, "Dev again", Utc::now())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(
+        store.project(&p).await.unwrap().unwrap().environments.len(),
+        1
+    );
+}
