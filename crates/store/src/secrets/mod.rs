@@ -67,10 +67,18 @@ impl SecretStore {
         sealed: Sealed,
         now: DateTime<Utc>,
     ) -> Result<SecretRecord, StoreError> {
-        // A concurrent first write of the same secret loses the unique race once; retrying finds the row.
-        match self.put_once(key, &sealed, now).await {
-            Err(StoreError::Conflict(_)) => self.put_once(key, &sealed, now).await,
-            other => other,
+        // Concurrent first writes race on the unique index, and SQLite lets one
+        // writer in at a time: the loser retries and finds the row.
+        let mut attempt = 0;
+        loop {
+            match self.put_once(key, &sealed, now).await {
+                Err(StoreError::Conflict(_) | StoreError::Busy(_)) if attempt < PUT_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt)))
+                        .await;
+                }
+                other => return other,
+            }
         }
     }
 
