@@ -1245,5 +1245,9 @@ async fn both_services_serve_health_and_reflection(backend: Backend) {
                 "{want} missing from {names:?}"
             );
         }
+        assert!(
+            !names.iter().any(|n| n == other),
+            "{other} is not served here: {names:?}"
+        );
     }
 }
