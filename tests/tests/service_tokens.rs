@@ -17,6 +17,8 @@ backend_tests!(
     read_and_write_are_allowed_and_denied_by_scope,
     read_and_write_are_allowed_and_denied_by_permission,
     expired_token_is_rejected_with_token_expired_and_later_reaped,
+    bootstrap_admin_token_is_private_written_once_and_is_an_admin,
+    rotation_is_recommended_once_a_key_reaches_ninety_percent_of_its_budget,
     deactivated_token_is_token_inactive_until_reactivated,
     deleted_token_is_rejected_with_token_revoked,
     trusted_ips_allow_loopback_and_reject_others_with_ip_not_trusted,
@@ -76,13 +78,13 @@ fn sealed(k: &secrets_pb::EncryptedProjectKey) -> Sealed {
 
 /// The project key as a client holding `token` recovers it.
 async fn project_key(stack: &Stack, token: &str) -> Result<(String, WireKey), tonic::Status> {
-    let lookup = stack
+    let info = stack
         .auth_client()
         .await
         .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
         .await?
         .into_inner();
-    let k = lookup.encrypted_project_key.unwrap();
+    let k = info.encrypted_project_key.unwrap();
     let bytes = key_part(token)
         .open(
             &Sealed {
@@ -93,7 +95,7 @@ async fn project_key(stack: &Stack, token: &str) -> Result<(String, WireKey), to
             b"",
         )
         .unwrap();
-    Ok((lookup.project_id, WireKey::from_bytes(&bytes).unwrap()))
+    Ok((info.project_id, WireKey::from_bytes(&bytes).unwrap()))
 }
 
 /// Encrypts on the client, as the CLI does, and calls SetSecret.
@@ -204,6 +206,17 @@ async fn authorize(
         .authorize(request)
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// `LookupToken` with `token`, which must succeed.
+async fn lookup(stack: &Stack, token: &str) -> auth_pb::LookupTokenResponse {
+    stack
+        .auth_client()
+        .await
+        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 async fn rw_token(stack: &Stack, project: &str) -> String {
@@ -350,7 +363,9 @@ async fn read_and_write_are_allowed_and_denied_by_permission(backend: Backend) {
 }
 
 async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: Backend) {
-    let Some(stack) = Stack::start(backend).await else {
+    let Some(stack) =
+        Stack::start_with(backend, &[("LATCHKEY_REAPER_INTERVAL_SECONDS", "1")]).await
+    else {
         return;
     };
     let project = stack.create_project(false).await;
@@ -358,8 +373,9 @@ async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: 
     request.expires_in_seconds = 60;
     let token = stack.create_service_token(request).await;
     set(&stack, &token, "dev", "/", "K", "v").await.unwrap();
+    assert_eq!(get(&stack, &token, "dev", "/", "K").await.unwrap(), "v");
 
-    stack.clock.advance(Duration::seconds(61));
+    stack.clock.advance(Duration::seconds(60));
 
     let status = assert_denied(
         get(&stack, &token, "dev", "/", "K").await,
@@ -371,14 +387,16 @@ async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: 
         "{}",
         status.message()
     );
-    assert!(
-        token_meta(&stack, &token_id(&token)).await.is_ok(),
-        "still stored until reaped"
-    );
-
-    let reaped = stack.auth.app.reap().await.unwrap();
-
-    assert_eq!(reaped, 1);
+    // The background reaper (every second here) deletes the row.
+    let mut gone = false;
+    for _ in 0..50 {
+        if !stack.auth_db.dump().await.contains(&token_id(&token)) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the reaper deleted the expired token's row");
     assert_eq!(
         token_meta(&stack, &token_id(&token))
             .await
@@ -386,14 +404,69 @@ async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: 
             .code(),
         Code::NotFound
     );
-    assert!(
-        !stack.auth_db.dump().await.contains(&token_id(&token)),
-        "row deleted"
-    );
     assert_denied(
         get(&stack, &token, "dev", "/", "K").await,
         Code::Unauthenticated,
         "TOKEN_INVALID",
+    );
+}
+
+async fn bootstrap_admin_token_is_private_written_once_and_is_an_admin(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let path = stack.data_dir().join("admin-token");
+
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    let again = stack
+        .auth
+        .app
+        .bootstrap_admin(&stack.data_dir().join("second-admin-token"))
+        .await
+        .unwrap();
+
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        again.is_none(),
+        "a database with an identity gets no second bootstrap admin"
+    );
+    assert!(!stack.data_dir().join("second-admin-token").exists());
+    let info = lookup(&stack, &stack.admin_token).await;
+    assert_eq!(info.token_type, i32::from(auth_pb::TokenType::Identity));
+    assert_eq!(info.org_role, "admin");
+    assert!(info.expires_at.is_none());
+}
+
+async fn rotation_is_recommended_once_a_key_reaches_ninety_percent_of_its_budget(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    // 2^32 real encryptions are out of reach: start the counter one short of the threshold.
+    let db = sea_orm::Database::connect(&stack.auth_db.url)
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE projects SET encryption_count = 3865470565 WHERE id = '{project}'"
+    ))
+    .await
+    .unwrap();
+    assert!(!lookup(&stack, &token).await.key_rotation_recommended);
+
+    set(&stack, &token, "dev", "/backend", "K", "v")
+        .await
+        .unwrap();
+
+    let after = lookup(&stack, &token).await;
+    assert_eq!(after.key_encryption_count, 3_865_470_566);
+    assert!(after.key_rotation_recommended);
+    assert_eq!(
+        get(&stack, &token, "dev", "/backend", "K").await.unwrap(),
+        "v",
+        "still usable"
     );
 }
 
@@ -1111,17 +1184,11 @@ async fn uses_and_last_use_are_counted_and_lookup_consumes_none(backend: Backend
     let meta = token_meta(&stack, &token_id(&token)).await.unwrap();
     assert_eq!(meta.use_count, 2);
     assert!(meta.last_used_at.is_some());
-    let lookup = stack
-        .auth_client()
-        .await
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, &token))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(lookup.use_count, 2);
-    assert_eq!(lookup.project_id, project);
-    assert_eq!(lookup.token_type, i32::from(auth_pb::TokenType::Service));
-    assert_eq!(lookup.scopes[0].secret_path, "/backend/**");
+    let info = lookup(&stack, &token).await;
+    assert_eq!(info.use_count, 2);
+    assert_eq!(info.project_id, project);
+    assert_eq!(info.token_type, i32::from(auth_pb::TokenType::Service));
+    assert_eq!(info.scopes[0].secret_path, "/backend/**");
 }
 
 async fn authorize_refuses_callers_without_the_internal_key(backend: Backend) {
@@ -1171,15 +1238,9 @@ async fn writes_count_encryptions_under_the_project_key(backend: Backend) {
     }
     get(&stack, &token, "dev", "/backend", "K").await.unwrap();
 
-    let lookup = stack
-        .auth_client()
-        .await
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, &token))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(lookup.key_encryption_count, 3);
-    assert!(!lookup.key_rotation_recommended);
+    let info = lookup(&stack, &token).await;
+    assert_eq!(info.key_encryption_count, 3);
+    assert!(!info.key_rotation_recommended);
 }
 
 async fn both_services_serve_health_and_reflection(backend: Backend) {

@@ -35,13 +35,9 @@ impl ServiceTokenSecret {
     /// A fresh token with a random id, secret and key part.
     #[must_use]
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        let mut secret = [0u8; 16];
-        rng.fill_bytes(&mut secret);
         Self {
-            id: uuid::Builder::from_random_bytes(id).into_uuid(),
-            secret: hex::encode(secret),
+            id: random_id(rng),
+            secret: random_hex::<16, R>(rng),
             key: WireKey::generate(rng),
         }
     }
@@ -95,13 +91,9 @@ impl IdentityTokenSecret {
     /// A fresh token with a random id and a 256-bit secret.
     #[must_use]
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        let mut secret = [0u8; 32];
-        rng.fill_bytes(&mut secret);
         Self {
-            id: uuid::Builder::from_random_bytes(id).into_uuid(),
-            secret: hex::encode(secret),
+            id: random_id(rng),
+            secret: random_hex::<32, R>(rng),
         }
     }
 
@@ -226,6 +218,20 @@ pub fn verify_secret(secret: &str, phc: &str) -> bool {
 #[must_use]
 pub fn fingerprint(raw: &str) -> [u8; 32] {
     Sha256::digest(raw.as_bytes()).into()
+}
+
+/// A random (version 4) token id.
+fn random_id<R: RngCore + CryptoRng>(rng: &mut R) -> Uuid {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// `N` random bytes as lowercase hex.
+fn random_hex<const N: usize, R: RngCore + CryptoRng>(rng: &mut R) -> String {
+    let mut bytes = [0u8; N];
+    rng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 fn parse_uuid(text: &str) -> Option<Uuid> {

@@ -11,6 +11,7 @@
 //! connect. `DbErr` never leaves this crate: it becomes a [`StoreError`].
 
 pub mod auth;
+mod schema;
 pub mod secrets;
 
 use std::time::Duration;

@@ -77,25 +77,32 @@ pub struct Stack {
     pub internal_key: String,
     auth_stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     secrets_stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Stack {
     /// Starts both services on `backend`, or `None` when that backend is not
     /// configured (PostgreSQL without `LATCHKEY_TEST_POSTGRES_URL`).
     pub async fn start(backend: Backend) -> Option<Stack> {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Like [`Stack::start`], with extra auth service variables (which win).
+    pub async fn start_with(backend: Backend, auth_extra: &[(&str, &str)]) -> Option<Stack> {
         crate::init_test_log();
         let auth_db = TestDb::create(backend).await?;
         let secrets_db = TestDb::create(backend).await?;
         let dir = tempfile::tempdir().expect("temp dir");
         let internal_key = "test-internal-key-0123456789abcdef".to_owned();
         let data_dir = dir.path().to_str().expect("utf-8 temp path").to_owned();
-        let auth_vars = Vars::from_pairs([
+        let mut auth_pairs = vec![
             ("LATCHKEY_DATA_DIR", data_dir.as_str()),
             ("DATABASE_URL", auth_db.url.as_str()),
             ("LATCHKEY_INTERNAL_KEY", internal_key.as_str()),
             ("LATCHKEY_REAPER_INTERVAL_SECONDS", "3600"),
-        ]);
+        ];
+        auth_pairs.extend_from_slice(auth_extra);
+        let auth_vars = Vars::from_pairs(auth_pairs);
         let auth_config =
             latchkey_auth_service::Config::from_vars(&auth_vars).expect("auth config");
         let clock = Arc::new(ManualClock::new());
@@ -155,10 +162,16 @@ impl Stack {
             internal_key,
             auth_stop: Some((auth_tx, auth_task)),
             secrets_stop: Some((secrets_tx, secrets_task)),
-            _dir: dir,
+            dir,
         };
         stack.wait_for_secrets().await;
         Some(stack)
+    }
+
+    /// The auth service's data directory (admin token, generated keys).
+    #[must_use]
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// A client of the auth service.

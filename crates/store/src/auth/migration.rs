@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::schema::{blob, col, id, ts, ts_null};
+
 pub(crate) struct Migrator;
 
 #[async_trait::async_trait]
@@ -18,30 +20,6 @@ impl MigrationName for Init {
     fn name(&self) -> &str {
         "m20261123_000001_auth_init"
     }
-}
-
-fn id(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .string()
-        .not_null()
-        .primary_key()
-        .to_owned()
-}
-
-fn col(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-}
-
-fn ts(name: &str) -> ColumnDef {
-    col(name).timestamp_with_time_zone().not_null().to_owned()
-}
-
-fn ts_null(name: &str) -> ColumnDef {
-    col(name).timestamp_with_time_zone().null().to_owned()
-}
-
-fn blob(name: &str) -> ColumnDef {
-    col(name).binary().not_null().to_owned()
 }
 
 #[async_trait::async_trait]

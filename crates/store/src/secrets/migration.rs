@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::schema::{blob, col, id, ts};
+
 pub(crate) struct Migrator;
 
 #[async_trait::async_trait]
@@ -20,10 +22,6 @@ impl MigrationName for Init {
     }
 }
 
-fn col(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-}
-
 #[async_trait::async_trait]
 #[expect(
     elided_lifetimes_in_paths,
@@ -34,17 +32,17 @@ impl MigrationTrait for Init {
         m.create_table(
             Table::create()
                 .table(Alias::new("secrets"))
-                .col(col("id").string().not_null().primary_key())
+                .col(id("id"))
                 .col(col("project_id").string().not_null())
                 .col(col("environment").string().not_null())
                 .col(col("path").string().not_null())
                 .col(col("name").string().not_null())
-                .col(col("ciphertext").binary().not_null())
-                .col(col("iv").binary().not_null())
-                .col(col("tag").binary().not_null())
+                .col(blob("ciphertext"))
+                .col(blob("iv"))
+                .col(blob("tag"))
                 .col(col("version").big_integer().not_null())
-                .col(col("created_at").timestamp_with_time_zone().not_null())
-                .col(col("updated_at").timestamp_with_time_zone().not_null())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
                 .to_owned(),
         )
         .await?;
@@ -65,10 +63,10 @@ impl MigrationTrait for Init {
                 .table(Alias::new("secret_versions"))
                 .col(col("secret_id").string().not_null())
                 .col(col("version").big_integer().not_null())
-                .col(col("ciphertext").binary().not_null())
-                .col(col("iv").binary().not_null())
-                .col(col("tag").binary().not_null())
-                .col(col("created_at").timestamp_with_time_zone().not_null())
+                .col(blob("ciphertext"))
+                .col(blob("iv"))
+                .col(blob("tag"))
+                .col(ts("created_at"))
                 .primary_key(
                     Index::create()
                         .col(Alias::new("secret_id"))
