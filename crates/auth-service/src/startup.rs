@@ -2,13 +2,12 @@
 //! gRPC with reflection and health, and reap expired tokens in the background.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
-use latchkey_service_kit::serve::{health, reflection};
+use latchkey_service_kit::serve::{ReflectionError, health, reflection};
 use latchkey_store::auth::AuthStore;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -30,14 +29,10 @@ pub enum StartError {
     Bootstrap(#[from] AuthError),
     /// Reflection could not be built from the descriptors.
     #[error("reflection: {0}")]
-    Reflection(#[from] tonic_reflection_error::Error),
+    Reflection(#[from] ReflectionError),
     /// The gRPC server failed.
     #[error("serve: {0}")]
     Transport(#[from] tonic::transport::Error),
-}
-
-mod tonic_reflection_error {
-    pub(crate) use latchkey_service_kit::serve::ReflectionError as Error;
 }
 
 /// A started auth service, ready to serve.
@@ -111,10 +106,4 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let running = start(&config, clock).await?;
     serve(&running, &config, listener, shutdown).await
-}
-
-/// The address a listener is bound to, for start-up messages.
-#[must_use]
-pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }

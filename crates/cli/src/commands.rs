@@ -305,7 +305,7 @@ async fn secrets(
             let rows = match &mode {
                 Mode::Service(st) => {
                     let reply = client.list_secrets(request).await?.into_inner();
-                    let key = project_key(st, reply.encrypted_project_key.as_ref())?;
+                    let key = project_key(st, reply.encrypted_project_key.clone().map(sealed))?;
                     reply
                         .secrets
                         .iter()
@@ -340,7 +340,7 @@ async fn secrets(
                 let value = match &mode {
                     Mode::Service(st) => {
                         let reply = client.get_secret(request).await?.into_inner();
-                        let key = project_key(st, reply.encrypted_project_key.as_ref())?;
+                        let key = project_key(st, reply.encrypted_project_key.clone().map(sealed))?;
                         let secret = reply.secret.unwrap_or_default();
                         decrypt(&key, &reply.project_id, &secret)?
                     }
@@ -385,15 +385,11 @@ async fn secrets(
                         .into_inner();
                     let key = project_key(
                         st,
-                        lookup
-                            .encrypted_project_key
-                            .as_ref()
-                            .map(|k| secrets_pb::EncryptedProjectKey {
-                                ciphertext: k.ciphertext.clone(),
-                                iv: k.iv.clone(),
-                                tag: k.tag.clone(),
-                            })
-                            .as_ref(),
+                        lookup.encrypted_project_key.clone().map(|k| Sealed {
+                            ciphertext: k.ciphertext,
+                            iv: k.iv,
+                            tag: k.tag,
+                        }),
                     )?;
                     for (name, value) in &pairs {
                         let aad = secret_aad(&lookup.project_id, &env, &path, name);
@@ -455,21 +451,22 @@ fn location(at: &Location, mode: &Mode) -> Result<(String, String, String), CliE
     ))
 }
 
-fn project_key(
-    token: &ServiceTokenSecret,
-    encrypted: Option<&secrets_pb::EncryptedProjectKey>,
-) -> Result<WireKey, CliError> {
-    let encrypted = encrypted
+/// The project key, decrypted with the token's key part.
+fn project_key(token: &ServiceTokenSecret, encrypted: Option<Sealed>) -> Result<WireKey, CliError> {
+    let sealed = encrypted
         .ok_or_else(|| CliError::Crypto("the server sent no encrypted project key".to_owned()))?;
-    let sealed = Sealed {
-        ciphertext: encrypted.ciphertext.clone(),
-        iv: encrypted.iv.clone(),
-        tag: encrypted.tag.clone(),
-    };
     let bytes = token.key().open(&sealed, b"").map_err(|_| {
         CliError::Crypto("the project key does not decrypt with this token's key part".to_owned())
     })?;
     WireKey::from_bytes(&bytes).map_err(|e| CliError::Crypto(e.to_string()))
+}
+
+fn sealed(k: secrets_pb::EncryptedProjectKey) -> Sealed {
+    Sealed {
+        ciphertext: k.ciphertext,
+        iv: k.iv,
+        tag: k.tag,
+    }
 }
 
 fn decrypt(

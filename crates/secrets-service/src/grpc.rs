@@ -173,7 +173,7 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
 
 fn folder(project_id: &str, environment: &str, path: &str) -> Result<Folder, SecretsError> {
     let project_id = project_id.trim();
-    if !project_id.is_empty() && uuid_like(project_id).is_none() {
+    if !project_id.is_empty() && uuid::Uuid::parse_str(project_id).is_err() {
         return Err(InvalidInput::new(
             "project_id",
             format!("{project_id:?} is not a project id (a UUID)"),
@@ -185,18 +185,6 @@ fn folder(project_id: &str, environment: &str, path: &str) -> Result<Folder, Sec
         environment: Environment::parse(environment)?,
         path: SecretPath::parse(if path.is_empty() { "/" } else { path })?,
     })
-}
-
-fn uuid_like(text: &str) -> Option<()> {
-    (text.len() == 36
-        && text.chars().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        }))
-    .then_some(())
 }
 
 fn sealed_pb(sealed: &Sealed) -> pb::EncryptedProjectKey {
