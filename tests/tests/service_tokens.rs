@@ -1030,6 +1030,25 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(back
         "INVALID_ARGUMENT",
     );
     assert!(status.message().contains("name"));
+    let bad_project = stack
+        .secrets_client()
+        .await
+        .list_secrets(with_token(
+            secrets_pb::ListSecretsRequest {
+                project_id: "not-a-project".into(),
+                environment: "dev".into(),
+                secret_path: "/".into(),
+                recursive: false,
+            },
+            &token,
+        ))
+        .await;
+    let status = assert_denied(bad_project, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(
+        status.message().contains("project_id"),
+        "{}",
+        status.message()
+    );
 
     let mut auth = stack.auth_client().await;
     let cases: Vec<(auth_pb::CreateServiceTokenRequest, &str)> = vec![
