@@ -1,6 +1,12 @@
 //! The auth service's use cases. Each parses nothing (the gRPC layer hands
 //! over domain types), loads what it needs, applies the domain's rules and
 //! stores the result.
+//!
+//! This file holds authentication, admin checks, projects, service tokens,
+//! `LookupToken` and `Authorize`; [`identities`] holds machine identities,
+//! Token Auth, access tokens and project memberships.
+
+mod identities;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -9,8 +15,10 @@ use std::sync::Arc;
 use chrono::Duration;
 use latchkey_domain::access::{
     Target, check_client_ip, check_raw_allowed, check_scoped_access, check_token_state,
+    uses_exhausted_error,
 };
 use latchkey_domain::crypto::{RootKey, WireKey, key_rotation_recommended};
+use latchkey_domain::identity::OrgRole;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::Environment;
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken, Clock, Grant};
@@ -19,15 +27,14 @@ use latchkey_domain::token::{AnyToken, IdentityTokenSecret, ServiceTokenSecret, 
 use latchkey_domain::ttl::expiry_after;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_service_kit::config::InternalKey;
+use latchkey_store::StoreError;
 use latchkey_store::auth::{
     AuthStore, IdentityRecord, IdentityTokenRecord, NewProject, ProjectRecord, ServiceTokenRecord,
 };
 
+pub use self::identities::{ConfigChanges, IssuedAccessToken};
 use crate::error::AuthError;
 use crate::verifier::Verifier;
-
-/// The org role that may call admin methods.
-pub const ADMIN_ROLE: &str = "admin";
 
 /// Deleted service tokens answer `TOKEN_REVOKED` this long, then are reaped.
 pub const REVOKED_RETENTION_DAYS: i64 = 7;
@@ -39,8 +46,6 @@ pub enum Authenticated {
     Service {
         /// The token's row.
         token: ServiceTokenRecord,
-        /// The key part the caller presented, proven to open the token's copy of the project key.
-        key: WireKey,
     },
     /// An identity access token.
     Identity {
@@ -49,6 +54,16 @@ pub enum Authenticated {
         /// Its identity.
         identity: IdentityRecord,
     },
+}
+
+/// Where an admin call acts: the whole organisation, or one project (whose
+/// admins may also make it).
+#[derive(Debug, Clone, Copy)]
+pub enum AdminScope<'a> {
+    /// Org admins only.
+    Org,
+    /// Org admins and the project's admins.
+    Project(&'a str),
 }
 
 /// A new service token's settings, parsed.
@@ -112,55 +127,46 @@ impl AuthApp {
         &self.verifier
     }
 
-    /// Verifies a token and checks it is live (not revoked, expired or
-    /// deactivated). Unknown ids and wrong secrets are the same `TOKEN_INVALID`.
+    /// Verifies a token and checks it is live (not revoked, expired,
+    /// exhausted or deactivated). Unknown ids and wrong secrets are the same
+    /// `TOKEN_INVALID`.
     pub async fn authenticate(&self, bearer: &BearerToken) -> Result<Authenticated, AuthError> {
         let raw = bearer.expose();
-        let token = AnyToken::parse(raw)?;
-        let invalid = || {
-            AccessError::new(
-                Reason::TokenInvalid,
-                "the token is not valid: check that it was copied whole, or create a new one",
-            )
-        };
         let now = self.clock.now();
-        match token {
+        match AnyToken::parse(raw)? {
             AnyToken::Service(st) => {
                 let record = self
                     .store
                     .service_token(&st.id().to_string())
                     .await?
-                    .ok_or_else(invalid)?;
+                    .ok_or_else(invalid_token)?;
                 if !self
                     .verifier
                     .verify(raw, st.secret(), &record.secret_hash)
                     .await?
                 {
-                    return Err(invalid().into());
+                    return Err(invalid_token().into());
                 }
                 check_token_state(record.state(), now)?;
                 // The key part must open the token's copy of the project key, or
                 // the caller could not decrypt anything it reads.
                 if st.key().open(&record.encrypted_project_key, b"").is_err() {
-                    return Err(invalid().into());
+                    return Err(invalid_token().into());
                 }
-                Ok(Authenticated::Service {
-                    key: st.key().clone(),
-                    token: record,
-                })
+                Ok(Authenticated::Service { token: record })
             }
             AnyToken::Identity(it) => {
                 let record = self
                     .store
                     .identity_token(&it.id().to_string())
                     .await?
-                    .ok_or_else(invalid)?;
+                    .ok_or_else(invalid_token)?;
                 if !self
                     .verifier
                     .verify(raw, it.secret(), &record.secret_hash)
                     .await?
                 {
-                    return Err(invalid().into());
+                    return Err(invalid_token().into());
                 }
                 check_token_state(record.state(), now)?;
                 let identity =
@@ -181,36 +187,61 @@ impl AuthApp {
         }
     }
 
-    /// Admits only identities with the org role `admin`, and counts the use.
-    pub async fn require_admin(&self, bearer: &BearerToken) -> Result<IdentityRecord, AuthError> {
-        match self.authenticate(bearer).await? {
-            Authenticated::Identity { token, identity } if identity.org_role == ADMIN_ROLE => {
-                self.store.record_identity_token_use(&token.id, self.clock.now()).await?;
-                Ok(identity)
+    /// Admits org admins, and for [`AdminScope::Project`] that project's
+    /// admins; checks the token's trusted IPs and consumes one use.
+    pub async fn require_admin(
+        &self,
+        bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
+        scope: AdminScope<'_>,
+    ) -> Result<IdentityRecord, AuthError> {
+        let (token, identity) = match self.authenticate(bearer).await? {
+            Authenticated::Identity { token, identity } => (token, identity),
+            Authenticated::Service { .. } => {
+                return Err(AccessError::new(
+                    Reason::PermissionDenied,
+                    "service tokens only read and write secrets; this call needs an admin identity's token \
+                     (see the admin token file the auth service wrote on first start)",
+                )
+                .into());
             }
-            Authenticated::Identity { identity, .. } => Err(AccessError::new(
+        };
+        check_client_ip(&token.trusted_ips, &TrustedIps::default(), client_ip)?;
+        let allowed = identity.org_role == OrgRole::Admin
+            || match scope {
+                AdminScope::Org => false,
+                AdminScope::Project(project_id) => self
+                    .store
+                    .membership(project_id, &identity.id)
+                    .await?
+                    .is_some_and(|m| m.role.manages_project()),
+            };
+        if !allowed {
+            let needs = match scope {
+                AdminScope::Org => "org role admin".to_owned(),
+                AdminScope::Project(p) => {
+                    format!("org role admin or the admin role in project {p}")
+                }
+            };
+            return Err(AccessError::new(
                 Reason::PermissionDenied,
                 format!(
-                    "this call needs an identity with org role admin; identity {} has role {}",
-                    identity.id, identity.org_role
+                    "this call needs {needs}; identity {} has org role {}",
+                    identity.id,
+                    identity.org_role.as_str()
                 ),
             )
-            .into()),
-            Authenticated::Service { .. } => Err(AccessError::new(
-                Reason::PermissionDenied,
-                "service tokens only read and write secrets; this call needs an admin identity's token \
-                 (see the admin token file the auth service wrote on first start)",
-            )
-            .into()),
+            .into());
         }
+        self.consume_identity_use(&token).await?;
+        Ok(identity)
     }
 
     /// Creates a project with the default environments and a fresh wrapped key.
     pub async fn create_project(&self, name: &str, e2ee: bool) -> Result<ProjectRecord, AuthError> {
-        let name = project_name(name)?;
+        let name = display_name(name, "name")?;
         let id = uuid::Uuid::new_v4().to_string();
         let key = WireKey::generate(&mut rand::rngs::OsRng);
-        let now = self.clock.now();
         let environments = Environment::DEFAULTS
             .iter()
             .map(|(slug, display)| Environment::parse(slug).map(|e| (e, (*display).to_owned())))
@@ -222,7 +253,7 @@ impl AuthApp {
                 name,
                 e2ee,
                 environments,
-                created_at: now,
+                created_at: self.clock.now(),
             })
             .await?;
         self.project(&id).await
@@ -249,11 +280,14 @@ impl AuthApp {
         name: &str,
     ) -> Result<ProjectRecord, AuthError> {
         let project = self.project(project_id).await?;
-        if project.environments.iter().any(|(e, _)| e == slug) {
-            return Err(AuthError::Conflict(format!(
+        let exists = || {
+            AuthError::Conflict(format!(
                 "environment {:?} already exists in project {project_id}",
                 slug.as_str()
-            )));
+            ))
+        };
+        if project.environments.iter().any(|(e, _)| e == slug) {
+            return Err(exists());
         }
         let name = if name.trim().is_empty() {
             slug.as_str()
@@ -264,10 +298,7 @@ impl AuthApp {
             .insert_environment(project_id, slug, name, self.clock.now())
             .await
             .map_err(|e| match e {
-                latchkey_store::StoreError::Conflict(_) => AuthError::Conflict(format!(
-                    "environment {:?} already exists in project {project_id}",
-                    slug.as_str()
-                )),
+                StoreError::Conflict(_) => exists(),
                 other => other.into(),
             })?;
         self.project(project_id).await
@@ -295,34 +326,11 @@ impl AuthApp {
         new: NewServiceToken,
     ) -> Result<(String, ServiceTokenRecord), AuthError> {
         let project = self.project(&new.project_id).await?;
-        for (i, scope) in new.scopes.as_slice().iter().enumerate() {
-            if !project
-                .environments
-                .iter()
-                .any(|(e, _)| *e == scope.environment)
-            {
-                return Err(InvalidInput::new(
-                    format!("scopes[{i}].environment"),
-                    format!(
-                        "environment {:?} does not exist in project {}; it has {}",
-                        scope.environment.as_str(),
-                        project.id,
-                        environment_list(&project)
-                    ),
-                )
-                .into());
-            }
-        }
+        check_environments_exist(&project, &new.scopes)?;
         let now = self.clock.now();
         let expires_at = expiry_after(now, new.expires_in_seconds, "expires_in_seconds")?;
         let project_key = self.project_key(&project)?;
         let token = ServiceTokenSecret::generate(&mut rand::rngs::OsRng);
-        let secret = token.secret().to_owned();
-        let secret_hash =
-            tokio::task::spawn_blocking(move || hash_secret(&secret, &mut rand::rngs::OsRng))
-                .await
-                .map_err(|e| AuthError::Internal(format!("hash task failed: {e}")))?
-                .map_err(|e| AuthError::Internal(format!("argon2 hash failed: {e}")))?;
         // No associated data: Infisical's clients decrypt this envelope as is.
         let encrypted_project_key =
             token
@@ -332,7 +340,7 @@ impl AuthApp {
             id: token.id().to_string(),
             project_id: project.id,
             name: new.name,
-            secret_hash,
+            secret_hash: hash(token.secret()).await?,
             scopes: new.scopes,
             permissions: new.permissions,
             trusted_ips: new.trusted_ips,
@@ -356,6 +364,11 @@ impl AuthApp {
     ) -> Result<Vec<ServiceTokenRecord>, AuthError> {
         self.project(project_id).await?;
         Ok(self.store.service_tokens(project_id).await?)
+    }
+
+    /// The project of a service token (deleted ones included), for admin checks.
+    pub async fn service_token_project(&self, id: &str) -> Result<Option<String>, AuthError> {
+        Ok(self.store.service_token(id).await?.map(|t| t.project_id))
     }
 
     /// One live service token, or `NOT_FOUND`.
@@ -405,10 +418,15 @@ impl AuthApp {
     ) -> Result<Lookup, AuthError> {
         let caller = self.authenticate(bearer).await?;
         let mut key_encryption_count = 0;
-        if let Authenticated::Service { token, .. } = &caller {
-            let project = self.project(&token.project_id).await?;
-            check_client_ip(&token.trusted_ips, &project.trusted_ips, client_ip)?;
-            key_encryption_count = project.encryption_count;
+        match &caller {
+            Authenticated::Service { token } => {
+                let project = self.project(&token.project_id).await?;
+                check_client_ip(&token.trusted_ips, &project.trusted_ips, client_ip)?;
+                key_encryption_count = project.encryption_count;
+            }
+            Authenticated::Identity { token, .. } => {
+                check_client_ip(&token.trusted_ips, &TrustedIps::default(), client_ip)?;
+            }
         }
         Ok(Lookup {
             caller,
@@ -431,20 +449,19 @@ impl AuthApp {
             )
             .into());
         }
-        let caller = self.authenticate(&req.token).await?;
-        let token = match caller {
-            Authenticated::Service { token, .. } => token,
-            Authenticated::Identity { identity, .. } => {
-                return Err(AccessError::new(
-                    Reason::PermissionDenied,
-                    format!(
-                        "identity {} has no membership in this project; identities reach secrets only through project memberships",
-                        identity.id
-                    ),
-                )
-                .into());
+        match self.authenticate(&req.token).await? {
+            Authenticated::Service { token } => self.authorize_service_token(token, &req).await,
+            Authenticated::Identity { token, identity } => {
+                self.authorize_identity(token, identity, &req).await
             }
-        };
+        }
+    }
+
+    async fn authorize_service_token(
+        &self,
+        token: ServiceTokenRecord,
+        req: &AuthorizationRequest,
+    ) -> Result<Grant, AuthError> {
         if let Some(asked) = req.project_id.as_deref()
             && asked != token.project_id
         {
@@ -459,20 +476,48 @@ impl AuthApp {
         }
         let project = self.project(&token.project_id).await?;
         check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
-        check_scoped_access(
-            &token.scopes,
-            token.permissions,
-            Target {
-                environment: &req.environment,
-                path: &req.path,
-                action: req.action,
-                recursive: req.recursive,
-            },
-        )?;
+        check_scoped_access(&token.scopes, token.permissions, target(req))?;
         check_raw_allowed(req.raw, project.e2ee)?;
+        self.store
+            .record_service_token_use(&token.id, self.clock.now())
+            .await?;
+        self.count_write(&project, req.action).await?;
+        Ok(Grant {
+            principal: format!("service-token:{}", token.id),
+            project_key: self.raw_key(&project, req.raw)?,
+            project_id: project.id,
+            scopes: token.scopes,
+            encrypted_project_key: Some(token.encrypted_project_key),
+        })
+    }
+
+    /// Consumes one use in one atomic statement; when none is left (or the
+    /// token expired or was revoked since it was read) says which.
+    async fn consume_identity_use(&self, token: &IdentityTokenRecord) -> Result<(), AuthError> {
         let now = self.clock.now();
-        self.store.record_service_token_use(&token.id, now).await?;
-        if req.action == Action::Write {
+        if self
+            .store
+            .consume_identity_token_use(&token.id, now)
+            .await?
+        {
+            return Ok(());
+        }
+        self.denial_for(&token.id).await
+    }
+
+    /// Why a conditional update on a live token matched nothing.
+    async fn denial_for<T>(&self, token_id: &str) -> Result<T, AuthError> {
+        let current = self
+            .store
+            .identity_token(token_id)
+            .await?
+            .ok_or_else(|| AccessError::new(Reason::TokenRevoked, "the token was deleted"))?;
+        check_token_state(current.state(), self.clock.now())?;
+        Err(uses_exhausted_error(current.num_uses_limit).into())
+    }
+
+    async fn count_write(&self, project: &ProjectRecord, action: Action) -> Result<(), AuthError> {
+        if action == Action::Write {
             // Each write is one AES-GCM encryption under the project key, by the client or by us.
             let count = self.store.count_encryption(&project.id).await?;
             if key_rotation_recommended(count) {
@@ -483,18 +528,15 @@ impl AuthApp {
                 );
             }
         }
-        let project_key = if req.raw {
-            Some(self.project_key(&project)?)
+        Ok(())
+    }
+
+    fn raw_key(&self, project: &ProjectRecord, raw: bool) -> Result<Option<WireKey>, AuthError> {
+        if raw {
+            self.project_key(project).map(Some)
         } else {
-            None
-        };
-        Ok(Grant {
-            principal: format!("service-token:{}", token.id),
-            project_id: project.id,
-            scopes: token.scopes,
-            encrypted_project_key: Some(token.encrypted_project_key),
-            project_key,
-        })
+            Ok(None)
+        }
     }
 
     /// Deletes expired service tokens, and deleted ones past their retention.
@@ -518,26 +560,24 @@ impl AuthApp {
         }
         let now = self.clock.now();
         let token = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
-        let secret = token.secret().to_owned();
-        let secret_hash =
-            tokio::task::spawn_blocking(move || hash_secret(&secret, &mut rand::rngs::OsRng))
-                .await
-                .map_err(|e| AuthError::Internal(format!("hash task failed: {e}")))?
-                .map_err(|e| AuthError::Internal(format!("argon2 hash failed: {e}")))?;
         let identity = IdentityRecord {
             id: uuid::Uuid::new_v4().to_string(),
             name: "bootstrap-admin".to_owned(),
-            org_role: ADMIN_ROLE.to_owned(),
+            org_role: OrgRole::Admin,
             created_at: now,
         };
         let record = IdentityTokenRecord {
             id: token.id().to_string(),
             identity_id: identity.id.clone(),
             name: "bootstrap".to_owned(),
-            secret_hash,
+            secret_hash: hash(token.secret()).await?,
             expires_at: None,
             revoked_at: None,
             use_count: 0,
+            num_uses_limit: 0,
+            ttl_seconds: 0,
+            max_ttl_seconds: 0,
+            trusted_ips: TrustedIps::default(),
             last_used_at: None,
             created_at: now,
         };
@@ -568,22 +608,65 @@ impl AuthApp {
     }
 }
 
-fn project_name(raw: &str) -> Result<String, InvalidInput> {
+fn target(req: &AuthorizationRequest) -> Target<'_> {
+    Target {
+        environment: &req.environment,
+        path: &req.path,
+        action: req.action,
+        recursive: req.recursive,
+    }
+}
+
+fn invalid_token() -> AccessError {
+    AccessError::new(
+        Reason::TokenInvalid,
+        "the token is not valid: check that it was copied whole, or create a new one",
+    )
+}
+
+/// argon2id-hashes a token secret on the blocking pool.
+async fn hash(secret: &str) -> Result<String, AuthError> {
+    let secret = secret.to_owned();
+    tokio::task::spawn_blocking(move || hash_secret(&secret, &mut rand::rngs::OsRng))
+        .await
+        .map_err(|e| AuthError::Internal(format!("hash task failed: {e}")))?
+        .map_err(|e| AuthError::Internal(format!("argon2 hash failed: {e}")))
+}
+
+fn check_environments_exist(project: &ProjectRecord, scopes: &Scopes) -> Result<(), InvalidInput> {
+    for (i, scope) in scopes.as_slice().iter().enumerate() {
+        if !project
+            .environments
+            .iter()
+            .any(|(e, _)| *e == scope.environment)
+        {
+            let have: Vec<_> = project
+                .environments
+                .iter()
+                .map(|(e, _)| e.as_str())
+                .collect();
+            return Err(InvalidInput::new(
+                format!("scopes[{i}].environment"),
+                format!(
+                    "environment {:?} does not exist in project {}; it has {}",
+                    scope.environment.as_str(),
+                    project.id,
+                    have.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A name of 1 to 64 printable characters, trimmed.
+fn display_name(raw: &str, field: &str) -> Result<String, InvalidInput> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(InvalidInput::new(
-            "name",
-            "a project name is 1 to 64 printable characters",
+            field,
+            "a name is 1 to 64 printable characters",
         ));
     }
     Ok(name.to_owned())
-}
-
-fn environment_list(project: &ProjectRecord) -> String {
-    project
-        .environments
-        .iter()
-        .map(|(e, _)| e.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

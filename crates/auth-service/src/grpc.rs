@@ -1,11 +1,13 @@
 //! The tonic `AuthService`: parse the request into domain types, apply the
 //! use case, encode the reply.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use latchkey_domain::InvalidInput;
 use latchkey_domain::crypto::{Sealed, key_rotation_recommended};
+use latchkey_domain::identity::{OrgRole, ProjectRole};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::{Environment, SecretPath};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
@@ -14,10 +16,12 @@ use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
 use latchkey_service_kit::config::INTERNAL_KEY_HEADER;
 use latchkey_service_kit::request::{bearer_token, client_ip};
-use latchkey_store::auth::{ProjectRecord, ServiceTokenRecord};
+use latchkey_store::auth::{
+    IdentityRecord, IdentityTokenRecord, MembershipRecord, ProjectRecord, ServiceTokenRecord,
+};
 use tonic::{Request, Response, Status};
 
-use crate::app::{AuthApp, Authenticated, NewServiceToken};
+use crate::app::{AdminScope, AuthApp, Authenticated, ConfigChanges, NewServiceToken};
 use crate::error::AuthError;
 
 /// The gRPC face of [`AuthApp`].
@@ -37,9 +41,38 @@ impl AuthGrpc {
         }
     }
 
-    async fn admin<T>(&self, request: &Request<T>) -> Result<(), AuthError> {
+    async fn admin<T>(
+        &self,
+        request: &Request<T>,
+        scope: AdminScope<'_>,
+    ) -> Result<IdentityRecord, AuthError> {
         let token = bearer(request)?;
-        self.app.require_admin(&token).await.map(drop)
+        self.app
+            .require_admin(&token, self.ip(request), scope)
+            .await
+    }
+
+    /// Admin of the service token's project; org admin when there is no such token.
+    async fn admin_for_service_token<T>(
+        &self,
+        request: &Request<T>,
+        token_id: &str,
+    ) -> Result<(), AuthError> {
+        match self.app.service_token_project(token_id).await? {
+            Some(project) => self
+                .admin(request, AdminScope::Project(&project))
+                .await
+                .map(drop),
+            None => self.admin(request, AdminScope::Org).await.map(drop),
+        }
+    }
+
+    fn ip<T>(&self, request: &Request<T>) -> Option<IpAddr> {
+        client_ip(
+            request.remote_addr().map(|a| a.ip()),
+            request.metadata(),
+            &self.trusted_proxies,
+        )
     }
 }
 
@@ -52,7 +85,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateProjectRequest>,
     ) -> Reply<pb::CreateProjectResponse> {
-        self.admin(&request).await?;
+        self.admin(&request, AdminScope::Org).await?;
         let req = request.into_inner();
         let project = self.app.create_project(&req.name, req.e2ee).await?;
         tracing::info!(project.id = %project.id, e2ee = project.e2ee, "project created");
@@ -66,7 +99,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetProjectRequest>,
     ) -> Reply<pb::GetProjectResponse> {
-        self.admin(&request).await?;
+        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
+            .await?;
         let id = required("project_id", &request.get_ref().project_id)?;
         let project = self.app.project(id).await?;
         Ok(Response::new(pb::GetProjectResponse {
@@ -79,7 +113,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListProjectsRequest>,
     ) -> Reply<pb::ListProjectsResponse> {
-        self.admin(&request).await?;
+        self.admin(&request, AdminScope::Org).await?;
         let projects = self.app.projects().await?;
         Ok(Response::new(pb::ListProjectsResponse {
             projects: projects.iter().map(project_pb).collect(),
@@ -91,7 +125,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateEnvironmentRequest>,
     ) -> Reply<pb::CreateEnvironmentResponse> {
-        self.admin(&request).await?;
+        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
+            .await?;
         let req = request.into_inner();
         let id = required("project_id", &req.project_id)?;
         let slug =
@@ -107,7 +142,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::SetProjectTrustedIpsRequest>,
     ) -> Reply<pb::SetProjectTrustedIpsResponse> {
-        self.admin(&request).await?;
+        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
+            .await?;
         let req = request.into_inner();
         let id = required("project_id", &req.project_id)?;
         let ips = TrustedIps::parse(&req.trusted_ips, "trusted_ips").map_err(AuthError::from)?;
@@ -122,7 +158,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateServiceTokenRequest>,
     ) -> Reply<pb::CreateServiceTokenResponse> {
-        self.admin(&request).await?;
+        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
+            .await?;
         let req = request.into_inner();
         let new = NewServiceToken {
             project_id: required("project_id", &req.project_id)?.to_owned(),
@@ -145,7 +182,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListServiceTokensRequest>,
     ) -> Reply<pb::ListServiceTokensResponse> {
-        self.admin(&request).await?;
+        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
+            .await?;
         let id = required("project_id", &request.get_ref().project_id)?;
         let tokens = self.app.service_tokens(id).await?;
         Ok(Response::new(pb::ListServiceTokensResponse {
@@ -158,7 +196,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetServiceTokenRequest>,
     ) -> Reply<pb::GetServiceTokenResponse> {
-        self.admin(&request).await?;
+        self.admin_for_service_token(&request, &request.get_ref().token_id)
+            .await?;
         let id = required("token_id", &request.get_ref().token_id)?;
         let token = self.app.service_token(id).await?;
         Ok(Response::new(pb::GetServiceTokenResponse {
@@ -171,7 +210,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::DeleteServiceTokenRequest>,
     ) -> Reply<pb::DeleteServiceTokenResponse> {
-        self.admin(&request).await?;
+        self.admin_for_service_token(&request, &request.get_ref().token_id)
+            .await?;
         let id = required("token_id", &request.get_ref().token_id)?;
         self.app.delete_service_token(id).await?;
         Ok(Response::new(pb::DeleteServiceTokenResponse {}))
@@ -182,13 +222,220 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::SetServiceTokenActiveRequest>,
     ) -> Reply<pb::SetServiceTokenActiveResponse> {
-        self.admin(&request).await?;
+        self.admin_for_service_token(&request, &request.get_ref().token_id)
+            .await?;
         let req = request.into_inner();
         let id = required("token_id", &req.token_id)?;
         let token = self.app.set_service_token_active(id, req.active).await?;
         Ok(Response::new(pb::SetServiceTokenActiveResponse {
             token: Some(service_token_pb(&token)),
         }))
+    }
+
+    #[tracing::instrument(name = "auth.create_identity", skip_all)]
+    async fn create_identity(
+        &self,
+        request: Request<pb::CreateIdentityRequest>,
+    ) -> Reply<pb::CreateIdentityResponse> {
+        self.admin(&request, AdminScope::Org).await?;
+        let req = request.into_inner();
+        let role = OrgRole::parse(&req.org_role).map_err(AuthError::from)?;
+        let identity = self.app.create_identity(&req.name, role).await?;
+        Ok(Response::new(pb::CreateIdentityResponse {
+            identity: Some(identity_pb(&identity)),
+        }))
+    }
+
+    #[tracing::instrument(name = "auth.list_identities", skip_all)]
+    async fn list_identities(
+        &self,
+        request: Request<pb::ListIdentitiesRequest>,
+    ) -> Reply<pb::ListIdentitiesResponse> {
+        self.admin(&request, AdminScope::Org).await?;
+        let identities = self.app.identities().await?;
+        Ok(Response::new(pb::ListIdentitiesResponse {
+            identities: identities.iter().map(identity_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "auth.delete_identity", skip_all)]
+    async fn delete_identity(
+        &self,
+        request: Request<pb::DeleteIdentityRequest>,
+    ) -> Reply<pb::DeleteIdentityResponse> {
+        let caller = self.admin(&request, AdminScope::Org).await?;
+        let id = required("identity_id", &request.get_ref().identity_id)?;
+        self.app.delete_identity(&caller, id).await?;
+        Ok(Response::new(pb::DeleteIdentityResponse {}))
+    }
+
+    #[tracing::instrument(name = "auth.attach_token_auth", skip_all)]
+    async fn attach_token_auth(
+        &self,
+        request: Request<pb::AttachTokenAuthRequest>,
+    ) -> Reply<pb::TokenAuthResponse> {
+        self.admin(&request, AdminScope::Org).await?;
+        let req = request.into_inner();
+        let id = required("identity_id", &req.identity_id)?;
+        let changes = ConfigChanges {
+            ttl: req.access_token_ttl,
+            max_ttl: req.access_token_max_ttl,
+            num_uses_limit: req.access_token_num_uses_limit,
+            trusted_ips: &req.access_token_trusted_ips,
+        };
+        let config = self.app.attach_token_auth(id, changes).await?;
+        Ok(Response::new(token_auth_pb(id, &config)))
+    }
+
+    #[tracing::instrument(name = "auth.update_token_auth", skip_all)]
+    async fn update_token_auth(
+        &self,
+        request: Request<pb::UpdateTokenAuthRequest>,
+    ) -> Reply<pb::TokenAuthResponse> {
+        self.admin(&request, AdminScope::Org).await?;
+        let req = request.into_inner();
+        let id = required("identity_id", &req.identity_id)?;
+        let changes = ConfigChanges {
+            ttl: req.access_token_ttl,
+            max_ttl: req.access_token_max_ttl,
+            num_uses_limit: req.access_token_num_uses_limit,
+            trusted_ips: &req.access_token_trusted_ips,
+        };
+        let config = self.app.update_token_auth(id, changes).await?;
+        Ok(Response::new(token_auth_pb(id, &config)))
+    }
+
+    #[tracing::instrument(name = "auth.get_token_auth", skip_all)]
+    async fn get_token_auth(
+        &self,
+        request: Request<pb::GetTokenAuthRequest>,
+    ) -> Reply<pb::TokenAuthResponse> {
+        self.admin(&request, AdminScope::Org).await?;
+        let id = required("identity_id", &request.get_ref().identity_id)?;
+        let config = self.app.token_auth(id).await?;
+        Ok(Response::new(token_auth_pb(id, &config)))
+    }
+
+    #[tracing::instrument(name = "auth.create_identity_access_token", skip_all)]
+    async fn create_identity_access_token(
+        &self,
+        request: Request<pb::CreateIdentityAccessTokenRequest>,
+    ) -> Reply<pb::CreateIdentityAccessTokenResponse> {
+        self.admin(&request, AdminScope::Org).await?;
+        let req = request.into_inner();
+        let id = required("identity_id", &req.identity_id)?;
+        let issued = self.app.create_identity_access_token(id, &req.name).await?;
+        Ok(Response::new(pb::CreateIdentityAccessTokenResponse {
+            access_token: issued.access_token,
+            expires_in: issued.expires_in,
+            access_token_max_ttl: issued.record.max_ttl_seconds,
+            token_type: "Bearer".to_owned(),
+            token_id: issued.record.id,
+        }))
+    }
+
+    #[tracing::instrument(name = "auth.list_identity_access_tokens", skip_all)]
+    async fn list_identity_access_tokens(
+        &self,
+        request: Request<pb::ListIdentityAccessTokensRequest>,
+    ) -> Reply<pb::ListIdentityAccessTokensResponse> {
+        self.admin(&request, AdminScope::Org).await?;
+        let id = required("identity_id", &request.get_ref().identity_id)?;
+        let tokens = self.app.identity_access_tokens(id).await?;
+        Ok(Response::new(pb::ListIdentityAccessTokensResponse {
+            tokens: tokens.iter().map(access_token_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "auth.renew_access_token", skip_all)]
+    async fn renew_access_token(
+        &self,
+        request: Request<pb::RenewAccessTokenRequest>,
+    ) -> Reply<pb::RenewAccessTokenResponse> {
+        let ip = self.ip(&request);
+        let token = match request.get_ref().access_token.as_str() {
+            "" => bearer(&request)?,
+            given => BearerToken::new(given.to_owned()),
+        };
+        let record = self.app.renew_access_token(&token, ip).await?;
+        let now = chrono::Utc::now();
+        Ok(Response::new(pb::RenewAccessTokenResponse {
+            access_token: token.expose().to_owned(),
+            expires_in: record
+                .expires_at
+                .map_or(0, |at| (at - now).num_seconds().max(0)),
+            access_token_max_ttl: record.max_ttl_seconds,
+            token_type: "Bearer".to_owned(),
+        }))
+    }
+
+    #[tracing::instrument(name = "auth.revoke_access_token", skip_all)]
+    async fn revoke_access_token(
+        &self,
+        request: Request<pb::RevokeAccessTokenRequest>,
+    ) -> Reply<pb::RevokeAccessTokenResponse> {
+        let req = request.get_ref();
+        match (req.access_token.as_str(), req.token_id.as_str()) {
+            ("", "") => {
+                return Err(AuthError::from(InvalidInput::new(
+                    "access_token",
+                    "set access_token (the token to revoke) or token_id (as an org admin)",
+                ))
+                .into());
+            }
+            (token, "") => {
+                self.app
+                    .revoke_own_access_token(&BearerToken::new(token.to_owned()))
+                    .await?;
+            }
+            (_, id) => {
+                let id = id.to_owned();
+                self.admin(&request, AdminScope::Org).await?;
+                self.app.revoke_access_token_by_id(&id).await?;
+            }
+        }
+        Ok(Response::new(pb::RevokeAccessTokenResponse {}))
+    }
+
+    #[tracing::instrument(name = "auth.add_identity_to_project", skip_all)]
+    async fn add_identity_to_project(
+        &self,
+        request: Request<pb::AddIdentityToProjectRequest>,
+    ) -> Reply<pb::AddIdentityToProjectResponse> {
+        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
+            .await?;
+        let req = request.into_inner();
+        let project_id = required("project_id", &req.project_id)?;
+        let identity_id = required("identity_id", &req.identity_id)?;
+        let role = ProjectRole::parse(&req.role).map_err(AuthError::from)?;
+        let scopes = if req.scopes.is_empty() {
+            None
+        } else {
+            Some(scopes_from_pb(&req.scopes)?)
+        };
+        let membership = self
+            .app
+            .add_identity_to_project(project_id, identity_id, role, scopes)
+            .await?;
+        Ok(Response::new(pb::AddIdentityToProjectResponse {
+            membership: Some(membership_pb(&membership)),
+        }))
+    }
+
+    #[tracing::instrument(name = "auth.remove_identity_from_project", skip_all)]
+    async fn remove_identity_from_project(
+        &self,
+        request: Request<pb::RemoveIdentityFromProjectRequest>,
+    ) -> Reply<pb::RemoveIdentityFromProjectResponse> {
+        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
+            .await?;
+        let req = request.get_ref();
+        let project_id = required("project_id", &req.project_id)?;
+        let identity_id = required("identity_id", &req.identity_id)?;
+        self.app
+            .remove_identity_from_project(project_id, identity_id)
+            .await?;
+        Ok(Response::new(pb::RemoveIdentityFromProjectResponse {}))
     }
 
     #[tracing::instrument(name = "auth.lookup_token", skip_all)]
@@ -224,7 +471,8 @@ impl AuthService for AuthGrpc {
                 principal: format!("identity:{}", identity.id),
                 expires_at: token.expires_at.map(timestamp),
                 use_count: token.use_count,
-                org_role: identity.org_role,
+                org_role: identity.org_role.as_str().to_owned(),
+                use_limit: token.num_uses_limit,
                 token_id: token.id,
                 ..Default::default()
             },
@@ -434,5 +682,56 @@ fn service_token_pb(token: &ServiceTokenRecord) -> pb::ServiceToken {
         use_count: token.use_count,
         last_used_at: token.last_used_at.map(timestamp),
         created_at: Some(timestamp(token.created_at)),
+    }
+}
+
+fn identity_pb(identity: &IdentityRecord) -> pb::Identity {
+    pb::Identity {
+        id: identity.id.clone(),
+        name: identity.name.clone(),
+        org_role: identity.org_role.as_str().to_owned(),
+        created_at: Some(timestamp(identity.created_at)),
+    }
+}
+
+fn token_auth_pb(
+    identity_id: &str,
+    config: &latchkey_domain::identity::TokenAuthConfig,
+) -> pb::TokenAuthResponse {
+    pb::TokenAuthResponse {
+        config: Some(pb::TokenAuthConfig {
+            identity_id: identity_id.to_owned(),
+            access_token_ttl: config.ttl_seconds,
+            access_token_max_ttl: config.max_ttl_seconds,
+            access_token_num_uses_limit: config.num_uses_limit,
+            access_token_trusted_ips: config.trusted_ips.to_strings(),
+        }),
+    }
+}
+
+fn access_token_pb(token: &IdentityTokenRecord) -> pb::IdentityAccessToken {
+    pb::IdentityAccessToken {
+        id: token.id.clone(),
+        identity_id: token.identity_id.clone(),
+        name: token.name.clone(),
+        created_at: Some(timestamp(token.created_at)),
+        expires_at: token.expires_at.map(timestamp),
+        use_count: token.use_count,
+        use_limit: token.num_uses_limit,
+        last_used_at: token.last_used_at.map(timestamp),
+        revoked: token.revoked_at.is_some(),
+    }
+}
+
+fn membership_pb(membership: &MembershipRecord) -> pb::ProjectMembership {
+    pb::ProjectMembership {
+        project_id: membership.project_id.clone(),
+        identity_id: membership.identity_id.clone(),
+        role: membership.role.as_str().to_owned(),
+        scopes: membership
+            .scopes
+            .as_ref()
+            .map(scopes_pb)
+            .unwrap_or_default(),
     }
 }

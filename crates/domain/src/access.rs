@@ -20,9 +20,13 @@ pub struct TokenState {
     pub active: bool,
     /// True when revoked or deleted.
     pub revoked: bool,
+    /// Allowed uses so far.
+    pub use_count: u64,
+    /// Maximum uses; 0 is unlimited.
+    pub use_limit: u64,
 }
 
-/// Checks revocation, expiry and activation, in that order.
+/// Checks revocation, expiry, the use limit and activation, in that order.
 pub fn check_token_state(state: TokenState, now: DateTime<Utc>) -> Result<(), AccessError> {
     if state.revoked {
         return Err(AccessError::new(
@@ -40,6 +44,9 @@ pub fn check_token_state(state: TokenState, now: DateTime<Utc>) -> Result<(), Ac
             format!("the token expired at {at}; create a new token"),
         ));
     }
+    if uses_exhausted(state.use_count, state.use_limit) {
+        return Err(uses_exhausted_error(state.use_limit));
+    }
     if !state.active {
         return Err(AccessError::new(
             Reason::TokenInactive,
@@ -47,6 +54,21 @@ pub fn check_token_state(state: TokenState, now: DateTime<Utc>) -> Result<(), Ac
         ));
     }
     Ok(())
+}
+
+/// True when a token with `use_limit` (0 = unlimited) has no use left.
+#[must_use]
+pub fn uses_exhausted(use_count: u64, use_limit: u64) -> bool {
+    use_limit > 0 && use_count >= use_limit
+}
+
+/// The denial for a token that reached its use limit.
+#[must_use]
+pub fn uses_exhausted_error(use_limit: u64) -> AccessError {
+    AccessError::new(
+        Reason::TokenUsesExhausted,
+        format!("the token reached its limit of {use_limit} uses; create a new access token"),
+    )
 }
 
 /// Checks the client address against the token's and the project's
@@ -162,7 +184,32 @@ mod tests {
             expires_at: Some(now() + Duration::seconds(1)),
             active: true,
             revoked: false,
+            use_count: 0,
+            use_limit: 0,
         }
+    }
+
+    #[test]
+    fn exhausted_token_is_rejected_with_token_uses_exhausted() {
+        let state = TokenState {
+            use_count: 3,
+            use_limit: 3,
+            ..live()
+        };
+        let err = check_token_state(state, now()).unwrap_err();
+        assert_eq!(err.reason, Reason::TokenUsesExhausted);
+        assert!(err.message.contains('3'));
+        let left = TokenState {
+            use_count: 2,
+            use_limit: 3,
+            ..live()
+        };
+        assert_eq!(check_token_state(left, now()), Ok(()));
+        let unlimited = TokenState {
+            use_count: 1_000_000,
+            ..live()
+        };
+        assert_eq!(check_token_state(unlimited, now()), Ok(()));
     }
 
     #[test]
@@ -203,6 +250,8 @@ mod tests {
             expires_at: Some(now()),
             active: false,
             revoked: true,
+            use_count: 9,
+            use_limit: 1,
         };
         assert_eq!(
             check_token_state(state, now()).unwrap_err().reason,

@@ -6,6 +6,7 @@
 //!   hashing of their secrets, and the fingerprint that keys verification caches.
 //! - [`path`]: environments, folder paths (normalised, never resolved) and secret names.
 //! - [`scope`]: folder path globs, scopes and permissions.
+//! - [`identity`]: org and project roles, Token Auth settings.
 //! - [`ip`]: trusted IP allowlists.
 //! - [`ttl`]: expiry arithmetic.
 //! - [`crypto`]: keys and the AES-256-GCM envelope.
@@ -16,6 +17,7 @@
 pub mod access;
 pub mod crypto;
 pub mod error;
+pub mod identity;
 pub mod ip;
 pub mod path;
 pub mod ports;

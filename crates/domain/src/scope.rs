@@ -152,6 +152,15 @@ impl Scopes {
         Self(scopes)
     }
 
+    /// Every folder of `environment`: `<environment>:/**`.
+    #[must_use]
+    pub fn everything_in(environment: &Environment) -> Self {
+        Self(vec![Scope {
+            environment: environment.clone(),
+            glob: PathGlob::parse("/**").unwrap_or_else(|_| unreachable!("/** is a valid glob")),
+        }])
+    }
+
     /// True when any scope covers `path` in `environment`.
     #[must_use]
     pub fn allows(&self, environment: &Environment, path: &SecretPath) -> bool {

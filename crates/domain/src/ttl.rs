@@ -34,6 +34,28 @@ pub fn is_expired(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool
     expires_at.is_some_and(|at| now >= at)
 }
 
+/// The expiry of an identity access token issued at `created_at`:
+/// creation plus the TTL, never past creation plus the max TTL.
+#[must_use]
+pub fn access_token_expiry(
+    created_at: DateTime<Utc>,
+    ttl_seconds: i64,
+    max_ttl_seconds: i64,
+) -> DateTime<Utc> {
+    created_at + Duration::seconds(ttl_seconds.min(max_ttl_seconds))
+}
+
+/// The expiry after renewing at `now`: `min(now + TTL, creation + max TTL)`.
+#[must_use]
+pub fn renewed_expiry(
+    now: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    ttl_seconds: i64,
+    max_ttl_seconds: i64,
+) -> DateTime<Utc> {
+    (now + Duration::seconds(ttl_seconds)).min(created_at + Duration::seconds(max_ttl_seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +76,31 @@ mod tests {
         assert_eq!(at, Some(t0() + Duration::seconds(60)));
         assert!(!is_expired(at, t0() + Duration::seconds(59)));
         assert!(is_expired(at, t0() + Duration::seconds(60)));
+    }
+
+    #[test]
+    fn access_token_expiry_is_creation_plus_ttl_capped_by_max_ttl() {
+        assert_eq!(
+            access_token_expiry(t0(), 60, 300),
+            t0() + Duration::seconds(60)
+        );
+        assert_eq!(
+            access_token_expiry(t0(), 600, 300),
+            t0() + Duration::seconds(300)
+        );
+    }
+
+    #[test]
+    fn renewal_extends_by_the_ttl_but_never_past_the_max_ttl() {
+        let created = t0();
+        assert_eq!(
+            renewed_expiry(created + Duration::seconds(50), created, 60, 300),
+            created + Duration::seconds(110)
+        );
+        assert_eq!(
+            renewed_expiry(created + Duration::seconds(280), created, 60, 300),
+            created + Duration::seconds(300)
+        );
     }
 
     #[test]

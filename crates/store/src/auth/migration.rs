@@ -118,8 +118,41 @@ impl MigrationTrait for Init {
                 .col(ts_null("expires_at"))
                 .col(ts_null("revoked_at"))
                 .col(col("use_count").big_integer().not_null().default(0))
+                .col(col("num_uses_limit").big_integer().not_null().default(0))
+                .col(col("ttl_seconds").big_integer().not_null().default(0))
+                .col(col("max_ttl_seconds").big_integer().not_null().default(0))
+                .col(col("trusted_ips").text().not_null())
                 .col(ts_null("last_used_at"))
                 .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("token_auth_configs"))
+                .col(id("identity_id"))
+                .col(col("access_token_ttl").big_integer().not_null())
+                .col(col("access_token_max_ttl").big_integer().not_null())
+                .col(col("access_token_num_uses_limit").big_integer().not_null())
+                .col(col("access_token_trusted_ips").text().not_null())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("project_memberships"))
+                .col(col("project_id").string().not_null())
+                .col(col("identity_id").string().not_null())
+                .col(col("role").string().not_null())
+                .col(col("scopes").text().null())
+                .col(ts("created_at"))
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("project_id"))
+                        .col(Alias::new("identity_id")),
+                )
                 .to_owned(),
         )
         .await?;
@@ -135,6 +168,8 @@ impl MigrationTrait for Init {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            "project_memberships",
+            "token_auth_configs",
             "identity_access_tokens",
             "identities",
             "service_tokens",

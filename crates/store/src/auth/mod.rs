@@ -6,6 +6,7 @@ mod migration;
 use chrono::{DateTime, Utc};
 use latchkey_domain::access::TokenState;
 use latchkey_domain::crypto::Sealed;
+use latchkey_domain::identity::{OrgRole, ProjectRole, TokenAuthConfig};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::Environment;
 use latchkey_domain::scope::{Permissions, Scope, Scopes};
@@ -17,7 +18,9 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use serde_json::json;
 
-use self::entity::{environment, identity, identity_token, project, service_token};
+use self::entity::{
+    environment, identity, identity_token, membership, project, service_token, token_auth_config,
+};
 use crate::{StoreError, connect, corrupt, to_u64};
 
 /// A project as stored, its lists parsed.
@@ -100,6 +103,8 @@ impl ServiceTokenRecord {
             expires_at: self.expires_at,
             active: self.active,
             revoked: self.revoked_at.is_some(),
+            use_count: self.use_count,
+            use_limit: 0,
         }
     }
 }
@@ -111,8 +116,8 @@ pub struct IdentityRecord {
     pub id: String,
     /// Name.
     pub name: String,
-    /// Organisation role: `admin`, `member` or `no-access`.
-    pub org_role: String,
+    /// Organisation role.
+    pub org_role: OrgRole,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -134,6 +139,14 @@ pub struct IdentityTokenRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Allowed uses so far.
     pub use_count: u64,
+    /// Maximum uses; 0 is unlimited (from the config it was issued under).
+    pub num_uses_limit: u64,
+    /// TTL it was issued with, for renewals.
+    pub ttl_seconds: i64,
+    /// Max TTL it was issued with, for renewals.
+    pub max_ttl_seconds: i64,
+    /// Addresses it may be used from.
+    pub trusted_ips: TrustedIps,
     /// Last allowed use.
     pub last_used_at: Option<DateTime<Utc>>,
     /// Creation time.
@@ -148,8 +161,25 @@ impl IdentityTokenRecord {
             expires_at: self.expires_at,
             active: true,
             revoked: self.revoked_at.is_some(),
+            use_count: self.use_count,
+            use_limit: self.num_uses_limit,
         }
     }
+}
+
+/// An identity's membership of a project.
+#[derive(Debug, Clone)]
+pub struct MembershipRecord {
+    /// Project id.
+    pub project_id: String,
+    /// Identity id.
+    pub identity_id: String,
+    /// Role in the project.
+    pub role: ProjectRole,
+    /// Scopes narrowing the role; `None` covers the whole project.
+    pub scopes: Option<Scopes>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
 }
 
 /// The auth service's repository.
@@ -411,6 +441,12 @@ impl AuthStore {
         Ok(identity::Entity::find().count(&self.db).await?)
     }
 
+    /// Inserts an identity.
+    pub async fn insert_identity(&self, identity: &IdentityRecord) -> Result<(), StoreError> {
+        identity_model(identity).insert(&self.db).await?;
+        Ok(())
+    }
+
     /// Inserts an identity together with one access token, atomically.
     pub async fn insert_identity_with_token(
         &self,
@@ -418,42 +454,136 @@ impl AuthStore {
         token: &IdentityTokenRecord,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        identity::ActiveModel {
-            id: Set(identity.id.clone()),
-            name: Set(identity.name.clone()),
-            org_role: Set(identity.org_role.clone()),
-            created_at: Set(identity.created_at),
-        }
-        .insert(&txn)
-        .await?;
-        identity_token::ActiveModel {
-            id: Set(token.id.clone()),
-            identity_id: Set(token.identity_id.clone()),
-            name: Set(token.name.clone()),
-            secret_hash: Set(token.secret_hash.clone()),
-            expires_at: Set(token.expires_at),
-            revoked_at: Set(token.revoked_at),
-            use_count: Set(0),
-            last_used_at: Set(None),
-            created_at: Set(token.created_at),
-        }
-        .insert(&txn)
-        .await?;
+        identity_model(identity).insert(&txn).await?;
+        identity_token_model(token).insert(&txn).await?;
         txn.commit().await?;
         Ok(())
     }
 
     /// One identity, or `None`.
     pub async fn identity(&self, id: &str) -> Result<Option<IdentityRecord>, StoreError> {
-        Ok(identity::Entity::find_by_id(id)
+        identity::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .map(|m| IdentityRecord {
-                id: m.id,
-                name: m.name,
-                org_role: m.org_role,
-                created_at: m.created_at,
-            }))
+            .map(identity_record)
+            .transpose()
+    }
+
+    /// Every identity, oldest first.
+    pub async fn identities(&self) -> Result<Vec<IdentityRecord>, StoreError> {
+        identity::Entity::find()
+            .order_by_asc(identity::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(identity_record)
+            .collect()
+    }
+
+    /// Deletes an identity with its Token Auth config and memberships, and
+    /// revokes its tokens, in one transaction. False when there was none.
+    pub async fn delete_identity(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        identity_token::Entity::update_many()
+            .col_expr(identity_token::Column::RevokedAt, Expr::value(now))
+            .filter(identity_token::Column::IdentityId.eq(id))
+            .filter(identity_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        membership::Entity::delete_many()
+            .filter(membership::Column::IdentityId.eq(id))
+            .exec(&txn)
+            .await?;
+        token_auth_config::Entity::delete_by_id(id)
+            .exec(&txn)
+            .await?;
+        let deleted = identity::Entity::delete_by_id(id)
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        txn.commit().await?;
+        Ok(deleted)
+    }
+
+    /// An identity's Token Auth config, or `None` when not attached.
+    pub async fn token_auth_config(
+        &self,
+        identity_id: &str,
+    ) -> Result<Option<TokenAuthConfig>, StoreError> {
+        let Some(m) = token_auth_config::Entity::find_by_id(identity_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(TokenAuthConfig {
+            ttl_seconds: m.access_token_ttl,
+            max_ttl_seconds: m.access_token_max_ttl,
+            num_uses_limit: m.access_token_num_uses_limit,
+            trusted_ips: parse_ips(&m.access_token_trusted_ips)?,
+        }))
+    }
+
+    /// Attaches Token Auth; [`StoreError::Conflict`] when already attached.
+    pub async fn insert_token_auth_config(
+        &self,
+        identity_id: &str,
+        config: &TokenAuthConfig,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        token_auth_config::ActiveModel {
+            identity_id: Set(identity_id.to_owned()),
+            access_token_ttl: Set(config.ttl_seconds),
+            access_token_max_ttl: Set(config.max_ttl_seconds),
+            access_token_num_uses_limit: Set(config.num_uses_limit),
+            access_token_trusted_ips: Set(json!(config.trusted_ips.to_strings()).to_string()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces an attached Token Auth config; false when none is attached.
+    pub async fn update_token_auth_config(
+        &self,
+        identity_id: &str,
+        config: &TokenAuthConfig,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = token_auth_config::Entity::update_many()
+            .col_expr(
+                token_auth_config::Column::AccessTokenTtl,
+                Expr::value(config.ttl_seconds),
+            )
+            .col_expr(
+                token_auth_config::Column::AccessTokenMaxTtl,
+                Expr::value(config.max_ttl_seconds),
+            )
+            .col_expr(
+                token_auth_config::Column::AccessTokenNumUsesLimit,
+                Expr::value(config.num_uses_limit),
+            )
+            .col_expr(
+                token_auth_config::Column::AccessTokenTrustedIps,
+                Expr::value(json!(config.trusted_ips.to_strings()).to_string()),
+            )
+            .col_expr(token_auth_config::Column::UpdatedAt, Expr::value(now))
+            .filter(token_auth_config::Column::IdentityId.eq(identity_id))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Inserts an identity access token.
+    pub async fn insert_identity_token(
+        &self,
+        token: &IdentityTokenRecord,
+    ) -> Result<(), StoreError> {
+        identity_token_model(token).insert(&self.db).await?;
+        Ok(())
     }
 
     /// One identity access token, revoked ones included.
@@ -461,39 +591,201 @@ impl AuthStore {
         &self,
         id: &str,
     ) -> Result<Option<IdentityTokenRecord>, StoreError> {
-        Ok(identity_token::Entity::find_by_id(id)
+        identity_token::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .map(|m| IdentityTokenRecord {
-                id: m.id,
-                identity_id: m.identity_id,
-                name: m.name,
-                secret_hash: m.secret_hash,
-                expires_at: m.expires_at,
-                revoked_at: m.revoked_at,
-                use_count: to_u64(m.use_count),
-                last_used_at: m.last_used_at,
-                created_at: m.created_at,
-            }))
+            .map(identity_token_record)
+            .transpose()
     }
 
-    /// Counts one use of an identity access token, atomically.
-    pub async fn record_identity_token_use(
+    /// An identity's access tokens, revoked ones included, oldest first.
+    pub async fn identity_tokens(
+        &self,
+        identity_id: &str,
+    ) -> Result<Vec<IdentityTokenRecord>, StoreError> {
+        identity_token::Entity::find()
+            .filter(identity_token::Column::IdentityId.eq(identity_id))
+            .order_by_asc(identity_token::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(identity_token_record)
+            .collect()
+    }
+
+    /// Revokes an access token; false when there was no live token with that id.
+    pub async fn revoke_identity_token(
         &self,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        identity_token::Entity::update_many()
+    ) -> Result<bool, StoreError> {
+        let result = identity_token::Entity::update_many()
+            .col_expr(identity_token::Column::RevokedAt, Expr::value(now))
+            .filter(identity_token::Column::Id.eq(id))
+            .filter(identity_token::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Sets a new expiry, only while the token is live: not revoked, not
+    /// expired at `now`, and with uses left. False otherwise.
+    pub async fn renew_identity_token(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = identity_token::Entity::update_many()
+            .col_expr(identity_token::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(live_identity_token(id, now))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Consumes one use of an access token in a single conditional UPDATE,
+    /// so the limit holds across concurrent calls and replicas. False when
+    /// the token is revoked, expired at `now` or has no use left.
+    pub async fn consume_identity_token_use(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = identity_token::Entity::update_many()
             .col_expr(
                 identity_token::Column::UseCount,
                 Expr::col(identity_token::Column::UseCount).add(1),
             )
             .col_expr(identity_token::Column::LastUsedAt, Expr::value(now))
-            .filter(identity_token::Column::Id.eq(id))
+            .filter(live_identity_token(id, now))
             .exec(&self.db)
             .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// An identity's membership of a project, or `None`.
+    pub async fn membership(
+        &self,
+        project_id: &str,
+        identity_id: &str,
+    ) -> Result<Option<MembershipRecord>, StoreError> {
+        membership::Entity::find_by_id((project_id.to_owned(), identity_id.to_owned()))
+            .one(&self.db)
+            .await?
+            .map(|m| {
+                Ok(MembershipRecord {
+                    role: ProjectRole::parse(&m.role).map_err(|e| corrupt("role", e))?,
+                    scopes: m.scopes.as_deref().map(parse_scopes).transpose()?,
+                    project_id: m.project_id,
+                    identity_id: m.identity_id,
+                    created_at: m.created_at,
+                })
+            })
+            .transpose()
+    }
+
+    /// Adds a membership; [`StoreError::Conflict`] when the identity is already a member.
+    pub async fn insert_membership(&self, record: &MembershipRecord) -> Result<(), StoreError> {
+        membership::ActiveModel {
+            project_id: Set(record.project_id.clone()),
+            identity_id: Set(record.identity_id.clone()),
+            role: Set(record.role.as_str().to_owned()),
+            scopes: Set(record.scopes.as_ref().map(scopes_json)),
+            created_at: Set(record.created_at),
+        }
+        .insert(&self.db)
+        .await?;
         Ok(())
     }
+
+    /// Removes a membership; false when there was none.
+    pub async fn delete_membership(
+        &self,
+        project_id: &str,
+        identity_id: &str,
+    ) -> Result<bool, StoreError> {
+        let result =
+            membership::Entity::delete_by_id((project_id.to_owned(), identity_id.to_owned()))
+                .exec(&self.db)
+                .await?;
+        Ok(result.rows_affected == 1)
+    }
+}
+
+/// The condition of a live access token at `now`: not revoked, not expired,
+/// uses left. One definition for renewal and consumption.
+fn live_identity_token(id: &str, now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(identity_token::Column::Id.eq(id))
+        .add(identity_token::Column::RevokedAt.is_null())
+        .add(
+            sea_orm::Condition::any()
+                .add(identity_token::Column::ExpiresAt.is_null())
+                .add(identity_token::Column::ExpiresAt.gt(now)),
+        )
+        .add(
+            sea_orm::Condition::any()
+                .add(identity_token::Column::NumUsesLimit.eq(0))
+                .add(
+                    Expr::col(identity_token::Column::UseCount)
+                        .lt(Expr::col(identity_token::Column::NumUsesLimit)),
+                ),
+        )
+}
+
+fn identity_model(identity: &IdentityRecord) -> identity::ActiveModel {
+    identity::ActiveModel {
+        id: Set(identity.id.clone()),
+        name: Set(identity.name.clone()),
+        org_role: Set(identity.org_role.as_str().to_owned()),
+        created_at: Set(identity.created_at),
+    }
+}
+
+fn identity_record(m: identity::Model) -> Result<IdentityRecord, StoreError> {
+    Ok(IdentityRecord {
+        org_role: OrgRole::parse(&m.org_role).map_err(|e| corrupt("org_role", e))?,
+        id: m.id,
+        name: m.name,
+        created_at: m.created_at,
+    })
+}
+
+fn identity_token_model(token: &IdentityTokenRecord) -> identity_token::ActiveModel {
+    identity_token::ActiveModel {
+        id: Set(token.id.clone()),
+        identity_id: Set(token.identity_id.clone()),
+        name: Set(token.name.clone()),
+        secret_hash: Set(token.secret_hash.clone()),
+        expires_at: Set(token.expires_at),
+        revoked_at: Set(token.revoked_at),
+        use_count: Set(0),
+        num_uses_limit: Set(i64::try_from(token.num_uses_limit).unwrap_or(i64::MAX)),
+        ttl_seconds: Set(token.ttl_seconds),
+        max_ttl_seconds: Set(token.max_ttl_seconds),
+        trusted_ips: Set(json!(token.trusted_ips.to_strings()).to_string()),
+        last_used_at: Set(None),
+        created_at: Set(token.created_at),
+    }
+}
+
+fn identity_token_record(m: identity_token::Model) -> Result<IdentityTokenRecord, StoreError> {
+    Ok(IdentityTokenRecord {
+        trusted_ips: parse_ips(&m.trusted_ips)?,
+        id: m.id,
+        identity_id: m.identity_id,
+        name: m.name,
+        secret_hash: m.secret_hash,
+        expires_at: m.expires_at,
+        revoked_at: m.revoked_at,
+        use_count: to_u64(m.use_count),
+        num_uses_limit: to_u64(m.num_uses_limit),
+        ttl_seconds: m.ttl_seconds,
+        max_ttl_seconds: m.max_ttl_seconds,
+        last_used_at: m.last_used_at,
+        created_at: m.created_at,
+    })
 }
 
 async fn insert_environment<C: sea_orm::ConnectionTrait>(

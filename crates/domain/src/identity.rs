@@ -1,0 +1,261 @@
+//! Machine identities: org and project roles, and Infisical's Token Auth
+//! configuration.
+
+use crate::InvalidInput;
+use crate::ip::TrustedIps;
+use crate::scope::Permissions;
+
+/// An identity's role in the organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgRole {
+    /// May call every admin method.
+    Admin,
+    /// No org-wide rights; acts through project memberships.
+    Member,
+    /// No org-wide rights at all; project memberships still apply.
+    NoAccess,
+}
+
+impl OrgRole {
+    /// Parses `admin`, `member` or `no-access`; the error names `org_role`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        match raw {
+            "admin" => Ok(OrgRole::Admin),
+            "member" => Ok(OrgRole::Member),
+            "no-access" => Ok(OrgRole::NoAccess),
+            other => Err(InvalidInput::new(
+                "org_role",
+                format!("{other:?} is not an org role: use admin, member or no-access"),
+            )),
+        }
+    }
+
+    /// The wire and storage form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgRole::Admin => "admin",
+            OrgRole::Member => "member",
+            OrgRole::NoAccess => "no-access",
+        }
+    }
+}
+
+/// An identity's role in one project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectRole {
+    /// Reads secrets.
+    Viewer,
+    /// Reads and writes secrets.
+    Developer,
+    /// Reads and writes secrets and manages the project's tokens and settings.
+    Admin,
+}
+
+impl ProjectRole {
+    /// Parses `viewer`, `developer` or `admin`; the error names `role`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        match raw {
+            "viewer" => Ok(ProjectRole::Viewer),
+            "developer" => Ok(ProjectRole::Developer),
+            "admin" => Ok(ProjectRole::Admin),
+            other => Err(InvalidInput::new(
+                "role",
+                format!("{other:?} is not a project role: use viewer, developer or admin"),
+            )),
+        }
+    }
+
+    /// The wire and storage form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectRole::Viewer => "viewer",
+            ProjectRole::Developer => "developer",
+            ProjectRole::Admin => "admin",
+        }
+    }
+
+    /// What the role may do with secrets.
+    #[must_use]
+    pub fn permissions(self) -> Permissions {
+        Permissions {
+            read: true,
+            write: !matches!(self, ProjectRole::Viewer),
+        }
+    }
+
+    /// True when the role manages the project's tokens and settings.
+    #[must_use]
+    pub fn manages_project(self) -> bool {
+        matches!(self, ProjectRole::Admin)
+    }
+}
+
+/// Infisical's Token Auth settings for an identity's access tokens. Tokens
+/// keep the settings they were issued under: a change applies to tokens
+/// issued after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAuthConfig {
+    /// Lifetime of a new or renewed token, in seconds.
+    pub ttl_seconds: i64,
+    /// Renewal never extends a token past its creation plus this, in seconds.
+    pub max_ttl_seconds: i64,
+    /// Maximum uses of one token; 0 is unlimited.
+    pub num_uses_limit: i64,
+    /// Addresses the tokens may be used from.
+    pub trusted_ips: TrustedIps,
+}
+
+impl TokenAuthConfig {
+    /// Infisical's default TTL and max TTL: 30 days.
+    pub const DEFAULT_TTL_SECONDS: i64 = 2_592_000;
+    /// Infisical's default trusted IPs: everywhere.
+    pub const DEFAULT_TRUSTED_IPS: [&'static str; 2] = ["0.0.0.0/0", "::/0"];
+
+    /// The defaults: 30-day TTL and max TTL, unlimited uses, any address.
+    #[must_use]
+    pub fn defaults() -> Self {
+        Self {
+            ttl_seconds: Self::DEFAULT_TTL_SECONDS,
+            max_ttl_seconds: Self::DEFAULT_TTL_SECONDS,
+            num_uses_limit: 0,
+            trusted_ips: TrustedIps::parse(&Self::DEFAULT_TRUSTED_IPS, "access_token_trusted_ips")
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `self` with the given fields replaced, validated as a whole: TTL > 0,
+    /// max TTL >= TTL, limit >= 0, every trusted IP an address or CIDR (an
+    /// empty list keeps the current one).
+    pub fn with_changes(
+        &self,
+        ttl: Option<i64>,
+        max_ttl: Option<i64>,
+        num_uses_limit: Option<i64>,
+        trusted_ips: &[String],
+    ) -> Result<Self, InvalidInput> {
+        let next = Self {
+            ttl_seconds: ttl.unwrap_or(self.ttl_seconds),
+            max_ttl_seconds: max_ttl.unwrap_or(self.max_ttl_seconds),
+            num_uses_limit: num_uses_limit.unwrap_or(self.num_uses_limit),
+            trusted_ips: if trusted_ips.is_empty() {
+                self.trusted_ips.clone()
+            } else {
+                TrustedIps::parse(trusted_ips, "access_token_trusted_ips")?
+            },
+        };
+        if next.ttl_seconds <= 0 {
+            return Err(InvalidInput::new(
+                "access_token_ttl",
+                format!("{} must be greater than 0 seconds", next.ttl_seconds),
+            ));
+        }
+        if next.ttl_seconds > crate::ttl::MAX_LIFETIME_SECONDS
+            || next.max_ttl_seconds > crate::ttl::MAX_LIFETIME_SECONDS
+        {
+            return Err(InvalidInput::new(
+                if next.ttl_seconds > crate::ttl::MAX_LIFETIME_SECONDS {
+                    "access_token_ttl"
+                } else {
+                    "access_token_max_ttl"
+                },
+                "exceeds the maximum of 10 years",
+            ));
+        }
+        if next.max_ttl_seconds < next.ttl_seconds {
+            return Err(InvalidInput::new(
+                "access_token_max_ttl",
+                format!(
+                    "{} must be at least the TTL ({} seconds)",
+                    next.max_ttl_seconds, next.ttl_seconds
+                ),
+            ));
+        }
+        if next.num_uses_limit < 0 {
+            return Err(InvalidInput::new(
+                "access_token_num_uses_limit",
+                format!("{} is negative; use 0 for unlimited", next.num_uses_limit),
+            ));
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_print_their_slugs() {
+        for role in ["admin", "member", "no-access"] {
+            assert_eq!(OrgRole::parse(role).unwrap().as_str(), role);
+        }
+        for role in ["viewer", "developer", "admin"] {
+            assert_eq!(ProjectRole::parse(role).unwrap().as_str(), role);
+        }
+        assert_eq!(OrgRole::parse("owner").unwrap_err().field, "org_role");
+        assert_eq!(ProjectRole::parse("Viewer").unwrap_err().field, "role");
+    }
+
+    #[test]
+    fn viewer_reads_developer_writes_admin_manages() {
+        let viewer = ProjectRole::Viewer.permissions();
+        assert!(viewer.read && !viewer.write);
+        let developer = ProjectRole::Developer.permissions();
+        assert!(developer.read && developer.write);
+        assert!(!ProjectRole::Developer.manages_project());
+        assert!(ProjectRole::Admin.manages_project());
+        assert!(ProjectRole::Admin.permissions().write);
+    }
+
+    #[test]
+    fn defaults_are_infisicals() {
+        let d = TokenAuthConfig::defaults();
+        assert_eq!(
+            (d.ttl_seconds, d.max_ttl_seconds, d.num_uses_limit),
+            (2_592_000, 2_592_000, 0)
+        );
+        assert_eq!(d.trusted_ips.to_strings(), ["0.0.0.0/0", "::/0"]);
+    }
+
+    #[test]
+    fn changes_are_validated_naming_the_field() {
+        let d = TokenAuthConfig::defaults();
+        type Case = (Option<i64>, Option<i64>, Option<i64>, Vec<String>, &'static str);
+        let cases: [Case; 6] = [
+            (Some(0), None, None, vec![], "access_token_ttl"),
+            (Some(-5), None, None, vec![], "access_token_ttl"),
+            (Some(100), Some(99), None, vec![], "access_token_max_ttl"),
+            (Some(3_000_000), None, None, vec![], "access_token_max_ttl"),
+            (None, None, Some(-1), vec![], "access_token_num_uses_limit"),
+            (
+                None,
+                None,
+                None,
+                vec!["10.0.0.0/8".into(), "nope".into()],
+                "access_token_trusted_ips[1]",
+            ),
+        ];
+        for (ttl, max, limit, ips, field) in cases {
+            let err = d.with_changes(ttl, max, limit, &ips).unwrap_err();
+            assert_eq!(err.field, field, "{ttl:?} {max:?} {limit:?} {ips:?}");
+        }
+    }
+
+    #[test]
+    fn unchanged_fields_are_kept() {
+        let d = TokenAuthConfig::defaults();
+        let c = d.with_changes(Some(60), Some(120), Some(3), &[]).unwrap();
+        assert_eq!(
+            (c.ttl_seconds, c.max_ttl_seconds, c.num_uses_limit),
+            (60, 120, 3)
+        );
+        assert_eq!(c.trusted_ips, d.trusted_ips);
+        let c2 = c
+            .with_changes(None, None, None, &["127.0.0.1".to_owned()])
+            .unwrap();
+        assert_eq!((c2.ttl_seconds, c2.num_uses_limit), (60, 3));
+        assert_eq!(c2.trusted_ips.to_strings(), ["127.0.0.1"]);
+    }
+}
