@@ -357,13 +357,10 @@ impl AuthService for AuthGrpc {
             "" => bearer(&request)?,
             given => BearerToken::new(given.to_owned()),
         };
-        let record = self.app.renew_access_token(&token, ip).await?;
-        let now = chrono::Utc::now();
+        let (record, expires_in) = self.app.renew_access_token(&token, ip).await?;
         Ok(Response::new(pb::RenewAccessTokenResponse {
             access_token: token.expose().to_owned(),
-            expires_in: record
-                .expires_at
-                .map_or(0, |at| (at - now).num_seconds().max(0)),
+            expires_in,
             access_token_max_ttl: record.max_ttl_seconds,
             token_type: "Bearer".to_owned(),
         }))

@@ -2,13 +2,14 @@
 //! verify costs ~19 MiB and ~45 ms) and cached, so a valid token pays it once
 //! per replica.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use latchkey_domain::token::{fingerprint, verify_secret};
 use lru::LruCache;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::error::AuthError;
 
@@ -17,9 +18,11 @@ use crate::error::AuthError;
 /// The cache maps a fingerprint of the whole token to the hash it was
 /// verified against; it only skips argon2. Revocation, expiry and activation
 /// are read from the token's row on every call, so caching never extends a token.
+/// Concurrent first calls with one token share a single argon2 run.
 #[derive(Debug)]
 pub struct Verifier {
     cache: Mutex<LruCache<[u8; 32], String>>,
+    in_flight: Mutex<HashMap<[u8; 32], Arc<OnceCell<bool>>>>,
     permits: Semaphore,
     runs: AtomicU64,
 }
@@ -33,6 +36,7 @@ impl Verifier {
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN),
             )),
+            in_flight: Mutex::new(HashMap::new()),
             permits: Semaphore::new(parallel),
             runs: AtomicU64::new(0),
         }
@@ -44,6 +48,27 @@ impl Verifier {
         if self.cached(&key, phc) {
             return Ok(true);
         }
+        let cell = match self.in_flight.lock() {
+            Ok(mut map) => map.entry(key).or_default().clone(),
+            Err(_) => Arc::new(OnceCell::new()),
+        };
+        let result = cell
+            .get_or_try_init(|| self.run_argon2(secret, phc))
+            .await
+            .copied();
+        if let Ok(mut map) = self.in_flight.lock()
+            && map.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell))
+        {
+            map.remove(&key);
+        }
+        let ok = result?;
+        if ok && let Ok(mut cache) = self.cache.lock() {
+            cache.put(key, phc.to_owned());
+        }
+        Ok(ok)
+    }
+
+    async fn run_argon2(&self, secret: &str, phc: &str) -> Result<bool, AuthError> {
         let _permit = self
             .permits
             .acquire()
@@ -51,13 +76,9 @@ impl Verifier {
             .map_err(|_| AuthError::Internal("verifier closed".to_owned()))?;
         self.runs.fetch_add(1, Ordering::Relaxed);
         let (secret, hash) = (secret.to_owned(), phc.to_owned());
-        let ok = tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
+        tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
             .await
-            .map_err(|e| AuthError::Internal(format!("argon2 task failed: {e}")))?;
-        if ok && let Ok(mut cache) = self.cache.lock() {
-            cache.put(key, phc.to_owned());
-        }
-        Ok(ok)
+            .map_err(|e| AuthError::Internal(format!("argon2 task failed: {e}")))
     }
 
     /// How many argon2 verifications ran (for tests and metrics).
@@ -94,6 +115,20 @@ mod tests {
         assert!(!verifier.verify("tok", "wrong", &hash).await.unwrap());
         assert!(!verifier.verify("tok", "wrong", &hash).await.unwrap());
         assert_eq!(verifier.argon2_runs(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_verifications_share_one_argon2_run() {
+        let hash = hash_secret("s3cret", &mut rand::rngs::OsRng).unwrap();
+        let verifier = Arc::new(Verifier::new(10));
+        let calls = (0..20).map(|_| {
+            let (verifier, hash) = (verifier.clone(), hash.clone());
+            tokio::spawn(async move { verifier.verify("tok", "s3cret", &hash).await.unwrap() })
+        });
+        for call in calls {
+            assert!(call.await.unwrap());
+        }
+        assert_eq!(verifier.argon2_runs(), 1);
     }
 
     #[tokio::test]

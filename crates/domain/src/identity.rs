@@ -222,7 +222,13 @@ mod tests {
     #[test]
     fn changes_are_validated_naming_the_field() {
         let d = TokenAuthConfig::defaults();
-        type Case = (Option<i64>, Option<i64>, Option<i64>, Vec<String>, &'static str);
+        type Case = (
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Vec<String>,
+            &'static str,
+        );
         let cases: [Case; 6] = [
             (Some(0), None, None, vec![], "access_token_ttl"),
             (Some(-5), None, None, vec![], "access_token_ttl"),

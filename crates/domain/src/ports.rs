@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::AccessError;
 use crate::crypto::{Sealed, WireKey};
 use crate::path::{Environment, SecretPath};
 use crate::scope::{Action, Scopes};
+use crate::{AccessError, InvalidInput};
 
 /// The current time, injected so expiry is tested by moving a clock, not by sleeping.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
@@ -88,15 +88,26 @@ pub struct Grant {
     pub project_key: Option<WireKey>,
 }
 
+/// Why a call was not authorised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorizeError {
+    /// A denial with its reason; [`crate::Reason::AuthUnavailable`] when no
+    /// decision could be obtained, and the caller must fail closed.
+    #[error(transparent)]
+    Denied(#[from] AccessError),
+    /// The request itself is wrong (e.g. no project id with an identity token).
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The project does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
 /// Decides whether a call is allowed.
-///
-/// Errors: a denial carries its [`crate::Reason`]; when the decision cannot be
-/// obtained at all the reason is [`crate::Reason::AuthUnavailable`], and the
-/// caller must fail closed.
 pub trait Authorizer: Send + Sync + 'static {
     /// Authorizes one call, consuming one use of the token when allowed.
     fn authorize(
         &self,
         request: AuthorizationRequest,
-    ) -> impl Future<Output = Result<Grant, AccessError>> + Send;
+    ) -> impl Future<Output = Result<Grant, AuthorizeError>> + Send;
 }

@@ -56,6 +56,13 @@ pub fn renewed_expiry(
     (now + Duration::seconds(ttl_seconds)).min(created_at + Duration::seconds(max_ttl_seconds))
 }
 
+/// Whole seconds from `now` until `at`, rounded to the nearest second (stored
+/// times may lose sub-microsecond precision), never negative.
+#[must_use]
+pub fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    ((at - now).num_milliseconds().max(0) + 500) / 1000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +108,19 @@ mod tests {
             renewed_expiry(created + Duration::seconds(280), created, 60, 300),
             created + Duration::seconds(300)
         );
+    }
+
+    #[test]
+    fn seconds_until_rounds_and_never_goes_negative() {
+        assert_eq!(
+            seconds_until(t0() + Duration::milliseconds(44_999), t0()),
+            45
+        );
+        assert_eq!(
+            seconds_until(t0() + Duration::milliseconds(44_400), t0()),
+            44
+        );
+        assert_eq!(seconds_until(t0(), t0() + Duration::seconds(3)), 0);
     }
 
     #[test]

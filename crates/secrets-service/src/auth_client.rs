@@ -3,15 +3,16 @@
 use std::time::Duration;
 
 use latchkey_domain::crypto::{Sealed, WireKey};
-use latchkey_domain::ports::{AuthorizationRequest, Authorizer, Grant};
+use latchkey_domain::ports::{AuthorizationRequest, AuthorizeError, Authorizer, Grant};
 use latchkey_domain::scope::{Action, Scope, Scopes};
-use latchkey_domain::{AccessError, Reason};
+use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_service_kit::config::{INTERNAL_KEY_HEADER, InternalKey};
 use latchkey_service_kit::status::access_error_of;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt;
 
 /// The auth service's `Authorize`, called with the internal key.
 #[derive(Debug, Clone)]
@@ -40,7 +41,7 @@ impl GrpcAuthorizer {
 }
 
 impl Authorizer for GrpcAuthorizer {
-    async fn authorize(&self, req: AuthorizationRequest) -> Result<Grant, AccessError> {
+    async fn authorize(&self, req: AuthorizationRequest) -> Result<Grant, AuthorizeError> {
         let mut request = tonic::Request::new(pb::AuthorizeRequest {
             token: req.token.expose().to_owned(),
             client_ip: req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
@@ -63,17 +64,38 @@ impl Authorizer for GrpcAuthorizer {
             .clone()
             .authorize(request)
             .await
-            .map_err(|status| {
-                access_error_of(&status).unwrap_or_else(|| {
-                    tracing::warn!(code = ?status.code(), "auth service did not answer Authorize");
-                    unavailable(&format!(
-                        "the auth service could not authorize the call ({:?}); try again later",
-                        status.code()
-                    ))
-                })
-            })?
+            .map_err(|status| authorize_error(&status))?
             .into_inner();
-        grant_from_pb(reply)
+        Ok(grant_from_pb(reply)?)
+    }
+}
+
+/// A status from `Authorize` as the domain error: denials and bad input keep
+/// their meaning; anything else means no decision, so the call fails closed.
+fn authorize_error(status: &tonic::Status) -> AuthorizeError {
+    if let Some(denial) = access_error_of(status) {
+        return denial.into();
+    }
+    match status.code() {
+        tonic::Code::InvalidArgument => {
+            let field = status.get_error_details().bad_request().and_then(|b| {
+                b.field_violations
+                    .first()
+                    .map(|v| (v.field.clone(), v.description.clone()))
+            });
+            match field {
+                Some((field, description)) => InvalidInput::new(field, description).into(),
+                None => InvalidInput::new("request", status.message()).into(),
+            }
+        }
+        tonic::Code::NotFound => AuthorizeError::NotFound(status.message().to_owned()),
+        code => {
+            tracing::warn!(code = ?code, "auth service did not answer Authorize");
+            unavailable(&format!(
+                "the auth service could not authorize the call ({code:?}); try again later"
+            ))
+            .into()
+        }
     }
 }
 

@@ -25,6 +25,17 @@ pub enum SecretsError {
     Undecryptable(String),
 }
 
+impl From<latchkey_domain::ports::AuthorizeError> for SecretsError {
+    fn from(err: latchkey_domain::ports::AuthorizeError) -> Self {
+        use latchkey_domain::ports::AuthorizeError;
+        match err {
+            AuthorizeError::Denied(e) => SecretsError::Denied(e),
+            AuthorizeError::Invalid(e) => SecretsError::Invalid(e),
+            AuthorizeError::NotFound(m) => SecretsError::NotFound(m),
+        }
+    }
+}
+
 impl From<SecretsError> for Status {
     fn from(err: SecretsError) -> Self {
         match err {

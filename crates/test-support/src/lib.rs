@@ -17,7 +17,7 @@ mod db;
 mod stack;
 
 pub use db::{Backend, TestDb};
-pub use stack::{ManualClock, Stack, with_token};
+pub use stack::{AuthReplica, ManualClock, Stack, with_token};
 
 /// Expands `backend_tests!(a, b)` into `sqlite::a`, `postgres::a`, ... test
 /// functions that call `a(Backend::Sqlite)` and `a(Backend::Postgres)`.

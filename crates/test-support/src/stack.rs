@@ -75,6 +75,7 @@ pub struct Stack {
     pub secrets_db: TestDb,
     /// The internal key both services share.
     pub internal_key: String,
+    auth_extra: Vec<(String, String)>,
     auth_stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     secrets_stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     dir: tempfile::TempDir,
@@ -95,33 +96,16 @@ impl Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let internal_key = "test-internal-key-0123456789abcdef".to_owned();
         let data_dir = dir.path().to_str().expect("utf-8 temp path").to_owned();
-        let mut auth_pairs = vec![
-            ("LATCHKEY_DATA_DIR", data_dir.as_str()),
-            ("DATABASE_URL", auth_db.url.as_str()),
-            ("LATCHKEY_INTERNAL_KEY", internal_key.as_str()),
-            ("LATCHKEY_REAPER_INTERVAL_SECONDS", "3600"),
-        ];
-        auth_pairs.extend_from_slice(auth_extra);
-        let auth_vars = Vars::from_pairs(auth_pairs);
-        let auth_config =
-            latchkey_auth_service::Config::from_vars(&auth_vars).expect("auth config");
         let clock = Arc::new(ManualClock::new());
-        let running = start(&auth_config, clock.clone())
-            .await
-            .expect("auth start");
-        let auth_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind auth");
-        let auth_url = format!("http://{}", auth_listener.local_addr().expect("addr"));
-        let (auth_tx, auth_rx) = oneshot::channel::<()>();
-        let auth_task = {
-            let running = running.clone();
-            tokio::spawn(async move {
-                serve(&running, &auth_config, auth_listener, async {
-                    let _ = auth_rx.await;
-                })
-                .await
-                .expect("auth serve");
-            })
-        };
+        let auth = spawn_auth(
+            &auth_db.url,
+            &data_dir,
+            &internal_key,
+            clock.clone(),
+            auth_extra,
+        )
+        .await;
+        let (auth_url, running, auth_stop) = (auth.url, auth.running, auth.stop);
         let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))
             .expect("admin token file")
             .trim()
@@ -157,10 +141,14 @@ impl Stack {
             admin_token,
             auth: running,
             clock,
+            auth_extra: auth_extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             auth_db,
             secrets_db,
             internal_key,
-            auth_stop: Some((auth_tx, auth_task)),
+            auth_stop: Some(auth_stop),
             secrets_stop: Some((secrets_tx, secrets_task)),
             dir,
         };
@@ -186,6 +174,107 @@ impl Stack {
         SecretsServiceClient::connect(self.secrets_url.clone())
             .await
             .expect("connect secrets")
+    }
+
+    /// Starts another auth service replica on the same database and clock
+    /// (tests of limits and revocation across replicas).
+    pub async fn start_auth_replica(&self) -> AuthReplica {
+        let extra: Vec<(&str, &str)> = self
+            .auth_extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let data_dir = self
+            .dir
+            .path()
+            .to_str()
+            .expect("utf-8 temp path")
+            .to_owned();
+        spawn_auth(
+            &self.auth_db.url,
+            &data_dir,
+            &self.internal_key,
+            self.clock.clone(),
+            &extra,
+        )
+        .await
+    }
+
+    /// Creates an identity as the admin; returns its id.
+    pub async fn create_identity(&self, org_role: &str) -> String {
+        self.auth_client()
+            .await
+            .create_identity(with_token(
+                auth_pb::CreateIdentityRequest {
+                    name: format!("{org_role} identity"),
+                    org_role: org_role.to_owned(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("create identity")
+            .into_inner()
+            .identity
+            .expect("identity")
+            .id
+    }
+
+    /// Attaches Token Auth as the admin.
+    pub async fn attach_token_auth(&self, request: auth_pb::AttachTokenAuthRequest) {
+        self.auth_client()
+            .await
+            .attach_token_auth(with_token(request, &self.admin_token))
+            .await
+            .expect("attach token auth");
+    }
+
+    /// Creates an access token for an identity as the admin; returns the token.
+    pub async fn create_access_token(&self, identity_id: &str) -> String {
+        self.auth_client()
+            .await
+            .create_identity_access_token(with_token(
+                auth_pb::CreateIdentityAccessTokenRequest {
+                    identity_id: identity_id.to_owned(),
+                    name: String::new(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("create access token")
+            .into_inner()
+            .access_token
+    }
+
+    /// An identity with Token Auth (`limit` uses, default TTLs) and the
+    /// `role` in `project`; returns (identity id, access token).
+    pub async fn identity_in_project(
+        &self,
+        project_id: &str,
+        role: &str,
+        limit: i64,
+    ) -> (String, String) {
+        let identity = self.create_identity("member").await;
+        self.attach_token_auth(auth_pb::AttachTokenAuthRequest {
+            identity_id: identity.clone(),
+            access_token_num_uses_limit: Some(limit),
+            ..Default::default()
+        })
+        .await;
+        self.auth_client()
+            .await
+            .add_identity_to_project(with_token(
+                auth_pb::AddIdentityToProjectRequest {
+                    project_id: project_id.to_owned(),
+                    identity_id: identity.clone(),
+                    role: role.to_owned(),
+                    scopes: Vec::new(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("add identity to project");
+        let token = self.create_access_token(&identity).await;
+        (identity, token)
     }
 
     /// Stops the auth service and waits until it no longer serves.
@@ -286,6 +375,62 @@ impl Stack {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("secrets service did not become healthy");
+    }
+}
+
+/// A running auth service.
+#[derive(Debug)]
+pub struct AuthReplica {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its use cases.
+    pub running: Running,
+    stop: (oneshot::Sender<()>, JoinHandle<()>),
+}
+
+impl AuthReplica {
+    /// Stops it and waits until it no longer serves.
+    pub async fn stop(self) {
+        let (tx, task) = self.stop;
+        let _ = tx.send(());
+        let _ = task.await;
+    }
+}
+
+async fn spawn_auth(
+    db_url: &str,
+    data_dir: &str,
+    internal_key: &str,
+    clock: Arc<ManualClock>,
+    extra: &[(&str, &str)],
+) -> AuthReplica {
+    let mut pairs = vec![
+        ("LATCHKEY_DATA_DIR", data_dir),
+        ("DATABASE_URL", db_url),
+        ("LATCHKEY_INTERNAL_KEY", internal_key),
+        ("LATCHKEY_REAPER_INTERVAL_SECONDS", "3600"),
+    ];
+    pairs.extend_from_slice(extra);
+    let config =
+        latchkey_auth_service::Config::from_vars(&Vars::from_pairs(pairs)).expect("auth config");
+    let running = start(&config, clock).await.expect("auth start");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind auth");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = {
+        let running = running.clone();
+        tokio::spawn(async move {
+            serve(&running, &config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("auth serve");
+        })
+    };
+    AuthReplica {
+        url,
+        running,
+        stop: (tx, task),
     }
 }
 

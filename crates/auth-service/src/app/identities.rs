@@ -9,7 +9,7 @@ use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken, Grant};
 use latchkey_domain::scope::Scopes;
 use latchkey_domain::token::{AnyToken, IdentityTokenSecret};
-use latchkey_domain::ttl::{access_token_expiry, renewed_expiry};
+use latchkey_domain::ttl::{access_token_expiry, renewed_expiry, seconds_until};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_store::StoreError;
 use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord, MembershipRecord};
@@ -228,7 +228,7 @@ impl AuthApp {
         tracing::info!(token.id = %record.id, identity.id = %identity_id, "access token created");
         Ok(IssuedAccessToken {
             access_token: token.expose(),
-            expires_in: (expires_at - now).num_seconds(),
+            expires_in: seconds_until(expires_at, now),
             record,
         })
     }
@@ -242,13 +242,14 @@ impl AuthApp {
         Ok(self.store.identity_tokens(identity_id).await?)
     }
 
-    /// Renews a live access token to `min(now + TTL, creation + max TTL)`.
-    /// An expired, revoked or exhausted token fails with its reason.
+    /// Renews a live access token to `min(now + TTL, creation + max TTL)`;
+    /// returns it with the seconds left. An expired, revoked or exhausted
+    /// token fails with its reason.
     pub async fn renew_access_token(
         &self,
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
-    ) -> Result<IdentityTokenRecord, AuthError> {
+    ) -> Result<(IdentityTokenRecord, i64), AuthError> {
         let token = match self.authenticate(bearer).await? {
             Authenticated::Identity { token, .. } => token,
             Authenticated::Service { .. } => {
@@ -283,10 +284,14 @@ impl AuthApp {
             return self.denial_for(&token.id).await;
         }
         tracing::info!(token.id = %token.id, "access token renewed");
-        Ok(IdentityTokenRecord {
-            expires_at: Some(expires_at),
-            ..token
-        })
+        let expires_in = seconds_until(expires_at, now);
+        Ok((
+            IdentityTokenRecord {
+                expires_at: Some(expires_at),
+                ..token
+            },
+            expires_in,
+        ))
     }
 
     /// Revokes an access token presented by its holder; revoking twice is fine.
