@@ -58,6 +58,11 @@ expect "grpc.health.v1.Health"
 expect "grpc.reflection.v1alpha.ServerReflection"
 expect '"tokenType": "TOKEN_TYPE_SERVICE"'
 expect '"status": "SERVING"'
+expect "TOKEN_USES_EXHAUSTED"
+expect "exit code 3"
+# The identity token's three allowed reads print the bare value.
+[ "$(grep -c '^postgres://db.internal:5432/app$' "$work/out")" -eq 3 ] && passed=$((passed + 1)) || {
+  failed=$((failed + 1)); echo "quickstart: expected exactly three plain reads" >&2; }
 if [ "$failed" -gt 0 ] || [ -n "${QUICKSTART_SHOW:-}" ]; then cat "$work/out" >&2; fi
 echo "quickstart: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -50,6 +50,9 @@ enum Command {
     /// Read and write secrets, encrypted and decrypted on this machine.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Manage machine identities, Token Auth and access tokens.
+    #[command(subcommand)]
+    Identity(crate::identity::IdentityCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +73,32 @@ enum ProjectCommand {
     },
     /// List projects.
     List,
+    /// Give an identity a role in a project (project admin).
+    ///
+    /// Example: latchkey project add-identity --projectId <p> --identity-id <i> --role viewer --scope=dev:/backend/**
+    AddIdentity {
+        /// Project id.
+        #[arg(long = "projectId")]
+        project_id: String,
+        /// Identity id.
+        #[arg(long = "identity-id")]
+        identity_id: String,
+        /// viewer (read), developer (read and write) or admin (also manages the project).
+        #[arg(long)]
+        role: String,
+        /// Narrow the role to <environment>:<folder glob>; repeatable. Default: the whole project.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Remove an identity from a project (project admin).
+    RemoveIdentity {
+        /// Project id.
+        #[arg(long = "projectId")]
+        project_id: String,
+        /// Identity id.
+        #[arg(long = "identity-id")]
+        identity_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,6 +193,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ServiceToken(cmd) => {
             service_token(&cli.auth_addr, cli.token.as_deref(), cmd).await
         }
+        Command::Identity(cmd) => {
+            crate::identity::run(&cli.auth_addr, cli.token.as_deref(), cmd).await
+        }
         Command::Secrets(cmd) => {
             let token = cli.token.as_deref().ok_or_else(|| {
                 CliError::Input("no token: pass --token or set LATCHKEY_TOKEN".to_owned())
@@ -196,6 +228,53 @@ async fn project(addr: &str, token: Option<&str>, cmd: ProjectCommand) -> Result
                 .into_inner()
                 .projects;
             print_projects(&projects);
+        }
+        ProjectCommand::AddIdentity {
+            project_id,
+            identity_id,
+            role,
+            scopes,
+        } => {
+            let membership = auth
+                .add_identity_to_project(auth_pb::AddIdentityToProjectRequest {
+                    project_id,
+                    identity_id,
+                    role,
+                    scopes: scopes_from_flags(&scopes)?,
+                })
+                .await?
+                .into_inner()
+                .membership
+                .unwrap_or_default();
+            let scopes: Vec<_> = membership
+                .scopes
+                .iter()
+                .map(|s| format!("{}:{}", s.environment, s.secret_path))
+                .collect();
+            table(
+                &["PROJECT", "IDENTITY", "ROLE", "SCOPES"],
+                &[vec![
+                    membership.project_id,
+                    membership.identity_id,
+                    membership.role,
+                    if scopes.is_empty() {
+                        "whole project".to_owned()
+                    } else {
+                        scopes.join(",")
+                    },
+                ]],
+            );
+        }
+        ProjectCommand::RemoveIdentity {
+            project_id,
+            identity_id,
+        } => {
+            auth.remove_identity_from_project(auth_pb::RemoveIdentityFromProjectRequest {
+                project_id: project_id.clone(),
+                identity_id: identity_id.clone(),
+            })
+            .await?;
+            println!("Identity {identity_id} removed from project {project_id}.");
         }
     }
     Ok(())
@@ -234,17 +313,7 @@ async fn service_token(
         trusted_ips,
         token_only,
     } = cmd;
-    let scopes = scopes
-        .iter()
-        .map(|s| {
-            Scope::parse_cli(s)
-                .map(|scope| auth_pb::Scope {
-                    environment: scope.environment.as_str().to_owned(),
-                    secret_path: scope.glob.as_str().to_owned(),
-                })
-                .map_err(|e| CliError::Input(format!("--scope {s:?}: {}", e.message)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let scopes = scopes_from_flags(&scopes)?;
     let permissions = access_levels
         .iter()
         .map(|level| match level {
@@ -271,6 +340,21 @@ async fn service_token(
         println!("Token: {}", reply.service_token);
     }
     Ok(())
+}
+
+/// `--scope <env>:<glob>` flags, validated before any call.
+fn scopes_from_flags(flags: &[String]) -> Result<Vec<auth_pb::Scope>, CliError> {
+    flags
+        .iter()
+        .map(|s| {
+            Scope::parse_cli(s)
+                .map(|scope| auth_pb::Scope {
+                    environment: scope.environment.as_str().to_owned(),
+                    secret_path: scope.glob.as_str().to_owned(),
+                })
+                .map_err(|e| CliError::Input(format!("--scope {s:?}: {}", e.message)))
+        })
+        .collect()
 }
 
 /// How secrets are read and written: client-side crypto with a service

@@ -4,6 +4,7 @@
 
 mod client;
 mod commands;
+mod identity;
 mod output;
 
 use std::process::ExitCode;
