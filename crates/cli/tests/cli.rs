@@ -276,3 +276,140 @@ async fn denials_print_reason_and_hint_with_their_exit_code() {
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("AUTH_UNAVAILABLE"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_commands_issue_a_limited_token_that_stops_after_its_uses() {
+    let (stack, project) = started().await;
+    let service = create_token(&stack, &project, &[]).await;
+    let (code, _, err) = latchkey(
+        &stack,
+        &service,
+        &[
+            "secrets", "set", "K=v", "--env", "dev", "--path", "/backend",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let admin = stack.admin_token.clone();
+
+    let (code, id, err) = latchkey(
+        &stack,
+        &admin,
+        &["identity", "create", "--name", "worker", "--plain"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_owned();
+    let (code, _, err) = latchkey(
+        &stack,
+        &admin,
+        &[
+            "identity",
+            "token-auth",
+            "attach",
+            "--identity-id",
+            &id,
+            "--ttl",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("access_token_ttl"), "{err}");
+    let (code, out, err) = latchkey(
+        &stack,
+        &admin,
+        &[
+            "identity",
+            "token-auth",
+            "attach",
+            "--identity-id",
+            &id,
+            "--num-uses-limit",
+            "2",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0.0.0.0/0,::/0"), "{out}");
+    let (code, _, err) = latchkey(
+        &stack,
+        &admin,
+        &[
+            "project",
+            "add-identity",
+            "--projectId",
+            &project,
+            "--identity-id",
+            &id,
+            "--role",
+            "viewer",
+            "--scope=dev:/backend/**",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, token, err) = latchkey(
+        &stack,
+        &admin,
+        &[
+            "identity",
+            "token",
+            "create",
+            "--identity-id",
+            &id,
+            "--token-only",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("ia."), "{token}");
+
+    let get = [
+        "secrets",
+        "get",
+        "K",
+        "--env",
+        "dev",
+        "--path",
+        "/backend",
+        "--projectId",
+        &project,
+        "--plain",
+    ];
+    for _ in 0..2 {
+        let (code, out, err) = latchkey(&stack, &token, &get).await;
+        assert_eq!((code, out.as_str()), (0, "v\n"), "{err}");
+    }
+    let (code, _, err) = latchkey(&stack, &token, &get).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("TOKEN_USES_EXHAUSTED"), "{err}");
+    let (code, _, err) = latchkey(&stack, &token, &["identity", "token", "renew"]).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("TOKEN_USES_EXHAUSTED"), "{err}");
+    let (_, listed, _) = latchkey(
+        &stack,
+        &admin,
+        &["identity", "token", "list", "--identity-id", &id],
+    )
+    .await;
+    assert!(
+        listed.contains("2/2") && listed.contains("active"),
+        "{listed}"
+    );
+    let (code, _, err) = latchkey(
+        &stack,
+        &admin,
+        &["identity", "token", "revoke", "--access-token", &token],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (_, listed, _) = latchkey(
+        &stack,
+        &admin,
+        &["identity", "token", "list", "--identity-id", &id],
+    )
+    .await;
+    assert!(listed.contains("revoked"), "{listed}");
+}

@@ -16,7 +16,7 @@ pub mod secrets;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr, sqlx};
 
 /// A storage failure, mapped from the database driver at this boundary.
 #[derive(Debug, thiserror::Error)]
@@ -93,8 +93,18 @@ async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     if backend == Backend::Sqlite {
-        // SQLite allows one writer; a small pool avoids lock contention.
-        options.max_connections(4).min_connections(1);
+        // SQLite allows one writer; a small pool avoids lock contention. WAL
+        // with synchronous=NORMAL commits without an fsync each time: the
+        // database cannot corrupt, and a power cut loses at most the last
+        // commits (use counts and last-used times, mostly).
+        options
+            .max_connections(4)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+            });
     } else {
         options.max_connections(16);
     }
