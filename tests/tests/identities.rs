@@ -5,7 +5,7 @@
 use chrono::Duration;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
-use latchkey_test_support::{Backend, Stack, backend_tests, with_token};
+use latchkey_test_support::{Backend, Stack, assert_denied, backend_tests, reason, with_token};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -32,27 +32,6 @@ backend_tests!(
 );
 
 // ---- helpers ---------------------------------------------------------------
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
-#[track_caller]
-fn assert_denied<T: std::fmt::Debug>(
-    result: Result<T, tonic::Status>,
-    code: Code,
-    want: &str,
-) -> tonic::Status {
-    let status = result.expect_err("call should be denied");
-    assert_eq!(status.code(), code, "code of {status:?}");
-    assert_eq!(reason(&status), want, "reason of {status:?}");
-    assert!(!status.message().is_empty());
-    status
-}
 
 /// Authorize on the auth service at `url`, as the secrets service calls it.
 async fn authorize(

@@ -19,6 +19,33 @@ mod stack;
 pub use db::{Backend, TestDb};
 pub use stack::{AuthReplica, ManualClock, Stack, with_token};
 
+use tonic_types::StatusExt;
+
+/// The `google.rpc.ErrorInfo` reason of a status, or empty.
+#[must_use]
+pub fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts a call was denied with `code` and `reason` and a non-empty
+/// message; returns the status for further checks.
+#[track_caller]
+pub fn assert_denied<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    want: &str,
+) -> tonic::Status {
+    let status = result.expect_err("call should be denied");
+    assert_eq!(status.code(), code, "code of {status:?}");
+    assert_eq!(reason(&status), want, "reason of {status:?}");
+    assert!(!status.message().is_empty(), "message of {status:?}");
+    status
+}
+
 /// Expands `backend_tests!(a, b)` into `sqlite::a`, `postgres::a`, ... test
 /// functions that call `a(Backend::Sqlite)` and `a(Backend::Postgres)`.
 #[macro_export]
