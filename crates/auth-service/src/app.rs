@@ -29,11 +29,13 @@ use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_service_kit::config::InternalKey;
 use latchkey_store::StoreError;
 use latchkey_store::auth::{
-    AuthStore, IdentityRecord, IdentityTokenRecord, NewProject, ProjectRecord, ServiceTokenRecord,
+    AuthStore, IdentityRecord, IdentityTokenRecord, MembershipRecord, NewProject, ProjectRecord,
+    ServiceTokenRecord,
 };
 
 pub use self::identities::{ConfigChanges, IssuedAccessToken};
 use crate::error::AuthError;
+use crate::state_cache::{TtlCache, UseBatch};
 use crate::verifier::Verifier;
 
 /// Deleted service tokens answer `TOKEN_REVOKED` this long, then are reaped.
@@ -92,6 +94,30 @@ pub struct Lookup {
     pub key_encryption_count: u64,
 }
 
+/// Whether a read may come from the per-replica cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// `Authorize`'s hot path: rows at most the cache TTL old.
+    Cached,
+    /// Everything else: read the database.
+    Fresh,
+}
+
+/// The per-replica caches of rows `Authorize` reads, and batched use counts.
+#[derive(Debug)]
+struct Caches {
+    service_tokens: TtlCache<String, ServiceTokenRecord>,
+    identity_tokens: TtlCache<String, IdentityTokenRecord>,
+    identities: TtlCache<String, IdentityRecord>,
+    projects: TtlCache<String, ProjectRecord>,
+    memberships: TtlCache<(String, String), Option<MembershipRecord>>,
+    service_token_uses: UseBatch,
+    identity_token_uses: UseBatch,
+}
+
+/// Rows kept per cache.
+const CACHE_CAPACITY: usize = 10_000;
+
 /// The auth service's use cases.
 #[derive(Debug)]
 pub struct AuthApp {
@@ -100,10 +126,12 @@ pub struct AuthApp {
     internal_key: InternalKey,
     clock: Arc<dyn Clock>,
     verifier: Verifier,
+    caches: Caches,
 }
 
 impl AuthApp {
-    /// Wires the use cases.
+    /// Wires the use cases; `state_ttl` bounds how stale a cached row may
+    /// be on `Authorize` (zero disables the cache).
     #[must_use]
     pub fn new(
         store: AuthStore,
@@ -111,6 +139,7 @@ impl AuthApp {
         internal_key: InternalKey,
         clock: Arc<dyn Clock>,
         verifier: Verifier,
+        state_ttl: Duration,
     ) -> Self {
         Self {
             store,
@@ -118,7 +147,125 @@ impl AuthApp {
             internal_key,
             clock,
             verifier,
+            caches: Caches {
+                service_tokens: TtlCache::new(state_ttl, CACHE_CAPACITY),
+                identity_tokens: TtlCache::new(state_ttl, CACHE_CAPACITY),
+                identities: TtlCache::new(state_ttl, CACHE_CAPACITY),
+                projects: TtlCache::new(state_ttl, CACHE_CAPACITY),
+                memberships: TtlCache::new(state_ttl, CACHE_CAPACITY),
+                service_token_uses: UseBatch::default(),
+                identity_token_uses: UseBatch::default(),
+            },
         }
+    }
+
+    /// Writes the use counts batched in memory; on failure the unwritten
+    /// ones are kept for the next flush.
+    pub async fn flush_uses(&self) -> Result<(), AuthError> {
+        let service = self.caches.service_token_uses.take();
+        for (i, (id, n, at)) in service.iter().enumerate() {
+            if let Err(e) = self.store.add_service_token_uses(id, *n, *at).await {
+                self.caches
+                    .service_token_uses
+                    .restore(service[i..].to_vec());
+                return Err(e.into());
+            }
+        }
+        let identity = self.caches.identity_token_uses.take();
+        for (i, (id, n, at)) in identity.iter().enumerate() {
+            if let Err(e) = self.store.add_identity_token_uses(id, *n, *at).await {
+                self.caches
+                    .identity_token_uses
+                    .restore(identity[i..].to_vec());
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_service_token(
+        &self,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<Option<ServiceTokenRecord>, AuthError> {
+        let now = self.clock.now();
+        if freshness == Freshness::Cached
+            && let Some(hit) = self.caches.service_tokens.get(&id.to_owned(), now)
+        {
+            return Ok(Some(hit));
+        }
+        let row = self.store.service_token(id).await?;
+        if let Some(row) = &row {
+            self.caches
+                .service_tokens
+                .put(id.to_owned(), row.clone(), now);
+        }
+        Ok(row)
+    }
+
+    async fn load_identity_token(
+        &self,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<Option<IdentityTokenRecord>, AuthError> {
+        let now = self.clock.now();
+        if freshness == Freshness::Cached
+            && let Some(hit) = self.caches.identity_tokens.get(&id.to_owned(), now)
+        {
+            return Ok(Some(hit));
+        }
+        let row = self.store.identity_token(id).await?;
+        if let Some(row) = &row {
+            self.caches
+                .identity_tokens
+                .put(id.to_owned(), row.clone(), now);
+        }
+        Ok(row)
+    }
+
+    async fn load_identity(
+        &self,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<Option<IdentityRecord>, AuthError> {
+        let now = self.clock.now();
+        if freshness == Freshness::Cached
+            && let Some(hit) = self.caches.identities.get(&id.to_owned(), now)
+        {
+            return Ok(Some(hit));
+        }
+        let row = self.store.identity(id).await?;
+        if let Some(row) = &row {
+            self.caches.identities.put(id.to_owned(), row.clone(), now);
+        }
+        Ok(row)
+    }
+
+    async fn cached_project(&self, id: &str) -> Result<ProjectRecord, AuthError> {
+        let now = self.clock.now();
+        if let Some(hit) = self.caches.projects.get(&id.to_owned(), now) {
+            return Ok(hit);
+        }
+        let project = self.project(id).await?;
+        self.caches
+            .projects
+            .put(id.to_owned(), project.clone(), now);
+        Ok(project)
+    }
+
+    async fn cached_membership(
+        &self,
+        project_id: &str,
+        identity_id: &str,
+    ) -> Result<Option<MembershipRecord>, AuthError> {
+        let now = self.clock.now();
+        let key = (project_id.to_owned(), identity_id.to_owned());
+        if let Some(hit) = self.caches.memberships.get(&key, now) {
+            return Ok(hit);
+        }
+        let row = self.store.membership(project_id, identity_id).await?;
+        self.caches.memberships.put(key, row.clone(), now);
+        Ok(row)
     }
 
     /// The verifier, for its counters.
@@ -130,14 +277,17 @@ impl AuthApp {
     /// Verifies a token and checks it is live (not revoked, expired,
     /// exhausted or deactivated). Unknown ids and wrong secrets are the same
     /// `TOKEN_INVALID`.
-    pub async fn authenticate(&self, bearer: &BearerToken) -> Result<Authenticated, AuthError> {
+    pub async fn authenticate(
+        &self,
+        bearer: &BearerToken,
+        freshness: Freshness,
+    ) -> Result<Authenticated, AuthError> {
         let raw = bearer.expose();
         let now = self.clock.now();
         match AnyToken::parse(raw)? {
             AnyToken::Service(st) => {
                 let record = self
-                    .store
-                    .service_token(&st.id().to_string())
+                    .load_service_token(&st.id().to_string(), freshness)
                     .await?
                     .ok_or_else(invalid_token)?;
                 if !self
@@ -157,8 +307,7 @@ impl AuthApp {
             }
             AnyToken::Identity(it) => {
                 let record = self
-                    .store
-                    .identity_token(&it.id().to_string())
+                    .load_identity_token(&it.id().to_string(), freshness)
                     .await?
                     .ok_or_else(invalid_token)?;
                 if !self
@@ -169,16 +318,12 @@ impl AuthApp {
                     return Err(invalid_token().into());
                 }
                 check_token_state(record.state(), now)?;
-                let identity =
-                    self.store
-                        .identity(&record.identity_id)
-                        .await?
-                        .ok_or_else(|| {
-                            AccessError::new(
-                                Reason::TokenRevoked,
-                                "the token's identity was deleted",
-                            )
-                        })?;
+                let identity = self
+                    .load_identity(&record.identity_id, freshness)
+                    .await?
+                    .ok_or_else(|| {
+                        AccessError::new(Reason::TokenRevoked, "the token's identity was deleted")
+                    })?;
                 Ok(Authenticated::Identity {
                     token: record,
                     identity,
@@ -195,7 +340,7 @@ impl AuthApp {
         client_ip: Option<IpAddr>,
         scope: AdminScope<'_>,
     ) -> Result<IdentityRecord, AuthError> {
-        let (token, identity) = match self.authenticate(bearer).await? {
+        let (token, identity) = match self.authenticate(bearer, Freshness::Fresh).await? {
             Authenticated::Identity { token, identity } => (token, identity),
             Authenticated::Service { .. } => {
                 return Err(AccessError::new(
@@ -301,6 +446,7 @@ impl AuthApp {
                 StoreError::Conflict(_) => exists(),
                 other => other.into(),
             })?;
+        self.caches.projects.remove(&project_id.to_owned());
         self.project(project_id).await
     }
 
@@ -310,7 +456,9 @@ impl AuthApp {
         project_id: &str,
         ips: &TrustedIps,
     ) -> Result<ProjectRecord, AuthError> {
-        if !self.store.set_project_trusted_ips(project_id, ips).await? {
+        let changed = self.store.set_project_trusted_ips(project_id, ips).await?;
+        self.caches.projects.remove(&project_id.to_owned());
+        if !changed {
             return Err(AuthError::NotFound(format!(
                 "project {project_id:?} not found"
             )));
@@ -363,6 +511,7 @@ impl AuthApp {
         project_id: &str,
     ) -> Result<Vec<ServiceTokenRecord>, AuthError> {
         self.project(project_id).await?;
+        self.flush_uses().await?;
         Ok(self.store.service_tokens(project_id).await?)
     }
 
@@ -373,6 +522,7 @@ impl AuthApp {
 
     /// One live service token, or `NOT_FOUND`.
     pub async fn service_token(&self, id: &str) -> Result<ServiceTokenRecord, AuthError> {
+        self.flush_uses().await?;
         self.store
             .service_token(id)
             .await?
@@ -382,11 +532,12 @@ impl AuthApp {
 
     /// Deletes a service token; it answers `TOKEN_REVOKED` from now on.
     pub async fn delete_service_token(&self, id: &str) -> Result<(), AuthError> {
-        if !self
+        let revoked = self
             .store
             .revoke_service_token(id, self.clock.now())
-            .await?
-        {
+            .await?;
+        self.caches.service_tokens.remove(&id.to_owned());
+        if !revoked {
             return Err(AuthError::NotFound(format!(
                 "service token {id:?} not found"
             )));
@@ -401,7 +552,9 @@ impl AuthApp {
         id: &str,
         active: bool,
     ) -> Result<ServiceTokenRecord, AuthError> {
-        if !self.store.set_service_token_active(id, active).await? {
+        let changed = self.store.set_service_token_active(id, active).await?;
+        self.caches.service_tokens.remove(&id.to_owned());
+        if !changed {
             return Err(AuthError::NotFound(format!(
                 "service token {id:?} not found"
             )));
@@ -416,7 +569,8 @@ impl AuthApp {
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<Lookup, AuthError> {
-        let caller = self.authenticate(bearer).await?;
+        self.flush_uses().await?;
+        let caller = self.authenticate(bearer, Freshness::Fresh).await?;
         let mut key_encryption_count = 0;
         match &caller {
             Authenticated::Service { token } => {
@@ -449,7 +603,7 @@ impl AuthApp {
             )
             .into());
         }
-        match self.authenticate(&req.token).await? {
+        match self.authenticate(&req.token, Freshness::Cached).await? {
             Authenticated::Service { token } => self.authorize_service_token(token, &req).await,
             Authenticated::Identity { token, identity } => {
                 self.authorize_identity(token, identity, &req).await
@@ -474,13 +628,14 @@ impl AuthApp {
             )
             .into());
         }
-        let project = self.project(&token.project_id).await?;
+        let project = self.cached_project(&token.project_id).await?;
         check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
         check_scoped_access(&token.scopes, token.permissions, target(req))?;
         check_raw_allowed(req.raw, project.e2ee)?;
-        self.store
-            .record_service_token_use(&token.id, self.clock.now())
-            .await?;
+        // Service tokens have no use limit: their uses are counted in memory and flushed.
+        self.caches
+            .service_token_uses
+            .add(&token.id, self.clock.now());
         self.count_write(&project, req.action).await?;
         Ok(Grant {
             principal: format!("service-token:{}", token.id),
@@ -495,6 +650,10 @@ impl AuthApp {
     /// token expired or was revoked since it was read) says which.
     async fn consume_identity_use(&self, token: &IdentityTokenRecord) -> Result<(), AuthError> {
         let now = self.clock.now();
+        if token.num_uses_limit == 0 {
+            self.caches.identity_token_uses.add(&token.id, now);
+            return Ok(());
+        }
         if self
             .store
             .consume_identity_token_use(&token.id, now)

@@ -31,6 +31,10 @@ pub struct Config {
     pub trusted_proxies: TrustedIps,
     /// `LATCHKEY_VERIFY_CACHE_CAPACITY`: verified tokens remembered per replica, default 10000.
     pub verify_cache_capacity: usize,
+    /// `LATCHKEY_STATE_CACHE_MILLIS`: how stale a row `Authorize` reads may be
+    /// on a replica that did not change it, and how often batched use counts
+    /// are written; default 1000, 0 reads the database on every call.
+    pub state_cache_ttl: Duration,
 }
 
 impl Config {
@@ -70,6 +74,9 @@ impl Config {
             reaper_interval: Duration::from_secs(interval),
             trusted_proxies: trusted_proxies(vars)?,
             verify_cache_capacity: vars.parse_or("LATCHKEY_VERIFY_CACHE_CAPACITY", 10_000)?,
+            state_cache_ttl: Duration::from_millis(
+                vars.parse_or("LATCHKEY_STATE_CACHE_MILLIS", 1000)?,
+            ),
         })
     }
 }

@@ -5,6 +5,7 @@
 //! - [`config`]: the typed configuration, read once at start-up.
 //! - [`app`]: the use cases, thin over `latchkey-domain` and `latchkey-store`.
 //! - [`verifier`]: argon2id verification, bounded in concurrency and cached.
+//! - [`state_cache`]: rows `Authorize` reads, cached with a bounded staleness, and batched use counts.
 //! - [`grpc`]: the tonic service: parse, apply, encode.
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
 //! - [`startup`]: wiring, the bootstrap admin, the expired-token reaper, `run`.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod startup;
+pub mod state_cache;
 pub mod verifier;
 
 pub use config::Config;

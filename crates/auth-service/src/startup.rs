@@ -53,6 +53,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
         config.internal_key.clone(),
         clock,
         Verifier::new(config.verify_cache_capacity),
+        chrono::Duration::from_std(config.state_cache_ttl)
+            .unwrap_or_else(|_| chrono::Duration::seconds(1)),
     ));
     let admin_token_file = app.bootstrap_admin(&config.admin_token_file).await?;
     Ok(Running {
@@ -85,6 +87,21 @@ pub async fn serve(
             }
         })
     };
+    let flusher = {
+        let app = running.app.clone();
+        let every = config
+            .state_cache_ttl
+            .max(std::time::Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = app.flush_uses().await {
+                    tracing::warn!(error = %e, "writing batched use counts failed; retrying next interval");
+                }
+            }
+        })
+    };
     let grpc = AuthGrpc::new(running.app.clone(), config.trusted_proxies.clone());
     let result = tonic::transport::Server::builder()
         .add_service(health_service)
@@ -94,6 +111,11 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     reaper.abort();
+    flusher.abort();
+    // Calls have drained: write the last batched uses before stopping.
+    if let Err(e) = running.app.flush_uses().await {
+        tracing::warn!(error = %e, "writing batched use counts at shutdown failed");
+    }
     Ok(result?)
 }
 

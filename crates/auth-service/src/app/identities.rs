@@ -15,7 +15,8 @@ use latchkey_store::StoreError;
 use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord, MembershipRecord};
 
 use super::{
-    AuthApp, Authenticated, check_environments_exist, display_name, hash, invalid_token, target,
+    AuthApp, Authenticated, Freshness, check_environments_exist, display_name, hash, invalid_token,
+    target,
 };
 use crate::error::AuthError;
 
@@ -67,11 +68,10 @@ impl AuthApp {
                 "is required with an identity access token (service tokens know their project)",
             )
         })?;
-        let project = self.project(project_id).await?;
+        let project = self.cached_project(project_id).await?;
         check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
         let membership = self
-            .store
-            .membership(&project.id, &identity.id)
+            .cached_membership(&project.id, &identity.id)
             .await?
             .ok_or_else(|| {
                 AccessError::new(
@@ -141,7 +141,12 @@ impl AuthApp {
             )
             .into());
         }
-        if !self.store.delete_identity(id, self.clock.now()).await? {
+        let deleted = self.store.delete_identity(id, self.clock.now()).await?;
+        self.caches.identities.remove(&id.to_owned());
+        // Its tokens and memberships went with it; which cached rows are its is not indexed.
+        self.caches.identity_tokens.clear();
+        self.caches.memberships.clear();
+        if !deleted {
             return Err(AuthError::NotFound(format!("identity {id:?} not found")));
         }
         tracing::info!(identity.id = %id, "identity deleted; its tokens are revoked");
@@ -239,6 +244,7 @@ impl AuthApp {
         identity_id: &str,
     ) -> Result<Vec<IdentityTokenRecord>, AuthError> {
         self.identity(identity_id).await?;
+        self.flush_uses().await?;
         Ok(self.store.identity_tokens(identity_id).await?)
     }
 
@@ -250,7 +256,7 @@ impl AuthApp {
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<(IdentityTokenRecord, i64), AuthError> {
-        let token = match self.authenticate(bearer).await? {
+        let token = match self.authenticate(bearer, Freshness::Fresh).await? {
             Authenticated::Identity { token, .. } => token,
             Authenticated::Service { .. } => {
                 return Err(InvalidInput::new(
@@ -275,11 +281,12 @@ impl AuthApp {
             )
             .into());
         }
-        if !self
+        let renewed = self
             .store
             .renew_identity_token(&token.id, expires_at, now)
-            .await?
-        {
+            .await?;
+        self.caches.identity_tokens.remove(&token.id);
+        if !renewed {
             // Lost a race with expiry, revocation or the last use: say which.
             return self.denial_for(&token.id).await;
         }
@@ -319,6 +326,7 @@ impl AuthApp {
         self.store
             .revoke_identity_token(&record.id, self.clock.now())
             .await?;
+        self.caches.identity_tokens.remove(&record.id);
         tracing::info!(token.id = %record.id, "access token revoked by its holder");
         Ok(())
     }
@@ -333,6 +341,7 @@ impl AuthApp {
         self.store
             .revoke_identity_token(id, self.clock.now())
             .await?;
+        self.caches.identity_tokens.remove(&id.to_owned());
         tracing::info!(token.id = %id, "access token revoked");
         Ok(())
     }
@@ -357,6 +366,9 @@ impl AuthApp {
             scopes,
             created_at: self.clock.now(),
         };
+        self.caches
+            .memberships
+            .remove(&(record.project_id.clone(), identity_id.to_owned()));
         self.store.insert_membership(&record).await.map_err(|e| match e {
             StoreError::Conflict(_) => AuthError::Conflict(format!(
                 "identity {identity_id} is already a member of project {project_id}; remove it first to change its role"
@@ -372,11 +384,14 @@ impl AuthApp {
         project_id: &str,
         identity_id: &str,
     ) -> Result<(), AuthError> {
-        if !self
+        let removed = self
             .store
             .delete_membership(project_id, identity_id)
-            .await?
-        {
+            .await?;
+        self.caches
+            .memberships
+            .remove(&(project_id.to_owned(), identity_id.to_owned()));
+        if !removed {
             return Err(AuthError::NotFound(format!(
                 "identity {identity_id:?} is not a member of project {project_id:?}"
             )));

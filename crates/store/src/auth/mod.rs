@@ -400,19 +400,44 @@ impl AuthStore {
         Ok(result.rows_affected == 1)
     }
 
-    /// Counts one use of a service token, atomically.
-    pub async fn record_service_token_use(
+    /// Adds `uses` uses of a service token, the last at `last_used_at`, atomically.
+    pub async fn add_service_token_uses(
         &self,
         id: &str,
-        now: DateTime<Utc>,
+        uses: u64,
+        last_used_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         service_token::Entity::update_many()
             .col_expr(
                 service_token::Column::UseCount,
-                Expr::col(service_token::Column::UseCount).add(1),
+                Expr::col(service_token::Column::UseCount)
+                    .add(i64::try_from(uses).unwrap_or(i64::MAX)),
             )
-            .col_expr(service_token::Column::LastUsedAt, Expr::value(now))
+            .col_expr(service_token::Column::LastUsedAt, Expr::value(last_used_at))
             .filter(service_token::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds `uses` uses of an access token without a limit, the last at `last_used_at`.
+    pub async fn add_identity_token_uses(
+        &self,
+        id: &str,
+        uses: u64,
+        last_used_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        identity_token::Entity::update_many()
+            .col_expr(
+                identity_token::Column::UseCount,
+                Expr::col(identity_token::Column::UseCount)
+                    .add(i64::try_from(uses).unwrap_or(i64::MAX)),
+            )
+            .col_expr(
+                identity_token::Column::LastUsedAt,
+                Expr::value(last_used_at),
+            )
+            .filter(identity_token::Column::Id.eq(id))
             .exec(&self.db)
             .await?;
         Ok(())

@@ -1,0 +1,160 @@
+//! Per-replica caches that keep `Authorize` off the database in the steady
+//! state, with a bounded staleness.
+//!
+//! Rows (tokens, identities, projects, memberships) are cached for at most
+//! `ttl`, measured with the service's clock; a replica drops its own entry
+//! whenever it changes the row, so its own changes apply at once and other
+//! replicas' within `ttl`. Uses of tokens without a limit are counted in
+//! memory and flushed at least every `ttl`; limited tokens always consume
+//! through one atomic database update.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use lru::LruCache;
+
+/// A bounded map whose entries expire `ttl` after they were stored.
+#[derive(Debug)]
+pub struct TtlCache<K: Hash + Eq, V> {
+    ttl: Duration,
+    entries: Mutex<LruCache<K, (DateTime<Utc>, V)>>,
+}
+
+impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
+    /// A cache of at most `capacity` entries, each fresh for `ttl`.
+    #[must_use]
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    /// The value stored for `key` if it is younger than the TTL at `now`.
+    pub fn get(&self, key: &K, now: DateTime<Utc>) -> Option<V> {
+        if self.ttl <= Duration::zero() {
+            return None;
+        }
+        let mut entries = self.entries.lock().ok()?;
+        match entries.get(key) {
+            Some((at, value)) if now - *at < self.ttl && now >= *at => Some(value.clone()),
+            Some(_) => {
+                entries.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Stores `value` for `key`, fresh from `now`.
+    pub fn put(&self, key: K, value: V, now: DateTime<Utc>) {
+        if self.ttl > Duration::zero()
+            && let Ok(mut entries) = self.entries.lock()
+        {
+            entries.put(key, (now, value));
+        }
+    }
+
+    /// Forgets `key`, after this replica changed it.
+    pub fn remove(&self, key: &K) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.pop(key);
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+/// Uses counted in memory, per token id: how many and the last one.
+#[derive(Debug, Default)]
+pub struct UseBatch {
+    pending: Mutex<HashMap<String, (u64, DateTime<Utc>)>>,
+}
+
+impl UseBatch {
+    /// Counts one use of `token_id` at `now`.
+    pub fn add(&self, token_id: &str, now: DateTime<Utc>) {
+        if let Ok(mut pending) = self.pending.lock() {
+            let entry = pending.entry(token_id.to_owned()).or_insert((0, now));
+            entry.0 += 1;
+            entry.1 = entry.1.max(now);
+        }
+    }
+
+    /// Takes every pending count, to write them out.
+    pub fn take(&self) -> Vec<(String, u64, DateTime<Utc>)> {
+        self.pending
+            .lock()
+            .map(|mut pending| pending.drain().map(|(id, (n, at))| (id, n, at)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts counts back after a failed write, so no use is lost.
+    pub fn restore(&self, uses: Vec<(String, u64, DateTime<Utc>)>) {
+        if let Ok(mut pending) = self.pending.lock() {
+            for (id, n, at) in uses {
+                let entry = pending.entry(id).or_insert((0, at));
+                entry.0 += n;
+                entry.1 = entry.1.max(at);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn entries_expire_after_the_ttl_by_the_given_clock() {
+        let cache = TtlCache::new(Duration::seconds(1), 10);
+        cache.put("a", 1, t0());
+        assert_eq!(cache.get(&"a", t0() + Duration::milliseconds(999)), Some(1));
+        assert_eq!(cache.get(&"a", t0() + Duration::seconds(1)), None);
+        assert_eq!(cache.get(&"a", t0()), None, "an expired entry is dropped");
+    }
+
+    #[test]
+    fn removed_entries_are_reloaded_and_a_zero_ttl_disables_caching() {
+        let cache = TtlCache::new(Duration::seconds(1), 10);
+        cache.put("a", 1, t0());
+        cache.remove(&"a");
+        assert_eq!(cache.get(&"a", t0()), None);
+        let off = TtlCache::new(Duration::zero(), 10);
+        off.put("a", 1, t0());
+        assert_eq!(off.get(&"a", t0()), None);
+    }
+
+    #[test]
+    fn batched_uses_add_up_and_survive_a_failed_flush() {
+        let batch = UseBatch::default();
+        batch.add("t", t0());
+        batch.add("t", t0() + Duration::seconds(2));
+        let taken = batch.take();
+        assert_eq!(
+            taken,
+            vec![("t".to_owned(), 2, t0() + Duration::seconds(2))]
+        );
+        assert!(batch.take().is_empty());
+        batch.restore(taken);
+        batch.add("t", t0());
+        assert_eq!(
+            batch.take(),
+            vec![("t".to_owned(), 3, t0() + Duration::seconds(2))]
+        );
+    }
+}
