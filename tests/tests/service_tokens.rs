@@ -33,6 +33,7 @@ backend_tests!(
     bad_input_is_invalid_argument_naming_the_field_and_changes_nothing,
     admin_calls_need_an_admin_identity,
     uses_and_last_use_are_counted_and_lookup_consumes_none,
+    unlimited_token_uses_are_batched_in_memory_and_exact_once_read,
     authorize_refuses_callers_without_the_internal_key,
     writes_count_encryptions_under_the_project_key,
     both_services_serve_health_and_reflection,
@@ -1189,6 +1190,44 @@ async fn uses_and_last_use_are_counted_and_lookup_consumes_none(backend: Backend
     assert_eq!(info.project_id, project);
     assert_eq!(info.token_type, i32::from(auth_pb::TokenType::Service));
     assert_eq!(info.scopes[0].secret_path, "/backend/**");
+}
+
+async fn unlimited_token_uses_are_batched_in_memory_and_exact_once_read(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    // A long interval keeps the background flusher out of the way: only the read flushes.
+    let Some(stack) =
+        Stack::start_with(backend, &[("LATCHKEY_STATE_CACHE_MILLIS", "600000")]).await
+    else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let id = token_id(&token);
+    let stored_uses = || async {
+        let db = sea_orm::Database::connect(&stack.auth_db.url)
+            .await
+            .unwrap();
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT use_count FROM service_tokens WHERE id = '{id}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "use_count").unwrap()
+    };
+
+    for _ in 0..3 {
+        authorize(&stack, &token, Some(&stack.internal_key), "dev", "/backend")
+            .await
+            .unwrap();
+    }
+
+    // The steady-state path wrote nothing yet; reading the token flushes first.
+    assert_eq!(stored_uses().await, 0);
+    assert_eq!(token_meta(&stack, &id).await.unwrap().use_count, 3);
+    assert_eq!(stored_uses().await, 3);
 }
 
 async fn authorize_refuses_callers_without_the_internal_key(backend: Backend) {
