@@ -106,9 +106,9 @@ pub enum Freshness {
 /// The per-replica caches of rows `Authorize` reads, and batched use counts.
 #[derive(Debug)]
 struct Caches {
-    service_tokens: TtlCache<String, ServiceTokenRecord>,
-    identity_tokens: TtlCache<String, IdentityTokenRecord>,
-    identities: TtlCache<String, IdentityRecord>,
+    service_tokens: TtlCache<String, Option<ServiceTokenRecord>>,
+    identity_tokens: TtlCache<String, Option<IdentityTokenRecord>>,
+    identities: TtlCache<String, Option<IdentityRecord>>,
     projects: TtlCache<String, ProjectRecord>,
     memberships: TtlCache<(String, String), Option<MembershipRecord>>,
     service_token_uses: UseBatch,
@@ -188,19 +188,13 @@ impl AuthApp {
         id: &str,
         freshness: Freshness,
     ) -> Result<Option<ServiceTokenRecord>, AuthError> {
-        let now = self.clock.now();
-        if freshness == Freshness::Cached
-            && let Some(hit) = self.caches.service_tokens.get(&id.to_owned(), now)
-        {
-            return Ok(Some(hit));
-        }
-        let row = self.store.service_token(id).await?;
-        if let Some(row) = &row {
-            self.caches
-                .service_tokens
-                .put(id.to_owned(), row.clone(), now);
-        }
-        Ok(row)
+        let cached = freshness == Freshness::Cached;
+        self.caches
+            .service_tokens
+            .get_or_load(id.to_owned(), self.clock.now(), cached, || async {
+                Ok(self.store.service_token(id).await?)
+            })
+            .await
     }
 
     async fn load_identity_token(
@@ -208,19 +202,13 @@ impl AuthApp {
         id: &str,
         freshness: Freshness,
     ) -> Result<Option<IdentityTokenRecord>, AuthError> {
-        let now = self.clock.now();
-        if freshness == Freshness::Cached
-            && let Some(hit) = self.caches.identity_tokens.get(&id.to_owned(), now)
-        {
-            return Ok(Some(hit));
-        }
-        let row = self.store.identity_token(id).await?;
-        if let Some(row) = &row {
-            self.caches
-                .identity_tokens
-                .put(id.to_owned(), row.clone(), now);
-        }
-        Ok(row)
+        let cached = freshness == Freshness::Cached;
+        self.caches
+            .identity_tokens
+            .get_or_load(id.to_owned(), self.clock.now(), cached, || async {
+                Ok(self.store.identity_token(id).await?)
+            })
+            .await
     }
 
     async fn load_identity(
@@ -228,29 +216,20 @@ impl AuthApp {
         id: &str,
         freshness: Freshness,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        let now = self.clock.now();
-        if freshness == Freshness::Cached
-            && let Some(hit) = self.caches.identities.get(&id.to_owned(), now)
-        {
-            return Ok(Some(hit));
-        }
-        let row = self.store.identity(id).await?;
-        if let Some(row) = &row {
-            self.caches.identities.put(id.to_owned(), row.clone(), now);
-        }
-        Ok(row)
+        let cached = freshness == Freshness::Cached;
+        self.caches
+            .identities
+            .get_or_load(id.to_owned(), self.clock.now(), cached, || async {
+                Ok(self.store.identity(id).await?)
+            })
+            .await
     }
 
     async fn cached_project(&self, id: &str) -> Result<ProjectRecord, AuthError> {
-        let now = self.clock.now();
-        if let Some(hit) = self.caches.projects.get(&id.to_owned(), now) {
-            return Ok(hit);
-        }
-        let project = self.project(id).await?;
         self.caches
             .projects
-            .put(id.to_owned(), project.clone(), now);
-        Ok(project)
+            .get_or_load(id.to_owned(), self.clock.now(), true, || self.project(id))
+            .await
     }
 
     async fn cached_membership(
@@ -258,14 +237,13 @@ impl AuthApp {
         project_id: &str,
         identity_id: &str,
     ) -> Result<Option<MembershipRecord>, AuthError> {
-        let now = self.clock.now();
         let key = (project_id.to_owned(), identity_id.to_owned());
-        if let Some(hit) = self.caches.memberships.get(&key, now) {
-            return Ok(hit);
-        }
-        let row = self.store.membership(project_id, identity_id).await?;
-        self.caches.memberships.put(key, row.clone(), now);
-        Ok(row)
+        self.caches
+            .memberships
+            .get_or_load(key, self.clock.now(), true, || async {
+                Ok(self.store.membership(project_id, identity_id).await?)
+            })
+            .await
     }
 
     /// The verifier, for its counters.

@@ -60,6 +60,26 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         }
     }
 
+    /// The cached value for `key`, or (when `use_cache` is false or the
+    /// entry is stale) the value `load` returns, which is then cached.
+    pub async fn get_or_load<E, Fut>(
+        &self,
+        key: K,
+        now: DateTime<Utc>,
+        use_cache: bool,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        if use_cache && let Some(hit) = self.get(&key, now) {
+            return Ok(hit);
+        }
+        let value = load().await?;
+        self.put(key, value.clone(), now);
+        Ok(value)
+    }
+
     /// Forgets `key`, after this replica changed it.
     pub fn remove(&self, key: &K) {
         if let Ok(mut entries) = self.entries.lock() {
