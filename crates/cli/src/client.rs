@@ -1,13 +1,15 @@
 //! Connections to the services, with the caller's token attached, and the
 //! CLI's error type.
 
+use std::path::PathBuf;
+
 use latchkey_domain::Reason;
 use latchkey_domain::error::StatusClass;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic_types::StatusExt;
 
 /// A failure, with the exit code class it belongs to.
@@ -32,16 +34,26 @@ pub(crate) enum CliError {
     /// Data from the server did not decrypt with the token's key.
     #[error("error: {0}")]
     Crypto(String),
+    /// `latchkey run` could not start the command.
+    #[error("error: cannot run {program:?}: {cause}")]
+    Spawn {
+        program: String,
+        cause: String,
+        exit: u8,
+    },
 }
 
 impl CliError {
-    /// Exit codes: 2 input, 3 authentication, 4 permission, 5 unavailable, 1 anything else.
+    /// Exit codes: 2 input, 3 authentication, 4 permission, 5 unavailable,
+    /// 126/127 a command `latchkey run` could not start (as shells do), 1
+    /// anything else.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Input(_) => 2,
             CliError::Server { exit, .. } => *exit,
             CliError::Unreachable { .. } => 5,
             CliError::Crypto(_) => 1,
+            CliError::Spawn { exit, .. } => *exit,
         }
     }
 }
@@ -68,24 +80,39 @@ impl From<tonic::Status> for CliError {
         };
         let hint = match known {
             Some(Reason::TokenExpired) => {
-                "\nhint: the token expired; create a new one with `latchkey service-token create`"
+                "\nhint: the token expired; create a new one (`latchkey service-token create`, or `latchkey identity token create` for an identity)"
             }
             Some(Reason::TokenMalformed) => {
-                "\nhint: pass the whole token with --token or LATCHKEY_TOKEN"
+                "\nhint: pass the whole token with --token, LATCHKEY_TOKEN or `latchkey login`"
+            }
+            Some(Reason::TokenInvalid) => {
+                "\nhint: the token is unknown or mistyped; check that it was copied whole, or create a new one"
+            }
+            Some(Reason::TokenRevoked) => {
+                "\nhint: the token was deleted or revoked; create a new one"
+            }
+            Some(Reason::TokenInactive) => {
+                "\nhint: the token is deactivated; an admin can run `latchkey service-token activate <id>`"
+            }
+            Some(Reason::TokenUsesExhausted) => {
+                "\nhint: the token used all its uses; create a new access token"
             }
             Some(Reason::ScopeDenied) => {
-                "\nhint: ask for a path inside the token's scopes, or create a token whose --scope covers it"
+                "\nhint: the message lists the token's scopes and the path asked for; ask for a path inside them, or create a token whose --scope covers it"
             }
             Some(Reason::IpNotTrusted) => {
                 "\nhint: the IP above is the one the server saw; add it to the token's or project's trusted IPs"
             }
+            Some(Reason::PermissionDenied) => {
+                "\nhint: the token lacks the permission or role this needs; see the message for which"
+            }
             Some(Reason::E2eeEnabled) => {
-                "\nhint: use a service token (client-side decryption) or a project without e2ee"
+                "\nhint: the project is end-to-end encrypted; use a service token (decrypts on this machine) or a project without e2ee"
             }
             Some(Reason::AuthUnavailable) => {
                 "\nhint: the secrets service cannot reach the auth service; check that both are running"
             }
-            _ => "",
+            None => "",
         };
         CliError::Server {
             reason,
@@ -117,22 +144,100 @@ impl tonic::service::Interceptor for Bearer {
 pub(crate) type AuthClient = AuthServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type SecretsClient = SecretsServiceClient<InterceptedService<Channel, Bearer>>;
 
-async fn channel(addr: &str) -> Result<Channel, CliError> {
-    let url = if addr.contains("://") {
+/// TLS settings from `--tls`, `--ca-cert`, `--client-cert` and `--client-key`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TlsFiles {
+    /// Use TLS even for addresses without `https://`.
+    pub(crate) enabled: bool,
+    /// PEM CA bundle to trust instead of the system roots.
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// PEM client certificate, for mTLS.
+    pub(crate) client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub(crate) client_key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// The tonic TLS config, or `None` for plaintext. A CA or client
+    /// certificate implies TLS.
+    pub(crate) fn config(&self) -> Result<Option<ClientTlsConfig>, CliError> {
+        if !self.enabled && self.ca_cert.is_none() && self.client_cert.is_none() {
+            return Ok(None);
+        }
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read(path)
+                .map_err(|e| CliError::Input(format!("{flag} {}: {e}", path.display())))
+        };
+        let mut config = match &self.ca_cert {
+            Some(path) => ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read("--ca-cert", path)?)),
+            None => ClientTlsConfig::new().with_native_roots(),
+        };
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(
+                    read("--client-cert", cert)?,
+                    read("--client-key", key)?,
+                ));
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(CliError::Input(
+                    "--client-cert needs --client-key (mTLS uses both)".to_owned(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(CliError::Input(
+                    "--client-key needs --client-cert (mTLS uses both)".to_owned(),
+                ));
+            }
+        }
+        Ok(Some(config))
+    }
+}
+
+/// The URL for `addr`: a bare `host:port` gets `https://` under TLS and
+/// `http://` otherwise.
+fn url(addr: &str, tls: bool) -> String {
+    if addr.contains("://") {
         addr.to_owned()
+    } else if tls {
+        format!("https://{addr}")
     } else {
         format!("http://{addr}")
-    };
-    let unreachable = |cause: String| CliError::Unreachable {
-        addr: url.clone(),
-        cause,
-    };
-    Endpoint::from_shared(url.clone())
-        .map_err(|e| unreachable(e.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .map_err(|e| unreachable(e.to_string()))
+    }
+}
+
+async fn channel(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<Channel, CliError> {
+    let url = url(addr, tls.is_some());
+    let bad_tls =
+        |e: tonic::transport::Error| CliError::Input(format!("TLS settings for {url}: {e}"));
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| CliError::Input(format!("address {url:?} is not a valid URL: {e}")))?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    match tls {
+        Some(tls) => endpoint = endpoint.tls_config(tls.clone()).map_err(bad_tls)?,
+        None if url.starts_with("https://") => {
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().with_native_roots())
+                .map_err(bad_tls)?;
+        }
+        None => {}
+    }
+    endpoint.connect().await.map_err(|e| {
+        // The transport error alone says only "transport error"; its sources
+        // say what failed (refused, certificate, handshake).
+        let mut cause = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            cause = format!("{cause}: {inner}");
+            source = inner.source();
+        }
+        CliError::Unreachable {
+            addr: url.clone(),
+            cause,
+        }
+    })
 }
 
 fn bearer(token: Option<&str>) -> Result<Bearer, CliError> {
@@ -146,16 +251,26 @@ fn bearer(token: Option<&str>) -> Result<Bearer, CliError> {
         .map(Bearer)
 }
 
-pub(crate) async fn auth(addr: &str, token: Option<&str>) -> Result<AuthClient, CliError> {
+/// A client of the auth service at `addr`, calling with `token`.
+pub(crate) async fn auth(
+    addr: &str,
+    tls: Option<&ClientTlsConfig>,
+    token: Option<&str>,
+) -> Result<AuthClient, CliError> {
     Ok(AuthServiceClient::with_interceptor(
-        channel(addr).await?,
+        channel(addr, tls).await?,
         bearer(token)?,
     ))
 }
 
-pub(crate) async fn secrets(addr: &str, token: Option<&str>) -> Result<SecretsClient, CliError> {
+/// A client of the secrets service at `addr`, calling with `token`.
+pub(crate) async fn secrets(
+    addr: &str,
+    tls: Option<&ClientTlsConfig>,
+    token: Option<&str>,
+) -> Result<SecretsClient, CliError> {
     Ok(SecretsServiceClient::with_interceptor(
-        channel(addr).await?,
+        channel(addr, tls).await?,
         bearer(token)?,
     ))
 }

@@ -1,580 +1,272 @@
-//! The command tree and what each command does.
+//! The command tree, the settings every command shares, and dispatch.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use latchkey_domain::crypto::{Sealed, WireKey, secret_aad};
-use latchkey_domain::path::{Environment, SecretName, SecretPath};
-use latchkey_domain::scope::Scope;
-use latchkey_domain::token::{AnyToken, ServiceTokenSecret};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use latchkey_domain::path::Environment;
 use latchkey_proto::auth::v1 as auth_pb;
-use latchkey_proto::secrets::v1 as secrets_pb;
+use tonic::transport::ClientTlsConfig;
 
-use crate::client::{self, CliError};
-use crate::output::table;
+use crate::client::{self, AuthClient, CliError, SecretsClient, TlsFiles};
+use crate::config::{self, ProjectFile, UserConfig};
 
 /// latchkey: tokens and secrets from your terminal.
+///
+/// Settings come from flags, then environment variables, then the config
+/// file `latchkey login` writes, then the `make run` defaults. A folder is
+/// linked to a project by `latchkey init`.
 #[derive(Debug, Parser)]
-#[command(name = "latchkey", version, about, long_about = None)]
+#[command(name = "latchkey", version, about, long_about)]
 pub(crate) struct Cli {
-    /// Auth service address.
-    #[arg(
-        long,
-        global = true,
-        env = "LATCHKEY_AUTH_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    auth_addr: String,
-    /// Secrets service address.
-    #[arg(
-        long,
-        global = true,
-        env = "LATCHKEY_SECRETS_ADDR",
-        default_value = "http://127.0.0.1:50052"
-    )]
-    secrets_addr: String,
-    /// The token to call with: a service token, or an identity access token
-    /// (the bootstrap admin's for admin commands).
-    #[arg(long, global = true, env = "LATCHKEY_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Flags every command takes.
+#[derive(Debug, Args)]
+struct Global {
+    /// Auth service address [default: the config file's, else 127.0.0.1:50051].
+    #[arg(long, global = true, env = "LATCHKEY_AUTH_ADDR")]
+    auth_addr: Option<String>,
+    /// Secrets service address [default: the config file's, else 127.0.0.1:50052].
+    #[arg(long, global = true, env = "LATCHKEY_SECRETS_ADDR")]
+    secrets_addr: Option<String>,
+    /// The token to call with: a service token, or an identity access token
+    /// (the bootstrap admin's for admin commands) [default: the one `latchkey login` stored].
+    #[arg(long, global = true, env = "LATCHKEY_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Connect over TLS (implied by https:// addresses, --ca-cert and --client-cert).
+    #[arg(long, global = true)]
+    tls: bool,
+    /// PEM CA certificate(s) to trust instead of the system roots.
+    #[arg(long = "ca-cert", global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// PEM client certificate, for mTLS.
+    #[arg(long = "client-cert", global = true, value_name = "FILE")]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long = "client-key", global = true, value_name = "FILE")]
+    client_key: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Link this folder to a project: writes .latchkey.json.
+    ///
+    /// Example: latchkey init --projectId 0b6f... --env dev
+    Init {
+        /// Project id.
+        #[arg(long = "projectId")]
+        project_id: String,
+        /// The environment commands in this folder use without --env.
+        #[arg(long = "env", default_value = "dev")]
+        environment: String,
+    },
+    /// Check a token and store it (mode 0600) for later commands.
+    ///
+    /// Example: latchkey login --token "$(cat latchkey-data/admin-token)"
+    Login,
+    /// Forget the token `latchkey login` stored.
+    Logout,
     /// Manage projects (admin).
     #[command(subcommand)]
-    Project(ProjectCommand),
-    /// Manage service tokens (admin).
+    Project(crate::project::ProjectCommand),
+    /// Manage service tokens (project admin).
     #[command(subcommand, name = "service-token")]
-    ServiceToken(ServiceTokenCommand),
+    ServiceToken(crate::service_token::ServiceTokenCommand),
     /// Read and write secrets, encrypted and decrypted on this machine.
     #[command(subcommand)]
-    Secrets(SecretsCommand),
+    Secrets(crate::secrets::SecretsCommand),
+    /// Run a command with the secrets of a folder as environment variables.
+    ///
+    /// Example: latchkey run --env dev --path /backend -- ./server --port 8080
+    Run(crate::run::RunArgs),
+    /// Print the secrets of a folder as dotenv, JSON or YAML.
+    ///
+    /// Example: latchkey export --env dev --path /backend --format dotenv > .env
+    Export(crate::run::ExportArgs),
     /// Manage machine identities, Token Auth and access tokens.
     #[command(subcommand)]
     Identity(crate::identity::IdentityCommand),
 }
 
-#[derive(Debug, Subcommand)]
-enum ProjectCommand {
-    /// Create a project with the environments dev, staging and prod.
-    ///
-    /// Example: latchkey project create --name demo --plain
-    Create {
-        /// Project name.
-        #[arg(long)]
-        name: String,
-        /// End-to-end encryption: the server never decrypts this project's secrets.
-        #[arg(long)]
-        e2ee: bool,
-        /// Print only the project id.
-        #[arg(long)]
-        plain: bool,
-    },
-    /// List projects.
-    List,
-    /// Give an identity a role in a project (project admin).
-    ///
-    /// Example: latchkey project add-identity --projectId <p> --identity-id <i> --role viewer --scope=dev:/backend/**
-    AddIdentity {
-        /// Project id.
-        #[arg(long = "projectId")]
-        project_id: String,
-        /// Identity id.
-        #[arg(long = "identity-id")]
-        identity_id: String,
-        /// viewer (read), developer (read and write) or admin (also manages the project).
-        #[arg(long)]
-        role: String,
-        /// Narrow the role to <environment>:<folder glob>; repeatable. Default: the whole project.
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-    },
-    /// Remove an identity from a project (project admin).
-    RemoveIdentity {
-        /// Project id.
-        #[arg(long = "projectId")]
-        project_id: String,
-        /// Identity id.
-        #[arg(long = "identity-id")]
-        identity_id: String,
-    },
+/// What a command needs to call the services: addresses, TLS, token and
+/// the folder's linked project.
+#[derive(Debug)]
+pub(crate) struct Context {
+    auth_addr: String,
+    secrets_addr: String,
+    token: Option<String>,
+    tls: Option<ClientTlsConfig>,
+    linked: Option<ProjectFile>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum AccessLevel {
-    Read,
-    Write,
-}
-
-#[derive(Debug, Subcommand)]
-enum ServiceTokenCommand {
-    /// Create a service token, printed once.
-    ///
-    /// Example: latchkey service-token create --projectId <id> --scope=dev:/backend/** --access-level=read --access-level=write
-    Create {
-        /// Project id.
-        #[arg(long = "projectId")]
-        project_id: String,
-        /// Scope as <environment>:<folder path glob>; repeatable.
-        #[arg(long = "scope", required = true)]
-        scopes: Vec<String>,
-        /// read or write; repeatable.
-        #[arg(long = "access-level", value_enum, required = true)]
-        access_levels: Vec<AccessLevel>,
-        /// Token name.
-        #[arg(long, default_value = "Service token generated via CLI")]
-        name: String,
-        /// Lifetime in seconds; 0 never expires.
-        #[arg(long = "expiry-seconds", default_value_t = 86_400, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
-        expiry_seconds: i64,
-        /// Trusted IP or CIDR; repeatable. Default: any address.
-        #[arg(long = "trusted-ip")]
-        trusted_ips: Vec<String>,
-        /// Print only the token.
-        #[arg(long = "token-only")]
-        token_only: bool,
-    },
-}
-
-#[derive(Debug, Args)]
-struct Location {
-    /// Environment slug.
-    #[arg(long, default_value = "dev")]
-    env: String,
-    /// Folder path.
-    #[arg(long, default_value = "/")]
-    path: String,
-    /// Project id (required with identity tokens; service tokens know theirs).
-    #[arg(long = "projectId")]
-    project_id: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-enum SecretsCommand {
-    /// List the secrets of a folder.
-    ///
-    /// Example: latchkey secrets list --env dev --path /backend --recursive
-    List {
-        #[command(flatten)]
-        at: Location,
-        /// Include the folders below the path that the token may read.
-        #[arg(long)]
-        recursive: bool,
-    },
-    /// Print secrets by name.
-    ///
-    /// Example: latchkey secrets get DB_URL --env dev --path /backend --plain
-    Get {
-        /// Secret names.
-        #[arg(required = true)]
-        names: Vec<String>,
-        #[command(flatten)]
-        at: Location,
-        /// Print only the values, one per line.
-        #[arg(long)]
-        plain: bool,
-    },
-    /// Create or update secrets.
-    ///
-    /// Example: latchkey secrets set DB_URL=postgres://db --env dev --path /backend
-    Set {
-        /// NAME=VALUE pairs.
-        #[arg(required = true)]
-        pairs: Vec<String>,
-        #[command(flatten)]
-        at: Location,
-    },
-}
-
-pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
-        Command::Project(cmd) => project(&cli.auth_addr, cli.token.as_deref(), cmd).await,
-        Command::ServiceToken(cmd) => {
-            service_token(&cli.auth_addr, cli.token.as_deref(), cmd).await
+impl Context {
+    /// Resolves every setting in the documented order.
+    fn resolve(global: Global) -> Result<Context, CliError> {
+        let user = UserConfig::load()?;
+        let tls = TlsFiles {
+            enabled: global.tls,
+            ca_cert: global.ca_cert,
+            client_cert: global.client_cert,
+            client_key: global.client_key,
         }
-        Command::Identity(cmd) => {
-            crate::identity::run(&cli.auth_addr, cli.token.as_deref(), cmd).await
-        }
-        Command::Secrets(cmd) => {
-            let token = cli.token.as_deref().ok_or_else(|| {
-                CliError::Input("no token: pass --token or set LATCHKEY_TOKEN".to_owned())
-            })?;
-            secrets(&cli.auth_addr, &cli.secrets_addr, token, cmd).await
-        }
+        .config()?;
+        Ok(Context {
+            auth_addr: global
+                .auth_addr
+                .or(user.auth_addr)
+                .unwrap_or_else(|| config::DEFAULT_AUTH_ADDR.to_owned()),
+            secrets_addr: global
+                .secrets_addr
+                .or(user.secrets_addr)
+                .unwrap_or_else(|| config::DEFAULT_SECRETS_ADDR.to_owned()),
+            token: global.token.or(user.token).filter(|t| !t.is_empty()),
+            tls,
+            linked: config::linked_project()?,
+        })
     }
-}
 
-async fn project(addr: &str, token: Option<&str>, cmd: ProjectCommand) -> Result<(), CliError> {
-    let mut auth = client::auth(addr, token).await?;
-    match cmd {
-        ProjectCommand::Create { name, e2ee, plain } => {
-            let project = auth
-                .create_project(auth_pb::CreateProjectRequest { name, e2ee })
-                .await?
-                .into_inner()
-                .project
-                .unwrap_or_default();
-            if plain {
-                println!("{}", project.id);
-            } else {
-                print_projects(&[project]);
-            }
-        }
-        ProjectCommand::List => {
-            let projects = auth
-                .list_projects(auth_pb::ListProjectsRequest {})
-                .await?
-                .into_inner()
-                .projects;
-            print_projects(&projects);
-        }
-        ProjectCommand::AddIdentity {
-            project_id,
-            identity_id,
-            role,
-            scopes,
-        } => {
-            let membership = auth
-                .add_identity_to_project(auth_pb::AddIdentityToProjectRequest {
-                    project_id,
-                    identity_id,
-                    role,
-                    scopes: scopes_from_flags(&scopes)?,
-                })
-                .await?
-                .into_inner()
-                .membership
-                .unwrap_or_default();
-            let scopes: Vec<_> = membership
-                .scopes
-                .iter()
-                .map(|s| format!("{}:{}", s.environment, s.secret_path))
-                .collect();
-            table(
-                &["PROJECT", "IDENTITY", "ROLE", "SCOPES"],
-                &[vec![
-                    membership.project_id,
-                    membership.identity_id,
-                    membership.role,
-                    if scopes.is_empty() {
-                        "whole project".to_owned()
-                    } else {
-                        scopes.join(",")
-                    },
-                ]],
-            );
-        }
-        ProjectCommand::RemoveIdentity {
-            project_id,
-            identity_id,
-        } => {
-            auth.remove_identity_from_project(auth_pb::RemoveIdentityFromProjectRequest {
-                project_id: project_id.clone(),
-                identity_id: identity_id.clone(),
+    /// The token, or an error saying the three ways to give one.
+    pub(crate) fn token(&self) -> Result<&str, CliError> {
+        self.token.as_deref().ok_or_else(|| {
+            CliError::Input(
+                "no token: pass --token, set LATCHKEY_TOKEN, or run `latchkey login --token <token>`"
+                    .to_owned(),
+            )
+        })
+    }
+
+    /// A client of the auth service, calling with the token if there is one.
+    pub(crate) async fn auth(&self) -> Result<AuthClient, CliError> {
+        client::auth(&self.auth_addr, self.tls.as_ref(), self.token.as_deref()).await
+    }
+
+    /// A client of the secrets service, calling with the token.
+    pub(crate) async fn secrets(&self) -> Result<SecretsClient, CliError> {
+        client::secrets(&self.secrets_addr, self.tls.as_ref(), Some(self.token()?)).await
+    }
+
+    /// `--projectId`, else the linked folder's project.
+    pub(crate) fn project_id(&self, flag: Option<String>) -> Result<String, CliError> {
+        flag.filter(|p| !p.is_empty())
+            .or_else(|| self.linked.as_ref().map(|l| l.project_id.clone()))
+            .ok_or_else(|| {
+                CliError::Input(format!(
+                    "--projectId is required: pass it, or link this folder with `latchkey init --projectId <id>` (no {} found here or above)",
+                    config::PROJECT_FILE
+                ))
             })
-            .await?;
-            println!("Identity {identity_id} removed from project {project_id}.");
-        }
     }
-    Ok(())
+
+    /// `--projectId`, else the linked project, else empty (a service token
+    /// knows its project).
+    pub(crate) fn project_id_or_token_default(&self, flag: Option<String>) -> String {
+        self.project_id(flag).unwrap_or_default()
+    }
+
+    /// `--env`, else the linked folder's default environment, else `dev`;
+    /// validated.
+    pub(crate) fn environment(&self, flag: Option<String>) -> Result<Environment, CliError> {
+        let env = flag
+            .or_else(|| {
+                self.linked
+                    .as_ref()
+                    .and_then(|l| l.default_environment.clone())
+            })
+            .unwrap_or_else(|| "dev".to_owned());
+        Environment::parse(&env).map_err(|e| CliError::Input(format!("--env: {}", e.message)))
+    }
 }
 
-fn print_projects(projects: &[auth_pb::Project]) {
-    let rows: Vec<Vec<String>> = projects
-        .iter()
-        .map(|p| {
-            vec![
-                p.id.clone(),
-                p.name.clone(),
-                p.e2ee.to_string(),
-                p.environments
-                    .iter()
-                    .map(|e| e.slug.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ]
-        })
-        .collect();
-    table(&["ID", "NAME", "E2EE", "ENVIRONMENTS"], &rows);
-}
-
-async fn service_token(
-    addr: &str,
-    token: Option<&str>,
-    cmd: ServiceTokenCommand,
-) -> Result<(), CliError> {
-    let ServiceTokenCommand::Create {
-        project_id,
-        scopes,
-        access_levels,
-        name,
-        expiry_seconds,
-        trusted_ips,
-        token_only,
-    } = cmd;
-    let scopes = scopes_from_flags(&scopes)?;
-    let permissions = access_levels
-        .iter()
-        .map(|level| match level {
-            AccessLevel::Read => auth_pb::Permission::Read.into(),
-            AccessLevel::Write => auth_pb::Permission::Write.into(),
-        })
-        .collect();
-    let mut auth = client::auth(addr, token).await?;
-    let reply = auth
-        .create_service_token(auth_pb::CreateServiceTokenRequest {
+/// Runs the parsed command line; returns the process exit code.
+pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
+    let ctx = Context::resolve(cli.global)?;
+    match cli.command {
+        Command::Init {
             project_id,
-            name,
-            scopes,
-            permissions,
-            expires_in_seconds: expiry_seconds,
-            trusted_ips,
+            environment,
+        } => init(&ctx, project_id, environment).await?,
+        Command::Login => login(&ctx).await?,
+        Command::Logout => logout()?,
+        Command::Project(cmd) => crate::project::run(&ctx, cmd).await?,
+        Command::ServiceToken(cmd) => crate::service_token::run(&ctx, cmd).await?,
+        Command::Secrets(cmd) => crate::secrets::run(&ctx, cmd).await?,
+        Command::Run(args) => return crate::run::run(&ctx, args).await,
+        Command::Export(args) => crate::run::export(&ctx, args).await?,
+        Command::Identity(cmd) => crate::identity::run(&ctx, cmd).await?,
+    }
+    Ok(0)
+}
+
+/// Checks the project exists and the environment is one of its own before
+/// writing `.latchkey.json`, so a typo fails now rather than on every later
+/// command.
+async fn init(ctx: &Context, project_id: String, environment: String) -> Result<(), CliError> {
+    let env = Environment::parse(&environment)
+        .map_err(|e| CliError::Input(format!("--env: {}", e.message)))?;
+    let project = ctx
+        .auth()
+        .await?
+        .get_project(auth_pb::GetProjectRequest {
+            project_id: project_id.clone(),
         })
         .await?
-        .into_inner();
-    if token_only {
-        println!("{}", reply.service_token);
-    } else {
-        println!("Service token created. Copy and store it now: it is shown only once.");
-        println!("Token: {}", reply.service_token);
-    }
-    Ok(())
-}
-
-/// `--scope <env>:<glob>` flags, validated before any call.
-fn scopes_from_flags(flags: &[String]) -> Result<Vec<auth_pb::Scope>, CliError> {
-    flags
-        .iter()
-        .map(|s| {
-            Scope::parse_cli(s)
-                .map(|scope| auth_pb::Scope {
-                    environment: scope.environment.as_str().to_owned(),
-                    secret_path: scope.glob.as_str().to_owned(),
-                })
-                .map_err(|e| CliError::Input(format!("--scope {s:?}: {}", e.message)))
-        })
-        .collect()
-}
-
-/// How secrets are read and written: client-side crypto with a service
-/// token, raw calls with an identity token.
-enum Mode {
-    Service(ServiceTokenSecret),
-    Identity,
-}
-
-async fn secrets(
-    auth_addr: &str,
-    secrets_addr: &str,
-    token: &str,
-    cmd: SecretsCommand,
-) -> Result<(), CliError> {
-    let mode = match AnyToken::parse(token)
-        .map_err(|e| CliError::Input(format!("--token: {}", e.message)))?
-    {
-        AnyToken::Service(st) => Mode::Service(st),
-        AnyToken::Identity(_) => Mode::Identity,
-    };
-    let mut client = client::secrets(secrets_addr, Some(token)).await?;
-    match cmd {
-        SecretsCommand::List { at, recursive } => {
-            let (project_id, env, path) = location(&at, &mode)?;
-            let request = secrets_pb::ListSecretsRequest {
-                project_id,
-                environment: env,
-                secret_path: path,
-                recursive,
-            };
-            let rows = match &mode {
-                Mode::Service(st) => {
-                    let reply = client.list_secrets(request).await?.into_inner();
-                    let key = project_key(st, reply.encrypted_project_key.clone().map(sealed))?;
-                    reply
-                        .secrets
-                        .iter()
-                        .map(|s| {
-                            decrypt(&key, &reply.project_id, s)
-                                .map(|v| vec![s.name.clone(), v, s.secret_path.clone()])
-                        })
-                        .collect::<Result<Vec<_>, _>>()?
-                }
-                Mode::Identity => client
-                    .list_secrets_raw(request)
-                    .await?
-                    .into_inner()
-                    .secrets
-                    .into_iter()
-                    .map(|s| vec![s.name, s.value, s.secret_path])
-                    .collect(),
-            };
-            table(&["SECRET NAME", "SECRET VALUE", "SECRET PATH"], &rows);
-        }
-        SecretsCommand::Get { names, at, plain } => {
-            let (project_id, env, path) = location(&at, &mode)?;
-            let mut rows = Vec::new();
-            for name in names {
-                SecretName::parse(&name).map_err(|e| CliError::Input(e.message))?;
-                let request = secrets_pb::GetSecretRequest {
-                    project_id: project_id.clone(),
-                    environment: env.clone(),
-                    secret_path: path.clone(),
-                    name: name.clone(),
-                };
-                let value = match &mode {
-                    Mode::Service(st) => {
-                        let reply = client.get_secret(request).await?.into_inner();
-                        let key = project_key(st, reply.encrypted_project_key.clone().map(sealed))?;
-                        let secret = reply.secret.unwrap_or_default();
-                        decrypt(&key, &reply.project_id, &secret)?
-                    }
-                    Mode::Identity => {
-                        client
-                            .get_secret_raw(request)
-                            .await?
-                            .into_inner()
-                            .secret
-                            .unwrap_or_default()
-                            .value
-                    }
-                };
-                rows.push(vec![name, value]);
-            }
-            if plain {
-                for row in rows {
-                    println!("{}", row[1]);
-                }
-            } else {
-                table(&["SECRET NAME", "SECRET VALUE"], &rows);
-            }
-        }
-        SecretsCommand::Set { pairs, at } => {
-            let (project_id, env, path) = location(&at, &mode)?;
-            let pairs = pairs
-                .iter()
-                .map(|pair| {
-                    let (name, value) = pair
-                        .split_once('=')
-                        .ok_or_else(|| CliError::Input(format!("{pair:?} is not NAME=VALUE")))?;
-                    SecretName::parse(name).map_err(|e| CliError::Input(e.message))?;
-                    Ok((name.to_owned(), value.to_owned()))
-                })
-                .collect::<Result<Vec<_>, CliError>>()?;
-            match &mode {
-                Mode::Service(st) => {
-                    let mut auth = client::auth(auth_addr, Some(token)).await?;
-                    let lookup = auth
-                        .lookup_token(auth_pb::LookupTokenRequest {})
-                        .await?
-                        .into_inner();
-                    let key = project_key(
-                        st,
-                        lookup.encrypted_project_key.clone().map(|k| Sealed {
-                            ciphertext: k.ciphertext,
-                            iv: k.iv,
-                            tag: k.tag,
-                        }),
-                    )?;
-                    for (name, value) in &pairs {
-                        let aad = secret_aad(&lookup.project_id, &env, &path, name);
-                        let sealed = key.seal(value.as_bytes(), &aad, &mut rand::rngs::OsRng);
-                        client
-                            .set_secret(secrets_pb::SetSecretRequest {
-                                project_id: lookup.project_id.clone(),
-                                environment: env.clone(),
-                                secret_path: path.clone(),
-                                name: name.clone(),
-                                ciphertext: sealed.ciphertext,
-                                iv: sealed.iv,
-                                tag: sealed.tag,
-                            })
-                            .await?;
-                    }
-                }
-                Mode::Identity => {
-                    for (name, value) in &pairs {
-                        client
-                            .set_secret_raw(secrets_pb::SetSecretRawRequest {
-                                project_id: project_id.clone(),
-                                environment: env.clone(),
-                                secret_path: path.clone(),
-                                name: name.clone(),
-                                value: value.clone(),
-                            })
-                            .await?;
-                    }
-                }
-            }
-            let rows: Vec<Vec<String>> = pairs
-                .into_iter()
-                .map(|(n, _)| vec![n, "set".to_owned()])
-                .collect();
-            table(&["SECRET NAME", "STATUS"], &rows);
-        }
-    }
-    Ok(())
-}
-
-/// Validates the location flags before any call; paths are normalised so the
-/// client binds the same path into the ciphertext as the server stores.
-fn location(at: &Location, mode: &Mode) -> Result<(String, String, String), CliError> {
-    let env = Environment::parse(&at.env)
-        .map_err(|e| CliError::Input(format!("--env: {}", e.message)))?;
-    let path = SecretPath::parse(&at.path)
-        .map_err(|e| CliError::Input(format!("--path: {}", e.message)))?;
-    let project_id = at.project_id.clone().unwrap_or_default();
-    if matches!(mode, Mode::Identity) && project_id.is_empty() {
-        return Err(CliError::Input(
-            "--projectId is required with an identity token".to_owned(),
-        ));
-    }
-    Ok((
-        project_id,
-        env.as_str().to_owned(),
-        path.as_str().to_owned(),
-    ))
-}
-
-/// The project key, decrypted with the token's key part.
-fn project_key(token: &ServiceTokenSecret, encrypted: Option<Sealed>) -> Result<WireKey, CliError> {
-    let sealed = encrypted
-        .ok_or_else(|| CliError::Crypto("the server sent no encrypted project key".to_owned()))?;
-    let bytes = token.key().open(&sealed, b"").map_err(|_| {
-        CliError::Crypto("the project key does not decrypt with this token's key part".to_owned())
-    })?;
-    WireKey::from_bytes(&bytes).map_err(|e| CliError::Crypto(e.to_string()))
-}
-
-fn sealed(k: secrets_pb::EncryptedProjectKey) -> Sealed {
-    Sealed {
-        ciphertext: k.ciphertext,
-        iv: k.iv,
-        tag: k.tag,
-    }
-}
-
-fn decrypt(
-    key: &WireKey,
-    project_id: &str,
-    secret: &secrets_pb::Secret,
-) -> Result<String, CliError> {
-    let aad = secret_aad(
-        project_id,
-        &secret.environment,
-        &secret.secret_path,
-        &secret.name,
+        .into_inner()
+        .project
+        .unwrap_or_default();
+    crate::project::require_environment(&project, env.as_str(), "--env")?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::Input(format!("cannot read the working folder: {e}")))?;
+    let path = config::write_project_file(
+        &cwd,
+        &ProjectFile {
+            project_id,
+            default_environment: Some(env.as_str().to_owned()),
+        },
+    )?;
+    println!(
+        "Linked {} to project {} ({}), default environment {}.",
+        path.display(),
+        project.name,
+        project.id,
+        env.as_str()
     );
-    let sealed = Sealed {
-        ciphertext: secret.ciphertext.clone(),
-        iv: secret.iv.clone(),
-        tag: secret.tag.clone(),
-    };
-    let bytes = key.open(&sealed, &aad).map_err(|_| {
-        CliError::Crypto(format!(
-            "secret {} does not decrypt with the project key",
-            secret.name
-        ))
-    })?;
-    String::from_utf8(bytes)
-        .map_err(|_| CliError::Crypto(format!("secret {} is not UTF-8 text", secret.name)))
+    Ok(())
+}
+
+/// Verifies the token with `LookupToken` (which uses none of its uses) and
+/// stores it with the addresses it worked against.
+async fn login(ctx: &Context) -> Result<(), CliError> {
+    let token = ctx.token()?.to_owned();
+    let lookup = ctx
+        .auth()
+        .await?
+        .lookup_token(auth_pb::LookupTokenRequest {})
+        .await?
+        .into_inner();
+    let mut user = UserConfig::load()?;
+    user.token = Some(token);
+    user.auth_addr = Some(ctx.auth_addr.clone());
+    user.secrets_addr = Some(ctx.secrets_addr.clone());
+    let path = user.save()?;
+    println!(
+        "Logged in as {}; token stored in {} (mode 0600).",
+        lookup.principal,
+        path.display()
+    );
+    Ok(())
+}
+
+fn logout() -> Result<(), CliError> {
+    let mut user = UserConfig::load()?;
+    if user.token.take().is_none() {
+        println!("No stored token.");
+        return Ok(());
+    }
+    let path = user.save()?;
+    println!("Stored token removed from {}.", path.display());
+    Ok(())
 }

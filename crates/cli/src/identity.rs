@@ -3,8 +3,9 @@
 use clap::Subcommand;
 use latchkey_proto::auth::v1 as auth_pb;
 
-use crate::client::{self, CliError};
-use crate::output::table;
+use crate::client::CliError;
+use crate::commands::Context;
+use crate::output::{self, table};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum IdentityCommand {
@@ -117,12 +118,9 @@ pub(crate) enum TokenCommand {
     },
 }
 
-pub(crate) async fn run(
-    addr: &str,
-    token: Option<&str>,
-    cmd: IdentityCommand,
-) -> Result<(), CliError> {
-    let mut auth = client::auth(addr, token).await?;
+/// Runs an identity command.
+pub(crate) async fn run(ctx: &Context, cmd: IdentityCommand) -> Result<(), CliError> {
+    let mut auth = ctx.auth().await?;
     match cmd {
         IdentityCommand::Create { name, role, plain } => {
             let identity = auth
@@ -227,7 +225,7 @@ pub(crate) async fn run(
                         t.name.clone(),
                         t.expires_at
                             .as_ref()
-                            .map_or_else(|| "never".to_owned(), time),
+                            .map_or_else(|| "never".to_owned(), output::time),
                         format!(
                             "{}/{}",
                             t.use_count,
@@ -237,7 +235,9 @@ pub(crate) async fn run(
                                 t.use_limit.to_string()
                             }
                         ),
-                        t.last_used_at.as_ref().map_or_else(|| "-".to_owned(), time),
+                        t.last_used_at
+                            .as_ref()
+                            .map_or_else(|| "-".to_owned(), output::time),
                         if t.revoked {
                             "revoked".to_owned()
                         } else {
@@ -253,7 +253,7 @@ pub(crate) async fn run(
         }
         IdentityCommand::Token(TokenCommand::Renew { access_token }) => {
             let access_token = access_token
-                .or_else(|| token.map(str::to_owned))
+                .or_else(|| ctx.token().ok().map(str::to_owned))
                 .ok_or_else(|| {
                     CliError::Input(
                         "--access-token: give the token to renew, or set --token/LATCHKEY_TOKEN"
@@ -313,9 +313,4 @@ fn print_config(c: auth_pb::TokenAuthConfig) {
             c.access_token_trusted_ips.join(","),
         ]],
     );
-}
-
-fn time(t: &prost_types::Timestamp) -> String {
-    chrono::DateTime::from_timestamp(t.seconds, 0)
-        .map_or_else(|| t.seconds.to_string(), |d| d.to_rfc3339())
 }

@@ -4,8 +4,13 @@
 
 mod client;
 mod commands;
+mod config;
 mod identity;
 mod output;
+mod project;
+mod run;
+mod secrets;
+mod service_token;
 
 use std::process::ExitCode;
 
@@ -15,7 +20,7 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = commands::Cli::parse();
     match commands::run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("{err}");
             ExitCode::from(err.exit_code())

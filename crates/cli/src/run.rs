@@ -1,0 +1,188 @@
+//! `latchkey run` and `latchkey export`: a folder's secrets as environment
+//! variables or as a file.
+//!
+//! With `--recursive`, a name found in several folders takes the value from
+//! the folder nearest to `--path` (fewest segments; ties by path order).
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+
+use clap::Args;
+
+use crate::client::CliError;
+use crate::commands::Context;
+use crate::output::{self, ExportFormat, SecretRow};
+use crate::secrets::{Location, fetch};
+
+/// Flags of `latchkey run`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example: latchkey run --env dev --path /backend -- ./server --port 8080")]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    at: Location,
+    /// Include the folders below the path that the token may read.
+    #[arg(long)]
+    recursive: bool,
+    /// Let secrets replace variables already set in the environment.
+    #[arg(long = "override")]
+    override_existing: bool,
+    /// Print nothing but the command's own output.
+    #[arg(long)]
+    silent: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Flags of `latchkey export`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example: latchkey export --env dev --path /backend --format json")]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    at: Location,
+    /// Include the folders below the path that the token may read.
+    #[arg(long)]
+    recursive: bool,
+    /// dotenv, json or yaml.
+    #[arg(long, value_enum, default_value = "dotenv")]
+    format: ExportFormat,
+}
+
+/// Replaces this process with the command, its environment extended by the
+/// secrets, so the command's exit status and signals are the CLI's own.
+/// Returns only when the command cannot start.
+pub(crate) async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
+    let rows = fetch(ctx, &args.at, args.recursive).await?;
+    let secrets = nearest_first(rows);
+    check_variable_names(&secrets)?;
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| CliError::Input("no command given after --".to_owned()))?;
+    let mut command = std::process::Command::new(program);
+    command.args(rest);
+    let mut injected = 0;
+    for (name, value) in &secrets {
+        if args.override_existing || std::env::var_os(name).is_none() {
+            command.env(name, value);
+            injected += 1;
+        }
+    }
+    if !args.silent {
+        eprintln!(
+            "latchkey: injecting {injected} of {} secrets into {program}",
+            secrets.len()
+        );
+    }
+    let err = command.exec();
+    Err(CliError::Spawn {
+        program: program.clone(),
+        cause: err.to_string(),
+        exit: if err.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        },
+    })
+}
+
+/// Prints the secrets as dotenv, JSON or YAML.
+pub(crate) async fn export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
+    let rows = fetch(ctx, &args.at, args.recursive).await?;
+    print!("{}", output::export(&nearest_first(rows), args.format)?);
+    Ok(())
+}
+
+/// Name → value, the folder nearest to the requested path winning.
+fn nearest_first(mut rows: Vec<SecretRow>) -> BTreeMap<String, String> {
+    // Stable: rows arrive ordered by path, then name.
+    rows.sort_by_key(|r| r.path.matches('/').count() - usize::from(r.path == "/"));
+    output::as_map(&rows)
+}
+
+/// Refuses names a shell cannot hold (`-` and `.` are valid in secret
+/// names, not in variable names), listing every one.
+fn check_variable_names(secrets: &BTreeMap<String, String>) -> Result<(), CliError> {
+    let bad: Vec<&str> = secrets
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !is_variable_name(name))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Input(format!(
+        "secrets {bad:?} are not valid environment variable names (letters, digits and _, not starting with a digit); rename them, or read them with `latchkey export --format json`"
+    )))
+}
+
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn row(name: &str, value: &str, path: &str) -> SecretRow {
+        SecretRow {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            environment: "dev".to_owned(),
+            path: path.to_owned(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_folder_nearest_the_requested_path_wins_a_repeated_name() {
+        let rows = vec![
+            row("K", "deep", "/a/b/c"),
+            row("K", "middle", "/b"),
+            row("K", "root", "/"),
+            row("ONLY", "x", "/a/b/c"),
+        ];
+
+        let map = nearest_first(rows);
+
+        assert_eq!(map["K"], "root");
+        assert_eq!(map["ONLY"], "x");
+    }
+
+    #[test]
+    fn sibling_folders_tie_in_path_order() {
+        let map = nearest_first(vec![row("K", "a", "/a"), row("K", "b", "/b")]);
+
+        assert_eq!(map["K"], "a");
+    }
+
+    #[test]
+    fn variable_names_follow_the_shell_rules() {
+        for good in ["A", "_", "DB_URL", "a1", "_x_9"] {
+            assert!(is_variable_name(good), "{good}");
+        }
+        for bad in ["", "1A", "my-key", "a.b", "ünï", "A B"] {
+            assert!(!is_variable_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn invalid_variable_names_are_all_listed_in_one_error() {
+        let secrets = BTreeMap::from([
+            ("GOOD".to_owned(), String::new()),
+            ("my-key".to_owned(), String::new()),
+            ("a.b".to_owned(), String::new()),
+        ]);
+
+        let err = check_variable_names(&secrets).unwrap_err().to_string();
+
+        assert!(
+            err.contains("my-key") && err.contains("a.b") && !err.contains("GOOD"),
+            "{err}"
+        );
+    }
+}
