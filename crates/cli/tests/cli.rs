@@ -1,34 +1,120 @@
 //! The real `latchkey` binary against services started by the test.
+//!
+//! Every run gets a clean environment, a throwaway working folder and its
+//! own user config folder, so no developer's `.latchkey.json` or login leaks
+//! in.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use assert_cmd::Command;
-use latchkey_proto::auth::v1 as auth_pb;
-use latchkey_test_support::{Backend, Stack, with_token};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-/// Runs the CLI with `args` and `token`; returns (exit code, stdout, stderr).
-async fn latchkey(stack: &Stack, token: &str, args: &[&str]) -> (i32, String, String) {
-    let (auth, secrets) = (stack.auth_url.clone(), stack.secrets_url.clone());
-    let token = token.to_owned();
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::cargo_bin("latchkey")
-            .unwrap()
-            .env_clear()
-            .env("LATCHKEY_AUTH_ADDR", auth)
-            .env("LATCHKEY_SECRETS_ADDR", secrets)
-            .env("LATCHKEY_TOKEN", token)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    })
-    .await
-    .unwrap()
+use assert_cmd::Command;
+use latchkey_test_support::{Backend, Stack};
+
+/// What a run printed and how it ended.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Out {
+    #[track_caller]
+    fn ok(self) -> String {
+        assert_eq!(self.code, 0, "stderr: {}", self.err);
+        self.out
+    }
+}
+
+/// A run under way, borrowing nothing.
+type Pending = std::pin::Pin<Box<dyn Future<Output = Out> + Send>>;
+
+/// One invocation of the binary.
+struct Cli {
+    auth: Option<String>,
+    secrets: Option<String>,
+    token: Option<String>,
+    dir: Option<PathBuf>,
+    envs: Vec<(String, String)>,
+    stdin: Option<String>,
+}
+
+impl Cli {
+    /// Pointed at `stack` through `LATCHKEY_AUTH_ADDR`/`LATCHKEY_SECRETS_ADDR`, calling with `token`.
+    fn new(stack: &Stack, token: &str) -> Cli {
+        Cli {
+            auth: Some(stack.auth_url.clone()),
+            secrets: Some(stack.secrets_url.clone()),
+            token: Some(token.to_owned()),
+            dir: None,
+            envs: Vec::new(),
+            stdin: None,
+        }
+    }
+
+    /// No address and no token from the environment.
+    fn bare() -> Cli {
+        Cli {
+            auth: None,
+            secrets: None,
+            token: None,
+            dir: None,
+            envs: Vec::new(),
+            stdin: None,
+        }
+    }
+
+    /// Runs in `dir`, with the user config under `dir/.config`.
+    fn dir(mut self, dir: &Path) -> Cli {
+        self.dir = Some(dir.to_owned());
+        self
+    }
+
+    fn env(mut self, key: &str, value: &str) -> Cli {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn stdin(mut self, text: &str) -> Cli {
+        self.stdin = Some(text.to_owned());
+        self
+    }
+
+    /// Runs with `args`; owns everything, so callers may build args in place.
+    fn run<S: AsRef<str>>(self, args: &[S]) -> Pending {
+        let args: Vec<String> = args.iter().map(|s| s.as_ref().to_owned()).collect();
+        let task = tokio::task::spawn_blocking(move || {
+            let scratch = tempfile::tempdir().unwrap();
+            let dir = self.dir.unwrap_or_else(|| scratch.path().to_owned());
+            let mut cmd = Command::cargo_bin("latchkey").unwrap();
+            cmd.env_clear()
+                .current_dir(&dir)
+                .env("LATCHKEY_CONFIG_DIR", dir.join(".config"))
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+            if let Some(auth) = self.auth {
+                cmd.env("LATCHKEY_AUTH_ADDR", auth);
+            }
+            if let Some(secrets) = self.secrets {
+                cmd.env("LATCHKEY_SECRETS_ADDR", secrets);
+            }
+            if let Some(token) = self.token {
+                cmd.env("LATCHKEY_TOKEN", token);
+            }
+            for (k, v) in self.envs {
+                cmd.env(k, v);
+            }
+            cmd.write_stdin(self.stdin.unwrap_or_default());
+            let out = cmd.args(args).output().unwrap();
+            Out {
+                code: out.status.code().unwrap_or(-1),
+                out: String::from_utf8(out.stdout).unwrap(),
+                err: String::from_utf8(out.stderr).unwrap(),
+            }
+        });
+        Box::pin(async move { task.await.unwrap() })
+    }
 }
 
 async fn started() -> (Stack, String) {
@@ -39,6 +125,7 @@ async fn started() -> (Stack, String) {
     (stack, project)
 }
 
+/// A token for dev:/backend/** and staging:/**, read and write.
 async fn create_token(stack: &Stack, project: &str, extra: &[&str]) -> String {
     let mut args = vec![
         "service-token",
@@ -52,29 +139,31 @@ async fn create_token(stack: &Stack, project: &str, extra: &[&str]) -> String {
         "--token-only",
     ];
     args.extend_from_slice(extra);
-    let (code, out, err) = latchkey(stack, &stack.admin_token, &args).await;
-    assert_eq!(code, 0, "{err}");
+    let out = Cli::new(stack, &stack.admin_token).run(&args).await.ok();
     out.trim().to_owned()
 }
 
-async fn token_meta(stack: &Stack, token: &str) -> auth_pb::ServiceToken {
-    let id = token.split('.').nth(1).unwrap().to_owned();
-    stack
-        .auth_client()
+/// `service-token get <id> --output json` of a full token.
+async fn token_json(stack: &Stack, token: &str) -> serde_json::Value {
+    let id = token.split('.').nth(1).unwrap();
+    let out = Cli::new(stack, &stack.admin_token)
+        .run(&["service-token", "get", id, "--output", "json"])
         .await
-        .get_service_token(with_token(
-            auth_pb::GetServiceTokenRequest { token_id: id },
-            &stack.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .token
-        .unwrap()
+        .ok();
+    serde_json::from_str(&out).unwrap()
 }
 
+async fn set(stack: &Stack, token: &str, pairs: &[&str], env: &str, path: &str) {
+    let mut args = vec!["secrets", "set"];
+    args.extend_from_slice(pairs);
+    args.extend_from_slice(&["--env", env, "--path", path]);
+    Cli::new(stack, token).run(&args).await.ok();
+}
+
+// ---- service tokens --------------------------------------------------------
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_only_prints_just_the_token_with_both_scopes_and_access_levels() {
+async fn token_only_prints_just_the_token_and_both_scopes_and_access_levels_work() {
     let (stack, project) = started().await;
 
     let token = create_token(&stack, &project, &[]).await;
@@ -83,62 +172,195 @@ async fn token_only_prints_just_the_token_with_both_scopes_and_access_levels() {
         token.starts_with("st.") && !token.contains(char::is_whitespace),
         "{token:?}"
     );
-    let meta = token_meta(&stack, &token).await;
-    assert_eq!(meta.name, "Service token generated via CLI");
-    let scopes: Vec<_> = meta
-        .scopes
-        .iter()
-        .map(|s| format!("{}:{}", s.environment, s.secret_path))
-        .collect();
-    assert_eq!(scopes, ["dev:/backend/**", "staging:/**"]);
-    assert_eq!(meta.permissions.len(), 2);
-    let (code, _, err) = latchkey(
-        &stack,
-        &token,
-        &["secrets", "set", "A=1", "--env", "staging", "--path", "/x"],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
+    let meta = token_json(&stack, &token).await;
+    assert_eq!(meta["name"], "Service token generated via CLI");
+    assert_eq!(
+        meta["scopes"],
+        serde_json::json!(["dev:/backend/**", "staging:/**"])
+    );
+    assert_eq!(meta["permissions"], serde_json::json!(["read", "write"]));
+    set(&stack, &token, &["A=in-staging"], "staging", "/x").await;
+    set(&stack, &token, &["B=in-dev"], "dev", "/backend/api").await;
+    let staging = Cli::new(&stack, &token)
+        .run(&[
+            "secrets", "get", "A", "--env", "staging", "--path", "/x", "--plain",
+        ])
+        .await
+        .ok();
+    let dev = Cli::new(&stack, &token)
+        .run(&[
+            "secrets",
+            "get",
+            "B",
+            "--env",
+            "dev",
+            "--path",
+            "/backend/api",
+            "--plain",
+        ])
+        .await
+        .ok();
+    assert_eq!(
+        (staging.as_str(), dev.as_str()),
+        ("in-staging\n", "in-dev\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_expiry_is_one_day_and_zero_never_expires() {
     let (stack, project) = started().await;
 
-    let day = token_meta(&stack, &create_token(&stack, &project, &[]).await).await;
-    let never = token_meta(
+    let day = token_json(&stack, &create_token(&stack, &project, &[]).await).await;
+    let never = token_json(
         &stack,
         &create_token(&stack, &project, &["--expiry-seconds", "0"]).await,
     )
     .await;
 
-    assert_eq!(
-        day.expires_at.unwrap().seconds - day.created_at.unwrap().seconds,
-        86_400
-    );
-    assert!(never.expires_at.is_none());
+    assert_eq!(day["expiresInSeconds"], 86_400);
+    assert!(day["expiresAt"].is_string(), "{day}");
+    assert_eq!(never["expiresInSeconds"], 0);
+    assert!(never["expiresAt"].is_null(), "{never}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_token_list_get_deactivate_activate_and_delete() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &["--name", "ci deploy"]).await;
+    let id = token.split('.').nth(1).unwrap().to_owned();
+    let admin = || Cli::new(&stack, &stack.admin_token);
+    let read = || async {
+        Cli::new(&stack, &token)
+            .run(&["secrets", "list", "--env", "staging"])
+            .await
+    };
+
+    let listed = admin()
+        .run(&["service-token", "list", "--projectId", &project])
+        .await
+        .ok();
+    assert!(
+        listed.contains(&id) && listed.contains("ci deploy") && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&token), "the list never shows the token");
+
+    let shown = admin()
+        .run(&["service-token", "deactivate", &id])
+        .await
+        .ok();
+    assert!(shown.contains("inactive"), "{shown}");
+    let denied = read().await;
+    assert_eq!(denied.code, 3, "{}", denied.err);
+    assert!(denied.err.contains("TOKEN_INACTIVE"), "{}", denied.err);
+
+    admin().run(&["service-token", "activate", &id]).await.ok();
+    read().await.ok();
+
+    admin().run(&["service-token", "delete", &id]).await.ok();
+    let denied = read().await;
+    assert_eq!(denied.code, 3, "{}", denied.err);
+    assert!(denied.err.contains("TOKEN_REVOKED"), "{}", denied.err);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flags_are_refused_before_any_call_with_exit_code_2() {
+    let (stack, project) = started().await;
+    let create = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "service-token".to_owned(),
+            "create".to_owned(),
+            "--projectId".to_owned(),
+            project.clone(),
+            "--access-level=read".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (create(&["--scope=dev"]), "--scope"),
+        (create(&["--scope=dev:backend"]), "--scope"),
+        (create(&["--scope=nope:/"]), "--scope"),
+        (
+            create(&["--scope=dev:/", "--expiry-seconds", "-1"]),
+            "--expiry-seconds",
+        ),
+        (
+            create(&["--scope=dev:/", "--trusted-ip", "10.0.0.300"]),
+            "--trusted-ip",
+        ),
+        (
+            vec![
+                "secrets".into(),
+                "get".into(),
+                "A".into(),
+                "--path".into(),
+                "../etc".into(),
+            ],
+            "--path",
+        ),
+        (
+            vec![
+                "secrets".into(),
+                "get".into(),
+                "A".into(),
+                "--env".into(),
+                "Dev Env".into(),
+            ],
+            "--env",
+        ),
+    ];
+    for (args, flag) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = Cli::new(&stack, &stack.admin_token).run(&args).await;
+        assert_eq!(out.code, 2, "{args:?}: {}", out.err);
+        assert!(out.err.contains(flag), "{args:?}: {}", out.err);
+    }
+    let unknown = Cli::new(&stack, &stack.admin_token)
+        .run(
+            &create(&["--scope=nope:/"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert!(
+        unknown.err.contains("dev,staging,prod"),
+        "names the environments the project has: {}",
+        unknown.err
+    );
+    let listed = Cli::new(&stack, &stack.admin_token)
+        .run(&[
+            "service-token",
+            "list",
+            "--projectId",
+            &project,
+            "--output",
+            "json",
+        ])
+        .await
+        .ok();
+    assert_eq!(listed.trim(), "[]", "nothing was created");
+}
+
+// ---- secrets ---------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_set_then_get_round_trips_awkward_values() {
     let (stack, project) = started().await;
     let token = create_token(&stack, &project, &[]).await;
-    let value = "line one\nline \"two\" = 'x'\tünïcødé ✓";
+    let value = "line one\nline \"two\" = 'x'\tünïcødé ✓ $HOME \\n";
 
-    let pair = format!("TRICKY={value}");
-    let (code, _, err) = latchkey(
+    set(
         &stack,
         &token,
-        &[
-            "secrets", "set", &pair, "--env", "dev", "--path", "/backend",
-        ],
+        &[&format!("TRICKY={value}")],
+        "dev",
+        "/backend",
     )
     .await;
-    assert_eq!(code, 0, "{err}");
-    let (code, out, err) = latchkey(
-        &stack,
-        &token,
-        &[
+    let plain = Cli::new(&stack, &token)
+        .run(&[
             "secrets",
             "get",
             "TRICKY",
@@ -147,16 +369,11 @@ async fn secrets_set_then_get_round_trips_awkward_values() {
             "--path",
             "/backend/",
             "--plain",
-        ],
-    )
-    .await;
-
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out, format!("{value}\n"));
-    let (_, listed, _) = latchkey(
-        &stack,
-        &token,
-        &[
+        ])
+        .await
+        .ok();
+    let json = Cli::new(&stack, &token)
+        .run(&[
             "secrets",
             "list",
             "--env",
@@ -164,146 +381,563 @@ async fn secrets_set_then_get_round_trips_awkward_values() {
             "--path",
             "/",
             "--recursive",
-        ],
+            "--output",
+            "json",
+        ])
+        .await
+        .ok();
+
+    assert_eq!(plain, format!("{value}\n"));
+    let listed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(listed[0]["name"], "TRICKY");
+    assert_eq!(listed[0]["value"], value);
+    assert_eq!(listed[0]["path"], "/backend");
+    assert_eq!(listed[0]["version"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_values_come_from_a_dotenv_file_or_standard_input() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.env"),
+        "# comment\nFROM_FILE=\"a b\\nc\"\nexport SECOND='x=y'\n",
     )
-    .await;
-    assert!(
-        listed.contains("TRICKY") && listed.contains("/backend"),
-        "{listed}"
+    .unwrap();
+    let pem = "-----BEGIN KEY-----\nabc\n-----END KEY-----\n";
+
+    Cli::new(&stack, &token)
+        .dir(dir.path())
+        .run(&[
+            "secrets", "set", "--file", "app.env", "--env", "dev", "--path", "/backend",
+        ])
+        .await
+        .ok();
+    Cli::new(&stack, &token)
+        .stdin(pem)
+        .run(&[
+            "secrets", "set", "TLS_KEY", "--env", "dev", "--path", "/backend",
+        ])
+        .await
+        .ok();
+    let exported = Cli::new(&stack, &token)
+        .run(&[
+            "export", "--env", "dev", "--path", "/backend", "--format", "json",
+        ])
+        .await
+        .ok();
+
+    let map: BTreeMap<String, String> = serde_json::from_str(&exported).unwrap();
+    assert_eq!(map["FROM_FILE"], "a b\nc");
+    assert_eq!(map["SECOND"], "x=y");
+    assert_eq!(
+        map["TLS_KEY"],
+        pem.trim_end_matches('\n'),
+        "one trailing newline is dropped"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_flags_are_refused_before_any_call_with_exit_code_2() {
+async fn secrets_delete_removes_the_secret_and_a_second_delete_is_not_found() {
     let (stack, project) = started().await;
-    let cases: [(&[&str], &str); 4] = [
-        (
-            &[
-                "service-token",
-                "create",
-                "--projectId",
-                &project,
-                "--scope=dev",
-                "--access-level=read",
-            ],
-            "--scope",
-        ),
-        (
-            &[
-                "service-token",
-                "create",
-                "--projectId",
-                &project,
-                "--scope=dev:backend",
-                "--access-level=read",
-            ],
-            "--scope",
-        ),
-        (
-            &[
-                "service-token",
-                "create",
-                "--projectId",
-                &project,
-                "--scope=dev:/",
-                "--access-level=read",
-                "--expiry-seconds",
-                "-1",
-            ],
-            "--expiry-seconds",
-        ),
-        (&["secrets", "get", "A", "--path", "../etc"], "--path"),
-    ];
-    for (args, flag) in cases {
-        let (code, _, err) = latchkey(&stack, &stack.admin_token, args).await;
-        assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains(flag), "{args:?}: {err}");
-    }
-    let listed = stack
-        .auth_client()
+    let token = create_token(&stack, &project, &[]).await;
+    set(&stack, &token, &["GONE=1", "KEPT=2"], "dev", "/backend").await;
+
+    Cli::new(&stack, &token)
+        .run(&[
+            "secrets", "delete", "GONE", "--env", "dev", "--path", "/backend",
+        ])
         .await
-        .list_service_tokens(with_token(
-            auth_pb::ListServiceTokensRequest {
-                project_id: project,
-            },
-            &stack.admin_token,
-        ))
+        .ok();
+    let again = Cli::new(&stack, &token)
+        .run(&[
+            "secrets", "delete", "GONE", "--env", "dev", "--path", "/backend",
+        ])
+        .await;
+    let left = Cli::new(&stack, &token)
+        .run(&[
+            "export", "--env", "dev", "--path", "/backend", "--format", "json",
+        ])
         .await
-        .unwrap()
-        .into_inner()
-        .tokens;
-    assert!(listed.is_empty(), "nothing was created");
+        .ok();
+
+    assert_eq!(again.code, 1, "{}", again.err);
+    assert!(again.err.contains("not found"), "{}", again.err);
+    let map: BTreeMap<String, String> = serde_json::from_str(&left).unwrap();
+    assert_eq!(map, BTreeMap::from([("KEPT".to_owned(), "2".to_owned())]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn denials_print_reason_and_hint_with_their_exit_code() {
-    let (mut stack, project) = started().await;
+async fn export_output_parses_back_to_the_same_map_in_every_format() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    let expected = BTreeMap::from([
+        (
+            "MULTI".to_owned(),
+            "a\nb \"q\" 'x' = $NOT_EXPANDED \\ ✓".to_owned(),
+        ),
+        ("PLAIN".to_owned(), "value".to_owned()),
+        ("EMPTY".to_owned(), String::new()),
+    ]);
+    let pairs: Vec<String> = expected.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let pairs: Vec<&str> = pairs.iter().map(String::as_str).collect();
+    set(&stack, &token, &pairs, "dev", "/backend").await;
+    let export = |format: &'static str| {
+        Cli::new(&stack, &token).run(&[
+            "export", "--env", "dev", "--path", "/backend", "--format", format,
+        ])
+    };
+
+    let dotenv = export("dotenv").await.ok();
+    let json = export("json").await.ok();
+    let yaml = export("yaml").await.ok();
+
+    let from_dotenv: BTreeMap<String, String> = dotenvy::from_read_iter(dotenv.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(from_dotenv, expected, "{dotenv}");
+    assert_eq!(
+        serde_json::from_str::<BTreeMap<String, String>>(&json).unwrap(),
+        expected
+    );
+    assert_eq!(
+        serde_yaml_ng::from_str::<BTreeMap<String, String>>(&yaml).unwrap(),
+        expected
+    );
+}
+
+// ---- run -------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_injects_secrets_and_passes_the_exit_code_through() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    set(
+        &stack,
+        &token,
+        &["DB_URL=postgres://db/app", "MULTI=a\nb"],
+        "dev",
+        "/backend",
+    )
+    .await;
+
+    let out = Cli::new(&stack, &token)
+        .run(&[
+            "run",
+            "--env",
+            "dev",
+            "--path",
+            "/backend",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$DB_URL\" \"$MULTI\"; exit 7",
+        ])
+        .await;
+
+    assert_eq!(out.code, 7, "{}", out.err);
+    assert_eq!(out.out, "postgres://db/app|a\nb");
+    assert!(out.err.contains("injecting 2 of 2 secrets"), "{}", out.err);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_keeps_existing_variables_unless_override_and_reads_recursively() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    set(&stack, &token, &["K=secret", "TOP=top"], "dev", "/backend").await;
+    set(
+        &stack,
+        &token,
+        &["K=deeper", "DEEP=deep"],
+        "dev",
+        "/backend/api",
+    )
+    .await;
+    let show = ["sh", "-c", "printf '%s %s %s' \"$K\" \"$TOP\" \"$DEEP\""];
+    let run = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "run",
+            "--env",
+            "dev",
+            "--path",
+            "/backend",
+            "--recursive",
+            "--silent",
+        ];
+        args.extend_from_slice(extra);
+        args.push("--");
+        args.extend_from_slice(&show);
+        Cli::new(&stack, &token).env("K", "preset").run(&args)
+    };
+
+    let kept = run(&[]).await.ok();
+    let replaced = run(&["--override"]).await.ok();
+
+    assert_eq!(kept, "preset top deep");
+    assert_eq!(
+        replaced, "secret top deep",
+        "the folder nearest --path wins"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refuses_secret_names_that_are_not_variable_names() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    set(&stack, &token, &["my-key=1", "OK=2"], "dev", "/backend").await;
+
+    let out = Cli::new(&stack, &token)
+        .run(&[
+            "run", "--env", "dev", "--path", "/backend", "--", "sh", "-c", "echo ran",
+        ])
+        .await;
+
+    assert_eq!(out.code, 2, "{}", out.err);
+    assert!(
+        out.err.contains("my-key") && out.err.contains("not valid environment variable names"),
+        "{}",
+        out.err
+    );
+    assert!(!out.out.contains("ran"), "the command never started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_of_a_missing_command_exits_127() {
+    let (stack, project) = started().await;
     let token = create_token(&stack, &project, &[]).await;
 
-    let (code, _, err) = latchkey(
-        &stack,
-        &token,
-        &["secrets", "get", "A", "--env", "dev", "--path", "/frontend"],
-    )
-    .await;
-    assert_eq!(code, 4, "{err}");
+    let out = Cli::new(&stack, &token)
+        .run(&[
+            "run",
+            "--env",
+            "dev",
+            "--path",
+            "/backend",
+            "--",
+            "no-such-command-latchkey",
+        ])
+        .await;
+
+    assert_eq!(out.code, 127, "{}", out.err);
+    assert!(out.err.contains("no-such-command-latchkey"), "{}", out.err);
+}
+
+// ---- configuration ---------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_links_a_folder_so_commands_in_it_and_below_need_no_project_or_env() {
+    let (stack, project) = started().await;
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("src/deep");
+    std::fs::create_dir_all(&nested).unwrap();
+
+    Cli::new(&stack, &stack.admin_token)
+        .dir(dir.path())
+        .run(&["init", "--projectId", &project, "--env", "staging"])
+        .await
+        .ok();
+    let token = Cli::new(&stack, &stack.admin_token)
+        .dir(&nested)
+        .run(&[
+            "service-token",
+            "create",
+            "--scope=staging:/**",
+            "--access-level=read",
+            "--access-level=write",
+            "--token-only",
+        ])
+        .await
+        .ok();
+    let token = token.trim();
+    Cli::new(&stack, token)
+        .dir(&nested)
+        .run(&["secrets", "set", "WHERE=linked"])
+        .await
+        .ok();
+    let read = Cli::new(&stack, token)
+        .run(&["secrets", "get", "WHERE", "--env", "staging", "--plain"])
+        .await
+        .ok();
+
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".latchkey.json")).unwrap())
+            .unwrap();
+    assert_eq!(file["projectId"], project.as_str());
+    assert_eq!(file["defaultEnvironment"], "staging");
+    assert_eq!(
+        read, "linked\n",
+        "the default environment came from .latchkey.json"
+    );
+    let bad = Cli::new(&stack, &stack.admin_token)
+        .dir(dir.path())
+        .run(&["init", "--projectId", &project, "--env", "qa"])
+        .await;
+    assert_eq!(bad.code, 2, "{}", bad.err);
     assert!(
-        err.contains("SCOPE_DENIED") && err.contains("dev:/backend/**") && err.contains("hint:"),
-        "{err}"
+        bad.err.contains("--env") && bad.err.contains("qa"),
+        "{}",
+        bad.err
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_needing_a_project_say_how_to_give_one() {
+    let (stack, _) = started().await;
+
+    let out = Cli::new(&stack, &stack.admin_token)
+        .run(&["service-token", "list"])
+        .await;
+
+    assert_eq!(out.code, 2, "{}", out.err);
+    assert!(
+        out.err.contains("--projectId") && out.err.contains("latchkey init"),
+        "{}",
+        out.err
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_stores_the_token_privately_and_later_commands_use_it_until_logout() {
+    use std::os::unix::fs::PermissionsExt;
+    let (stack, _) = started().await;
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = |cli: Cli| {
+        cli.dir(dir.path())
+            .env("LATCHKEY_AUTH_ADDR", &stack.auth_url)
+            .env("LATCHKEY_SECRETS_ADDR", &stack.secrets_url)
+    };
+
+    let login = addrs(Cli::bare())
+        .run(&["login", "--token", &stack.admin_token])
+        .await
+        .ok();
+    let listed = addrs(Cli::bare()).run(&["project", "list"]).await.ok();
+    addrs(Cli::bare()).run(&["logout"]).await.ok();
+    let after = addrs(Cli::bare()).run(&["project", "list"]).await;
+
+    let config = dir.path().join(".config/config.json");
+    assert!(login.contains("identity:"), "{login}");
+    assert!(
+        !login.contains(&stack.admin_token),
+        "login never prints the token"
+    );
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(listed.contains("test project"), "{listed}");
+    assert!(
+        !std::fs::read_to_string(&config)
+            .unwrap()
+            .contains(&stack.admin_token)
+    );
+    assert_eq!(after.code, 3, "{}", after.err);
+    assert!(
+        after.err.contains("TOKEN_MALFORMED") && after.err.contains("latchkey login"),
+        "{}",
+        after.err
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_does_not_log_in() {
+    let (stack, _) = started().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = Cli::new(&stack, "st.nope")
+        .dir(dir.path())
+        .run(&["login"])
+        .await;
+
+    assert_eq!(out.code, 3, "{}", out.err);
+    assert!(!dir.path().join(".config/config.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_come_from_flags_then_environment_then_the_config_file() {
+    let (stack, _) = started().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".config")).unwrap();
+    let dead = "http://127.0.0.1:9"; // discard port: nothing listens
+    let write_config = |auth: &str| {
+        std::fs::write(
+            dir.path().join(".config/config.json"),
+            serde_json::json!({ "authAddr": auth, "token": stack.admin_token }).to_string(),
+        )
+        .unwrap();
+    };
+
+    write_config(&stack.auth_url);
+    let from_file = Cli::bare().dir(dir.path()).run(&["project", "list"]).await;
+    write_config(dead);
+    let env_wins = Cli::bare()
+        .dir(dir.path())
+        .env("LATCHKEY_AUTH_ADDR", &stack.auth_url)
+        .run(&["project", "list"])
+        .await;
+    let flag_wins = Cli::bare()
+        .dir(dir.path())
+        .env("LATCHKEY_AUTH_ADDR", dead)
+        .run(&["--auth-addr", &stack.auth_url, "project", "list"])
+        .await;
+    let dead_file = Cli::bare().dir(dir.path()).run(&["project", "list"]).await;
+
+    from_file.ok();
+    env_wins.ok();
+    flag_wins.ok();
+    assert_eq!(dead_file.code, 5, "{}", dead_file.err);
+    assert!(dead_file.err.contains("127.0.0.1:9"), "{}", dead_file.err);
+}
+
+// ---- errors ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_class_has_its_exit_code_reason_and_hint() {
+    let (mut stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    let (auth, secrets) = (stack.auth_url.clone(), stack.secrets_url.clone());
+    let get = |token: String, path: &'static str| {
+        Cli::bare()
+            .env("LATCHKEY_AUTH_ADDR", &auth)
+            .env("LATCHKEY_SECRETS_ADDR", &secrets)
+            .env("LATCHKEY_TOKEN", &token)
+            .run(&["secrets", "get", "A", "--env", "dev", "--path", path])
+    };
+
+    // Permission: the scopes and the path asked for.
+    let out = get(token.clone(), "/frontend").await;
+    assert_eq!(out.code, 4, "{}", out.err);
+    assert!(
+        out.err.contains("SCOPE_DENIED")
+            && out.err.contains("dev:/backend/**")
+            && out.err.contains("\"/frontend\"")
+            && out.err.contains("hint:"),
+        "{}",
+        out.err
     );
 
-    let (code, _, err) = latchkey(&stack, &token, &["project", "list"]).await;
-    assert_eq!(code, 4, "{err}");
-    assert!(err.contains("PERMISSION_DENIED"), "{err}");
+    // Permission: the IP the server saw.
+    let fenced = create_token(&stack, &project, &["--trusted-ip", "192.0.2.7"]).await;
+    let out = get(fenced, "/backend").await;
+    assert_eq!(out.code, 4, "{}", out.err);
+    assert!(
+        out.err.contains("IP_NOT_TRUSTED")
+            && out.err.contains("127.0.0.1")
+            && out.err.contains("trusted IPs"),
+        "{}",
+        out.err
+    );
 
+    // Permission: e2ee projects refuse server-side decryption.
+    let sealed_project = stack.create_project(true).await;
+    let (_, identity) = stack
+        .identity_in_project(&sealed_project, "viewer", 0)
+        .await;
+    let out = Cli::new(&stack, &identity)
+        .run(&["secrets", "list", "--projectId", &sealed_project])
+        .await;
+    assert_eq!(out.code, 4, "{}", out.err);
+    assert!(
+        out.err.contains("E2EE_ENABLED") && out.err.contains("use a service token"),
+        "{}",
+        out.err
+    );
+
+    // Authentication: a wrong secret, then expiry.
     let bogus = format!("{}0", &token[..token.len() - 1]);
-    let (code, _, err) = latchkey(
-        &stack,
-        &bogus,
-        &["secrets", "get", "A", "--env", "dev", "--path", "/backend"],
-    )
-    .await;
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("TOKEN_INVALID"), "{err}");
+    let out = get(bogus, "/backend").await;
+    assert_eq!(out.code, 3, "{}", out.err);
+    assert!(out.err.contains("TOKEN_INVALID"), "{}", out.err);
+    let short = create_token(&stack, &project, &["--expiry-seconds", "60"]).await;
+    stack.clock.advance(chrono::Duration::seconds(61));
+    let out = get(short, "/backend").await;
+    assert_eq!(out.code, 3, "{}", out.err);
+    assert!(
+        out.err.contains("TOKEN_EXPIRED") && out.err.contains("create a new one"),
+        "{}",
+        out.err
+    );
 
+    // Input: refused before any call.
+    let out = get(token.clone(), "relative").await;
+    assert_eq!(out.code, 2, "{}", out.err);
+
+    // Unavailable: the secrets service fails closed without the auth service.
     stack.stop_auth().await;
-    let (code, _, err) = latchkey(
-        &stack,
-        &token,
-        &["secrets", "list", "--env", "dev", "--path", "/backend"],
-    )
-    .await;
-    assert_eq!(code, 5, "{err}");
-    assert!(err.contains("AUTH_UNAVAILABLE"), "{err}");
+    let out = get(token, "/backend").await;
+    assert_eq!(out.code, 5, "{}", out.err);
+    assert!(
+        out.err.contains("AUTH_UNAVAILABLE") && out.err.contains("hint:"),
+        "{}",
+        out.err
+    );
+}
+
+// ---- projects and identities -----------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_get_add_environment_and_set_trusted_ips() {
+    let (stack, project) = started().await;
+    let admin = || Cli::new(&stack, &stack.admin_token);
+
+    admin()
+        .run(&[
+            "project",
+            "add-environment",
+            "--projectId",
+            &project,
+            "--slug",
+            "qa",
+        ])
+        .await
+        .ok();
+    admin()
+        .run(&[
+            "project",
+            "set-trusted-ips",
+            "--projectId",
+            &project,
+            "--trusted-ip",
+            "10.0.0.0/8",
+        ])
+        .await
+        .ok();
+    let shown = admin()
+        .run(&["project", "get", "--projectId", &project])
+        .await
+        .ok();
+    let bad = admin()
+        .run(&[
+            "project",
+            "set-trusted-ips",
+            "--projectId",
+            &project,
+            "--trusted-ip",
+            "nope",
+        ])
+        .await;
+
+    assert!(shown.contains("dev,staging,prod,qa"), "{shown}");
+    assert!(shown.contains("10.0.0.0/8"), "{shown}");
+    assert_eq!(bad.code, 2, "{}", bad.err);
+    assert!(bad.err.contains("--trusted-ip"), "{}", bad.err);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_commands_issue_a_limited_token_that_stops_after_its_uses() {
     let (stack, project) = started().await;
     let service = create_token(&stack, &project, &[]).await;
-    let (code, _, err) = latchkey(
-        &stack,
-        &service,
-        &[
-            "secrets", "set", "K=v", "--env", "dev", "--path", "/backend",
-        ],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
-    let admin = stack.admin_token.clone();
+    set(&stack, &service, &["K=v"], "dev", "/backend").await;
+    let admin = || Cli::new(&stack, &stack.admin_token);
 
-    let (code, id, err) = latchkey(
-        &stack,
-        &admin,
-        &["identity", "create", "--name", "worker", "--plain"],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
+    let id = admin()
+        .run(&["identity", "create", "--name", "worker", "--plain"])
+        .await
+        .ok();
     let id = id.trim().to_owned();
-    let (code, _, err) = latchkey(
-        &stack,
-        &admin,
-        &[
+    let bad = admin()
+        .run(&[
             "identity",
             "token-auth",
             "attach",
@@ -311,15 +945,12 @@ async fn identity_commands_issue_a_limited_token_that_stops_after_its_uses() {
             &id,
             "--ttl",
             "0",
-        ],
-    )
-    .await;
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("access_token_ttl"), "{err}");
-    let (code, out, err) = latchkey(
-        &stack,
-        &admin,
-        &[
+        ])
+        .await;
+    assert_eq!(bad.code, 2, "{}", bad.err);
+    assert!(bad.err.contains("access_token_ttl"), "{}", bad.err);
+    let attached = admin()
+        .run(&[
             "identity",
             "token-auth",
             "attach",
@@ -327,15 +958,12 @@ async fn identity_commands_issue_a_limited_token_that_stops_after_its_uses() {
             &id,
             "--num-uses-limit",
             "2",
-        ],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("0.0.0.0/0,::/0"), "{out}");
-    let (code, _, err) = latchkey(
-        &stack,
-        &admin,
-        &[
+        ])
+        .await
+        .ok();
+    assert!(attached.contains("0.0.0.0/0,::/0"), "{attached}");
+    admin()
+        .run(&[
             "project",
             "add-identity",
             "--projectId",
@@ -345,24 +973,20 @@ async fn identity_commands_issue_a_limited_token_that_stops_after_its_uses() {
             "--role",
             "viewer",
             "--scope=dev:/backend/**",
-        ],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
-    let (code, token, err) = latchkey(
-        &stack,
-        &admin,
-        &[
+        ])
+        .await
+        .ok();
+    let token = admin()
+        .run(&[
             "identity",
             "token",
             "create",
             "--identity-id",
             &id,
             "--token-only",
-        ],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
+        ])
+        .await
+        .ok();
     let token = token.trim().to_owned();
     assert!(token.starts_with("ia."), "{token}");
 
@@ -379,37 +1003,32 @@ async fn identity_commands_issue_a_limited_token_that_stops_after_its_uses() {
         "--plain",
     ];
     for _ in 0..2 {
-        let (code, out, err) = latchkey(&stack, &token, &get).await;
-        assert_eq!((code, out.as_str()), (0, "v\n"), "{err}");
+        let out = Cli::new(&stack, &token).run(&get).await.ok();
+        assert_eq!(out, "v\n");
     }
-    let (code, _, err) = latchkey(&stack, &token, &get).await;
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("TOKEN_USES_EXHAUSTED"), "{err}");
-    let (code, _, err) = latchkey(&stack, &token, &["identity", "token", "renew"]).await;
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("TOKEN_USES_EXHAUSTED"), "{err}");
-    let (_, listed, _) = latchkey(
-        &stack,
-        &admin,
-        &["identity", "token", "list", "--identity-id", &id],
-    )
-    .await;
+    let out = Cli::new(&stack, &token).run(&get).await;
+    assert_eq!(out.code, 3, "{}", out.err);
+    assert!(out.err.contains("TOKEN_USES_EXHAUSTED"), "{}", out.err);
+    let out = Cli::new(&stack, &token)
+        .run(&["identity", "token", "renew"])
+        .await;
+    assert_eq!(out.code, 3, "{}", out.err);
+    assert!(out.err.contains("TOKEN_USES_EXHAUSTED"), "{}", out.err);
+    let listed = admin()
+        .run(&["identity", "token", "list", "--identity-id", &id])
+        .await
+        .ok();
     assert!(
         listed.contains("2/2") && listed.contains("active"),
         "{listed}"
     );
-    let (code, _, err) = latchkey(
-        &stack,
-        &admin,
-        &["identity", "token", "revoke", "--access-token", &token],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
-    let (_, listed, _) = latchkey(
-        &stack,
-        &admin,
-        &["identity", "token", "list", "--identity-id", &id],
-    )
-    .await;
+    admin()
+        .run(&["identity", "token", "revoke", "--access-token", &token])
+        .await
+        .ok();
+    let listed = admin()
+        .run(&["identity", "token", "list", "--identity-id", &id])
+        .await
+        .ok();
     assert!(listed.contains("revoked"), "{listed}");
 }
