@@ -69,6 +69,8 @@ enum Command {
     /// Example: latchkey login --token "$(cat latchkey-data/admin-token)"
     Login,
     /// Forget the token `latchkey login` stored.
+    ///
+    /// Example: latchkey logout
     Logout,
     /// Manage projects (admin).
     #[command(subcommand)]
@@ -269,4 +271,50 @@ fn logout() -> Result<(), CliError> {
     let path = user.save()?;
     println!("Stored token removed from {}.", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command a user can run, as its path of names.
+    fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, clap::Command)>) {
+        let mut subs = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .peekable();
+        if subs.peek().is_none() {
+            out.push((path, cmd.clone()));
+            return;
+        }
+        for sub in subs {
+            let mut next = path.clone();
+            next.push(sub.get_name().to_owned());
+            leaves(sub, next, out);
+        }
+    }
+
+    #[test]
+    fn every_command_help_shows_an_example() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), Vec::new(), &mut all);
+        assert!(all.len() > 25, "found only {} commands", all.len());
+
+        let missing: Vec<String> = all
+            .into_iter()
+            .filter_map(|(path, mut cmd)| {
+                let help = cmd.render_long_help().to_string();
+                (!help.contains("Example: latchkey ")).then(|| path.join(" "))
+            })
+            .collect();
+
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+    }
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

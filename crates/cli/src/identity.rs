@@ -24,6 +24,8 @@ pub(crate) enum IdentityCommand {
         plain: bool,
     },
     /// List identities (org admin).
+    ///
+    /// Example: latchkey identity list
     List,
     /// Delete an identity and revoke its tokens (org admin).
     ///
@@ -70,6 +72,8 @@ pub(crate) enum TokenAuthCommand {
     /// Example: latchkey identity token-auth update --identity-id <id> --ttl 3600
     Update(TokenAuthFlags),
     /// Show an identity's Token Auth.
+    ///
+    /// Example: latchkey identity token-auth get --identity-id <id>
     Get {
         /// Identity id.
         #[arg(long = "identity-id")]
@@ -94,12 +98,16 @@ pub(crate) enum TokenCommand {
         token_only: bool,
     },
     /// List an identity's access tokens.
+    ///
+    /// Example: latchkey identity token list --identity-id <id>
     List {
         /// Identity id.
         #[arg(long = "identity-id")]
         identity_id: String,
     },
     /// Renew an access token (default: the one in --token / LATCHKEY_TOKEN).
+    ///
+    /// Example: latchkey identity token renew --access-token ia.…
     Renew {
         /// The access token to renew.
         #[arg(long = "access-token")]

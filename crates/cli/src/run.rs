@@ -16,7 +16,6 @@ use crate::secrets::{Location, fetch};
 
 /// Flags of `latchkey run`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example: latchkey run --env dev --path /backend -- ./server --port 8080")]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     at: Location,
@@ -36,7 +35,6 @@ pub(crate) struct RunArgs {
 
 /// Flags of `latchkey export`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example: latchkey export --env dev --path /backend --format json")]
 pub(crate) struct ExportArgs {
     #[command(flatten)]
     at: Location,
