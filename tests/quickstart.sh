@@ -77,6 +77,7 @@ expect "// Folder path, absolute, e.g. \`/backend\`; empty means \`/\`."
 expect '"tokenType": "TOKEN_TYPE_SERVICE"'
 expect '"secretPath": "/backend"'
 expect '"encryptedProjectKey": {'
+expect '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"latchkey","reason":"SCOPE_DENIED"}'
 [ "$(grep -c '"status": "SERVING"' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
   failed=$((failed + 1)); echo "quickstart: expected two SERVING health checks" >&2; }
 if [ "$failed" -gt 0 ] || [ -n "${QUICKSTART_SHOW:-}" ]; then cat "$work/out" >&2; fi

@@ -12,7 +12,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(out.join("latchkey_descriptor.bin"), fds.encode_to_vec())?;
+    // Reflection also describes the error details the statuses carry, so
+    // grpcurl decodes them; no Rust code is generated for those.
+    let mut described = files.to_vec();
+    described.push(root.join("google/rpc/error_details.proto"));
+    let reflected = protox::compile(&described, [&root])?;
+    fs::write(out.join("latchkey_descriptor.bin"), reflected.encode_to_vec())?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

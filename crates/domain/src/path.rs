@@ -68,9 +68,14 @@ impl SecretPath {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let err = |message: String| InvalidInput::new("secret_path", message);
         if !raw.starts_with('/') {
+            // Suggest the absolute form only where it is itself valid.
+            let absolute = format!("/{}", raw.trim_start_matches("./"));
+            let example = match Self::parse(&absolute) {
+                Ok(path) => path.0,
+                Err(_) => "/backend".to_owned(),
+            };
             return Err(err(format!(
-                "{raw:?} is relative: folder paths are absolute, e.g. \"/{}\"",
-                raw.trim_start_matches("./")
+                "{raw:?} is relative: folder paths are absolute, e.g. {example:?}"
             )));
         }
         if raw.chars().any(char::is_control) {
@@ -178,6 +183,8 @@ mod tests {
             ("api", "relative"),
             ("", "relative"),
             ("./api", "relative"),
+            ("./api", "e.g. \"/api\""),
+            ("../x", "e.g. \"/backend\""),
             ("/a/./b", "\".\" segment"),
             ("/a/..", "\"..\" segment"),
             ("/../etc", "\"..\" segment"),
