@@ -17,7 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut described = files.to_vec();
     described.push(root.join("google/rpc/error_details.proto"));
     let reflected = protox::compile(&described, [&root])?;
-    fs::write(out.join("latchkey_descriptor.bin"), reflected.encode_to_vec())?;
+    fs::write(
+        out.join("latchkey_descriptor.bin"),
+        reflected.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

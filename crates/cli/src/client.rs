@@ -31,6 +31,12 @@ pub(crate) enum CliError {
         "error: cannot reach {addr}: {cause}\nhint: is `make run` running? Set --auth-addr/--secrets-addr or LATCHKEY_AUTH_ADDR/LATCHKEY_SECRETS_ADDR."
     )]
     Unreachable { addr: String, cause: String },
+    /// The connection broke during a call: usually TLS settings that do
+    /// not match the server's.
+    #[error(
+        "error: the connection failed: {cause}\nhint: check the address and TLS settings: --tls or --ca-cert for a TLS server, --client-cert and --client-key where it requires mTLS, http:// for a plaintext one"
+    )]
+    Connection { cause: String },
     /// Data from the server did not decrypt with the token's key.
     #[error("error: {0}")]
     Crypto(String),
@@ -51,7 +57,7 @@ impl CliError {
         match self {
             CliError::Input(_) => 2,
             CliError::Server { exit, .. } => *exit,
-            CliError::Unreachable { .. } => 5,
+            CliError::Unreachable { .. } | CliError::Connection { .. } => 5,
             CliError::Crypto(_) => 1,
             CliError::Spawn { exit, .. } => *exit,
         }
@@ -60,11 +66,18 @@ impl CliError {
 
 impl From<tonic::Status> for CliError {
     fn from(status: tonic::Status) -> Self {
-        let reason = status
+        let info = status
             .get_error_details()
             .error_info()
-            .map(|info| info.reason.clone())
-            .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
+            .map(|i| i.reason.clone());
+        // A status the server sent has no source; one with a source was made
+        // on this side from a broken connection.
+        if info.is_none() && std::error::Error::source(&status).is_some() {
+            return CliError::Connection {
+                cause: error_chain(&status),
+            };
+        }
+        let reason = info.unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
         let known = Reason::from_wire(&reason);
         let exit = match known.map(Reason::status_class) {
             Some(StatusClass::Unauthenticated) => 3,
@@ -224,20 +237,25 @@ async fn channel(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<Channel, C
         }
         None => {}
     }
-    endpoint.connect().await.map_err(|e| {
-        // The transport error alone says only "transport error"; its sources
-        // say what failed (refused, certificate, handshake).
-        let mut cause = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(inner) = source {
-            cause = format!("{cause}: {inner}");
-            source = inner.source();
-        }
-        CliError::Unreachable {
-            addr: url.clone(),
-            cause,
-        }
+    endpoint.connect().await.map_err(|e| CliError::Unreachable {
+        addr: url.clone(),
+        cause: error_chain(&e),
     })
+}
+
+/// An error and its sources: a transport error alone says only "transport
+/// error", its sources say what failed (refused, certificate, handshake).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut cause = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !cause.contains(&text) {
+            cause = format!("{cause}: {text}");
+        }
+        source = inner.source();
+    }
+    cause
 }
 
 fn bearer(token: Option<&str>) -> Result<Bearer, CliError> {

@@ -1,0 +1,192 @@
+//! The CLI's TLS and mTLS flags against the real auth service behind a TLS
+//! listener with throwaway certificates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::Cli;
+use latchkey_auth_service::grpc::AuthGrpc;
+use latchkey_domain::ip::TrustedIps;
+use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
+use latchkey_test_support::{Backend, Stack};
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+/// A CA, a server certificate for 127.0.0.1 and localhost, and a client
+/// certificate, as PEM files.
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    server: (String, String),
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+fn pki() -> Pki {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |names: &[&str], usage: ExtendedKeyUsagePurpose| {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().unwrap();
+        (
+            params.signed_by(&key, &issuer).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    };
+    let server = leaf(
+        &["127.0.0.1", "localhost"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let client = leaf(&["latchkey-cli"], ExtendedKeyUsagePurpose::ClientAuth);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    Pki {
+        ca: write("ca.pem", &ca_pem),
+        client_cert: write("client.pem", &client.0),
+        client_key: write("client.key", &client.1),
+        server,
+        _dir: dir,
+    }
+}
+
+/// Serves the stack's auth service over TLS (requiring a client certificate
+/// signed by the CA when `mtls`); returns its `https://` address.
+async fn tls_auth(stack: &Stack, pki: &Pki, mtls: bool) -> String {
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(&pki.server.0, &pki.server.1));
+    if mtls {
+        tls = tls.client_ca_root(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let grpc = AuthGrpc::new(stack.auth.app.clone(), TrustedIps::default());
+    let server = Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_service(AuthServiceServer::new(grpc))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    tokio::spawn(server);
+    format!("https://127.0.0.1:{port}")
+}
+
+async fn started() -> (Stack, Pki) {
+    let stack = Stack::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    stack.create_project(false).await;
+    (stack, pki())
+}
+
+fn to(addr: &str, token: &str) -> Cli {
+    Cli::bare()
+        .env("LATCHKEY_AUTH_ADDR", addr)
+        .env("LATCHKEY_TOKEN", token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_trusting_the_ca_reaches_the_auth_service() {
+    let (stack, pki) = started().await;
+    let addr = tls_auth(&stack, &pki, false).await;
+
+    let out = to(&addr, &stack.admin_token)
+        .run(&["--ca-cert", pki.ca.to_str().unwrap(), "project", "list"])
+        .await
+        .ok();
+
+    assert!(out.contains("test project"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_server_outside_the_trusted_roots_is_refused_naming_the_certificate() {
+    let (stack, pki) = started().await;
+    let addr = tls_auth(&stack, &pki, false).await;
+
+    let out = to(&addr, &stack.admin_token)
+        .run(&["project", "list"])
+        .await;
+
+    assert_eq!(out.code, 5, "{}", out.err);
+    assert!(out.err.contains("certificate"), "{}", out.err);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_client_gets_no_answer_from_a_tls_port() {
+    let (stack, pki) = started().await;
+    let addr = tls_auth(&stack, &pki, false)
+        .await
+        .replace("https://", "http://");
+
+    let out = to(&addr, &stack.admin_token)
+        .run(&["project", "list"])
+        .await;
+
+    assert_eq!(out.code, 5, "{}", out.err);
+    assert!(out.err.contains("TLS settings"), "{}", out.err);
+    assert!(!out.out.contains("test project"), "{}", out.out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_server_answers_only_a_client_with_its_certificate() {
+    let (stack, pki) = started().await;
+    let addr = tls_auth(&stack, &pki, true).await;
+    let ca = pki.ca.to_str().unwrap();
+
+    let without = to(&addr, &stack.admin_token)
+        .run(&["--ca-cert", ca, "project", "list"])
+        .await;
+    let with = to(&addr, &stack.admin_token)
+        .run(&[
+            "--ca-cert",
+            ca,
+            "--client-cert",
+            pki.client_cert.to_str().unwrap(),
+            "--client-key",
+            pki.client_key.to_str().unwrap(),
+            "project",
+            "list",
+        ])
+        .await
+        .ok();
+
+    assert_eq!(without.code, 5, "{}", without.err);
+    assert!(without.err.contains("CertificateRequired"), "{}", without.err);
+    assert!(!without.out.contains("test project"), "{}", without.out);
+    assert!(with.contains("test project"), "{with}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_cert_without_its_key_is_refused_before_connecting() {
+    let pki = pki();
+
+    let out = Cli::bare()
+        .run(&[
+            "--client-cert",
+            pki.client_cert.to_str().unwrap(),
+            "project",
+            "list",
+        ])
+        .await;
+
+    assert_eq!(out.code, 2, "{}", out.err);
+    assert!(out.err.contains("--client-key"), "{}", out.err);
+}
