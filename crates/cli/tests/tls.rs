@@ -169,7 +169,11 @@ async fn mtls_server_answers_only_a_client_with_its_certificate() {
         .ok();
 
     assert_eq!(without.code, 5, "{}", without.err);
-    assert!(without.err.contains("CertificateRequired"), "{}", without.err);
+    assert!(
+        without.err.contains("CertificateRequired"),
+        "{}",
+        without.err
+    );
     assert!(!without.out.contains("test project"), "{}", without.out);
     assert!(with.contains("test project"), "{with}");
 }
