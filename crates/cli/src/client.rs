@@ -74,7 +74,7 @@ impl From<tonic::Status> for CliError {
         // on this side from a broken connection.
         if info.is_none() && std::error::Error::source(&status).is_some() {
             return CliError::Connection {
-                cause: error_chain(&status),
+                cause: error_chain(status.message(), std::error::Error::source(&status)),
             };
         }
         let reason = info.unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
@@ -239,15 +239,15 @@ async fn channel(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<Channel, C
     }
     endpoint.connect().await.map_err(|e| CliError::Unreachable {
         addr: url.clone(),
-        cause: error_chain(&e),
+        cause: error_chain(&e.to_string(), std::error::Error::source(&e)),
     })
 }
 
-/// An error and its sources: a transport error alone says only "transport
-/// error", its sources say what failed (refused, certificate, handshake).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut cause = e.to_string();
-    let mut source = e.source();
+/// An error's text and its sources': a transport error alone says only
+/// "transport error", its sources say what failed (refused, certificate,
+/// handshake).
+fn error_chain(head: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut cause = head.to_owned();
     while let Some(inner) = source {
         let text = inner.to_string();
         if !cause.contains(&text) {

@@ -163,12 +163,6 @@ impl Context {
             })
     }
 
-    /// `--projectId`, else the linked project, else empty (a service token
-    /// knows its project).
-    pub(crate) fn project_id_or_token_default(&self, flag: Option<String>) -> String {
-        self.project_id(flag).unwrap_or_default()
-    }
-
     /// `--env`, else the linked folder's default environment, else `dev`;
     /// validated.
     pub(crate) fn environment(&self, flag: Option<String>) -> Result<Environment, CliError> {

@@ -299,7 +299,9 @@ fn prepare(ctx: &Context, at: &Location) -> Result<(Mode, Target), CliError> {
                     .to_owned(),
             )
         })?,
-        Mode::Service(_) => ctx.project_id_or_token_default(at.project_id.clone()),
+        // A service token is bound to one project: a linked folder's project
+        // must not override it, so only an explicit flag is sent.
+        Mode::Service(_) => at.project_id.clone().unwrap_or_default(),
     };
     Ok((
         mode,
@@ -353,6 +355,9 @@ fn values(
             }
             None => {
                 stdin_used = true;
+                if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    eprintln!("Enter the value of {arg}, then Ctrl-D:");
+                }
                 let mut value = read_stdin()?;
                 // `echo value | latchkey secrets set NAME` should not store the newline.
                 if value.ends_with('\n') {

@@ -561,6 +561,14 @@ async fn init_links_a_folder_so_commands_in_it_and_below_need_no_project_or_env(
         read, "linked\n",
         "the default environment came from .latchkey.json"
     );
+    // A service token of another project acts on its own project there.
+    let other = stack.create_project(false).await;
+    let foreign = create_token(&stack, &other, &[]).await;
+    Cli::new(&stack, &foreign)
+        .dir(&nested)
+        .run(&["secrets", "set", "OTHER=1", "--path", "/"])
+        .await
+        .ok();
     let bad = Cli::new(&stack, &stack.admin_token)
         .dir(dir.path())
         .run(&["init", "--projectId", &project, "--env", "qa"])
