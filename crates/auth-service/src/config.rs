@@ -10,6 +10,7 @@ use latchkey_service_kit::config::{
     ConfigError, InternalKey, Mode, Vars, data_dir, database_url, secret_or_dev_file,
     trusted_proxies,
 };
+use latchkey_service_kit::serve::Listening;
 
 /// Everything the auth service needs, validated.
 #[derive(Debug, Clone)]
@@ -31,6 +32,12 @@ pub struct Config {
     pub trusted_proxies: TrustedIps,
     /// `LATCHKEY_VERIFY_CACHE_CAPACITY`: verified tokens remembered per replica, default 10000.
     pub verify_cache_capacity: usize,
+    /// `LATCHKEY_INTERNAL_ADDR`: a second port that alone serves `Authorize`
+    /// (mTLS when `LATCHKEY_TLS_CLIENT_CA_FILE` is set); unset, the public
+    /// port serves it to internal-key holders.
+    pub internal_addr: Option<SocketAddr>,
+    /// TLS, the health port and the shutdown drain bound.
+    pub listening: Listening,
     /// `LATCHKEY_STATE_CACHE_MILLIS`: how stale a row `Authorize` reads may be
     /// on a replica that did not change it, and how often batched use counts
     /// are written; default 1000, 0 reads the database on every call.
@@ -74,6 +81,16 @@ impl Config {
             reaper_interval: Duration::from_secs(interval),
             trusted_proxies: trusted_proxies(vars)?,
             verify_cache_capacity: vars.parse_or("LATCHKEY_VERIFY_CACHE_CAPACITY", 10_000)?,
+            internal_addr: match vars.get("LATCHKEY_INTERNAL_ADDR") {
+                None => None,
+                Some(raw) => Some(raw.parse().map_err(|e| {
+                    ConfigError::new(
+                        "LATCHKEY_INTERNAL_ADDR",
+                        format!("{raw:?} is not host:port: {e}"),
+                    )
+                })?),
+            },
+            listening: Listening::from_vars(vars)?,
             state_cache_ttl: Duration::from_millis(
                 vars.parse_or("LATCHKEY_STATE_CACHE_MILLIS", 1000)?,
             ),

@@ -5,13 +5,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use latchkey_domain::InvalidInput;
 use latchkey_domain::crypto::{Sealed, key_rotation_recommended};
 use latchkey_domain::identity::{OrgRole, ProjectRole};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::{Environment, SecretPath};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
 use latchkey_domain::scope::{Action, Permissions, Scope, Scopes};
+use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
 use latchkey_service_kit::config::INTERNAL_KEY_HEADER;
@@ -24,21 +24,43 @@ use tonic::{Request, Response, Status};
 use crate::app::{AdminScope, AuthApp, Authenticated, ConfigChanges, NewServiceToken};
 use crate::error::AuthError;
 
+/// Which callers a listener lets call `Authorize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizeGate {
+    /// Any caller with the internal key (one port serves everything).
+    InternalKey,
+    /// Nobody: `Authorize` is served on the internal port only.
+    Elsewhere,
+    /// Callers with the internal key and a client certificate the TLS
+    /// layer verified (mTLS on the internal port).
+    ClientCertificate,
+}
+
 /// The gRPC face of [`AuthApp`].
 #[derive(Debug, Clone)]
 pub struct AuthGrpc {
     app: Arc<AuthApp>,
     trusted_proxies: TrustedIps,
+    gate: AuthorizeGate,
 }
 
 impl AuthGrpc {
-    /// Serves `app`, honouring `x-forwarded-for` only from `trusted_proxies`.
+    /// Serves `app`, honouring `x-forwarded-for` only from `trusted_proxies`,
+    /// with `Authorize` open to internal-key holders.
     #[must_use]
     pub fn new(app: Arc<AuthApp>, trusted_proxies: TrustedIps) -> Self {
         Self {
             app,
             trusted_proxies,
+            gate: AuthorizeGate::InternalKey,
         }
+    }
+
+    /// Who may call `Authorize` on this listener.
+    #[must_use]
+    pub fn with_gate(mut self, gate: AuthorizeGate) -> Self {
+        self.gate = gate;
+        self
     }
 
     async fn admin<T>(
@@ -482,6 +504,26 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::AuthorizeRequest>,
     ) -> Reply<pb::AuthorizeResponse> {
+        match self.gate {
+            AuthorizeGate::InternalKey => {}
+            AuthorizeGate::Elsewhere => {
+                return Err(AuthError::from(AccessError::new(
+                    Reason::PermissionDenied,
+                    "Authorize is served on the internal port only (LATCHKEY_INTERNAL_ADDR)",
+                ))
+                .into());
+            }
+            // The handshake already refused callers without a valid
+            // certificate; this holds if the listener is ever misconfigured.
+            AuthorizeGate::ClientCertificate if request.peer_certs().is_none() => {
+                return Err(AuthError::from(AccessError::new(
+                    Reason::PermissionDenied,
+                    "Authorize needs a client certificate (mTLS)",
+                ))
+                .into());
+            }
+            AuthorizeGate::ClientCertificate => {}
+        }
         let presented = request
             .metadata()
             .get(INTERNAL_KEY_HEADER)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use latchkey_auth_service::config::Config;
-use latchkey_auth_service::startup::{serve, start};
+use latchkey_auth_service::startup::{Listeners, serve, start};
 use latchkey_domain::ports::SystemClock;
 use latchkey_service_kit::config::Vars;
 use latchkey_service_kit::serve::{init_tracing, shutdown_signal};
@@ -38,15 +38,32 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let internal = match config.internal_addr {
+        None => None,
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("latchkey-auth: cannot listen on {addr} (LATCHKEY_INTERNAL_ADDR): {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
     if let Some(path) = &running.admin_token_file {
         tracing::info!(path = %path.display(), "bootstrap admin token written (mode 0600)");
     }
     tracing::info!(
         addr = %config.listen_addr,
+        internal_addr = ?config.internal_addr,
+        health_addr = ?config.listening.health_addr,
+        tls = config.listening.tls.is_some(),
         admin_token_file = %config.admin_token_file.display(),
         "latchkey-auth listening"
     );
-    match serve(&running, &config, listener, shutdown_signal()).await {
+    let listeners = Listeners {
+        public: listener,
+        internal,
+    };
+    match serve(&running, &config, listeners, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("latchkey-auth: {e}");

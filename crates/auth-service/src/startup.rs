@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
-use latchkey_service_kit::serve::{ReflectionError, health, reflection};
+use latchkey_service_kit::serve::{
+    ReflectionError, Shutdown, health, reflection, serve_health, serve_router,
+};
+use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::auth::AuthStore;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::app::AuthApp;
 use crate::config::Config;
 use crate::error::AuthError;
-use crate::grpc::AuthGrpc;
+use crate::grpc::{AuthGrpc, AuthorizeGate};
 use crate::verifier::Verifier;
 
 /// Why the service could not start or stopped with an error.
@@ -33,6 +35,27 @@ pub enum StartError {
     /// The gRPC server failed.
     #[error("serve: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS files do not load.
+    #[error("TLS: {0}")]
+    Tls(#[from] latchkey_service_kit::tls::TlsError),
+}
+
+/// The sockets the auth service serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Clients: every call but `Authorize` when there is an internal port.
+    pub public: TcpListener,
+    /// `Authorize` for the secrets service (`LATCHKEY_INTERNAL_ADDR`).
+    pub internal: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(public: TcpListener) -> Self {
+        Self {
+            public,
+            internal: None,
+        }
+    }
 }
 
 /// A started auth service, ready to serve.
@@ -68,8 +91,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
 pub async fn serve(
     running: &Running,
     config: &Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
+    listeners: impl Into<Listeners>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let (reflection_v1, reflection_v1alpha) = reflection("latchkey.auth.v1.AuthService")?;
     let (reporter, health_service) = health();
@@ -102,14 +125,77 @@ pub async fn serve(
             }
         })
     };
+    let listeners = listeners.into();
+    let shutdown = Shutdown::on(shutdown);
+    let listening = &config.listening;
+    // Clients get TLS without client certificates; the internal port asks
+    // for one when a client CA is configured.
+    let public_tls = listening
+        .tls
+        .as_ref()
+        .map(|files| ReloadingTls::load(files.without_client_auth()))
+        .transpose()?;
+    let internal_tls = listening
+        .tls
+        .as_ref()
+        .map(|files| ReloadingTls::load(files.clone()))
+        .transpose()?;
+    let reloaders: Vec<_> = public_tls
+        .iter()
+        .chain(internal_tls.iter())
+        .map(|tls| tls.spawn_reloader(listening.tls_reload))
+        .collect();
     let grpc = AuthGrpc::new(running.app.clone(), config.trusted_proxies.clone());
-    let result = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(AuthServiceServer::new(grpc))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+    let public_gate = if listeners.internal.is_some() {
+        AuthorizeGate::Elsewhere
+    } else {
+        AuthorizeGate::InternalKey
+    };
+    let public = serve_router(
+        tonic::transport::Server::builder()
+            .add_service(health_service.clone())
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(AuthServiceServer::new(grpc.clone().with_gate(public_gate))),
+        listeners.public,
+        public_tls.as_ref(),
+        shutdown.clone(),
+        listening.shutdown_grace,
+    );
+    let internal = async {
+        let Some(listener) = listeners.internal else {
+            return Ok(());
+        };
+        let gate = if listening
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some())
+        {
+            AuthorizeGate::ClientCertificate
+        } else {
+            AuthorizeGate::InternalKey
+        };
+        serve_router(
+            tonic::transport::Server::builder()
+                .add_service(health_service.clone())
+                .add_service(AuthServiceServer::new(grpc.clone().with_gate(gate))),
+            listener,
+            internal_tls.as_ref(),
+            shutdown.clone(),
+            listening.shutdown_grace,
+        )
+        .await
+    };
+    let health = async {
+        match listening.health_addr {
+            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone()).await,
+            None => Ok(()),
+        }
+    };
+    let result = tokio::try_join!(public, internal, health).map(drop);
+    for reloader in reloaders {
+        reloader.abort();
+    }
     reaper.abort();
     flusher.abort();
     // Calls have drained: write the last batched uses before stopping.
@@ -124,7 +210,7 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     clock: Arc<dyn Clock>,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let running = start(&config, clock).await?;
     serve(&running, &config, listener, shutdown).await

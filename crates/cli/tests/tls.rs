@@ -5,75 +5,20 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::Cli;
 use latchkey_auth_service::grpc::AuthGrpc;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
-use latchkey_test_support::{Backend, Stack};
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use latchkey_test_support::{Backend, Pki, Stack};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-
-/// A CA, a server certificate for 127.0.0.1 and localhost, and a client
-/// certificate, as PEM files.
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    server: (String, String),
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-fn pki() -> Pki {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf = |names: &[&str], usage: ExtendedKeyUsagePurpose| {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        params.extended_key_usages = vec![usage];
-        params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate().unwrap();
-        (
-            params.signed_by(&key, &issuer).unwrap().pem(),
-            key.serialize_pem(),
-        )
-    };
-    let server = leaf(
-        &["127.0.0.1", "localhost"],
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
-    let client = leaf(&["latchkey-cli"], ExtendedKeyUsagePurpose::ClientAuth);
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    Pki {
-        ca: write("ca.pem", &ca_pem),
-        client_cert: write("client.pem", &client.0),
-        client_key: write("client.key", &client.1),
-        server,
-        _dir: dir,
-    }
-}
 
 /// Serves the stack's auth service over TLS (requiring a client certificate
 /// signed by the CA when `mtls`); returns its `https://` address.
 async fn tls_auth(stack: &Stack, pki: &Pki, mtls: bool) -> String {
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(&pki.server.0, &pki.server.1));
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
+        std::fs::read(&pki.server_cert).unwrap(),
+        std::fs::read(&pki.server_key).unwrap(),
+    ));
     if mtls {
         tls = tls.client_ca_root(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()));
     }
@@ -94,7 +39,7 @@ async fn started() -> (Stack, Pki) {
         .await
         .expect("sqlite always runs");
     stack.create_project(false).await;
-    (stack, pki())
+    (stack, Pki::new())
 }
 
 fn to(addr: &str, token: &str) -> Cli {
@@ -178,7 +123,7 @@ async fn mtls_server_answers_only_a_client_with_its_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_cert_without_its_key_is_refused_before_connecting() {
-    let pki = pki();
+    let pki = Pki::new();
 
     let out = Cli::bare()
         .run(&[

@@ -1,5 +1,7 @@
 //! `Authorizer` over gRPC: asks the auth service and fails closed.
 
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use latchkey_domain::crypto::{Sealed, WireKey};
@@ -11,13 +13,52 @@ use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_service_kit::config::{INTERNAL_KEY_HEADER, InternalKey};
 use latchkey_service_kit::status::access_error_of;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic_types::StatusExt;
+
+/// TLS to the auth service: the CA its certificate chains to (else the
+/// system roots) and, for mTLS, this service's client certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthTlsFiles {
+    /// `LATCHKEY_AUTH_CA_FILE`.
+    pub ca: Option<PathBuf>,
+    /// `LATCHKEY_AUTH_CLIENT_CERT_FILE`.
+    pub client_cert: Option<PathBuf>,
+    /// `LATCHKEY_AUTH_CLIENT_KEY_FILE`.
+    pub client_key: Option<PathBuf>,
+}
+
+impl AuthTlsFiles {
+    /// The files' bytes, to notice a change; never logged.
+    fn read(&self) -> std::io::Result<Vec<Vec<u8>>> {
+        [&self.ca, &self.client_cert, &self.client_key]
+            .into_iter()
+            .flatten()
+            .map(std::fs::read)
+            .collect()
+    }
+
+    fn config(&self) -> std::io::Result<ClientTlsConfig> {
+        let mut config = match &self.ca {
+            Some(ca) => {
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca)?))
+            }
+            None => ClientTlsConfig::new().with_native_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            config = config.identity(Identity::from_pem(
+                std::fs::read(cert)?,
+                std::fs::read(key)?,
+            ));
+        }
+        Ok(config)
+    }
+}
 
 /// The auth service's `Authorize`, called with the internal key.
 #[derive(Debug, Clone)]
 pub struct GrpcAuthorizer {
-    client: AuthServiceClient<Channel>,
+    client: Arc<RwLock<AuthServiceClient<Channel>>>,
     internal_key: InternalKey,
 }
 
@@ -29,15 +70,103 @@ impl GrpcAuthorizer {
         internal_key: InternalKey,
         timeout: Duration,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .connect_lazy();
         Ok(Self {
-            client: AuthServiceClient::new(channel),
+            client: Arc::new(RwLock::new(AuthServiceClient::new(channel(
+                url, timeout, None,
+            )?))),
             internal_key,
         })
     }
+
+    /// The same over TLS from `files`, which are reread every `reload`: a
+    /// renewed client certificate or CA is used from the next connection.
+    pub fn with_tls(
+        url: &str,
+        internal_key: InternalKey,
+        timeout: Duration,
+        files: AuthTlsFiles,
+        reload: Duration,
+    ) -> Result<Self, AuthClientError> {
+        let config = files.config().map_err(AuthClientError::Files)?;
+        let authorizer = Self {
+            client: Arc::new(RwLock::new(AuthServiceClient::new(channel(
+                url,
+                timeout,
+                Some(config),
+            )?))),
+            internal_key,
+        };
+        let client = Arc::downgrade(&authorizer.client);
+        let url = url.to_owned();
+        let mut seen = files.read().map_err(AuthClientError::Files)?;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(reload);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                // Stops with the last authorizer.
+                let Some(client) = client.upgrade() else {
+                    break;
+                };
+                let Ok(now) = files.read() else {
+                    tracing::warn!("auth client TLS files unreadable; keeping the previous ones");
+                    continue;
+                };
+                if now == seen {
+                    continue;
+                }
+                match files
+                    .config()
+                    .map_err(AuthClientError::Files)
+                    .and_then(|c| Ok(channel(&url, timeout, Some(c))?))
+                {
+                    Ok(fresh) => {
+                        if let Ok(mut current) = client.write() {
+                            *current = AuthServiceClient::new(fresh);
+                        }
+                        seen = now;
+                        tracing::info!("auth client TLS certificates reloaded");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "auth client TLS files changed but do not load; keeping the previous ones")
+                    }
+                }
+            }
+        });
+        Ok(authorizer)
+    }
+
+    fn client(&self) -> AuthServiceClient<Channel> {
+        self.client
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Why the auth client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthClientError {
+    /// The TLS files could not be read.
+    #[error("auth client TLS files: {0}")]
+    Files(std::io::Error),
+    /// The URL or the TLS settings are not usable.
+    #[error("auth client: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+fn channel(
+    url: &str,
+    timeout: Duration,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 impl Authorizer for GrpcAuthorizer {
@@ -60,8 +189,7 @@ impl Authorizer for GrpcAuthorizer {
         })?;
         request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
         let reply = self
-            .client
-            .clone()
+            .client()
             .authorize(request)
             .await
             .map_err(|status| authorize_error(&status))?

@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use latchkey_domain::ip::TrustedIps;
+use latchkey_service_kit::serve::Listening;
+
+use crate::auth_client::AuthTlsFiles;
 use latchkey_service_kit::config::{
     ConfigError, InternalKey, Mode, Vars, data_dir, database_url, trusted_proxies,
 };
@@ -23,6 +26,10 @@ pub struct Config {
     pub auth_timeout: Duration,
     /// `LATCHKEY_TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedIps,
+    /// TLS to the auth service, when `LATCHKEY_AUTH_URL` is `https://`.
+    pub auth_tls: Option<AuthTlsFiles>,
+    /// TLS, the health port and the shutdown drain bound.
+    pub listening: Listening,
 }
 
 impl Config {
@@ -40,6 +47,32 @@ impl Config {
             ));
         }
         let timeout_ms: u64 = vars.parse_or("LATCHKEY_AUTH_TIMEOUT_MS", 2000)?;
+        let file = |name: &str| vars.get(name).map(std::path::PathBuf::from);
+        let files = AuthTlsFiles {
+            ca: file("LATCHKEY_AUTH_CA_FILE"),
+            client_cert: file("LATCHKEY_AUTH_CLIENT_CERT_FILE"),
+            client_key: file("LATCHKEY_AUTH_CLIENT_KEY_FILE"),
+        };
+        if files.client_cert.is_some() != files.client_key.is_some() {
+            return Err(ConfigError::new(
+                if files.client_cert.is_some() {
+                    "LATCHKEY_AUTH_CLIENT_KEY_FILE"
+                } else {
+                    "LATCHKEY_AUTH_CLIENT_CERT_FILE"
+                },
+                "the client certificate and its key go together (mTLS to the auth service)",
+            ));
+        }
+        let auth_tls = if auth_url.starts_with("https://") {
+            Some(files)
+        } else if files != AuthTlsFiles::default() {
+            return Err(ConfigError::new(
+                "LATCHKEY_AUTH_URL",
+                format!("{auth_url:?} is plaintext but auth TLS files are set; use https://"),
+            ));
+        } else {
+            None
+        };
         Ok(Self {
             listen_addr: vars.parse_or(
                 "LATCHKEY_SECRETS_ADDR",
@@ -50,6 +83,8 @@ impl Config {
             internal_key: InternalKey::from_vars(vars, mode, &data_dir)?,
             auth_timeout: Duration::from_millis(timeout_ms.max(1)),
             trusted_proxies: trusted_proxies(vars)?,
+            auth_tls,
+            listening: Listening::from_vars(vars)?,
         })
     }
 }

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::Authorizer;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
-use latchkey_service_kit::serve::{ReflectionError, health, reflection};
+use latchkey_service_kit::serve::{
+    ReflectionError, Shutdown, health, reflection, serve_health, serve_router,
+};
+use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::secrets::SecretStore;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::app::SecretsApp;
 use crate::auth_client::GrpcAuthorizer;
@@ -27,19 +29,34 @@ pub enum StartError {
     /// The gRPC server failed, or the auth URL is not a valid endpoint.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The client to the auth service could not be built.
+    #[error("{0}")]
+    AuthClient(#[from] crate::auth_client::AuthClientError),
+    /// The TLS files do not load.
+    #[error("TLS: {0}")]
+    Tls(#[from] latchkey_service_kit::tls::TlsError),
 }
 
 /// Connects the store and the auth client, then serves until `shutdown`.
 pub async fn run(
     config: Config,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let authorizer = GrpcAuthorizer::new(
-        &config.auth_url,
-        config.internal_key.clone(),
-        config.auth_timeout,
-    )?;
+    let authorizer = match &config.auth_tls {
+        None => GrpcAuthorizer::new(
+            &config.auth_url,
+            config.internal_key.clone(),
+            config.auth_timeout,
+        )?,
+        Some(files) => GrpcAuthorizer::with_tls(
+            &config.auth_url,
+            config.internal_key.clone(),
+            config.auth_timeout,
+            files.clone(),
+            config.listening.tls_reload,
+        )?,
+    };
     run_with(config, listener, Arc::new(authorizer), shutdown).await
 }
 
@@ -48,7 +65,7 @@ pub async fn run_with<A: Authorizer>(
     config: Config,
     listener: TcpListener,
     authorizer: Arc<A>,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let store = SecretStore::connect(&config.database_url).await?;
     let app = Arc::new(SecretsApp::new(store, authorizer));
@@ -57,15 +74,37 @@ pub async fn run_with<A: Authorizer>(
     reporter
         .set_serving::<SecretsServiceServer<SecretsGrpc<A>>>()
         .await;
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(SecretsServiceServer::new(SecretsGrpc::new(
-            app,
-            config.trusted_proxies.clone(),
-        )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
-    Ok(())
+    let shutdown = Shutdown::on(shutdown);
+    let listening = &config.listening;
+    let tls = listening
+        .tls
+        .as_ref()
+        .map(|files| ReloadingTls::load(files.without_client_auth()))
+        .transpose()?;
+    let reloader = tls.as_ref().map(|t| t.spawn_reloader(listening.tls_reload));
+    let public = serve_router(
+        tonic::transport::Server::builder()
+            .add_service(health_service.clone())
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(SecretsServiceServer::new(SecretsGrpc::new(
+                app,
+                config.trusted_proxies.clone(),
+            ))),
+        listener,
+        tls.as_ref(),
+        shutdown.clone(),
+        listening.shutdown_grace,
+    );
+    let health = async {
+        match listening.health_addr {
+            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone()).await,
+            None => Ok(()),
+        }
+    };
+    let result = tokio::try_join!(public, health).map(drop);
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
+    Ok(result?)
 }

@@ -5,9 +5,12 @@
 //! - [`status`]: domain errors to `tonic::Status` with a `google.rpc.ErrorInfo`
 //!   reason, and back.
 //! - [`request`]: the bearer token and the client IP of a request.
-//! - [`serve`]: reflection (v1 and v1alpha) and health, and tracing set-up.
+//! - [`serve`]: reflection (v1 and v1alpha) and health, listening (TLS, the
+//!   health port, the bounded drain on shutdown), and tracing set-up.
+//! - [`tls`]: server TLS and mTLS from files, reloaded when they change.
 
 pub mod config;
 pub mod request;
 pub mod serve;
 pub mod status;
+pub mod tls;

@@ -1,7 +1,16 @@
 //! Reflection, health and tracing for both services.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::transport::server::Router;
 use tonic_health::server::HealthReporter;
 use tracing_subscriber::EnvFilter;
+
+use crate::config::{ConfigError, Vars};
+use crate::tls::{ReloadingTls, ServerTlsFiles};
 
 /// The reflection services, `v1` and `v1alpha` (grpcurl builds that speak
 /// only `v1alpha` are common), advertising `service` (a fully qualified
@@ -77,4 +86,111 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received; draining in-flight calls");
+}
+
+/// How a service listens, shared by both: TLS, the plaintext health port,
+/// and how long shutdown may drain.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// `LATCHKEY_TLS_CERT_FILE`/`_KEY_FILE`/`_CLIENT_CA_FILE`; `None` is plaintext.
+    pub tls: Option<ServerTlsFiles>,
+    /// `LATCHKEY_TLS_RELOAD_MILLIS`: how often TLS files are reread, default 10000.
+    pub tls_reload: Duration,
+    /// `LATCHKEY_HEALTH_ADDR`: a plaintext port serving only the health
+    /// service, for kubelet's gRPC probes, which speak no TLS.
+    pub health_addr: Option<SocketAddr>,
+    /// `LATCHKEY_SHUTDOWN_GRACE_SECONDS`: after SIGTERM, how long in-flight
+    /// calls may take to finish before the server closes, default 20.
+    pub shutdown_grace: Duration,
+}
+
+impl Listening {
+    /// Reads the variables.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let health_addr = match vars.get("LATCHKEY_HEALTH_ADDR") {
+            None => None,
+            Some(raw) => Some(raw.parse().map_err(|e| {
+                ConfigError::new(
+                    "LATCHKEY_HEALTH_ADDR",
+                    format!("{raw:?} is not host:port: {e}"),
+                )
+            })?),
+        };
+        let reload: u64 = vars.parse_or("LATCHKEY_TLS_RELOAD_MILLIS", 10_000)?;
+        Ok(Self {
+            tls: ServerTlsFiles::from_vars(vars)?,
+            tls_reload: Duration::from_millis(reload.max(10)),
+            health_addr,
+            shutdown_grace: Duration::from_secs(
+                vars.parse_or("LATCHKEY_SHUTDOWN_GRACE_SECONDS", 20)?,
+            ),
+        })
+    }
+}
+
+/// A shutdown signal many servers can wait on.
+#[derive(Debug, Clone)]
+pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Fires when `signal` resolves.
+    pub fn on(signal: impl Future<Output = ()> + Send + 'static) -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signal.await;
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    /// Resolves once the signal fired.
+    pub async fn fired(mut self) {
+        let _ = self.0.wait_for(|fired| *fired).await;
+    }
+}
+
+/// Serves `router` on `listener` (over TLS when given) until `shutdown`,
+/// then lets in-flight calls finish for at most `grace` before closing.
+pub async fn serve_router(
+    router: Router,
+    listener: TcpListener,
+    tls: Option<&ReloadingTls>,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> Result<(), tonic::transport::Error> {
+    let signal = shutdown.clone().fired();
+    let server: std::pin::Pin<
+        Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+    > = match tls {
+        Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.incoming(listener), signal)),
+        None => Box::pin(router.serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            signal,
+        )),
+    };
+    let bound = async {
+        shutdown.fired().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = bound => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "calls still in flight at the end of the drain bound; closing");
+            Ok(())
+        }
+    }
+}
+
+/// Serves only `health` on `addr`, plaintext, until `shutdown`.
+pub async fn serve_health(
+    addr: SocketAddr,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    shutdown: Shutdown,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .serve_with_shutdown(addr, shutdown.fired())
+        .await
 }

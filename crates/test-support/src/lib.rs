@@ -6,6 +6,7 @@
 //! - [`Stack`]: both services in-process on ephemeral loopback ports, with a
 //!   [`ManualClock`] driving the auth service, and helpers for admin calls.
 //! - [`backend_tests!`]: runs each scenario once per backend.
+//! - [`Pki`]: throwaway CA, server and client certificates for TLS tests.
 
 #![allow(
     clippy::expect_used,
@@ -14,9 +15,11 @@
 )]
 
 mod db;
+mod pki;
 mod stack;
 
 pub use db::{Backend, TestDb};
+pub use pki::Pki;
 pub use stack::{AuthReplica, ManualClock, Stack, with_token};
 
 use tonic_types::StatusExt;

@@ -1,0 +1,290 @@
+//! TLS for the services' listeners, reloaded from its files without a
+//! restart.
+//!
+//! Certificates on Kubernetes are Secret volumes that change under a running
+//! pod (cert-manager renews, an operator rotates). [`ReloadingTls`] rereads
+//! the files every interval and, when their bytes changed and still make a
+//! valid configuration, serves every new connection with the new one;
+//! connections already open keep theirs. A broken file is logged and the
+//! last good configuration kept.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::config::{ConfigError, Vars};
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server's certificate and key, and the CA its callers' certificates
+/// must chain to where client certificates are required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA bundle for client certificates (mTLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ServerTlsFiles {
+    /// `LATCHKEY_TLS_CERT_FILE` and `LATCHKEY_TLS_KEY_FILE` (both or
+    /// neither), and `LATCHKEY_TLS_CLIENT_CA_FILE`; `None` serves plaintext.
+    pub fn from_vars(vars: &Vars) -> Result<Option<Self>, ConfigError> {
+        let cert = vars.get("LATCHKEY_TLS_CERT_FILE").map(PathBuf::from);
+        let key = vars.get("LATCHKEY_TLS_KEY_FILE").map(PathBuf::from);
+        let client_ca = vars.get("LATCHKEY_TLS_CLIENT_CA_FILE").map(PathBuf::from);
+        let files = match (cert, key) {
+            (Some(cert), Some(key)) => Self {
+                cert,
+                key,
+                client_ca,
+            },
+            (None, None) if client_ca.is_some() => {
+                return Err(ConfigError::new(
+                    "LATCHKEY_TLS_CLIENT_CA_FILE",
+                    "client certificates need TLS: set LATCHKEY_TLS_CERT_FILE and LATCHKEY_TLS_KEY_FILE too",
+                ));
+            }
+            (None, None) => return Ok(None),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "LATCHKEY_TLS_KEY_FILE",
+                    "is required with LATCHKEY_TLS_CERT_FILE",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "LATCHKEY_TLS_CERT_FILE",
+                    "is required with LATCHKEY_TLS_KEY_FILE",
+                ));
+            }
+        };
+        // Checked now so a typo fails at start-up, naming the variable.
+        build(&files, files.client_ca.is_some())
+            .map_err(|e| ConfigError::new(e.variable, e.message))?;
+        Ok(Some(files))
+    }
+
+    /// The same files without the client CA: TLS that asks for no client
+    /// certificate.
+    #[must_use]
+    pub fn without_client_auth(&self) -> Self {
+        Self {
+            client_ca: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// A TLS acceptor whose configuration follows its files.
+#[derive(Clone)]
+pub struct ReloadingTls {
+    files: ServerTlsFiles,
+    current: Arc<RwLock<Loaded>>,
+}
+
+struct Loaded {
+    /// The files' bytes the acceptor was built from; compared, never logged.
+    source: Vec<u8>,
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for ReloadingTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingTls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file that does not make a TLS configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct TlsError {
+    /// The variable naming the file.
+    pub variable: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ReloadingTls {
+    /// Loads the files; client certificates are required when the files
+    /// name a client CA.
+    pub fn load(files: ServerTlsFiles) -> Result<Self, TlsError> {
+        let require_client = files.client_ca.is_some();
+        let (source, config) = build(&files, require_client)?;
+        Ok(Self {
+            files,
+            current: Arc::new(RwLock::new(Loaded {
+                source,
+                acceptor: TlsAcceptor::from(Arc::new(config)),
+            })),
+        })
+    }
+
+    /// Rereads the files; swaps in a new configuration when they changed and
+    /// are valid. Returns whether it swapped.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let source = read_all(&self.files)?;
+        if self.read_current(|l| l.source == source) {
+            return Ok(false);
+        }
+        let (source, config) = build(&self.files, self.files.client_ca.is_some())?;
+        if let Ok(mut current) = self.current.write() {
+            *current = Loaded {
+                source,
+                acceptor: TlsAcceptor::from(Arc::new(config)),
+            };
+        }
+        Ok(true)
+    }
+
+    /// Rereads the files every `every` for as long as the task runs.
+    pub fn spawn_reloader(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let tls = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match tls.reload() {
+                    Ok(true) => {
+                        tracing::info!(cert = %tls.files.cert.display(), "TLS certificates reloaded")
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS files changed but do not load; keeping the previous certificates")
+                    }
+                }
+            }
+        })
+    }
+
+    /// Accepts on `listener`, handshaking each connection on its own task
+    /// so a slow client holds up no other; the stream ends when the server
+    /// drops it.
+    #[must_use]
+    pub fn incoming(
+        &self,
+        listener: TcpListener,
+    ) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let tls = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = tokio::select! {
+                    () = tx.closed() => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let acceptor = tls.read_current(|l| l.acceptor.clone());
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send(Ok(stream)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!(peer = %peer, error = %e, "TLS handshake refused");
+                        }
+                        Err(_) => tracing::info!(peer = %peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+
+    fn read_current<T>(&self, f: impl FnOnce(&Loaded) -> T) -> T {
+        // A writer never panics while holding the lock, so poisoning cannot
+        // happen; recover the value regardless.
+        let guard = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&guard)
+    }
+}
+
+fn read_file(path: &Path, variable: &'static str) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| TlsError {
+        variable,
+        message: format!("cannot read {}: {e}", path.display()),
+    })
+}
+
+fn read_all(files: &ServerTlsFiles) -> Result<Vec<u8>, TlsError> {
+    let mut all = read_file(&files.cert, "LATCHKEY_TLS_CERT_FILE")?;
+    all.extend(read_file(&files.key, "LATCHKEY_TLS_KEY_FILE")?);
+    if let Some(ca) = &files.client_ca {
+        all.extend(read_file(ca, "LATCHKEY_TLS_CLIENT_CA_FILE")?);
+    }
+    Ok(all)
+}
+
+/// The rustls configuration of the files (ring, TLS 1.2 and 1.3, ALPN h2).
+fn build(
+    files: &ServerTlsFiles,
+    require_client: bool,
+) -> Result<(Vec<u8>, rustls::ServerConfig), TlsError> {
+    let source = read_all(files)?;
+    let bad = |variable: &'static str| {
+        move |e: &dyn std::fmt::Display| TlsError {
+            variable,
+            message: e.to_string(),
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| bad("LATCHKEY_TLS_CERT_FILE")(&e))?;
+    if certs.is_empty() {
+        return Err(bad("LATCHKEY_TLS_CERT_FILE")(&"holds no PEM certificate"));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad("LATCHKEY_TLS_KEY_FILE")(&e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("LATCHKEY_TLS_CERT_FILE")(&e))?;
+    let builder = match (&files.client_ca, require_client) {
+        (Some(ca), true) => {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?
+            {
+                roots
+                    .add(cert.map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?)
+                    .map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("LATCHKEY_TLS_KEY_FILE")(&e))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok((source, config))
+}
