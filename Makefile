@@ -31,7 +31,8 @@ build:
 ## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart)
 test: tools fmt-check clippy manifests test-rust quickstart
 
-test-rust:
+# The binaries first: end-to-end tests run them as real processes.
+test-rust: build
 	$(CARGO) test --workspace --all-targets
 
 ## quickstart: runs the README quickstart, as written, against freshly started services

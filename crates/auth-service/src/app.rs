@@ -657,6 +657,7 @@ impl AuthApp {
         if action == Action::Write {
             // Each write is one AES-GCM encryption under the project key, by the client or by us.
             let count = self.store.count_encryption(&project.id).await?;
+            latchkey_service_kit::telemetry::record_key_encryptions(&project.id, count);
             if key_rotation_recommended(count) {
                 tracing::warn!(
                     project.id = %project.id,

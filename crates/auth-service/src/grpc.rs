@@ -21,6 +21,8 @@ use latchkey_store::auth::{
 };
 use tonic::{Request, Response, Status};
 
+use latchkey_service_kit::telemetry;
+
 use crate::app::{AdminScope, AuthApp, Authenticated, ConfigChanges, NewServiceToken};
 use crate::error::AuthError;
 
@@ -102,7 +104,6 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl AuthService for AuthGrpc {
-    #[tracing::instrument(name = "auth.create_project", skip_all)]
     async fn create_project(
         &self,
         request: Request<pb::CreateProjectRequest>,
@@ -116,7 +117,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.get_project", skip_all)]
     async fn get_project(
         &self,
         request: Request<pb::GetProjectRequest>,
@@ -130,7 +130,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.list_projects", skip_all)]
     async fn list_projects(
         &self,
         request: Request<pb::ListProjectsRequest>,
@@ -142,7 +141,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.create_environment", skip_all)]
     async fn create_environment(
         &self,
         request: Request<pb::CreateEnvironmentRequest>,
@@ -159,7 +157,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.set_project_trusted_ips", skip_all)]
     async fn set_project_trusted_ips(
         &self,
         request: Request<pb::SetProjectTrustedIpsRequest>,
@@ -175,7 +172,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.create_service_token", skip_all)]
     async fn create_service_token(
         &self,
         request: Request<pb::CreateServiceTokenRequest>,
@@ -199,7 +195,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.list_service_tokens", skip_all)]
     async fn list_service_tokens(
         &self,
         request: Request<pb::ListServiceTokensRequest>,
@@ -213,7 +208,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.get_service_token", skip_all)]
     async fn get_service_token(
         &self,
         request: Request<pb::GetServiceTokenRequest>,
@@ -227,7 +221,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.delete_service_token", skip_all)]
     async fn delete_service_token(
         &self,
         request: Request<pb::DeleteServiceTokenRequest>,
@@ -239,7 +232,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(pb::DeleteServiceTokenResponse {}))
     }
 
-    #[tracing::instrument(name = "auth.set_service_token_active", skip_all)]
     async fn set_service_token_active(
         &self,
         request: Request<pb::SetServiceTokenActiveRequest>,
@@ -254,7 +246,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.create_identity", skip_all)]
     async fn create_identity(
         &self,
         request: Request<pb::CreateIdentityRequest>,
@@ -268,7 +259,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.list_identities", skip_all)]
     async fn list_identities(
         &self,
         request: Request<pb::ListIdentitiesRequest>,
@@ -280,7 +270,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.delete_identity", skip_all)]
     async fn delete_identity(
         &self,
         request: Request<pb::DeleteIdentityRequest>,
@@ -291,7 +280,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(pb::DeleteIdentityResponse {}))
     }
 
-    #[tracing::instrument(name = "auth.attach_token_auth", skip_all)]
     async fn attach_token_auth(
         &self,
         request: Request<pb::AttachTokenAuthRequest>,
@@ -309,7 +297,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(token_auth_pb(id, &config)))
     }
 
-    #[tracing::instrument(name = "auth.update_token_auth", skip_all)]
     async fn update_token_auth(
         &self,
         request: Request<pb::UpdateTokenAuthRequest>,
@@ -327,7 +314,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(token_auth_pb(id, &config)))
     }
 
-    #[tracing::instrument(name = "auth.get_token_auth", skip_all)]
     async fn get_token_auth(
         &self,
         request: Request<pb::GetTokenAuthRequest>,
@@ -338,7 +324,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(token_auth_pb(id, &config)))
     }
 
-    #[tracing::instrument(name = "auth.create_identity_access_token", skip_all)]
     async fn create_identity_access_token(
         &self,
         request: Request<pb::CreateIdentityAccessTokenRequest>,
@@ -356,7 +341,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.list_identity_access_tokens", skip_all)]
     async fn list_identity_access_tokens(
         &self,
         request: Request<pb::ListIdentityAccessTokensRequest>,
@@ -369,7 +353,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.renew_access_token", skip_all)]
     async fn renew_access_token(
         &self,
         request: Request<pb::RenewAccessTokenRequest>,
@@ -388,7 +371,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.revoke_access_token", skip_all)]
     async fn revoke_access_token(
         &self,
         request: Request<pb::RevokeAccessTokenRequest>,
@@ -416,7 +398,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(pb::RevokeAccessTokenResponse {}))
     }
 
-    #[tracing::instrument(name = "auth.add_identity_to_project", skip_all)]
     async fn add_identity_to_project(
         &self,
         request: Request<pb::AddIdentityToProjectRequest>,
@@ -441,7 +422,6 @@ impl AuthService for AuthGrpc {
         }))
     }
 
-    #[tracing::instrument(name = "auth.remove_identity_from_project", skip_all)]
     async fn remove_identity_from_project(
         &self,
         request: Request<pb::RemoveIdentityFromProjectRequest>,
@@ -457,7 +437,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(pb::RemoveIdentityFromProjectResponse {}))
     }
 
-    #[tracing::instrument(name = "auth.lookup_token", skip_all)]
     async fn lookup_token(
         &self,
         request: Request<pb::LookupTokenRequest>,
@@ -499,7 +478,6 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(reply))
     }
 
-    #[tracing::instrument(name = "auth.authorize", skip_all, fields(action, raw))]
     async fn authorize(
         &self,
         request: Request<pb::AuthorizeRequest>,
@@ -530,6 +508,9 @@ impl AuthService for AuthGrpc {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let req = request.into_inner();
+        // The caller's token travels in the body here, not in the metadata
+        // the RPC span reads it from.
+        telemetry::record_token(&tracing::Span::current(), &req.token);
         let action = match pb::Action::try_from(req.action) {
             Ok(pb::Action::Read) => Action::Read,
             Ok(pb::Action::Write) => Action::Write,
@@ -566,6 +547,11 @@ impl AuthService for AuthGrpc {
             recursive: req.recursive,
         };
         let grant = self.app.authorize(presented.as_deref(), domain_req).await?;
+        telemetry::record_token_use(if grant.principal.starts_with("identity:") {
+            "identity"
+        } else {
+            "service"
+        });
         Ok(Response::new(pb::AuthorizeResponse {
             principal: grant.principal,
             project_id: grant.project_id,

@@ -8,12 +8,15 @@ use latchkey_auth_service::config::Config;
 use latchkey_auth_service::startup::{Listeners, serve, start};
 use latchkey_domain::ports::SystemClock;
 use latchkey_service_kit::config::Vars;
-use latchkey_service_kit::serve::{init_tracing, shutdown_signal};
+use latchkey_service_kit::serve::shutdown_signal;
+use latchkey_service_kit::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
-    let config = match Config::from_vars(&Vars::from_process()) {
+    let vars = Vars::from_process();
+    // Held to the end of main: dropping it flushes the last spans.
+    let _telemetry = telemetry::init(&vars, "latchkey-auth");
+    let config = match Config::from_vars(&vars) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("latchkey-auth: configuration error: {e}");

@@ -13,6 +13,7 @@ use latchkey_service_kit::serve::{
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::auth::AuthStore;
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 
 use crate::app::AuthApp;
 use crate::config::Config;
@@ -152,8 +153,7 @@ pub async fn serve(
         AuthorizeGate::InternalKey
     };
     let public = serve_router(
-        tonic::transport::Server::builder()
-            .add_service(health_service.clone())
+        Routes::new(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(AuthServiceServer::new(grpc.clone().with_gate(public_gate))),
@@ -176,8 +176,7 @@ pub async fn serve(
             AuthorizeGate::InternalKey
         };
         serve_router(
-            tonic::transport::Server::builder()
-                .add_service(health_service.clone())
+            Routes::new(health_service.clone())
                 .add_service(AuthServiceServer::new(grpc.clone().with_gate(gate))),
             listener,
             internal_tls.as_ref(),

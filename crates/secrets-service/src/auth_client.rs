@@ -188,6 +188,8 @@ impl Authorizer for GrpcAuthorizer {
             unavailable("the internal key is not valid metadata; check LATCHKEY_INTERNAL_KEY")
         })?;
         request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
+        // The auth service's span joins this call's trace.
+        latchkey_service_kit::telemetry::inject_trace_context(request.metadata_mut());
         let reply = self
             .client()
             .authorize(request)

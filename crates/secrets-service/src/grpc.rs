@@ -50,7 +50,6 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
-    #[tracing::instrument(name = "secrets.list", skip_all)]
     async fn list_secrets(
         &self,
         request: Request<pb::ListSecretsRequest>,
@@ -69,7 +68,6 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         }))
     }
 
-    #[tracing::instrument(name = "secrets.get", skip_all)]
     async fn get_secret(
         &self,
         request: Request<pb::GetSecretRequest>,
@@ -86,7 +84,6 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         }))
     }
 
-    #[tracing::instrument(name = "secrets.set", skip_all)]
     async fn set_secret(
         &self,
         request: Request<pb::SetSecretRequest>,
@@ -106,7 +103,6 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         }))
     }
 
-    #[tracing::instrument(name = "secrets.delete", skip_all)]
     async fn delete_secret(
         &self,
         request: Request<pb::DeleteSecretRequest>,
@@ -119,7 +115,6 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         Ok(Response::new(pb::DeleteSecretResponse {}))
     }
 
-    #[tracing::instrument(name = "secrets.list_raw", skip_all)]
     async fn list_secrets_raw(
         &self,
         request: Request<pb::ListSecretsRequest>,
@@ -135,7 +130,6 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         }))
     }
 
-    #[tracing::instrument(name = "secrets.get_raw", skip_all)]
     async fn get_secret_raw(
         &self,
         request: Request<pb::GetSecretRequest>,
@@ -152,7 +146,6 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         }))
     }
 
-    #[tracing::instrument(name = "secrets.set_raw", skip_all)]
     async fn set_secret_raw(
         &self,
         request: Request<pb::SetSecretRawRequest>,

@@ -11,6 +11,7 @@ use latchkey_service_kit::serve::{
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::secrets::SecretStore;
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 
 use crate::app::SecretsApp;
 use crate::auth_client::GrpcAuthorizer;
@@ -83,8 +84,7 @@ pub async fn run_with<A: Authorizer>(
         .transpose()?;
     let reloader = tls.as_ref().map(|t| t.spawn_reloader(listening.tls_reload));
     let public = serve_router(
-        tonic::transport::Server::builder()
-            .add_service(health_service.clone())
+        Routes::new(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(SecretsServiceServer::new(SecretsGrpc::new(

@@ -8,9 +8,12 @@
 //! - [`serve`]: reflection (v1 and v1alpha) and health, listening (TLS, the
 //!   health port, the bounded drain on shutdown), and tracing set-up.
 //! - [`tls`]: server TLS and mTLS from files, reloaded when they change.
+//! - [`telemetry`]: logs, OTLP traces and metrics, the per-RPC span and
+//!   W3C trace context propagation.
 
 pub mod config;
 pub mod request;
 pub mod serve;
 pub mod status;
+pub mod telemetry;
 pub mod tls;

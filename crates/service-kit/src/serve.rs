@@ -1,13 +1,14 @@
-//! Reflection, health and tracing for both services.
+//! Reflection, health and listening for both services.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::transport::server::Router;
+use tonic::service::Routes;
+
+use crate::telemetry::RpcLayer;
 use tonic_health::server::HealthReporter;
-use tracing_subscriber::EnvFilter;
 
 use crate::config::{ConfigError, Vars};
 use crate::tls::{ReloadingTls, ServerTlsFiles};
@@ -47,22 +48,6 @@ pub fn health() -> (
     tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
 ) {
     tonic_health::server::health_reporter()
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON when
-/// `LATCHKEY_LOG_FORMAT=json`. Safe to call more than once.
-pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour only a terminal: log files and collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = if std::env::var("LATCHKEY_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
 }
 
 /// The error of building reflection.
@@ -149,16 +134,20 @@ impl Shutdown {
     }
 }
 
-/// Serves `router` on `listener` (over TLS when given) until `shutdown`,
-/// then lets in-flight calls finish for at most `grace` before closing.
+/// Serves `routes` on `listener` (over TLS when given), one span per RPC,
+/// until `shutdown`, then lets in-flight calls finish for at most `grace`
+/// before closing.
 pub async fn serve_router(
-    router: Router,
+    routes: Routes,
     listener: TcpListener,
     tls: Option<&ReloadingTls>,
     shutdown: Shutdown,
     grace: Duration,
 ) -> Result<(), tonic::transport::Error> {
     let signal = shutdown.clone().fired();
+    let router = tonic::transport::Server::builder()
+        .layer(RpcLayer)
+        .add_routes(routes);
     let server: std::pin::Pin<
         Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
     > = match tls {

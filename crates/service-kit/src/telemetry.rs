@@ -1,0 +1,359 @@
+//! Logs, traces and metrics for both services.
+//!
+//! - Logs go to stderr, filtered by `RUST_LOG` (default `info`), as JSON when
+//!   `LATCHKEY_LOG_FORMAT=json`.
+//! - Traces and metrics are exported over OTLP/gRPC when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and are off otherwise; the SDK
+//!   reads the other standard variables (`OTEL_TRACES_SAMPLER`,
+//!   `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_METRIC_EXPORT_INTERVAL`, ...), and
+//!   `OTEL_SERVICE_NAME` names the service.
+//! - [`RpcLayer`] makes the one span per RPC, child of the caller's W3C
+//!   `traceparent`, with low-cardinality attributes (method, status,
+//!   reason, token type and token id; never the token itself) and counts
+//!   the call; [`inject_trace_context`] carries the current span to the
+//!   next hop.
+
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use latchkey_domain::token::AnyToken;
+use opentelemetry::global;
+use opentelemetry::metrics::{Counter, Gauge, Histogram};
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tonic_types::StatusExt;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::Vars;
+
+/// Flushes and stops the exporters when dropped, so the last spans of a
+/// shutting-down process are not lost.
+#[derive(Debug, Default)]
+#[must_use = "dropping the guard stops the exporters"]
+pub struct TelemetryGuard {
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(tracer) = self.tracer.take() {
+            let _ = tracer.shutdown();
+        }
+        if let Some(meter) = self.meter.take() {
+            let _ = meter.shutdown();
+        }
+    }
+}
+
+/// Sets up logging and, when an OTLP endpoint is configured, trace and
+/// metric export under `OTEL_SERVICE_NAME` (default `default_name`).
+/// Call once, from within the Tokio runtime (the OTLP client needs it).
+pub fn init(vars: &Vars, default_name: &str) -> TelemetryGuard {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = vars.get("LATCHKEY_LOG_FORMAT") == Some("json");
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        // Colour only a terminal: log files and collectors get plain text.
+        .with_ansi(!json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let fmt = if json {
+        fmt.json().boxed()
+    } else {
+        fmt.boxed()
+    };
+    let endpoint = vars
+        .get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .or_else(|| vars.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+    let mut guard = TelemetryGuard::default();
+    let otel = endpoint.and_then(|_| {
+        let resource = Resource::builder()
+            .with_service_name(vars.get_or("OTEL_SERVICE_NAME", default_name).to_owned())
+            .build();
+        let spans = match opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()
+        {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                eprintln!("telemetry: OTLP trace exporter not started: {e}");
+                return None;
+            }
+        };
+        let tracer = SdkTracerProvider::builder()
+            .with_batch_exporter(spans)
+            .with_resource(resource.clone())
+            .build();
+        match opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()
+        {
+            Ok(exporter) => {
+                let meter = SdkMeterProvider::builder()
+                    .with_periodic_exporter(exporter)
+                    .with_resource(resource)
+                    .build();
+                global::set_meter_provider(meter.clone());
+                guard.meter = Some(meter);
+            }
+            Err(e) => eprintln!("telemetry: OTLP metric exporter not started: {e}"),
+        }
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let layer = tracing_opentelemetry::layer().with_tracer(tracer.tracer("latchkey"));
+        guard.tracer = Some(tracer);
+        Some(layer)
+    });
+    // Safe to call more than once (tests): only the first takes effect.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    guard
+}
+
+/// The metrics DESIGN.md and the deployment ask for; no-ops until a meter
+/// provider is installed.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Calls by method and status.
+    pub calls: Counter<u64>,
+    /// Denials by reason.
+    pub denials: Counter<u64>,
+    /// Server-side duration of every call, by method (milliseconds).
+    pub duration: Histogram<f64>,
+    /// `Authorize` duration (milliseconds).
+    pub authorize_duration: Histogram<f64>,
+    /// Allowed uses of tokens, by token type.
+    pub token_uses: Counter<u64>,
+    /// Encryptions under a project key so far, by project, against the
+    /// 2^32 budget of NIST SP 800-38D.
+    pub key_encryptions: Gauge<u64>,
+    /// The fraction of that budget used, by project.
+    pub key_budget_used: Gauge<f64>,
+}
+
+/// The process's metrics, made on first use from the global meter
+/// provider, so [`init`] must run first to export them.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let meter = global::meter_with_scope(InstrumentationScope::builder("latchkey").build());
+        Metrics {
+            calls: meter
+                .u64_counter("latchkey.rpc.calls")
+                .with_description("gRPC calls served, by method and status")
+                .build(),
+            denials: meter
+                .u64_counter("latchkey.denials")
+                .with_description("Denied calls, by reason")
+                .build(),
+            duration: meter
+                .f64_histogram("latchkey.rpc.duration")
+                .with_unit("ms")
+                .with_description("Server-side duration of gRPC calls, by method")
+                .build(),
+            authorize_duration: meter
+                .f64_histogram("latchkey.authorize.duration")
+                .with_unit("ms")
+                .with_description("Duration of Authorize on the auth service")
+                .build(),
+            token_uses: meter
+                .u64_counter("latchkey.token.uses")
+                .with_description("Allowed uses of tokens, by token type")
+                .build(),
+            key_encryptions: meter
+                .u64_gauge("latchkey.project_key.encryptions")
+                .with_description("AES-GCM encryptions under a project key so far")
+                .build(),
+            key_budget_used: meter
+                .f64_gauge("latchkey.project_key.budget_used")
+                .with_description("Fraction of the 2^32 encryption budget of a project key used")
+                .build(),
+        }
+    })
+}
+
+/// Records an allowed use of a token (`service` or `identity`).
+pub fn record_token_use(kind: &'static str) {
+    metrics()
+        .token_uses
+        .add(1, &[KeyValue::new("token.type", kind)]);
+}
+
+/// Records a project key's encryption count and the share of its budget.
+pub fn record_key_encryptions(project_id: &str, count: u64) {
+    let project = [KeyValue::new("project.id", project_id.to_owned())];
+    let m = metrics();
+    m.key_encryptions.record(count, &project);
+    #[expect(clippy::cast_precision_loss, reason = "a ratio for a dashboard")]
+    m.key_budget_used.record(
+        count as f64 / latchkey_domain::crypto::ENCRYPTION_LIMIT as f64,
+        &project,
+    );
+}
+
+/// Makes one span per call to a `latchkey.*` service (health and
+/// reflection pass through untraced) and counts it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RpcLayer;
+
+impl<S> tower::Layer<S> for RpcLayer {
+    type Service = RpcService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcService { inner }
+    }
+}
+
+/// The service [`RpcLayer`] wraps around a server.
+#[derive(Debug, Clone)]
+pub struct RpcService<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, R> tower::Service<http::Request<B>> for RpcService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let path = request.uri().path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        if !service.starts_with("latchkey.") {
+            return Box::pin(inner.call(request));
+        }
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %format!("{service}/{method}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            latchkey.reason = tracing::field::Empty,
+            latchkey.token.type = tracing::field::Empty,
+            latchkey.token.id = tracing::field::Empty,
+        );
+        let parent =
+            global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+        let _ = span.set_parent(parent);
+        if let Some(token) = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        {
+            record_token(&span, token);
+        }
+        let started = Instant::now();
+        Box::pin(async move {
+            let result = inner.call(request).instrument(span.clone()).await;
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            // Unary calls fail with a trailers-only response: the status is
+            // in the headers; without one the call succeeded.
+            let status = result
+                .as_ref()
+                .ok()
+                .and_then(|response| tonic::Status::from_header_map(response.headers()));
+            let code = status.as_ref().map_or(tonic::Code::Ok, tonic::Status::code);
+            let reason = status
+                .as_ref()
+                .and_then(|s| s.get_error_details().error_info().map(|i| i.reason.clone()));
+            span.record("rpc.grpc.status_code", code as i32);
+            if code != tonic::Code::Ok {
+                span.record("otel.status_code", "ERROR");
+            }
+            let m = metrics();
+            let method_attr = KeyValue::new("rpc.method", format!("{service}/{method}"));
+            if let Some(reason) = &reason {
+                span.record("latchkey.reason", reason.as_str());
+                if code != tonic::Code::InvalidArgument {
+                    m.denials.add(1, &[KeyValue::new("reason", reason.clone())]);
+                }
+            }
+            m.calls.add(
+                1,
+                &[
+                    method_attr.clone(),
+                    KeyValue::new("rpc.grpc.status_code", code as i64),
+                ],
+            );
+            m.duration.record(elapsed, &[method_attr]);
+            if method == "Authorize" {
+                m.authorize_duration.record(elapsed, &[]);
+            }
+            result
+        })
+    }
+}
+
+/// Records a token's type and id (its public part) on `span`.
+pub fn record_token(span: &tracing::Span, token: &str) {
+    if let Ok(parsed) = AnyToken::parse(token) {
+        let kind = match parsed {
+            AnyToken::Service(_) => "service",
+            AnyToken::Identity(_) => "identity",
+        };
+        span.record("latchkey.token.type", kind);
+        span.record("latchkey.token.id", parsed.id().to_string().as_str());
+    }
+}
+
+/// Writes the current span's W3C trace context into outgoing metadata.
+pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
+    let context = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut MetadataInjector(metadata))
+    });
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Both services as real processes exporting over OTLP to a receiver this
+//! test runs: one `ListSecrets` is one trace across both services.
+//!
+//! Needs the service binaries built (`make test` builds them first).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_proto::secrets::v1 as secrets_pb;
+use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
+use latchkey_test_support::{Stack, with_token};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+const INTERNAL_KEY: &str = "telemetry-test-internal-key-0123456789";
+
+/// Everything the services exported: spans with their service name, and
+/// the names of metrics.
+#[derive(Debug, Default, Clone)]
+struct Received {
+    spans: Arc<Mutex<Vec<(String, Span)>>>,
+    metrics: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+fn service_name(attributes: &[KeyValue]) -> String {
+    attributes
+        .iter()
+        .find(|kv| kv.key == "service.name")
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| match &v.value {
+            Some(Value::StringValue(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[tonic::async_trait]
+impl TraceService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().unwrap();
+        for resource in request.into_inner().resource_spans {
+            let name = service_name(&resource.resource.unwrap_or_default().attributes);
+            for scope in resource.scope_spans {
+                spans.extend(scope.spans.into_iter().map(|s| (name.clone(), s)));
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let mut metrics = self.metrics.lock().unwrap();
+        for resource in request.into_inner().resource_metrics {
+            let name = service_name(&resource.resource.unwrap_or_default().attributes);
+            for scope in resource.scope_metrics {
+                metrics.extend(scope.metrics.into_iter().map(|m| (name.clone(), m.name)));
+            }
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// A service process, killed on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a service binary with `vars` and waits for its "listening" line.
+fn spawn(binary: &str, vars: &[(&str, String)]) -> Process {
+    let path = assert_cmd::cargo::cargo_bin(binary);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --bins` (make test does)",
+        path.display()
+    );
+    let mut child = Command::new(path)
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("exited before listening").unwrap();
+        if line.contains("listening") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Process(child)
+}
+
+fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn text(span: &Span, key: &str) -> String {
+    match attribute(span, key) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() {
+    // Arrange: the receiver, then both services exporting to it.
+    let received = Received::default();
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let otlp = format!("http://{}", receiver.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(received.clone()))
+            .add_service(MetricsServiceServer::new(received.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(receiver)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (auth_port, secrets_port) = (free_port(), free_port());
+    let common = |addr_var: &'static str, port: u16| {
+        vec![
+            (addr_var, format!("127.0.0.1:{port}")),
+            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap().to_owned()),
+            ("LATCHKEY_INTERNAL_KEY", INTERNAL_KEY.to_owned()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.clone()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200".to_owned()),
+        ]
+    };
+    let _auth = spawn("latchkey-auth", &common("LATCHKEY_AUTH_ADDR", auth_port));
+    let mut secrets_vars = common("LATCHKEY_SECRETS_ADDR", secrets_port);
+    secrets_vars.push(("LATCHKEY_AUTH_URL", format!("http://127.0.0.1:{auth_port}")));
+    let _secrets = spawn("latchkey-secrets", &secrets_vars);
+    let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let mut auth = AuthServiceClient::connect(format!("http://127.0.0.1:{auth_port}"))
+        .await
+        .unwrap();
+    let project = auth
+        .create_project(with_token(
+            auth_pb::CreateProjectRequest {
+                name: "traced".into(),
+                e2ee: false,
+            },
+            admin.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap()
+        .id;
+    let token = auth
+        .create_service_token(with_token(
+            Stack::token_request(&project, &["dev:/**"], &["read"]),
+            admin.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .service_token;
+    let token_id = token.split('.').nth(1).unwrap().to_owned();
+    let (trace_id, client_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+
+    // Act: a ListSecrets that carries the client's W3C trace context.
+    let mut request = with_token(
+        secrets_pb::ListSecretsRequest {
+            project_id: String::new(),
+            environment: "dev".into(),
+            secret_path: "/".into(),
+            recursive: false,
+        },
+        &token,
+    );
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{client_span}-01").parse().unwrap(),
+    );
+    SecretsServiceClient::connect(format!("http://127.0.0.1:{secrets_port}"))
+        .await
+        .unwrap()
+        .list_secrets(request)
+        .await
+        .unwrap();
+
+    // Assert: both spans in the client's trace, secrets the parent of auth.
+    let in_trace = |service: &str, name: &str| {
+        received
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, span)| {
+                s == service && span.name == name && hex::encode(&span.trace_id) == trace_id
+            })
+            .map(|(_, span)| span.clone())
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (list, authorize) = loop {
+        let list = in_trace(
+            "latchkey-secrets",
+            "latchkey.secrets.v1.SecretsService/ListSecrets",
+        );
+        let authorize = in_trace("latchkey-auth", "latchkey.auth.v1.AuthService/Authorize");
+        if let (Some(list), Some(authorize)) = (list, authorize) {
+            break (list, authorize);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "spans not exported within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(hex::encode(&list.parent_span_id), client_span);
+    assert_eq!(
+        authorize.parent_span_id, list.span_id,
+        "the auth span is the secrets span's child"
+    );
+    for span in [&list, &authorize] {
+        assert_eq!(text(span, "rpc.system"), "grpc");
+        assert_eq!(text(span, "rpc.grpc.status_code"), "0");
+        assert_eq!(text(span, "latchkey.token.type"), "service");
+        assert_eq!(text(span, "latchkey.token.id"), token_id);
+    }
+    assert_eq!(text(&list, "rpc.method"), "ListSecrets");
+    assert_eq!(text(&authorize, "rpc.method"), "Authorize");
+    let secret_part = token.split('.').nth(2).unwrap();
+    for (_, span) in received.spans.lock().unwrap().iter() {
+        for kv in &span.attributes {
+            let value = format!("{:?}", kv.value);
+            assert!(
+                !value.contains(secret_part) && !value.contains(INTERNAL_KEY),
+                "attribute {} of span {} holds a secret",
+                kv.key,
+                span.name
+            );
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let metrics = received.metrics.lock().unwrap().clone();
+        let has =
+            |service: &str, name: &str| metrics.iter().any(|(s, m)| s == service && m == name);
+        if has("latchkey-secrets", "latchkey.rpc.calls")
+            && has("latchkey-auth", "latchkey.rpc.calls")
+            && has("latchkey-auth", "latchkey.authorize.duration")
+            && has("latchkey-auth", "latchkey.token.uses")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics not exported within 15 s: {metrics:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
