@@ -11,6 +11,7 @@ use latchkey_service_kit::serve::{
     ReflectionError, Shutdown, health, reflection, serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
+use latchkey_store::StartupLock;
 use latchkey_store::auth::AuthStore;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -70,6 +71,8 @@ pub struct Running {
 
 /// Connects the store, runs migrations and creates the bootstrap admin.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
+    // Replicas starting together migrate and bootstrap one at a time.
+    let lock = StartupLock::acquire(&config.database_url, "auth").await?;
     let store = AuthStore::connect(&config.database_url).await?;
     let app = Arc::new(AuthApp::new(
         store,
@@ -80,7 +83,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
         chrono::Duration::from_std(config.state_cache_ttl)
             .unwrap_or_else(|_| chrono::Duration::seconds(1)),
     ));
-    let admin_token_file = app.bootstrap_admin(&config.admin_token_file).await?;
+    let admin_token_file = app.bootstrap_admin(&config.admin_token_file).await;
+    lock.release().await;
+    let admin_token_file = admin_token_file?;
     Ok(Running {
         app,
         admin_token_file,

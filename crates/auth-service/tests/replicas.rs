@@ -230,3 +230,37 @@ async fn revocation_through_one_process_is_honoured_by_the_other_within_the_boun
     };
     assert_eq!(reason(&status), "TOKEN_REVOKED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_on_an_empty_database_migrate_once_and_make_one_admin() {
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+
+    // Three processes at the same moment, each with its own data directory.
+    let replicas: Vec<Replica> = std::thread::scope(|scope| {
+        let starting: Vec<_> = dirs
+            .iter()
+            .map(|dir| scope.spawn(|| start_replica(&db.url, dir.path())))
+            .collect();
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let admins: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.path().join("admin-token")).ok())
+        .collect();
+    assert_eq!(admins.len(), 1, "exactly one replica bootstraps the admin");
+    for replica in &replicas {
+        let listed = AuthServiceClient::connect(replica.url.clone())
+            .await
+            .unwrap()
+            .list_projects(with_token(
+                auth_pb::ListProjectsRequest {},
+                admins[0].trim(),
+            ))
+            .await;
+        assert!(listed.is_ok(), "{}: {listed:?}", replica.url);
+    }
+}

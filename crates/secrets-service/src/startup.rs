@@ -9,6 +9,7 @@ use latchkey_service_kit::serve::{
     ReflectionError, Shutdown, health, reflection, serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
+use latchkey_store::StartupLock;
 use latchkey_store::secrets::SecretStore;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -68,7 +69,11 @@ pub async fn run_with<A: Authorizer>(
     authorizer: Arc<A>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let store = SecretStore::connect(&config.database_url).await?;
+    // Replicas starting together migrate one at a time.
+    let lock = StartupLock::acquire(&config.database_url, "secrets").await?;
+    let store = SecretStore::connect(&config.database_url).await;
+    lock.release().await;
+    let store = store?;
     let app = Arc::new(SecretsApp::new(store, authorizer));
     let (reflection_v1, reflection_v1alpha) = reflection("latchkey.secrets.v1.SecretsService")?;
     let (reporter, health_service) = health();

@@ -111,6 +111,47 @@ async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     Ok(Database::connect(options).await?)
 }
 
+/// Held while a replica migrates and bootstraps, so replicas starting at
+/// the same moment on one PostgreSQL database do it one at a time: a
+/// session-level advisory lock on a connection of its own, released when
+/// the lock is dropped or the process dies (the session ends). SQLite, a
+/// single-replica backend, needs none.
+#[derive(Debug)]
+pub struct StartupLock {
+    connection: Option<sqlx::PgConnection>,
+}
+
+impl StartupLock {
+    /// Waits for the lock named `name` (one per service) on `url`.
+    pub async fn acquire(url: &str, name: &str) -> Result<StartupLock, StoreError> {
+        use sqlx::Connection;
+        if Backend::of_url(url) != Some(Backend::Postgres) {
+            return Ok(StartupLock { connection: None });
+        }
+        let mut connection = sqlx::PgConnection::connect(url)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        // hashtext gives each service's lock a stable 32-bit key.
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(format!("latchkey:{name}:startup"))
+            .execute(&mut connection)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(StartupLock {
+            connection: Some(connection),
+        })
+    }
+
+    /// Releases the lock.
+    pub async fn release(self) {
+        use sqlx::Connection;
+        if let Some(connection) = self.connection {
+            // Closing the session releases the lock.
+            let _ = connection.close().await;
+        }
+    }
+}
+
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {err}"))
 }
