@@ -123,6 +123,8 @@ const CACHE_CAPACITY: usize = 10_000;
 pub struct AuthApp {
     store: AuthStore,
     root_key: RootKey,
+    /// The previous root key during a rotation: opens, never wraps.
+    secondary_root_key: Option<RootKey>,
     internal_key: InternalKey,
     clock: Arc<dyn Clock>,
     verifier: Verifier,
@@ -144,6 +146,7 @@ impl AuthApp {
         Self {
             store,
             root_key,
+            secondary_root_key: None,
             internal_key,
             clock,
             verifier,
@@ -734,15 +737,61 @@ impl AuthApp {
         Ok(Some(path.to_owned()))
     }
 
+    /// A root key project keys may still be wrapped under, during a rotation.
+    #[must_use]
+    pub fn with_secondary_root_key(mut self, key: Option<RootKey>) -> Self {
+        self.secondary_root_key = key;
+        self
+    }
+
+    /// Rewraps under the primary root key every project key that only the
+    /// secondary opens; returns how many. Run at start-up, under the
+    /// start-up lock, so a rotation completes as replicas roll.
+    pub async fn rewrap_project_keys(&self) -> Result<u64, AuthError> {
+        let Some(secondary) = &self.secondary_root_key else {
+            return Ok(0);
+        };
+        let mut rewrapped = 0;
+        for project in self.store.projects().await? {
+            if self
+                .root_key
+                .unwrap_key(&project.id, &project.wrapped_key)
+                .is_ok()
+            {
+                continue;
+            }
+            let key = secondary
+                .unwrap_key(&project.id, &project.wrapped_key)
+                .map_err(|e| {
+                    AuthError::Internal(format!(
+                        "project key of {} opens with neither root key: {e}",
+                        project.id
+                    ))
+                })?;
+            let wrapped = self
+                .root_key
+                .wrap(&project.id, &key, &mut rand::rngs::OsRng);
+            self.store
+                .set_project_wrapped_key(&project.id, &wrapped)
+                .await?;
+            rewrapped += 1;
+        }
+        Ok(rewrapped)
+    }
+
     fn project_key(&self, project: &ProjectRecord) -> Result<WireKey, AuthError> {
-        self.root_key
-            .unwrap_key(&project.id, &project.wrapped_key)
-            .map_err(|e| {
-                AuthError::Internal(format!(
-                    "project key of {} does not unwrap: {e}",
-                    project.id
-                ))
-            })
+        let primary = self.root_key.unwrap_key(&project.id, &project.wrapped_key);
+        let opened = match (primary, &self.secondary_root_key) {
+            (Ok(key), _) => Ok(key),
+            (Err(_), Some(secondary)) => secondary.unwrap_key(&project.id, &project.wrapped_key),
+            (Err(e), None) => Err(e),
+        };
+        opened.map_err(|e| {
+            AuthError::Internal(format!(
+                "project key of {} does not unwrap: {e}",
+                project.id
+            ))
+        })
     }
 }
 

@@ -22,6 +22,10 @@ pub struct Config {
     /// `LATCHKEY_ROOT_KEY`/`_FILE` (64 hex characters); generated into
     /// `root.key` in the data directory in development.
     pub root_key: RootKey,
+    /// `LATCHKEY_ROOT_KEY_SECONDARY`/`_FILE`: the previous root key during a
+    /// rotation. It still opens project keys, and each start rewraps those
+    /// under the primary.
+    pub root_key_secondary: Option<RootKey>,
     /// `LATCHKEY_INTERNAL_KEY`/`_FILE`; the secrets service presents it to call `Authorize`.
     pub internal_key: InternalKey,
     /// `LATCHKEY_ADMIN_TOKEN_FILE`, default `admin-token` in the data directory.
@@ -60,6 +64,13 @@ impl Config {
         )?;
         let root_key = RootKey::from_hex(&root_hex)
             .map_err(|e| ConfigError::new("LATCHKEY_ROOT_KEY", e.to_string()))?;
+        let root_key_secondary = vars
+            .secret("LATCHKEY_ROOT_KEY_SECONDARY")?
+            .map(|hex| {
+                RootKey::from_hex(&hex)
+                    .map_err(|e| ConfigError::new("LATCHKEY_ROOT_KEY_SECONDARY", e.to_string()))
+            })
+            .transpose()?;
         let interval: u64 = vars.parse_or("LATCHKEY_REAPER_INTERVAL_SECONDS", 60)?;
         if interval == 0 {
             return Err(ConfigError::new(
@@ -74,6 +85,7 @@ impl Config {
             )?,
             database_url,
             root_key,
+            root_key_secondary,
             internal_key: InternalKey::from_vars(vars, mode, &data_dir)?,
             admin_token_file: vars
                 .get("LATCHKEY_ADMIN_TOKEN_FILE")

@@ -74,18 +74,31 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
     // Replicas starting together migrate and bootstrap one at a time.
     let lock = StartupLock::acquire(&config.database_url, "auth").await?;
     let store = AuthStore::connect(&config.database_url).await?;
-    let app = Arc::new(AuthApp::new(
-        store,
-        config.root_key.clone(),
-        config.internal_key.clone(),
-        clock,
-        Verifier::new(config.verify_cache_capacity),
-        chrono::Duration::from_std(config.state_cache_ttl)
-            .unwrap_or_else(|_| chrono::Duration::seconds(1)),
-    ));
-    let admin_token_file = app.bootstrap_admin(&config.admin_token_file).await;
+    let app = Arc::new(
+        AuthApp::new(
+            store,
+            config.root_key.clone(),
+            config.internal_key.clone(),
+            clock,
+            Verifier::new(config.verify_cache_capacity),
+            chrono::Duration::from_std(config.state_cache_ttl)
+                .unwrap_or_else(|_| chrono::Duration::seconds(1)),
+        )
+        .with_secondary_root_key(config.root_key_secondary.clone()),
+    );
+    let prepared = async {
+        let rewrapped = app.rewrap_project_keys().await?;
+        if rewrapped > 0 {
+            tracing::info!(
+                projects = rewrapped,
+                "project keys rewrapped under the new root key"
+            );
+        }
+        app.bootstrap_admin(&config.admin_token_file).await
+    }
+    .await;
     lock.release().await;
-    let admin_token_file = admin_token_file?;
+    let admin_token_file = prepared?;
     Ok(Running {
         app,
         admin_token_file,

@@ -279,6 +279,26 @@ impl AuthStore {
         .await
     }
 
+    /// Replaces a project's wrapped key (root key rotation); false when the
+    /// project does not exist.
+    pub async fn set_project_wrapped_key(
+        &self,
+        project_id: &str,
+        wrapped: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let result = project::Entity::update_many()
+            .col_expr(
+                project::Column::KeyCiphertext,
+                Expr::value(wrapped.ciphertext.clone()),
+            )
+            .col_expr(project::Column::KeyIv, Expr::value(wrapped.iv.clone()))
+            .col_expr(project::Column::KeyTag, Expr::value(wrapped.tag.clone()))
+            .filter(project::Column::Id.eq(project_id))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
     /// Replaces a project's allowlist; false when the project does not exist.
     pub async fn set_project_trusted_ips(
         &self,

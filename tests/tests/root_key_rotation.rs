@@ -1,0 +1,139 @@
+//! Rotating the root key: the previous key as secondary opens project keys
+//! and each start rewraps them, so the old key can then be retired.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::sync::Arc;
+
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_test_support::{Backend, ManualClock, Stack, TestDb, backend_tests, with_token};
+use tokio::sync::oneshot;
+
+const INTERNAL_KEY: &str = "rotation-test-internal-key-0123456789";
+const OLD: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const NEW: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+backend_tests!(project_keys_survive_a_root_key_rotation_and_the_old_key_retires);
+
+/// Runs the auth service on `db` with `vars` until the sender is dropped.
+async fn auth(
+    db: &TestDb,
+    dir: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> (String, oneshot::Sender<()>) {
+    let mut pairs = vec![
+        ("LATCHKEY_DATA_DIR", dir.to_str().unwrap()),
+        ("DATABASE_URL", db.url.as_str()),
+        ("LATCHKEY_INTERNAL_KEY", INTERNAL_KEY),
+    ];
+    pairs.extend_from_slice(vars);
+    let config = latchkey_auth_service::Config::from_vars(
+        &latchkey_service_kit::config::Vars::from_pairs(pairs),
+    )
+    .unwrap();
+    let running = latchkey_auth_service::startup::start(&config, Arc::new(ManualClock::new()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        latchkey_auth_service::startup::serve(&running, &config, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (url, tx)
+}
+
+/// The project key `Authorize` hands out for a raw read, or the failure.
+async fn raw_project_key(url: &str, token: &str, project: &str) -> Result<String, tonic::Status> {
+    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
+        token: token.to_owned(),
+        client_ip: "127.0.0.1".into(),
+        project_id: project.to_owned(),
+        environment: "dev".into(),
+        secret_path: "/".into(),
+        action: auth_pb::Action::Read.into(),
+        raw: true,
+        recursive: false,
+    });
+    request
+        .metadata_mut()
+        .insert("x-latchkey-internal-key", INTERNAL_KEY.parse().unwrap());
+    Ok(AuthServiceClient::connect(url.to_owned())
+        .await
+        .unwrap()
+        .authorize(request)
+        .await?
+        .into_inner()
+        .project_key)
+}
+
+async fn project_keys_survive_a_root_key_rotation_and_the_old_key_retires(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (url, stop) = auth(&db, dir.path(), &[("LATCHKEY_ROOT_KEY", OLD)]).await;
+    let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let mut client = AuthServiceClient::connect(url.clone()).await.unwrap();
+    let project = client
+        .create_project(with_token(
+            auth_pb::CreateProjectRequest {
+                name: "rotating".into(),
+                e2ee: false,
+            },
+            admin.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap()
+        .id;
+    let token = client
+        .create_service_token(with_token(
+            Stack::token_request(&project, &["dev:/**"], &["read"]),
+            admin.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .service_token;
+    let before = raw_project_key(&url, &token, &project).await.unwrap();
+    drop(stop);
+
+    // Step 1: the new key primary, the old one secondary; the start rewraps.
+    let (url, stop) = auth(
+        &db,
+        dir.path(),
+        &[
+            ("LATCHKEY_ROOT_KEY", NEW),
+            ("LATCHKEY_ROOT_KEY_SECONDARY", OLD),
+        ],
+    )
+    .await;
+    let during = raw_project_key(&url, &token, &project).await.unwrap();
+    drop(stop);
+    // Step 2: the old key retired.
+    let (url, stop) = auth(&db, dir.path(), &[("LATCHKEY_ROOT_KEY", NEW)]).await;
+    let after = raw_project_key(&url, &token, &project).await.unwrap();
+    drop(stop);
+    let (url, _stop) = auth(&db, dir.path(), &[("LATCHKEY_ROOT_KEY", OLD)]).await;
+    let with_old = raw_project_key(&url, &token, &project).await;
+
+    assert_eq!(
+        during, before,
+        "the same project key, opened with the secondary"
+    );
+    assert_eq!(after, before, "rewrapped under the new key");
+    let denied = with_old.unwrap_err();
+    assert_eq!(
+        denied.code(),
+        tonic::Code::Internal,
+        "the old root key no longer opens it"
+    );
+}
