@@ -8,12 +8,28 @@ use latchkey_auth_service::config::Config;
 use latchkey_auth_service::startup::{Listeners, serve, start};
 use latchkey_domain::ports::SystemClock;
 use latchkey_service_kit::config::Vars;
-use latchkey_service_kit::serve::shutdown_signal;
+use latchkey_service_kit::serve::{health_check, shutdown_signal};
 use latchkey_service_kit::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let vars = Vars::from_process();
+    // `latchkey-auth health`: the container image's health check.
+    if std::env::args().nth(1).as_deref() == Some("health") {
+        let default = std::net::SocketAddr::from(([127, 0, 0, 1], 50051));
+        return if health_check(
+            &vars,
+            "LATCHKEY_AUTH_ADDR",
+            default,
+            "latchkey.auth.v1.AuthService",
+        )
+        .await
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     // Held to the end of main: dropping it flushes the last spans.
     let _telemetry = telemetry::init(&vars, "latchkey-auth");
     let config = match Config::from_vars(&vars) {

@@ -1,4 +1,5 @@
-//! SIGTERM to a real `latchkey-auth` process lets the calls in flight finish.
+//! The real `latchkey-auth` process: SIGTERM lets the calls in flight
+//! finish, and `latchkey-auth health` is the image's health check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -172,4 +173,35 @@ async fn the_drain_is_bounded_by_the_shutdown_grace() {
         "stopped without waiting for the calls"
     );
     assert!(failed > 0, "a zero grace cut calls still in flight");
+}
+
+fn health(url: &str) -> std::process::ExitStatus {
+    Command::new(env!("CARGO_BIN_EXE_latchkey-auth"))
+        .arg("health")
+        .env_clear()
+        .env("LATCHKEY_AUTH_ADDR", url.trim_start_matches("http://"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_subcommand_passes_while_serving_and_fails_once_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url) = start(dir.path(), "20");
+
+    let serving = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || health(&url)
+    })
+    .await
+    .unwrap();
+    signal(&server, "TERM");
+    exit_of(server).await;
+    let stopped = tokio::task::spawn_blocking(move || health(&url))
+        .await
+        .unwrap();
+
+    assert!(serving.success(), "{serving}");
+    assert!(!stopped.success(), "{stopped}");
 }

@@ -6,12 +6,28 @@ use std::process::ExitCode;
 use latchkey_secrets_service::config::Config;
 use latchkey_secrets_service::startup::run;
 use latchkey_service_kit::config::Vars;
-use latchkey_service_kit::serve::shutdown_signal;
+use latchkey_service_kit::serve::{health_check, shutdown_signal};
 use latchkey_service_kit::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let vars = Vars::from_process();
+    // `latchkey-secrets health`: the container image's health check.
+    if std::env::args().nth(1).as_deref() == Some("health") {
+        let default = std::net::SocketAddr::from(([127, 0, 0, 1], 50052));
+        return if health_check(
+            &vars,
+            "LATCHKEY_SECRETS_ADDR",
+            default,
+            "latchkey.secrets.v1.SecretsService",
+        )
+        .await
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     // Held to the end of main: dropping it flushes the last spans.
     let _telemetry = telemetry::init(&vars, "latchkey-secrets");
     let config = match Config::from_vars(&vars) {

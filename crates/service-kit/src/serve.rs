@@ -183,3 +183,60 @@ pub async fn serve_health(
         .serve_with_shutdown(addr, shutdown.fired())
         .await
 }
+
+/// The container health check (`latchkey-auth health`): asks this
+/// service's own health endpoint, at `LATCHKEY_HEALTH_ADDR` or else the
+/// plaintext address in `addr_var`, whether `service` is serving. True
+/// only for `SERVING`; an image without a shell needs no other probe tool.
+pub async fn health_check(vars: &Vars, addr_var: &str, default: SocketAddr, service: &str) -> bool {
+    let raw = vars
+        .get("LATCHKEY_HEALTH_ADDR")
+        .or_else(|| vars.get(addr_var));
+    let mut addr = match raw.map(str::parse::<SocketAddr>) {
+        None => default,
+        Some(Ok(addr)) => addr,
+        Some(Err(e)) => {
+            eprintln!("health: {addr_var}: {e}");
+            return false;
+        }
+    };
+    // A wildcard listen address is reached on loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{addr}")) {
+        Ok(endpoint) => endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(2)),
+        Err(e) => {
+            eprintln!("health: {addr}: {e}");
+            return false;
+        }
+    };
+    let answer = async {
+        let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+        tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner().status)
+            .map_err(|s| s.message().to_owned())
+    }
+    .await;
+    match answer {
+        Ok(status)
+            if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 =>
+        {
+            true
+        }
+        Ok(status) => {
+            eprintln!("health: {service} at {addr} is not serving (status {status})");
+            false
+        }
+        Err(e) => {
+            eprintln!("health: {addr}: {e}");
+            false
+        }
+    }
+}
