@@ -279,6 +279,44 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
             );
         }
     }
+    // The CLI continues a script's trace from TRACEPARENT.
+    let (cli_trace, cli_span) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let cli = Command::new(assert_cmd::cargo::cargo_bin("latchkey"))
+        .env_clear()
+        .env("LATCHKEY_AUTH_ADDR", format!("127.0.0.1:{auth_port}"))
+        .env("LATCHKEY_SECRETS_ADDR", format!("127.0.0.1:{secrets_port}"))
+        .env("LATCHKEY_TOKEN", &token)
+        .env("LATCHKEY_CONFIG_DIR", dir.path().join("cli-config"))
+        .env("TRACEPARENT", format!("00-{cli_trace}-{cli_span}-01"))
+        .current_dir(dir.path())
+        .args(["secrets", "list", "--env", "dev"])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let from_cli = loop {
+        let found = received
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, span)| s == "latchkey-secrets" && hex::encode(&span.trace_id) == cli_trace)
+            .map(|(_, span)| span.clone());
+        if let Some(span) = found {
+            break span;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no span in the CLI's trace within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(hex::encode(&from_cli.parent_span_id), cli_span);
+
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let metrics = received.metrics.lock().unwrap().clone();

@@ -136,19 +136,27 @@ impl From<tonic::Status> for CliError {
     }
 }
 
-/// Attaches `authorization: Bearer <token>` to every call.
+/// Attaches `authorization: Bearer <token>` to every call, and the W3C
+/// trace context from `TRACEPARENT`/`TRACESTATE` (OpenTelemetry's carriers
+/// for command-line tools), so a script's trace continues into the services.
 #[derive(Clone, Debug)]
-pub(crate) struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+pub(crate) struct Bearer {
+    token: Option<MetadataValue<tonic::metadata::Ascii>>,
+    trace: Vec<(&'static str, MetadataValue<tonic::metadata::Ascii>)>,
+}
 
 impl tonic::service::Interceptor for Bearer {
     fn call(
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
+        if let Some(value) = &self.token {
             request
                 .metadata_mut()
                 .insert("authorization", value.clone());
+        }
+        for (key, value) in &self.trace {
+            request.metadata_mut().insert(*key, value.clone());
         }
         Ok(request)
     }
@@ -259,14 +267,21 @@ fn error_chain(head: &str, mut source: Option<&(dyn std::error::Error + 'static)
 }
 
 fn bearer(token: Option<&str>) -> Result<Bearer, CliError> {
-    token
+    let token = token
         .map(|t| {
             MetadataValue::try_from(format!("Bearer {t}")).map_err(|_| {
                 CliError::Input("the token holds characters that cannot be sent".to_owned())
             })
         })
-        .transpose()
-        .map(Bearer)
+        .transpose()?;
+    let trace = [("traceparent", "TRACEPARENT"), ("tracestate", "TRACESTATE")]
+        .into_iter()
+        .filter_map(|(key, var)| {
+            let value = std::env::var(var).ok()?;
+            MetadataValue::try_from(value).ok().map(|v| (key, v))
+        })
+        .collect();
+    Ok(Bearer { token, trace })
 }
 
 /// A client of the auth service at `addr`, calling with `token`.
