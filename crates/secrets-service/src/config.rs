@@ -118,4 +118,37 @@ mod tests {
             "LATCHKEY_INTERNAL_KEY"
         );
     }
+
+    #[test]
+    fn auth_tls_files_need_an_https_auth_url_and_come_as_a_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let plaintext = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", data),
+            ("LATCHKEY_AUTH_URL", "http://auth:50053"),
+            ("LATCHKEY_AUTH_CA_FILE", "/ca.pem"),
+        ]);
+        let half = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", data),
+            ("LATCHKEY_AUTH_URL", "https://auth:50053"),
+            ("LATCHKEY_AUTH_CLIENT_CERT_FILE", "/client.pem"),
+        ]);
+        let full = Vars::from_pairs([
+            ("LATCHKEY_DATA_DIR", data),
+            ("LATCHKEY_AUTH_URL", "https://auth:50053"),
+            ("LATCHKEY_AUTH_CLIENT_CERT_FILE", "/client.pem"),
+            ("LATCHKEY_AUTH_CLIENT_KEY_FILE", "/client.key"),
+        ]);
+
+        assert_eq!(
+            Config::from_vars(&plaintext).unwrap_err().variable,
+            "LATCHKEY_AUTH_URL"
+        );
+        assert_eq!(
+            Config::from_vars(&half).unwrap_err().variable,
+            "LATCHKEY_AUTH_CLIENT_KEY_FILE"
+        );
+        let tls = Config::from_vars(&full).unwrap().auth_tls.unwrap();
+        assert_eq!(tls.client_key.unwrap().to_str(), Some("/client.key"));
+    }
 }

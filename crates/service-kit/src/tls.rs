@@ -288,3 +288,88 @@ fn build(
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok((source, config))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    /// A self-signed certificate and key for `localhost`, written to `dir`.
+    fn write_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert_path, key_path) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+        std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
+    fn vars(pairs: &[(&str, &Path)]) -> Vars {
+        Vars::from_pairs(pairs.iter().map(|(k, v)| (*k, v.to_str().unwrap())))
+    }
+
+    #[test]
+    fn no_tls_variables_serve_plaintext() {
+        assert_eq!(ServerTlsFiles::from_vars(&Vars::default()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_refused_naming_the_missing_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_cert(dir.path(), "a");
+
+        let no_key = ServerTlsFiles::from_vars(&vars(&[("LATCHKEY_TLS_CERT_FILE", &cert)]));
+        let no_cert = ServerTlsFiles::from_vars(&vars(&[("LATCHKEY_TLS_KEY_FILE", &key)]));
+        let ca_alone = ServerTlsFiles::from_vars(&vars(&[("LATCHKEY_TLS_CLIENT_CA_FILE", &cert)]));
+
+        assert_eq!(no_key.unwrap_err().variable, "LATCHKEY_TLS_KEY_FILE");
+        assert_eq!(no_cert.unwrap_err().variable, "LATCHKEY_TLS_CERT_FILE");
+        assert_eq!(
+            ca_alone.unwrap_err().variable,
+            "LATCHKEY_TLS_CLIENT_CA_FILE"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_or_non_pem_file_is_refused_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _) = write_cert(dir.path(), "a");
+        let garbage = dir.path().join("garbage.key");
+        std::fs::write(&garbage, "not a key").unwrap();
+
+        let err = ServerTlsFiles::from_vars(&vars(&[
+            ("LATCHKEY_TLS_CERT_FILE", &cert),
+            ("LATCHKEY_TLS_KEY_FILE", &garbage),
+        ]))
+        .unwrap_err();
+
+        assert_eq!(err.variable, "LATCHKEY_TLS_KEY_FILE");
+    }
+
+    #[test]
+    fn reload_swaps_only_on_a_valid_change_and_keeps_serving_through_a_broken_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_cert(dir.path(), "a");
+        let tls = ReloadingTls::load(ServerTlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: None,
+        })
+        .unwrap();
+
+        let unchanged = tls.reload().unwrap();
+        std::fs::write(&key, "half-written").unwrap();
+        let broken = tls.reload();
+        let (next_cert, next_key) = write_cert(dir.path(), "b");
+        std::fs::copy(next_cert, &cert).unwrap();
+        std::fs::copy(next_key, &key).unwrap();
+        let swapped = tls.reload().unwrap();
+
+        assert!(!unchanged);
+        assert_eq!(broken.unwrap_err().variable, "LATCHKEY_TLS_KEY_FILE");
+        assert!(swapped);
+    }
+}
