@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
-use latchkey_test_support::{Backend, ManualClock, Stack, TestDb, backend_tests, with_token};
+use latchkey_test_support::{
+    Backend, ManualClock, TestDb, authorize_request, backend_tests, create_project_with,
+    create_service_token_with,
+};
 use tokio::sync::oneshot;
 
 const INTERNAL_KEY: &str = "rotation-test-internal-key-0123456789";
@@ -50,23 +52,10 @@ async fn auth(
 
 /// The project key `Authorize` hands out for a raw read, or the failure.
 async fn raw_project_key(url: &str, token: &str, project: &str) -> Result<String, tonic::Status> {
-    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: token.to_owned(),
-        client_ip: "127.0.0.1".into(),
-        project_id: project.to_owned(),
-        environment: "dev".into(),
-        secret_path: "/".into(),
-        action: auth_pb::Action::Read.into(),
-        raw: true,
-        recursive: false,
-    });
-    request
-        .metadata_mut()
-        .insert("x-latchkey-internal-key", INTERNAL_KEY.parse().unwrap());
     Ok(AuthServiceClient::connect(url.to_owned())
         .await
         .unwrap()
-        .authorize(request)
+        .authorize(authorize_request(token, project, INTERNAL_KEY, true))
         .await?
         .into_inner()
         .project_key)
@@ -80,29 +69,9 @@ async fn project_keys_survive_a_root_key_rotation_and_the_old_key_retires(backen
     let (url, stop) = auth(&db, dir.path(), &[("LATCHKEY_ROOT_KEY", OLD)]).await;
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let mut client = AuthServiceClient::connect(url.clone()).await.unwrap();
-    let project = client
-        .create_project(with_token(
-            auth_pb::CreateProjectRequest {
-                name: "rotating".into(),
-                e2ee: false,
-            },
-            admin.trim(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap()
-        .id;
-    let token = client
-        .create_service_token(with_token(
-            Stack::token_request(&project, &["dev:/**"], &["read"]),
-            admin.trim(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .service_token;
+    let project = create_project_with(&mut client, &admin).await;
+    let token =
+        create_service_token_with(&mut client, &admin, &project, &["dev:/**"], &["read"]).await;
     let before = raw_project_key(&url, &token, &project).await.unwrap();
     drop(stop);
 

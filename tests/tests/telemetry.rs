@@ -5,16 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
-use latchkey_test_support::{Stack, with_token};
+use latchkey_test_support::{
+    ServiceProcess, create_project_with, create_service_token_with, free_port, with_token,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -87,48 +87,15 @@ impl MetricsService for Received {
     }
 }
 
-/// A service process, killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts a service binary with `vars` and waits for its "listening" line.
-fn spawn(binary: &str, vars: &[(&str, String)]) -> Process {
-    let path = assert_cmd::cargo::cargo_bin(binary);
+/// A service binary of this workspace, which must be built.
+fn binary(name: &str) -> std::path::PathBuf {
+    let path = assert_cmd::cargo::cargo_bin(name);
     assert!(
         path.exists(),
         "{} is not built: run `cargo build --bins` (make test does)",
         path.display()
     );
-    let mut child = Command::new(path)
-        .env_clear()
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("exited before listening").unwrap();
-        if line.contains("listening") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Process(child)
+    path
 }
 
 fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
@@ -171,37 +138,20 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
             ("OTEL_METRIC_EXPORT_INTERVAL", "200".to_owned()),
         ]
     };
-    let _auth = spawn("latchkey-auth", &common("LATCHKEY_AUTH_ADDR", auth_port));
+    let _auth = ServiceProcess::start(
+        &binary("latchkey-auth"),
+        &common("LATCHKEY_AUTH_ADDR", auth_port),
+    );
     let mut secrets_vars = common("LATCHKEY_SECRETS_ADDR", secrets_port);
     secrets_vars.push(("LATCHKEY_AUTH_URL", format!("http://127.0.0.1:{auth_port}")));
-    let _secrets = spawn("latchkey-secrets", &secrets_vars);
+    let _secrets = ServiceProcess::start(&binary("latchkey-secrets"), &secrets_vars);
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let mut auth = AuthServiceClient::connect(format!("http://127.0.0.1:{auth_port}"))
         .await
         .unwrap();
-    let project = auth
-        .create_project(with_token(
-            auth_pb::CreateProjectRequest {
-                name: "traced".into(),
-                e2ee: false,
-            },
-            admin.trim(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap()
-        .id;
-    let token = auth
-        .create_service_token(with_token(
-            Stack::token_request(&project, &["dev:/**"], &["read"]),
-            admin.trim(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .service_token;
+    let project = create_project_with(&mut auth, &admin).await;
+    let token =
+        create_service_token_with(&mut auth, &admin, &project, &["dev:/**"], &["read"]).await;
     let token_id = token.split('.').nth(1).unwrap().to_owned();
     let (trace_id, client_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
 

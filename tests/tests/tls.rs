@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
-use latchkey_test_support::{Backend, ManualClock, Pki, Stack, TestDb, reason, with_token};
+use latchkey_test_support::{
+    Backend, ManualClock, Pki, TestDb, authorize_request, create_project_with,
+    create_service_token_with, reason, with_token,
+};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -141,50 +143,13 @@ async fn health(channel: Channel) -> Result<(), tonic::Status> {
         .map(drop)
 }
 
-fn authorize_request(token: &str, project: &str) -> tonic::Request<auth_pb::AuthorizeRequest> {
-    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: token.to_owned(),
-        client_ip: "127.0.0.1".into(),
-        project_id: project.to_owned(),
-        environment: "dev".into(),
-        secret_path: "/".into(),
-        action: auth_pb::Action::Read.into(),
-        raw: false,
-        recursive: false,
-    });
-    request
-        .metadata_mut()
-        .insert("x-latchkey-internal-key", INTERNAL_KEY.parse().unwrap());
-    request
-}
-
 /// A project and a read token for dev:/**, made over TLS.
 async fn project_and_token(stack: &TlsStack, pki: &Pki) -> (String, String) {
     let mut auth =
         AuthServiceClient::new(tls_channel(&stack.auth, pki.ca_pem(), None).await.unwrap());
-    let project = auth
-        .create_project(with_token(
-            auth_pb::CreateProjectRequest {
-                name: "tls".into(),
-                e2ee: false,
-            },
-            &stack.admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap()
-        .id;
-    let token = auth
-        .create_service_token(with_token(
-            Stack::token_request(&project, &["dev:/**"], &["read"]),
-            &stack.admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .service_token;
+    let project = create_project_with(&mut auth, &stack.admin).await;
+    let token =
+        create_service_token_with(&mut auth, &stack.admin, &project, &["dev:/**"], &["read"]).await;
     (project, token)
 }
 
@@ -237,7 +202,7 @@ async fn authorize_is_served_only_on_the_internal_port_to_callers_with_the_right
     let stack = start(&pki).await;
     let (project, token) = project_and_token(&stack, &pki).await;
     let call = |channel: Channel| {
-        let request = authorize_request(&token, &project);
+        let request = authorize_request(&token, &project, INTERNAL_KEY, false);
         async move {
             AuthServiceClient::new(channel)
                 .authorize(request)

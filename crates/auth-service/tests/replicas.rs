@@ -2,100 +2,51 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
-use latchkey_test_support::{Backend, TestDb, with_token};
-use tonic_types::StatusExt;
+use latchkey_test_support::{
+    Backend, ServiceProcess, TestDb, authorize_request, create_project_with, free_port, reason,
+    with_token,
+};
 
 const INTERNAL_KEY: &str = "replica-test-internal-key-0123456789";
 
 /// A running `latchkey-auth` process, killed on drop.
 struct Replica {
-    child: Child,
+    _process: ServiceProcess,
     url: String,
 }
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the real binary and waits for the line it logs once it listens.
+/// Starts the real binary and waits until it listens.
 fn start_replica(db_url: &str, data_dir: &std::path::Path) -> Replica {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey-auth"))
-        .env_clear()
-        .env("DATABASE_URL", db_url)
-        .env("LATCHKEY_DATA_DIR", data_dir)
-        .env("LATCHKEY_INTERNAL_KEY", INTERNAL_KEY)
-        .env("LATCHKEY_AUTH_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("latchkey-auth exited before listening")
-            .unwrap();
-        if line.contains("latchkey-auth listening") {
-            break;
-        }
-    }
-    // Keep draining the log so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let addr = format!("127.0.0.1:{}", free_port());
+    let process = ServiceProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_latchkey-auth")),
+        &[
+            ("DATABASE_URL", db_url),
+            ("LATCHKEY_DATA_DIR", data_dir.to_str().unwrap()),
+            ("LATCHKEY_INTERNAL_KEY", INTERNAL_KEY),
+            ("LATCHKEY_AUTH_ADDR", addr.as_str()),
+        ],
+    );
     Replica {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
+        _process: process,
+        url: format!("http://{addr}"),
     }
 }
 
 async fn authorize(url: &str, token: &str, project: &str) -> Result<(), tonic::Status> {
     let mut client = AuthServiceClient::connect(url.to_owned()).await.unwrap();
-    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: token.to_owned(),
-        client_ip: "127.0.0.1".into(),
-        project_id: project.to_owned(),
-        environment: "dev".into(),
-        secret_path: "/".into(),
-        action: auth_pb::Action::Read.into(),
-        raw: false,
-        recursive: false,
-    });
-    request
-        .metadata_mut()
-        .insert("x-latchkey-internal-key", INTERNAL_KEY.parse().unwrap());
-    client.authorize(request).await.map(drop)
+    client
+        .authorize(authorize_request(token, project, INTERNAL_KEY, false))
+        .await
+        .map(drop)
 }
 
 /// Sets up a project and an identity with `limit` uses through `url`; returns (project, token).
 async fn limited_identity(url: &str, admin: &str, limit: i64) -> (String, String) {
     let mut auth = AuthServiceClient::connect(url.to_owned()).await.unwrap();
-    let project = auth
-        .create_project(with_token(
-            auth_pb::CreateProjectRequest {
-                name: "p".into(),
-                e2ee: false,
-            },
-            admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap()
-        .id;
+    let project = create_project_with(&mut auth, admin).await;
     let identity = auth
         .create_identity(with_token(
             auth_pb::CreateIdentityRequest {
@@ -144,14 +95,6 @@ async fn limited_identity(url: &str, admin: &str, limit: i64) -> (String, String
         .into_inner()
         .access_token;
     (project, token)
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,53 +3,32 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
-use latchkey_test_support::{Stack, with_token};
+use latchkey_test_support::{
+    ServiceProcess, create_project_with, create_service_token_with, free_port, with_token,
+};
 
 /// In-flight calls: each is a token's first use, which pays an argon2
 /// verify, and the verifies queue behind one per core.
 const CALLS: usize = 16;
 
-/// Starts the real binary on SQLite in `data_dir`; returns it and its URL
-/// once it logs that it listens.
-fn start(data_dir: &Path, grace_seconds: &str) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey-auth"))
-        .env_clear()
-        .env("LATCHKEY_DATA_DIR", data_dir)
-        .env("LATCHKEY_AUTH_ADDR", format!("127.0.0.1:{port}"))
-        .env("LATCHKEY_SHUTDOWN_GRACE_SECONDS", grace_seconds)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("exited before listening").unwrap();
-        if line.contains("latchkey-auth listening") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+/// Starts the real binary on SQLite in `data_dir`; returns it and its URL.
+fn start(data_dir: &Path, grace_seconds: &str) -> (ServiceProcess, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let process = ServiceProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_latchkey-auth")),
+        &[
+            ("LATCHKEY_DATA_DIR", data_dir.to_str().unwrap()),
+            ("LATCHKEY_AUTH_ADDR", addr.as_str()),
+            ("LATCHKEY_SHUTDOWN_GRACE_SECONDS", grace_seconds),
+        ],
+    );
+    (process, format!("http://{addr}"))
 }
 
 /// A second process with `grace_seconds`, and `CALLS - 1` first uses of
@@ -58,41 +37,22 @@ async fn in_flight_calls(
     dir: &Path,
     grace_seconds: &str,
 ) -> (
-    Child,
+    ServiceProcess,
     Vec<tokio::task::JoinHandle<Result<(), tonic::Status>>>,
 ) {
     // Tokens made by a first process, so the second has verified none yet.
-    let (mut first, url) = start(dir, "20");
+    let (first, url) = start(dir, "20");
     let admin = std::fs::read_to_string(dir.join("admin-token")).unwrap();
-    let admin = admin.trim();
     let mut auth = AuthServiceClient::connect(url.clone()).await.unwrap();
-    let project = auth
-        .create_project(with_token(
-            auth_pb::CreateProjectRequest {
-                name: "drain".into(),
-                e2ee: false,
-            },
-            admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap()
-        .id;
+    let project = create_project_with(&mut auth, &admin).await;
     let mut tokens = Vec::new();
     for _ in 0..CALLS {
-        let request = Stack::token_request(&project, &["dev:/**"], &["read"]);
         tokens.push(
-            auth.create_service_token(with_token(request, admin))
-                .await
-                .unwrap()
-                .into_inner()
-                .service_token,
+            create_service_token_with(&mut auth, &admin, &project, &["dev:/**"], &["read"]).await,
         );
     }
-    signal(&first, "KILL");
-    first.wait().unwrap();
+    first.signal("KILL");
+    first.exit().await;
     let (second, url) = start(dir, grace_seconds);
     let mut clients = Vec::new();
     for _ in 0..CALLS {
@@ -120,28 +80,20 @@ async fn in_flight_calls(
     (second, calls)
 }
 
-async fn exit_of(child: Child) -> std::process::ExitStatus {
-    let mut child = child;
-    tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_calls_finish_then_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (server, calls) = in_flight_calls(dir.path(), "20").await;
 
     let sent = Instant::now();
-    signal(&server, "TERM");
+    server.signal("TERM");
     let mut failed = Vec::new();
     for call in calls {
         if let Err(status) = call.await.unwrap() {
             failed.push(status);
         }
     }
-    let status = exit_of(server).await;
+    let status = server.exit().await;
 
     assert!(
         failed.is_empty(),
@@ -160,8 +112,8 @@ async fn the_drain_is_bounded_by_the_shutdown_grace() {
     let (server, calls) = in_flight_calls(dir.path(), "0").await;
 
     let sent = Instant::now();
-    signal(&server, "TERM");
-    let status = exit_of(server).await;
+    server.signal("TERM");
+    let status = server.exit().await;
     let mut failed = 0;
     for call in calls {
         failed += usize::from(call.await.unwrap().is_err());
@@ -196,8 +148,8 @@ async fn health_subcommand_passes_while_serving_and_fails_once_stopped() {
     })
     .await
     .unwrap();
-    signal(&server, "TERM");
-    exit_of(server).await;
+    server.signal("TERM");
+    server.exit().await;
     let stopped = tokio::task::spawn_blocking(move || health(&url))
         .await
         .unwrap();

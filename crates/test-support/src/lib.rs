@@ -7,6 +7,8 @@
 //!   [`ManualClock`] driving the auth service, and helpers for admin calls.
 //! - [`backend_tests!`]: runs each scenario once per backend.
 //! - [`Pki`]: throwaway CA, server and client certificates for TLS tests.
+//! - [`ServiceProcess`]: a service binary as a real process; admin calls
+//!   against any auth service ([`create_project_with`], ...).
 
 #![allow(
     clippy::expect_used,
@@ -16,10 +18,14 @@
 
 mod db;
 mod pki;
+mod process;
 mod stack;
 
 pub use db::{Backend, TestDb};
 pub use pki::Pki;
+pub use process::{
+    ServiceProcess, authorize_request, create_project_with, create_service_token_with, free_port,
+};
 pub use stack::{AuthReplica, ManualClock, Stack, with_token};
 
 use tonic_types::StatusExt;

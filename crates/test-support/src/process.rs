@@ -1,0 +1,147 @@
+//! Service binaries as real child processes, and the admin calls tests make
+//! against any running auth service.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+
+use crate::{Stack, with_token};
+
+/// A service binary running as a child process; killed on drop.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    child: Option<Child>,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with only `vars` (and `RUST_LOG=info`) in its
+    /// environment and waits for the line it logs once it listens.
+    #[must_use]
+    pub fn start<K: AsRef<str>, V: AsRef<str>>(binary: &Path, vars: &[(K, V)]) -> ServiceProcess {
+        let mut child = Command::new(binary)
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the service binary");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("the service exited before listening")
+                .expect("read the service's log");
+            if line.contains(" listening") {
+                break;
+            }
+        }
+        // Keep draining the log so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServiceProcess { child: Some(child) }
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid}");
+    }
+
+    /// Waits for the process to exit, off the async runtime.
+    pub async fn exit(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("wait for the service")
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A free loopback port (bound and released, so another may take it).
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Creates a project (dev, staging, prod) as `admin`; returns its id.
+pub async fn create_project_with(
+    auth: &mut AuthServiceClient<tonic::transport::Channel>,
+    admin: &str,
+) -> String {
+    auth.create_project(with_token(
+        auth_pb::CreateProjectRequest {
+            name: "test project".into(),
+            e2ee: false,
+        },
+        admin.trim(),
+    ))
+    .await
+    .expect("create project")
+    .into_inner()
+    .project
+    .expect("project")
+    .id
+}
+
+/// Creates a service token as `admin` (see [`Stack::token_request`]);
+/// returns the full token.
+pub async fn create_service_token_with(
+    auth: &mut AuthServiceClient<tonic::transport::Channel>,
+    admin: &str,
+    project: &str,
+    scopes: &[&str],
+    permissions: &[&str],
+) -> String {
+    auth.create_service_token(with_token(
+        Stack::token_request(project, scopes, permissions),
+        admin.trim(),
+    ))
+    .await
+    .expect("create service token")
+    .into_inner()
+    .service_token
+}
+
+/// An `Authorize` call for `token` reading `dev:/` of `project`, as the
+/// secrets service makes it with `internal_key`.
+#[must_use]
+pub fn authorize_request(
+    token: &str,
+    project: &str,
+    internal_key: &str,
+    raw: bool,
+) -> tonic::Request<auth_pb::AuthorizeRequest> {
+    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
+        token: token.to_owned(),
+        client_ip: "127.0.0.1".into(),
+        project_id: project.to_owned(),
+        environment: "dev".into(),
+        secret_path: "/".into(),
+        action: auth_pb::Action::Read.into(),
+        raw,
+        recursive: false,
+    });
+    request.metadata_mut().insert(
+        "x-latchkey-internal-key",
+        internal_key.parse().expect("an ASCII internal key"),
+    );
+    request
+}
