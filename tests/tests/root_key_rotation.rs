@@ -69,7 +69,7 @@ async fn project_keys_survive_a_root_key_rotation_and_the_old_key_retires(backen
     let (url, stop) = auth(&db, dir.path(), &[("LATCHKEY_ROOT_KEY", OLD)]).await;
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let mut client = AuthServiceClient::connect(url.clone()).await.unwrap();
-    let project = create_project_with(&mut client, &admin).await;
+    let project = create_project_with(&mut client, &admin, false).await;
     let token =
         create_service_token_with(&mut client, &admin, &project, &["dev:/**"], &["read"]).await;
     let before = raw_project_key(&url, &token, &project).await.unwrap();

@@ -149,7 +149,7 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
     let mut auth = AuthServiceClient::connect(format!("http://127.0.0.1:{auth_port}"))
         .await
         .unwrap();
-    let project = create_project_with(&mut auth, &admin).await;
+    let project = create_project_with(&mut auth, &admin, false).await;
     let token =
         create_service_token_with(&mut auth, &admin, &project, &["dev:/**"], &["read"]).await;
     let token_id = token.split('.').nth(1).unwrap().to_owned();

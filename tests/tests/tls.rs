@@ -147,7 +147,7 @@ async fn health(channel: Channel) -> Result<(), tonic::Status> {
 async fn project_and_token(stack: &TlsStack, pki: &Pki) -> (String, String) {
     let mut auth =
         AuthServiceClient::new(tls_channel(&stack.auth, pki.ca_pem(), None).await.unwrap());
-    let project = create_project_with(&mut auth, &stack.admin).await;
+    let project = create_project_with(&mut auth, &stack.admin, false).await;
     let token =
         create_service_token_with(&mut auth, &stack.admin, &project, &["dev:/**"], &["read"]).await;
     (project, token)

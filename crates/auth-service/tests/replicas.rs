@@ -46,7 +46,7 @@ async fn authorize(url: &str, token: &str, project: &str) -> Result<(), tonic::S
 /// Sets up a project and an identity with `limit` uses through `url`; returns (project, token).
 async fn limited_identity(url: &str, admin: &str, limit: i64) -> (String, String) {
     let mut auth = AuthServiceClient::connect(url.to_owned()).await.unwrap();
-    let project = create_project_with(&mut auth, admin).await;
+    let project = create_project_with(&mut auth, admin, false).await;
     let identity = auth
         .create_identity(with_token(
             auth_pb::CreateIdentityRequest {

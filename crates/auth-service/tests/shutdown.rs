@@ -44,7 +44,7 @@ async fn in_flight_calls(
     let (first, url) = start(dir, "20");
     let admin = std::fs::read_to_string(dir.join("admin-token")).unwrap();
     let mut auth = AuthServiceClient::connect(url.clone()).await.unwrap();
-    let project = create_project_with(&mut auth, &admin).await;
+    let project = create_project_with(&mut auth, &admin, false).await;
     let mut tokens = Vec::new();
     for _ in 0..CALLS {
         tokens.push(

@@ -85,11 +85,12 @@ pub fn free_port() -> u16 {
 pub async fn create_project_with(
     auth: &mut AuthServiceClient<tonic::transport::Channel>,
     admin: &str,
+    e2ee: bool,
 ) -> String {
     auth.create_project(with_token(
         auth_pb::CreateProjectRequest {
             name: "test project".into(),
-            e2ee: false,
+            e2ee,
         },
         admin.trim(),
     ))

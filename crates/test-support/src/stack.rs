@@ -287,21 +287,7 @@ impl Stack {
 
     /// Creates a project as the admin; returns its id.
     pub async fn create_project(&self, e2ee: bool) -> String {
-        self.auth_client()
-            .await
-            .create_project(with_token(
-                auth_pb::CreateProjectRequest {
-                    name: "test project".to_owned(),
-                    e2ee,
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create project")
-            .into_inner()
-            .project
-            .expect("project")
-            .id
+        crate::create_project_with(&mut self.auth_client().await, &self.admin_token, e2ee).await
     }
 
     /// Creates a service token as the admin; returns the full token.
