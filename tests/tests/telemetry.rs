@@ -136,6 +136,12 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
             ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.clone()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200".to_owned()),
+            // Logs at warn (but the "listening" line): spans are exported
+            // whatever the log level.
+            (
+                "RUST_LOG",
+                "warn,latchkey_auth=info,latchkey_secrets=info".to_owned(),
+            ),
         ]
     };
     let _auth = ServiceProcess::start(

@@ -66,11 +66,14 @@ pub fn init(vars: &Vars, default_name: &str) -> TelemetryGuard {
         .with_writer(std::io::stderr)
         // Colour only a terminal: log files and collectors get plain text.
         .with_ansi(!json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // RUST_LOG filters the logs only: traces keep every RPC span whatever
+    // the log level.
     let fmt = if json {
         fmt.json().boxed()
     } else {
         fmt.boxed()
-    };
+    }
+    .with_filter(filter);
     let endpoint = vars
         .get("OTEL_EXPORTER_OTLP_ENDPOINT")
         .or_else(|| vars.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
@@ -108,13 +111,14 @@ pub fn init(vars: &Vars, default_name: &str) -> TelemetryGuard {
             Err(e) => eprintln!("telemetry: OTLP metric exporter not started: {e}"),
         }
         global::set_text_map_propagator(TraceContextPropagator::new());
-        let layer = tracing_opentelemetry::layer().with_tracer(tracer.tracer("latchkey"));
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(tracer.tracer("latchkey"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
         guard.tracer = Some(tracer);
         Some(layer)
     });
     // Safe to call more than once (tests): only the first takes effect.
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
         .with(otel)
         .try_init();

@@ -17,14 +17,15 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `binary` with only `vars` (and `RUST_LOG=info`) in its
-    /// environment and waits for the line it logs once it listens.
+    /// Starts `binary` with only `vars` in its environment (and
+    /// `RUST_LOG=info` unless `vars` sets it) and waits for the line it logs
+    /// once it listens.
     #[must_use]
     pub fn start<K: AsRef<str>, V: AsRef<str>>(binary: &Path, vars: &[(K, V)]) -> ServiceProcess {
         let mut child = Command::new(binary)
             .env_clear()
-            .envs(vars.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
             .env("RUST_LOG", "info")
+            .envs(vars.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the service binary");
