@@ -289,3 +289,62 @@ async fn a_swapped_server_certificate_is_served_to_new_connections_without_a_res
         "new connections no longer get the old certificate"
     );
 }
+
+/// Lists `dev:/` through the secrets service, which calls `Authorize` with
+/// its client certificate.
+async fn list(stack: &TlsStack, pki: &Pki, token: &str) -> Result<(), tonic::Status> {
+    SecretsServiceClient::new(
+        tls_channel(&stack.secrets, pki.ca_pem(), None)
+            .await
+            .unwrap(),
+    )
+    .list_secrets(with_token(
+        secrets_pb::ListSecretsRequest {
+            project_id: String::new(),
+            environment: "dev".into(),
+            secret_path: "/".into(),
+            recursive: false,
+        },
+        token,
+    ))
+    .await
+    .map(drop)
+}
+
+/// Polls `list` until its outcome is `ok` (true: success), for at most 10 s.
+async fn until_list(
+    stack: &TlsStack,
+    pki: &Pki,
+    token: &str,
+    ok: bool,
+) -> Result<(), tonic::Status> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let result = list(stack, pki, token).await;
+        if result.is_ok() == ok || tokio::time::Instant::now() > deadline {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secrets_service_picks_up_a_new_client_certificate_without_a_restart() {
+    let pki = Pki::new();
+    let stranger = Pki::new();
+    let stack = start(&pki).await;
+    let (_, token) = project_and_token(&stack, &pki).await;
+    list(&stack, &pki, &token).await.unwrap();
+    let original = Pki::new();
+    original.swap_client_from(&pki);
+
+    pki.swap_client_from(&stranger);
+    let refused = until_list(&stack, &pki, &token, false).await;
+    pki.swap_client_from(&original);
+    let restored = until_list(&stack, &pki, &token, true).await;
+
+    let refused =
+        refused.expect_err("a certificate from another CA is refused by the auth service");
+    assert_eq!(reason(&refused), "AUTH_UNAVAILABLE", "{refused:?}");
+    assert!(restored.is_ok(), "{restored:?}");
+}

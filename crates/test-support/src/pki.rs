@@ -88,6 +88,12 @@ impl Pki {
         std::fs::copy(&other.server_cert, &self.server_cert).expect("copy cert");
         std::fs::copy(&other.server_key, &self.server_key).expect("copy key");
     }
+
+    /// Replaces this client certificate and key with `other`'s.
+    pub fn swap_client_from(&self, other: &Pki) {
+        std::fs::copy(&other.client_cert, &self.client_cert).expect("copy cert");
+        std::fs::copy(&other.client_key, &self.client_key).expect("copy key");
+    }
 }
 
 impl Default for Pki {
