@@ -64,6 +64,29 @@ impl Config {
         )?;
         let root_key = RootKey::from_hex(&root_hex)
             .map_err(|e| ConfigError::new("LATCHKEY_ROOT_KEY", e.to_string()))?;
+        let internal_addr = match vars.get("LATCHKEY_INTERNAL_ADDR") {
+            None => None,
+            Some(raw) => Some(raw.parse().map_err(|e| {
+                ConfigError::new(
+                    "LATCHKEY_INTERNAL_ADDR",
+                    format!("{raw:?} is not host:port: {e}"),
+                )
+            })?),
+        };
+        let listening = Listening::from_vars(vars)?;
+        // Client certificates guard the internal port; without one the
+        // setting would silently protect nothing.
+        if internal_addr.is_none()
+            && listening
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_ca.is_some())
+        {
+            return Err(ConfigError::new(
+                "LATCHKEY_TLS_CLIENT_CA_FILE",
+                "client certificates are asked for on the internal port: set LATCHKEY_INTERNAL_ADDR too",
+            ));
+        }
         let root_key_secondary = vars
             .secret("LATCHKEY_ROOT_KEY_SECONDARY")?
             .map(|hex| {
@@ -93,16 +116,8 @@ impl Config {
             reaper_interval: Duration::from_secs(interval),
             trusted_proxies: trusted_proxies(vars)?,
             verify_cache_capacity: vars.parse_or("LATCHKEY_VERIFY_CACHE_CAPACITY", 10_000)?,
-            internal_addr: match vars.get("LATCHKEY_INTERNAL_ADDR") {
-                None => None,
-                Some(raw) => Some(raw.parse().map_err(|e| {
-                    ConfigError::new(
-                        "LATCHKEY_INTERNAL_ADDR",
-                        format!("{raw:?} is not host:port: {e}"),
-                    )
-                })?),
-            },
-            listening: Listening::from_vars(vars)?,
+            internal_addr,
+            listening,
             state_cache_ttl: Duration::from_millis(
                 vars.parse_or("LATCHKEY_STATE_CACHE_MILLIS", 1000)?,
             ),
@@ -151,5 +166,25 @@ mod tests {
             Config::from_vars(&vars).unwrap_err().variable,
             "LATCHKEY_ROOT_KEY"
         );
+    }
+
+    #[test]
+    fn a_client_ca_without_an_internal_port_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = latchkey_test_support::Pki::new();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let mut pairs = vec![
+            ("LATCHKEY_DATA_DIR", path(dir.path())),
+            ("LATCHKEY_TLS_CERT_FILE", path(&pki.server_cert)),
+            ("LATCHKEY_TLS_KEY_FILE", path(&pki.server_key)),
+            ("LATCHKEY_TLS_CLIENT_CA_FILE", path(&pki.ca)),
+        ];
+
+        let without = Config::from_vars(&Vars::from_pairs(pairs.clone()));
+        pairs.push(("LATCHKEY_INTERNAL_ADDR", "127.0.0.1:0".to_owned()));
+        let with = Config::from_vars(&Vars::from_pairs(pairs));
+
+        assert_eq!(without.unwrap_err().variable, "LATCHKEY_TLS_CLIENT_CA_FILE");
+        assert!(with.unwrap().internal_addr.is_some());
     }
 }

@@ -157,6 +157,7 @@ pub async fn serve(
     let internal_tls = listening
         .tls
         .as_ref()
+        .filter(|_| listeners.internal.is_some())
         .map(|files| ReloadingTls::load(files.clone()))
         .transpose()?;
     let reloaders: Vec<_> = public_tls
