@@ -51,6 +51,8 @@ async fn start(pki: &Pki) -> TlsStack {
         ("DATABASE_URL", auth_db.url.clone()),
         ("LATCHKEY_INTERNAL_KEY", INTERNAL_KEY.to_owned()),
         ("LATCHKEY_TLS_CLIENT_CA_FILE", path(&pki.ca)),
+        // Bound by the test below; the variable only declares the port.
+        ("LATCHKEY_INTERNAL_ADDR", "127.0.0.1:0".to_owned()),
     ];
     auth_vars.extend(tls.clone());
     let auth_config = latchkey_auth_service::Config::from_vars(
