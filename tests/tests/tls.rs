@@ -163,21 +163,7 @@ async fn tls_clients_reach_both_services_which_talk_over_mtls_and_plaintext_is_r
 
     // ListSecrets succeeds only if the secrets service's Authorize call
     // passed the internal port's mTLS.
-    let listed = SecretsServiceClient::new(
-        tls_channel(&stack.secrets, pki.ca_pem(), None)
-            .await
-            .unwrap(),
-    )
-    .list_secrets(with_token(
-        secrets_pb::ListSecretsRequest {
-            project_id: String::new(),
-            environment: "dev".into(),
-            secret_path: "/".into(),
-            recursive: false,
-        },
-        &token,
-    ))
-    .await;
+    let listed = list(&stack, &pki, &token).await;
     assert!(listed.is_ok(), "{listed:?}");
 
     for url in [&stack.auth, &stack.secrets, &stack.internal] {
