@@ -146,6 +146,16 @@ impl Context {
         client::auth(&self.auth_addr, self.tls.as_ref(), self.token.as_deref()).await
     }
 
+    /// What the token is (`LookupToken`, which uses none of its uses).
+    pub(crate) async fn lookup_token(&self) -> Result<auth_pb::LookupTokenResponse, CliError> {
+        Ok(self
+            .auth()
+            .await?
+            .lookup_token(auth_pb::LookupTokenRequest {})
+            .await?
+            .into_inner())
+    }
+
     /// A client of the secrets service, calling with the token.
     pub(crate) async fn secrets(&self) -> Result<SecretsClient, CliError> {
         client::secrets(&self.secrets_addr, self.tls.as_ref(), Some(self.token()?)).await
@@ -237,12 +247,7 @@ async fn init(ctx: &Context, project_id: String, environment: String) -> Result<
 /// stores it with the addresses it worked against.
 async fn login(ctx: &Context) -> Result<(), CliError> {
     let token = ctx.token()?.to_owned();
-    let lookup = ctx
-        .auth()
-        .await?
-        .lookup_token(auth_pb::LookupTokenRequest {})
-        .await?
-        .into_inner();
+    let lookup = ctx.lookup_token().await?;
     let mut user = UserConfig::load()?;
     user.token = Some(token);
     user.auth_addr = Some(ctx.auth_addr.clone());

@@ -11,7 +11,6 @@ use clap::{Args, Subcommand};
 use latchkey_domain::crypto::{Sealed, WireKey, secret_aad};
 use latchkey_domain::path::{SecretName, SecretPath};
 use latchkey_domain::token::{AnyToken, ServiceTokenSecret};
-use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
 
 use crate::client::CliError;
@@ -170,12 +169,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
                 Mode::Service(st) => {
                     // The project key comes from LookupToken, which uses none
                     // of the token's uses, so the first write can encrypt.
-                    let lookup = ctx
-                        .auth()
-                        .await?
-                        .lookup_token(auth_pb::LookupTokenRequest {})
-                        .await?
-                        .into_inner();
+                    let lookup = ctx.lookup_token().await?;
                     let key = project_key(
                         st,
                         lookup.encrypted_project_key.map(|k| Sealed {
