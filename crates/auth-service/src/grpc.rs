@@ -360,7 +360,7 @@ impl AuthService for AuthGrpc {
         let ip = self.ip(&request);
         let token = match request.get_ref().access_token.as_str() {
             "" => bearer(&request)?,
-            given => BearerToken::new(given.to_owned()),
+            given => BearerToken::new(given),
         };
         let (record, expires_in) = self.app.renew_access_token(&token, ip).await?;
         Ok(Response::new(pb::RenewAccessTokenResponse {
@@ -386,7 +386,7 @@ impl AuthService for AuthGrpc {
             }
             (token, "") => {
                 self.app
-                    .revoke_own_access_token(&BearerToken::new(token.to_owned()))
+                    .revoke_own_access_token(&BearerToken::new(token))
                     .await?;
             }
             (_, id) => {
@@ -537,7 +537,7 @@ impl AuthService for AuthGrpc {
             &req.secret_path
         };
         let domain_req = AuthorizationRequest {
-            token: BearerToken::new(req.token),
+            token: BearerToken::new(&req.token),
             client_ip,
             project_id: Some(req.project_id).filter(|p| !p.is_empty()),
             environment: Environment::parse(&req.environment).map_err(AuthError::from)?,

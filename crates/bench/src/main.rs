@@ -259,8 +259,10 @@ fn report(results: &[Outcome]) {
     }
 }
 
+/// A request as a Latchkey client sends it: a service token's key part stays here.
 fn with_token<T>(message: T, token: &str) -> Result<tonic::Request<T>, tonic::Status> {
     let mut request = tonic::Request::new(message);
+    let token = latchkey_domain::token::access_token_part(token);
     let value = format!("Bearer {token}")
         .parse()
         .map_err(|_| tonic::Status::internal("token is not ASCII"))?;
@@ -365,6 +367,8 @@ impl Setup {
             .await?
             .into_inner()
             .service_token;
+        // Every call sends only the access token; the key part stays here.
+        let service_token = latchkey_domain::token::access_token_part(&service_token).to_owned();
         let identity = auth
             .create_identity(with_token(
                 auth_pb::CreateIdentityRequest {

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use latchkey_domain::Reason;
+use latchkey_domain::crypto::{Sealed, WireKey};
 use latchkey_domain::error::StatusClass;
+use latchkey_domain::token::ServiceTokenSecret;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 use tonic::metadata::MetadataValue;
@@ -40,6 +42,12 @@ pub(crate) enum CliError {
     /// Data from the server did not decrypt with the token's key.
     #[error("error: {0}")]
     Crypto(String),
+    /// The service token's key part does not open its project key: the
+    /// servers never see the key part, so only the client can tell.
+    #[error(
+        "error: TOKEN_KEY_DAMAGED: the key part of this service token (after its last '.') does not open the token's project key\nhint: the token was damaged or mistyped: copy it whole again, as it was issued"
+    )]
+    DamagedKeyPart,
     /// `latchkey run` could not start the command.
     #[error("error: cannot run {program:?}: {cause}")]
     Spawn {
@@ -59,6 +67,7 @@ impl CliError {
             CliError::Server { exit, .. } => *exit,
             CliError::Unreachable { .. } | CliError::Connection { .. } => 5,
             CliError::Crypto(_) => 1,
+            CliError::DamagedKeyPart => 3,
             CliError::Spawn { exit, .. } => *exit,
         }
     }
@@ -269,6 +278,8 @@ fn error_chain(head: &str, mut source: Option<&(dyn std::error::Error + 'static)
 fn bearer(token: Option<&str>) -> Result<Bearer, CliError> {
     let token = token
         .map(|t| {
+            // Only a service token's access part is sent: its key part never leaves.
+            let t = latchkey_domain::token::access_token_part(t);
             MetadataValue::try_from(format!("Bearer {t}")).map_err(|_| {
                 CliError::Input("the token holds characters that cannot be sent".to_owned())
             })
@@ -306,4 +317,27 @@ pub(crate) async fn secrets(
         channel(addr, tls).await?,
         bearer(token)?,
     ))
+}
+
+/// The project key, decrypted with the token's key part.
+pub(crate) fn open_project_key(
+    token: &ServiceTokenSecret,
+    encrypted: Option<Sealed>,
+) -> Result<WireKey, CliError> {
+    let sealed = encrypted
+        .ok_or_else(|| CliError::Crypto("the server sent no encrypted project key".to_owned()))?;
+    let bytes = token
+        .key()
+        .open(&sealed, b"")
+        .map_err(|_| CliError::DamagedKeyPart)?;
+    WireKey::from_bytes(&bytes).map_err(|e| CliError::Crypto(e.to_string()))
+}
+
+/// The envelope `LookupToken` returns, as the domain's type.
+pub(crate) fn lookup_sealed(k: latchkey_proto::auth::v1::EncryptedProjectKey) -> Sealed {
+    Sealed {
+        ciphertext: k.ciphertext,
+        iv: k.iv,
+        tag: k.tag,
+    }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use latchkey_domain::path::Environment;
+use latchkey_domain::token::ServiceTokenSecret;
 use latchkey_proto::auth::v1 as auth_pb;
 use tonic::transport::ClientTlsConfig;
 
@@ -248,6 +249,10 @@ async fn init(ctx: &Context, project_id: String, environment: String) -> Result<
 async fn login(ctx: &Context) -> Result<(), CliError> {
     let token = ctx.token()?.to_owned();
     let lookup = ctx.lookup_token().await?;
+    // The server never sees the key part, so only here can a damaged one show.
+    if let Ok(st) = ServiceTokenSecret::parse(&token) {
+        client::open_project_key(&st, lookup.encrypted_project_key.map(client::lookup_sealed))?;
+    }
     let mut user = UserConfig::load()?;
     user.token = Some(token);
     user.auth_addr = Some(ctx.auth_addr.clone());

@@ -13,7 +13,7 @@ use latchkey_domain::path::{SecretName, SecretPath};
 use latchkey_domain::token::{AnyToken, ServiceTokenSecret};
 use latchkey_proto::secrets::v1 as secrets_pb;
 
-use crate::client::CliError;
+use crate::client::{CliError, lookup_sealed, open_project_key};
 use crate::commands::Context;
 use crate::output::{self, Output, SecretRow, table};
 
@@ -139,7 +139,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
                 rows.push(match &mode {
                     Mode::Service(st) => {
                         let reply = client.get_secret(request).await?.into_inner();
-                        let key = project_key(st, reply.encrypted_project_key.map(sealed))?;
+                        let key = open_project_key(st, reply.encrypted_project_key.map(sealed))?;
                         decrypt(&key, &reply.project_id, &reply.secret.unwrap_or_default())?
                     }
                     Mode::Identity => raw_row(
@@ -170,14 +170,8 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
                     // The project key comes from LookupToken, which uses none
                     // of the token's uses, so the first write can encrypt.
                     let lookup = ctx.lookup_token().await?;
-                    let key = project_key(
-                        st,
-                        lookup.encrypted_project_key.map(|k| Sealed {
-                            ciphertext: k.ciphertext,
-                            iv: k.iv,
-                            tag: k.tag,
-                        }),
-                    )?;
+                    let key =
+                        open_project_key(st, lookup.encrypted_project_key.map(lookup_sealed))?;
                     for (name, value) in pairs {
                         let aad = secret_aad(&lookup.project_id, &target.env, &target.path, &name);
                         let sealed = key.seal(value.as_bytes(), &aad, &mut rand::rngs::OsRng);
@@ -255,7 +249,7 @@ pub(crate) async fn fetch(
     match &mode {
         Mode::Service(st) => {
             let reply = client.list_secrets(request).await?.into_inner();
-            let key = project_key(st, reply.encrypted_project_key.map(sealed))?;
+            let key = open_project_key(st, reply.encrypted_project_key.map(sealed))?;
             reply
                 .secrets
                 .iter()
@@ -277,10 +271,15 @@ pub(crate) async fn fetch(
 /// are normalised so the client binds the same path into the ciphertext as
 /// the server stores.
 fn prepare(ctx: &Context, at: &Location) -> Result<(Mode, Target), CliError> {
-    let mode = match AnyToken::parse(ctx.token()?)
+    let token = ctx.token()?;
+    let mode = match AnyToken::parse(token)
         .map_err(|e| CliError::Input(format!("--token: {}", e.message)))?
     {
-        AnyToken::Service(st) => Mode::Service(st),
+        // Client-side crypto needs the key part, which stays on this machine.
+        AnyToken::Service(_) => Mode::Service(
+            ServiceTokenSecret::parse(token)
+                .map_err(|e| CliError::Input(format!("--token: {}", e.message)))?,
+        ),
         AnyToken::Identity(_) => Mode::Identity,
     };
     let env = ctx.environment(at.env.clone())?;
@@ -380,16 +379,6 @@ fn read_stdin() -> Result<String, CliError> {
         .read_to_string(&mut text)
         .map_err(|e| CliError::Input(format!("cannot read standard input as UTF-8 text: {e}")))?;
     Ok(text)
-}
-
-/// The project key, decrypted with the token's key part.
-fn project_key(token: &ServiceTokenSecret, encrypted: Option<Sealed>) -> Result<WireKey, CliError> {
-    let sealed = encrypted
-        .ok_or_else(|| CliError::Crypto("the server sent no encrypted project key".to_owned()))?;
-    let bytes = token.key().open(&sealed, b"").map_err(|_| {
-        CliError::Crypto("the project key does not decrypt with this token's key part".to_owned())
-    })?;
-    WireKey::from_bytes(&bytes).map_err(|e| CliError::Crypto(e.to_string()))
 }
 
 fn sealed(k: secrets_pb::EncryptedProjectKey) -> Sealed {

@@ -655,6 +655,29 @@ async fn a_bad_token_does_not_log_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_token_with_a_damaged_key_part_does_not_log_in() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (access, key) = token.rsplit_once('.').unwrap();
+    let damaged = format!("{access}.{}", key.chars().rev().collect::<String>());
+
+    let out = Cli::new(&stack, &damaged)
+        .dir(dir.path())
+        .run(&["login"])
+        .await;
+
+    assert_eq!(out.code, 3, "{}", out.err);
+    assert!(out.err.contains("TOKEN_KEY_DAMAGED"), "{}", out.err);
+    assert!(!dir.path().join(".config/config.json").exists());
+    let ok = Cli::new(&stack, &token)
+        .dir(dir.path())
+        .run(&["login"])
+        .await;
+    assert_eq!(ok.code, 0, "{}", ok.err);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addresses_come_from_flags_then_environment_then_the_config_file() {
     let (stack, _) = started().await;
     let dir = tempfile::tempdir().unwrap();
@@ -744,13 +767,27 @@ async fn each_error_class_has_its_exit_code_reason_and_hint() {
         out.err
     );
 
-    // Authentication: a wrong secret, then expiry.
-    // The last key character changed, never to itself.
-    let last = if token.ends_with('0') { '1' } else { '0' };
-    let bogus = format!("{}{last}", &token[..token.len() - 1]);
-    let out = get(bogus, "/backend").await;
+    // Authentication: a wrong secret, a damaged key part, then expiry.
+    // One character changed, never to itself.
+    let (access, key) = token.rsplit_once('.').unwrap();
+    let flip = |text: &str| {
+        let last = if text.ends_with('0') { '1' } else { '0' };
+        format!("{}{last}", &text[..text.len() - 1])
+    };
+    let out = get(format!("{}.{key}", flip(access)), "/backend").await;
     assert_eq!(out.code, 3, "{}", out.err);
     assert!(out.err.contains("TOKEN_INVALID"), "{}", out.err);
+    // The server never sees the key part: the CLI finds the damage itself.
+    set(&stack, &token, &["A=1"], "dev", "/backend").await;
+    let out = get(format!("{access}.{}", flip(key)), "/backend").await;
+    assert_eq!(out.code, 3, "{}", out.err);
+    assert!(
+        out.err.contains("TOKEN_KEY_DAMAGED")
+            && out.err.contains("key part")
+            && out.err.contains("copy it whole again"),
+        "{}",
+        out.err
+    );
     let short = create_token(&stack, &project, &["--expiry-seconds", "60"]).await;
     stack.clock.advance(chrono::Duration::seconds(61));
     let out = get(short, "/backend").await;

@@ -28,18 +28,20 @@ impl Clock for SystemClock {
     }
 }
 
-/// A bearer token as the caller sent it; its `Debug` prints nothing of it.
+/// A bearer token as the caller sent it, less the key part of a four-part
+/// service token; its `Debug` prints nothing of it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BearerToken(String);
 
 impl BearerToken {
-    /// Wraps the raw text.
+    /// Takes the presented text, keeping only the access token of a service
+    /// token: the key part is cut off here, at the edge, and never copied.
     #[must_use]
-    pub fn new(raw: String) -> Self {
-        Self(raw)
+    pub fn new(raw: &str) -> Self {
+        Self(crate::token::access_token_part(raw).to_owned())
     }
 
-    /// The raw text. Call only to send or parse it.
+    /// The token text (never a key part). Call only to send or parse it.
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
@@ -110,4 +112,19 @@ pub trait Authorizer: Send + Sync + 'static {
         &self,
         request: AuthorizationRequest,
     ) -> impl Future<Output = Result<Grant, AuthorizeError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_keeps_no_key_part_of_a_four_part_service_token() {
+        let access = "st.0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b.00112233445566778899aabbccddeeff";
+        let key = "ffeeddccbbaa99887766554433221100";
+        let bearer = BearerToken::new(&format!("{access}.{key}"));
+        assert_eq!(bearer.expose(), access);
+        assert_eq!(BearerToken::new(access), bearer);
+        assert_eq!(format!("{bearer:?}"), "BearerToken(<redacted>)");
+    }
 }

@@ -2,9 +2,13 @@
 //!
 //! Service tokens use Infisical's format `st.<uuid>.<secret>.<key>`, secret and
 //! key each 32 lowercase hex characters; the part after the last `.` is the
-//! key and everything before it is the access token. Identity access tokens
-//! are `ia.<uuid>.<secret>` with a 64-hex-character secret. These prefixes
-//! never change: scanners and clients rely on them.
+//! key and everything before it is the access token. Clients send only the
+//! access token `st.<uuid>.<secret>`: the key part never leaves them, and the
+//! four-part form a server may still receive (Infisical's Kubernetes operator
+//! sends it) is cut to its access token by [`access_token_part`] before
+//! anything else reads it. Identity access tokens are `ia.<uuid>.<secret>`
+//! with a 64-hex-character secret. These prefixes never change: scanners and
+//! clients rely on them.
 
 use std::fmt;
 
@@ -22,8 +26,9 @@ pub const SERVICE_TOKEN_PREFIX: &str = "st";
 /// The never-changing prefix of identity access tokens.
 pub const IDENTITY_TOKEN_PREFIX: &str = "ia";
 
-/// A full service token, including its key part. Held only by its owner:
-/// the server sees it per request and never stores the secret or the key.
+/// A full service token, including its key part. Held only by its owner (the
+/// server builds one only to issue it): it sends [`Self::access_token`] and
+/// keeps the key part to decrypt the project key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServiceTokenSecret {
     id: Uuid,
@@ -60,6 +65,39 @@ impl ServiceTokenSecret {
         &self.key
     }
 
+    /// Parses a whole four-part token, as its holder has it. A token without
+    /// its key part is `TOKEN_MALFORMED` here: only the holder of the key
+    /// part can decrypt, so client-side crypto needs the full token.
+    pub fn parse(raw: &str) -> Result<Self, AccessError> {
+        let missing_key = || {
+            AccessError::new(
+                Reason::TokenMalformed,
+                "this needs the whole service token st.<id>.<secret>.<key>, as it was issued: \
+                 the key part decrypts the project key and never leaves this machine",
+            )
+        };
+        let access = access_token_part(raw);
+        if access == raw {
+            return Err(missing_key());
+        }
+        let AnyToken::Service(token) = AnyToken::parse(access)? else {
+            return Err(missing_key());
+        };
+        let key = &raw[access.len() + 1..];
+        let key = WireKey::parse(key).map_err(|_| missing_key())?;
+        Ok(Self {
+            id: token.id,
+            secret: token.secret,
+            key,
+        })
+    }
+
+    /// The access token `st.<id>.<secret>`: all a client ever sends.
+    #[must_use]
+    pub fn access_token(&self) -> String {
+        format!("{SERVICE_TOKEN_PREFIX}.{}.{}", self.id, self.secret)
+    }
+
     /// The whole token text, to hand to its owner once.
     #[must_use]
     pub fn expose(&self) -> String {
@@ -75,6 +113,36 @@ impl ServiceTokenSecret {
 impl fmt::Debug for ServiceTokenSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceTokenSecret")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A service token's access token `st.<id>.<secret>`, as servers see it: it
+/// has no key part, so nothing holding one can decrypt a project key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceAccessToken {
+    id: Uuid,
+    secret: String,
+}
+
+impl ServiceAccessToken {
+    /// The token id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The secret part, to hash or verify.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for ServiceAccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccessToken")
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
@@ -127,35 +195,33 @@ impl fmt::Debug for IdentityTokenSecret {
 /// Any token a caller may present.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnyToken {
-    /// A service token.
-    Service(ServiceTokenSecret),
+    /// A service token's access token (its key part, if sent, cut off).
+    Service(ServiceAccessToken),
     /// An identity access token.
     Identity(IdentityTokenSecret),
 }
 
 impl AnyToken {
     /// Parses a token by its format alone; anything else is `TOKEN_MALFORMED`.
+    /// A service token may come as `st.<id>.<secret>` or with its key part;
+    /// the key part is checked for shape and dropped, never kept.
     pub fn parse(raw: &str) -> Result<Self, AccessError> {
         let malformed = || {
             AccessError::new(
                 Reason::TokenMalformed,
                 "the token is not a Latchkey token: expected a service token \
-                 st.<id>.<secret>.<key> or an identity access token ia.<id>.<secret>",
+                 st.<id>.<secret> or an identity access token ia.<id>.<secret>",
             )
         };
-        if let Some(rest) = raw.strip_prefix("st.") {
-            // The key is everything after the last '.', the access token everything before it.
-            let (access, key) = rest.rsplit_once('.').ok_or_else(malformed)?;
-            let (id, secret) = access.split_once('.').ok_or_else(malformed)?;
+        if let Some(rest) = access_token_part(raw).strip_prefix("st.") {
+            let (id, secret) = rest.split_once('.').ok_or_else(malformed)?;
             let id = parse_uuid(id).ok_or_else(malformed)?;
             if !is_lower_hex(secret, 32) {
                 return Err(malformed());
             }
-            let key = WireKey::parse(key).map_err(|_| malformed())?;
-            return Ok(AnyToken::Service(ServiceTokenSecret {
+            return Ok(AnyToken::Service(ServiceAccessToken {
                 id,
                 secret: secret.to_owned(),
-                key,
             }));
         }
         if let Some(rest) = raw.strip_prefix("ia.") {
@@ -189,6 +255,22 @@ impl AnyToken {
             AnyToken::Identity(t) => t.secret(),
         }
     }
+}
+
+/// The access token of a four-part service token `st.<id>.<secret>.<key>`
+/// (everything before the last `.`, when that last part has a key's shape);
+/// any other text unchanged. Servers apply it at the edge, so the key part
+/// goes no further than the request that carried it.
+#[must_use]
+pub fn access_token_part(raw: &str) -> &str {
+    if raw.starts_with("st.")
+        && raw.matches('.').count() == 3
+        && let Some((access, key)) = raw.rsplit_once('.')
+        && is_lower_hex(key, 32)
+    {
+        return access;
+    }
+    raw
 }
 
 /// Hashes a token secret with argon2id (the crate's default parameters) and a
@@ -251,26 +333,79 @@ mod tests {
         StdRng::seed_from_u64(42)
     }
 
+    const ID: &str = "0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b";
+    const SECRET: &str = "00112233445566778899aabbccddeeff";
+    const KEY: &str = "ffeeddccbbaa99887766554433221100";
+
     #[test]
-    fn generated_service_token_round_trips_through_parse() {
+    fn generated_service_token_round_trips_through_the_holders_parse() {
         let token = ServiceTokenSecret::generate(&mut rng());
         let text = token.expose();
         assert!(text.starts_with("st."));
-        assert_eq!(AnyToken::parse(&text).unwrap(), AnyToken::Service(token));
+        assert_eq!(ServiceTokenSecret::parse(&text).unwrap(), token);
     }
 
     #[test]
-    fn key_is_the_part_after_the_last_dot() {
-        let text = "st.0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b.00112233445566778899aabbccddeeff.ffeeddccbbaa99887766554433221100";
-        let AnyToken::Service(token) = AnyToken::parse(text).unwrap() else {
+    fn key_is_the_part_after_the_last_dot_and_the_access_token_the_rest() {
+        let text = format!("st.{ID}.{SECRET}.{KEY}");
+        let token = ServiceTokenSecret::parse(&text).unwrap();
+        assert_eq!(token.key().expose(), KEY);
+        assert_eq!(token.secret(), SECRET);
+        assert_eq!(token.id().to_string(), ID);
+        assert_eq!(token.access_token(), format!("st.{ID}.{SECRET}"));
+    }
+
+    #[test]
+    fn three_and_four_part_service_tokens_parse_to_the_same_access_token() {
+        let three = AnyToken::parse(&format!("st.{ID}.{SECRET}")).unwrap();
+        let four = AnyToken::parse(&format!("st.{ID}.{SECRET}.{KEY}")).unwrap();
+        assert_eq!(three, four);
+        let AnyToken::Service(access) = three else {
             panic!("not a service token");
         };
-        assert_eq!(token.key().expose(), "ffeeddccbbaa99887766554433221100");
-        assert_eq!(token.secret(), "00112233445566778899aabbccddeeff");
-        assert_eq!(
-            token.id().to_string(),
-            "0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b"
-        );
+        assert_eq!(access.id().to_string(), ID);
+        assert_eq!(access.secret(), SECRET);
+    }
+
+    #[test]
+    fn access_token_part_cuts_only_a_key_shaped_fourth_part() {
+        let access = format!("st.{ID}.{SECRET}");
+        assert_eq!(access_token_part(&format!("{access}.{KEY}")), access);
+        assert_eq!(access_token_part(&access), access);
+        for unchanged in [
+            format!("{access}.{}", KEY.to_uppercase()),
+            format!("{access}.{KEY}.{KEY}"),
+            format!("ia.{ID}.{SECRET}.{KEY}"),
+            "st.x".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(access_token_part(&unchanged), unchanged);
+        }
+    }
+
+    #[test]
+    fn parsed_access_token_holds_nothing_of_the_key_part() {
+        let token = ServiceTokenSecret::generate(&mut rng());
+        let AnyToken::Service(access) = AnyToken::parse(&token.expose()).unwrap() else {
+            panic!("not a service token");
+        };
+        // The type has no key field; its only text is the secret.
+        assert!(!access.secret().contains(token.key().expose()));
+        assert!(!format!("{access:?}").contains(token.key().expose()));
+    }
+
+    #[test]
+    fn holders_parse_refuses_a_token_without_its_key_part() {
+        for raw in [
+            format!("st.{ID}.{SECRET}"),
+            format!("st.{ID}.{SECRET}.{}", KEY.to_uppercase()),
+            format!("ia.{ID}.{SECRET}{SECRET}"),
+        ] {
+            let err = ServiceTokenSecret::parse(&raw).unwrap_err();
+            assert_eq!(err.reason, Reason::TokenMalformed, "{raw:?}");
+        }
+        let err = ServiceTokenSecret::parse(&format!("st.{ID}.{SECRET}")).unwrap_err();
+        assert!(err.message.contains("st.<id>.<secret>.<key>"));
     }
 
     #[test]
@@ -284,18 +419,20 @@ mod tests {
     #[test]
     fn malformed_tokens_are_token_malformed() {
         let good = ServiceTokenSecret::generate(&mut rng()).expose();
-        let id = "0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b";
-        let hex32 = "00112233445566778899aabbccddeeff";
+        let (id, hex32) = (ID, SECRET);
         let bad = [
             String::new(),
             "Bearer x".to_owned(),
             good.replacen("st.", "sx.", 1),
             good[..good.len() - 1].to_owned(),
             format!("{good}0"),
-            format!("st.{id}.{hex32}"),
+            format!("st.{id}"),
+            format!("st.{id}.{}", &hex32[1..]),
+            format!("st.{id}.{hex32}."),
             format!("st.{id}.{hex32}.{}", hex32.to_uppercase()),
             format!("st.{}.{hex32}.{hex32}", id.to_uppercase()),
             format!("st.{}.{hex32}.{hex32}", id.replace('-', "")),
+            format!("st.{}.{hex32}", id.to_uppercase()),
             format!("st.{id}.{hex32}.{hex32}.{hex32}"),
             format!("ia.{id}.{hex32}"),
             format!("ia.{id}"),

@@ -26,7 +26,7 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<BearerToken, AccessError> 
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(missing)?
         .trim();
-    Ok(BearerToken::new(token.to_owned()))
+    Ok(BearerToken::new(token))
 }
 
 /// The client's address: the TCP peer, or the last address of

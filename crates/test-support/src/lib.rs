@@ -26,7 +26,7 @@ pub use pki::Pki;
 pub use process::{
     ServiceProcess, authorize_request, create_project_with, create_service_token_with, free_port,
 };
-pub use stack::{AuthReplica, ManualClock, Stack, with_token};
+pub use stack::{AuthReplica, ManualClock, Stack, with_bearer_text, with_token};
 
 use tonic_types::StatusExt;
 

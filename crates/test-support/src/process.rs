@@ -132,7 +132,7 @@ pub fn authorize_request(
     raw: bool,
 ) -> tonic::Request<auth_pb::AuthorizeRequest> {
     let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: token.to_owned(),
+        token: latchkey_domain::token::access_token_part(token).to_owned(),
         client_ip: "127.0.0.1".into(),
         project_id: project.to_owned(),
         environment: "dev".into(),
