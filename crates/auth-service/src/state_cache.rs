@@ -12,15 +12,21 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use lru::LruCache;
 
 /// A bounded map whose entries expire `ttl` after they were stored.
+///
+/// Invalidation is race-free: every [`TtlCache::remove`] and
+/// [`TtlCache::clear`] bumps a generation, and a load that began before the
+/// bump never stores what it read (it may be the row before the change).
 #[derive(Debug)]
 pub struct TtlCache<K: Hash + Eq, V> {
     ttl: Duration,
     entries: Mutex<LruCache<K, (DateTime<Utc>, V)>>,
+    generation: AtomicU64,
 }
 
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
@@ -32,6 +38,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
             entries: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN),
             )),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -75,14 +82,28 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         if use_cache && let Some(hit) = self.get(&key, now) {
             return Ok(hit);
         }
+        let started = self.generation.load(Ordering::Acquire);
         let value = load().await?;
-        self.put(key, value.clone(), now);
+        self.put_unless_invalidated(key, value.clone(), now, started);
         Ok(value)
     }
 
-    /// Forgets `key`, after this replica changed it.
+    /// Stores a loaded value only if nothing was invalidated since the load
+    /// began; checked under the lock that invalidation takes.
+    fn put_unless_invalidated(&self, key: K, value: V, now: DateTime<Utc>, started: u64) {
+        if self.ttl > Duration::zero()
+            && let Ok(mut entries) = self.entries.lock()
+            && self.generation.load(Ordering::Acquire) == started
+        {
+            entries.put(key, (now, value));
+        }
+    }
+
+    /// Forgets `key`, after this replica changed it; loads in progress
+    /// will not store what they read.
     pub fn remove(&self, key: &K) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             entries.pop(key);
         }
     }
@@ -90,6 +111,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// Forgets everything.
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             entries.clear();
         }
     }
@@ -157,6 +179,44 @@ mod tests {
         let off = TtlCache::new(Duration::zero(), 10);
         off.put("a", 1, t0());
         assert_eq!(off.get(&"a", t0()), None);
+    }
+
+    #[tokio::test]
+    async fn a_load_that_began_before_an_invalidation_is_not_cached() {
+        let cache = std::sync::Arc::new(TtlCache::new(Duration::seconds(60), 10));
+        for _ in 0..100 {
+            let (read_tx, read_rx) = tokio::sync::oneshot::channel::<()>();
+            let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+            let loader = {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load("token", t0(), true, || async {
+                            // The row as it was before the revoking UPDATE.
+                            let _ = read_tx.send(());
+                            let _ = go_rx.await;
+                            Ok::<_, ()>("live")
+                        })
+                        .await
+                })
+            };
+            read_rx.await.unwrap();
+            // The revocation commits and invalidates while the load is in flight.
+            cache.remove(&"token");
+            go_tx.send(()).unwrap();
+            assert_eq!(loader.await.unwrap(), Ok("live"));
+
+            assert_eq!(
+                cache.get(&"token", t0()),
+                None,
+                "the stale row was not cached"
+            );
+            let fresh = cache
+                .get_or_load("token", t0(), true, || async { Ok::<_, ()>("revoked") })
+                .await;
+            assert_eq!(fresh, Ok("revoked"));
+            cache.remove(&"token");
+        }
     }
 
     #[test]
