@@ -267,10 +267,13 @@ impl AuthApp {
         let now = self.clock.now();
         match AnyToken::parse(raw)? {
             AnyToken::Service(st) => {
-                let record = self
+                let Some(record) = self
                     .load_service_token(&st.id().to_string(), freshness)
                     .await?
-                    .ok_or_else(invalid_token)?;
+                else {
+                    self.verifier.verify_unknown(raw, st.secret()).await?;
+                    return Err(invalid_token().into());
+                };
                 if !self
                     .verifier
                     .verify(raw, st.secret(), &record.secret_hash)
@@ -284,10 +287,13 @@ impl AuthApp {
                 Ok(Authenticated::Service { token: record })
             }
             AnyToken::Identity(it) => {
-                let record = self
+                let Some(record) = self
                     .load_identity_token(&it.id().to_string(), freshness)
                     .await?
-                    .ok_or_else(invalid_token)?;
+                else {
+                    self.verifier.verify_unknown(raw, it.secret()).await?;
+                    return Err(invalid_token().into());
+                };
                 if !self
                     .verifier
                     .verify(raw, it.secret(), &record.secret_hash)

@@ -13,7 +13,7 @@
 use std::fmt;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -285,15 +285,65 @@ pub fn hash_secret<R: RngCore + CryptoRng>(
         .to_string())
 }
 
+/// The largest argon2 memory cost a stored hash may ask for, in KiB (four
+/// times the crate default): a hash asking for more is treated as corrupt,
+/// so no row can make a verification allocate without bound.
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 4 * argon2::Params::DEFAULT_M_COST;
+
+/// argon2's working memory, kept by a verifying thread and reused, so that
+/// each verification does not allocate (and the allocator retain) ~19 MiB.
+#[derive(Default)]
+pub struct Argon2Memory(Vec<argon2::Block>);
+
+impl fmt::Debug for Argon2Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Argon2Memory({} blocks)", self.0.len())
+    }
+}
+
 /// Checks a secret against its PHC hash; the comparison is constant-time.
 /// Costly (tens of milliseconds): callers cache a successful verification.
 #[must_use]
 pub fn verify_secret(secret: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &hash)
-            .is_ok()
-    })
+    verify_secret_with(secret, phc, &mut Argon2Memory::default())
+}
+
+/// [`verify_secret`] in `memory`, which it grows to the hash's memory cost
+/// and leaves allocated for the next call. A hash that does not parse, or
+/// asks for more than [`MAX_ARGON2_MEMORY_KIB`], verifies nothing.
+#[must_use]
+pub fn verify_secret_with(secret: &str, phc: &str, memory: &mut Argon2Memory) -> bool {
+    use subtle::ConstantTimeEq;
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        hash.version
+            .map_or(Ok(argon2::Version::default()), argon2::Version::try_from),
+    ) else {
+        return false;
+    };
+    if params.m_cost() > MAX_ARGON2_MEMORY_KIB {
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    memory.0.resize(blocks, argon2::Block::default());
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, &mut memory.0[..blocks])
+        .is_ok()
+        && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 /// A fast SHA-256 fingerprint of a whole token, to key verification caches.
@@ -460,6 +510,28 @@ mod tests {
         assert!(verify_secret("right", &hash));
         assert!(!verify_secret("wrong", &hash));
         assert!(!verify_secret("right", "not a hash"));
+    }
+
+    #[test]
+    fn verification_in_reused_memory_agrees_with_a_fresh_one() {
+        let hash = hash_secret("right", &mut rng()).unwrap();
+        let mut memory = Argon2Memory::default();
+        for _ in 0..2 {
+            assert!(verify_secret_with("right", &hash, &mut memory));
+            assert!(!verify_secret_with("wrong", &hash, &mut memory));
+        }
+        assert!(format!("{memory:?}").contains("blocks"));
+    }
+
+    #[test]
+    fn a_hash_asking_for_unbounded_memory_verifies_nothing() {
+        let salt = SaltString::generate(&mut rng());
+        let greedy = argon2::Params::new(MAX_ARGON2_MEMORY_KIB + 8, 1, 1, None).unwrap();
+        let hash = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, greedy)
+            .hash_password(b"right", &salt)
+            .unwrap()
+            .to_string();
+        assert!(!verify_secret("right", &hash));
     }
 
     #[test]

@@ -44,6 +44,12 @@ impl ServiceProcess {
         ServiceProcess { child: Some(child) }
     }
 
+    /// The process id, to read `/proc/<pid>/...`.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Sends a signal by name (`TERM`, `KILL`) with `kill`.
     pub fn signal(&self, name: &str) {
         let pid = self.child.as_ref().expect("running").id();

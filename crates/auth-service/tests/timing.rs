@@ -1,0 +1,76 @@
+//! An unknown token id and a wrong secret for a known one cannot be told
+//! apart by how long the answer takes. Alone in its test binary, against
+//! the real process, so other tests' load does not skew the samples.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_test_support::{
+    ServiceProcess, create_project_with, create_service_token_with, free_port, with_token,
+};
+
+/// Samples of each kind.
+const SAMPLES: usize = 50;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn time_lookup(
+    client: &mut AuthServiceClient<tonic::transport::Channel>,
+    token: &str,
+) -> Duration {
+    let started = Instant::now();
+    let status = client
+        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        status.message(),
+        "the token is not valid: check that it was copied whole, or create a new one"
+    );
+    elapsed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_id_and_wrong_secret_take_the_same_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _process = ServiceProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_latchkey-auth")),
+        &[
+            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
+            ("LATCHKEY_AUTH_ADDR", addr.as_str()),
+        ],
+    );
+    let url = format!("http://{addr}");
+    let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let mut client = AuthServiceClient::connect(url).await.unwrap();
+    let project = create_project_with(&mut client, &admin, false).await;
+    let token =
+        create_service_token_with(&mut client, &admin, &project, &["dev:/**"], &["read"]).await;
+    let id = token.split('.').nth(1).unwrap().to_owned();
+
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for i in 0..SAMPLES {
+        // Interleaved, so drift in the machine's load hits both alike.
+        let secret = format!("{:032x}", i + 1);
+        wrong.push(time_lookup(&mut client, &format!("st.{id}.{secret}")).await);
+        let other = uuid::Uuid::new_v4();
+        unknown.push(time_lookup(&mut client, &format!("st.{other}.{secret}")).await);
+    }
+
+    let (unknown, wrong) = (median(unknown), median(wrong));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    eprintln!("median unknown id {unknown:?}, wrong secret {wrong:?}, ratio {ratio:.3}");
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "unknown id {unknown:?} vs wrong secret {wrong:?}: ratio {ratio:.3}"
+    );
+}
