@@ -7,7 +7,7 @@ use std::time::Duration;
 use latchkey_domain::crypto::RootKey;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_service_kit::config::{
-    ConfigError, InternalKey, Mode, Vars, data_dir, database_url, secret_or_dev_file,
+    ConfigError, InternalKey, InternalLink, Mode, Vars, data_dir, database_url, secret_or_dev_file,
     trusted_proxies,
 };
 use latchkey_service_kit::serve::Listening;
@@ -46,6 +46,9 @@ pub struct Config {
     /// on a replica that did not change it, and how often batched use counts
     /// are written; default 1000, 0 reads the database on every call.
     pub state_cache_ttl: Duration,
+    /// `LATCHKEY_INTERNAL_TLS`: in production the internal port must be mTLS
+    /// unless this says a mesh provides it.
+    pub internal_link: InternalLink,
 }
 
 impl Config {
@@ -87,6 +90,17 @@ impl Config {
                 "client certificates are asked for on the internal port: set LATCHKEY_INTERNAL_ADDR too",
             ));
         }
+        let internal_mtls = internal_addr.is_some()
+            && listening
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_ca.is_some());
+        let internal_link = InternalLink::from_vars(vars)?.require(
+            mode,
+            internal_mtls,
+            "LATCHKEY_INTERNAL_ADDR",
+            "serve Authorize on LATCHKEY_INTERNAL_ADDR with LATCHKEY_TLS_CERT_FILE, LATCHKEY_TLS_KEY_FILE and LATCHKEY_TLS_CLIENT_CA_FILE (mTLS)",
+        )?;
         let root_key_secondary = vars
             .secret("LATCHKEY_ROOT_KEY_SECONDARY")?
             .map(|hex| {
@@ -121,6 +135,7 @@ impl Config {
             state_cache_ttl: Duration::from_millis(
                 vars.parse_or("LATCHKEY_STATE_CACHE_MILLIS", 1000)?,
             ),
+            internal_link,
         })
     }
 }
@@ -166,6 +181,47 @@ mod tests {
             Config::from_vars(&vars).unwrap_err().variable,
             "LATCHKEY_ROOT_KEY"
         );
+    }
+
+    #[test]
+    fn production_refuses_a_plaintext_internal_port_unless_a_mesh_is_declared() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = latchkey_test_support::Pki::new();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let base = vec![
+            ("LATCHKEY_ENV", "production".to_owned()),
+            ("LATCHKEY_DATA_DIR", path(dir.path())),
+            ("LATCHKEY_INTERNAL_KEY", "k".repeat(32)),
+            ("LATCHKEY_ROOT_KEY", "ab".repeat(32)),
+        ];
+        let with = |extra: &[(&'static str, String)]| {
+            Config::from_vars(&Vars::from_pairs(base.iter().chain(extra).cloned()))
+        };
+        let tls = [
+            ("LATCHKEY_TLS_CERT_FILE", path(&pki.server_cert)),
+            ("LATCHKEY_TLS_KEY_FILE", path(&pki.server_key)),
+        ];
+        let mut mtls = tls.to_vec();
+        mtls.push(("LATCHKEY_TLS_CLIENT_CA_FILE", path(&pki.ca)));
+        mtls.push(("LATCHKEY_INTERNAL_ADDR", "127.0.0.1:0".to_owned()));
+
+        let plaintext = with(&[]).unwrap_err();
+        let tls_only = with(&tls).unwrap_err();
+        let mesh = with(&[("LATCHKEY_INTERNAL_TLS", "mesh".to_owned())]).unwrap();
+
+        assert_eq!(plaintext.variable, "LATCHKEY_INTERNAL_ADDR");
+        assert!(
+            plaintext.message.contains("plaintext internal link")
+                && plaintext.message.contains("LATCHKEY_INTERNAL_TLS=mesh"),
+            "{}",
+            plaintext.message
+        );
+        assert_eq!(
+            tls_only.variable, "LATCHKEY_INTERNAL_ADDR",
+            "TLS without mTLS"
+        );
+        assert_eq!(with(&mtls).unwrap().internal_link, InternalLink::Mtls);
+        assert_eq!(mesh.internal_link, InternalLink::Mesh);
     }
 
     #[test]

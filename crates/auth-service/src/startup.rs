@@ -71,6 +71,7 @@ pub struct Running {
 
 /// Connects the store, runs migrations and creates the bootstrap admin.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
+    config.internal_link.warn_if_mesh();
     // Replicas starting together migrate and bootstrap one at a time.
     let lock = StartupLock::acquire(&config.database_url, "auth").await?;
     let store = AuthStore::connect(&config.database_url).await?;

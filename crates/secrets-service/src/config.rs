@@ -8,7 +8,7 @@ use latchkey_service_kit::serve::Listening;
 
 use crate::auth_client::AuthTlsFiles;
 use latchkey_service_kit::config::{
-    ConfigError, InternalKey, Mode, Vars, data_dir, database_url, trusted_proxies,
+    ConfigError, InternalKey, InternalLink, Mode, Vars, data_dir, database_url, trusted_proxies,
 };
 
 /// Everything the secrets service needs, validated.
@@ -30,6 +30,9 @@ pub struct Config {
     pub auth_tls: Option<AuthTlsFiles>,
     /// TLS, the health port and the shutdown drain bound.
     pub listening: Listening,
+    /// `LATCHKEY_INTERNAL_TLS`: in production the call to the auth service
+    /// must be mTLS unless this says a mesh provides it.
+    pub internal_link: InternalLink,
 }
 
 impl Config {
@@ -73,6 +76,16 @@ impl Config {
         } else {
             None
         };
+        let internal_key = InternalKey::from_vars(vars, mode, &data_dir)?;
+        let internal_mtls = auth_tls
+            .as_ref()
+            .is_some_and(|t| t.client_cert.is_some() && t.client_key.is_some());
+        let internal_link = InternalLink::from_vars(vars)?.require(
+            mode,
+            internal_mtls,
+            "LATCHKEY_AUTH_URL",
+            "call the auth service at an https:// LATCHKEY_AUTH_URL with LATCHKEY_AUTH_CLIENT_CERT_FILE and LATCHKEY_AUTH_CLIENT_KEY_FILE (mTLS)",
+        )?;
         Ok(Self {
             listen_addr: vars.parse_or(
                 "LATCHKEY_SECRETS_ADDR",
@@ -80,11 +93,12 @@ impl Config {
             )?,
             database_url: database_url(vars, &data_dir, "secrets.db")?,
             auth_url,
-            internal_key: InternalKey::from_vars(vars, mode, &data_dir)?,
+            internal_key,
             auth_timeout: Duration::from_millis(timeout_ms.max(1)),
             trusted_proxies: trusted_proxies(vars)?,
             auth_tls,
             listening: Listening::from_vars(vars)?,
+            internal_link,
         })
     }
 }
@@ -117,6 +131,52 @@ mod tests {
             Config::from_vars(&vars).unwrap_err().variable,
             "LATCHKEY_INTERNAL_KEY"
         );
+    }
+
+    #[test]
+    fn production_refuses_a_plaintext_link_to_the_auth_service_unless_a_mesh_is_declared() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "k".repeat(32);
+        let base = [
+            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
+            ("LATCHKEY_ENV", "production"),
+            ("LATCHKEY_INTERNAL_KEY", key.as_str()),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            Config::from_vars(&Vars::from_pairs(base.iter().chain(extra).copied()))
+        };
+
+        let plaintext = with(&[]).unwrap_err();
+        let tls_only = with(&[("LATCHKEY_AUTH_URL", "https://auth:50053")]).unwrap_err();
+        let mtls = with(&[
+            ("LATCHKEY_AUTH_URL", "https://auth:50053"),
+            ("LATCHKEY_AUTH_CLIENT_CERT_FILE", "/client.pem"),
+            ("LATCHKEY_AUTH_CLIENT_KEY_FILE", "/client.key"),
+        ])
+        .unwrap();
+        let mesh = with(&[("LATCHKEY_INTERNAL_TLS", "mesh")]).unwrap();
+        let bogus = with(&[("LATCHKEY_INTERNAL_TLS", "none")]).unwrap_err();
+
+        assert_eq!(plaintext.variable, "LATCHKEY_AUTH_URL");
+        assert!(
+            plaintext.message.contains("plaintext internal link")
+                && plaintext.message.contains("LATCHKEY_INTERNAL_TLS=mesh"),
+            "{}",
+            plaintext.message
+        );
+        assert_eq!(
+            tls_only.variable, "LATCHKEY_AUTH_URL",
+            "TLS without a client certificate"
+        );
+        assert_eq!(mtls.internal_link, InternalLink::Mtls);
+        assert_eq!(mesh.internal_link, InternalLink::Mesh);
+        assert_eq!(bogus.variable, "LATCHKEY_INTERNAL_TLS");
+        // Development keeps its plaintext loopback default.
+        let dev = Config::from_vars(&Vars::from_pairs([(
+            "LATCHKEY_DATA_DIR",
+            dir.path().to_str().unwrap(),
+        )]));
+        assert!(dev.is_ok());
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    config.internal_link.warn_if_mesh();
     let authorizer = match &config.auth_tls {
         None => GrpcAuthorizer::new(
             &config.auth_url,

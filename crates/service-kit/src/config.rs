@@ -121,6 +121,65 @@ impl Mode {
     }
 }
 
+/// Who protects the link between the secrets and the auth service
+/// (`Authorize` carries the internal key, client IPs and, for raw calls,
+/// project keys in clear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InternalLink {
+    /// The services themselves, with mTLS: required in production.
+    Mtls,
+    /// A service mesh's mTLS, as `LATCHKEY_INTERNAL_TLS=mesh` declares;
+    /// logged as a warning at every start.
+    Mesh,
+}
+
+impl InternalLink {
+    /// From `LATCHKEY_INTERNAL_TLS`: `mtls` (default) or `mesh`.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        match vars.get_or("LATCHKEY_INTERNAL_TLS", "mtls") {
+            "mtls" => Ok(InternalLink::Mtls),
+            "mesh" => Ok(InternalLink::Mesh),
+            other => Err(ConfigError::new(
+                "LATCHKEY_INTERNAL_TLS",
+                format!(
+                    "{other:?} is neither \"mtls\" (the services' own mTLS) nor \"mesh\" (a service mesh provides mTLS)"
+                ),
+            )),
+        }
+    }
+
+    /// In production, refuses to start with a plaintext internal link:
+    /// `mtls_configured` says whether this service's side of the link is
+    /// mTLS; otherwise `variable` and `how` say what to set.
+    pub fn require(
+        self,
+        mode: Mode,
+        mtls_configured: bool,
+        variable: &str,
+        how: &str,
+    ) -> Result<Self, ConfigError> {
+        if mode == Mode::Production && self == InternalLink::Mtls && !mtls_configured {
+            return Err(ConfigError::new(
+                variable,
+                format!(
+                    "production refuses a plaintext internal link: {how}, or set LATCHKEY_INTERNAL_TLS=mesh if a service mesh provides mTLS"
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Logs, at every start, that a mesh is trusted with the internal link.
+    pub fn warn_if_mesh(self) {
+        if self == InternalLink::Mesh {
+            tracing::warn!(
+                "LATCHKEY_INTERNAL_TLS=mesh: this service does not encrypt its internal link itself; \
+                 a service mesh must provide mTLS between the secrets and the auth service"
+            );
+        }
+    }
+}
+
 /// The data directory from `LATCHKEY_DATA_DIR` (default `./latchkey-data`).
 #[must_use]
 pub fn data_dir(vars: &Vars) -> PathBuf {
