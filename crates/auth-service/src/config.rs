@@ -188,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = latchkey_test_support::Pki::new();
         let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-        let base = vec![
+        let base = [
             ("LATCHKEY_ENV", "production".to_owned()),
             ("LATCHKEY_DATA_DIR", path(dir.path())),
             ("LATCHKEY_INTERNAL_KEY", "k".repeat(32)),
