@@ -6,6 +6,7 @@
 //! `LookupToken` and `Authorize`; [`identities`] holds machine identities,
 //! Token Auth, access tokens and project memberships.
 
+mod admin;
 mod identities;
 
 use std::net::IpAddr;
@@ -33,6 +34,7 @@ use latchkey_store::auth::{
     ServiceTokenRecord,
 };
 
+pub use self::admin::{Admin, AdminCaller};
 pub use self::identities::{ConfigChanges, IssuedAccessToken};
 use crate::error::AuthError;
 use crate::state_cache::{TtlCache, UseBatch};
@@ -316,56 +318,6 @@ impl AuthApp {
         }
     }
 
-    /// Admits org admins, and for [`AdminScope::Project`] that project's
-    /// admins; checks the token's trusted IPs and consumes one use.
-    pub async fn require_admin(
-        &self,
-        bearer: &BearerToken,
-        client_ip: Option<IpAddr>,
-        scope: AdminScope<'_>,
-    ) -> Result<IdentityRecord, AuthError> {
-        let (token, identity) = match self.authenticate(bearer, Freshness::Fresh).await? {
-            Authenticated::Identity { token, identity } => (token, identity),
-            Authenticated::Service { .. } => {
-                return Err(AccessError::new(
-                    Reason::PermissionDenied,
-                    "service tokens only read and write secrets; this call needs an admin identity's token \
-                     (see the admin token file the auth service wrote on first start)",
-                )
-                .into());
-            }
-        };
-        check_client_ip(&token.trusted_ips, &TrustedIps::default(), client_ip)?;
-        let allowed = identity.org_role == OrgRole::Admin
-            || match scope {
-                AdminScope::Org => false,
-                AdminScope::Project(project_id) => self
-                    .store
-                    .membership(project_id, &identity.id)
-                    .await?
-                    .is_some_and(|m| m.role.manages_project()),
-            };
-        if !allowed {
-            let needs = match scope {
-                AdminScope::Org => "org role admin".to_owned(),
-                AdminScope::Project(p) => {
-                    format!("org role admin or the admin role in project {p}")
-                }
-            };
-            return Err(AccessError::new(
-                Reason::PermissionDenied,
-                format!(
-                    "this call needs {needs}; identity {} has org role {}",
-                    identity.id,
-                    identity.org_role.as_str()
-                ),
-            )
-            .into());
-        }
-        self.consume_identity_use(&token).await?;
-        Ok(identity)
-    }
-
     /// Creates a project with the default environments and a fresh wrapped key.
     pub async fn create_project(&self, name: &str, e2ee: bool) -> Result<ProjectRecord, AuthError> {
         let name = display_name(name, "name")?;
@@ -404,10 +356,12 @@ impl AuthApp {
     /// Adds an environment to a project.
     pub async fn create_environment(
         &self,
+        admin: &Admin,
         project_id: &str,
         slug: &Environment,
         name: &str,
     ) -> Result<ProjectRecord, AuthError> {
+        admin.require_unscoped("adding an environment")?;
         let project = self.project(project_id).await?;
         let exists = || {
             AuthError::Conflict(format!(
@@ -437,9 +391,11 @@ impl AuthApp {
     /// Replaces a project's IP allowlist.
     pub async fn set_project_trusted_ips(
         &self,
+        admin: &Admin,
         project_id: &str,
         ips: &TrustedIps,
     ) -> Result<ProjectRecord, AuthError> {
+        admin.require_unscoped("changing the project's IP allowlist")?;
         let changed = self.store.set_project_trusted_ips(project_id, ips).await?;
         self.caches.projects.remove(&project_id.to_owned());
         if !changed {
@@ -455,8 +411,10 @@ impl AuthApp {
     /// key part is kept.
     pub async fn create_service_token(
         &self,
+        admin: &Admin,
         new: NewServiceToken,
     ) -> Result<(String, ServiceTokenRecord), AuthError> {
+        admin.require_covers(&new.scopes, "the new token's scopes")?;
         let project = self.project(&new.project_id).await?;
         check_environments_exist(&project, &new.scopes)?;
         let now = self.clock.now();
@@ -489,19 +447,18 @@ impl AuthApp {
         Ok((token.expose(), record))
     }
 
-    /// A project's live service tokens.
+    /// A project's live service tokens; a scoped admin sees only those
+    /// inside its scopes.
     pub async fn service_tokens(
         &self,
+        admin: &Admin,
         project_id: &str,
     ) -> Result<Vec<ServiceTokenRecord>, AuthError> {
         self.project(project_id).await?;
         self.flush_uses().await?;
-        Ok(self.store.service_tokens(project_id).await?)
-    }
-
-    /// The project of a service token (deleted ones included), for admin checks.
-    pub async fn service_token_project(&self, id: &str) -> Result<Option<String>, AuthError> {
-        Ok(self.store.service_token(id).await?.map(|t| t.project_id))
+        let mut tokens = self.store.service_tokens(project_id).await?;
+        tokens.retain(|t| admin.covers(&t.scopes));
+        Ok(tokens)
     }
 
     /// One live service token, or `NOT_FOUND`.

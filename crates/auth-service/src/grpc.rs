@@ -23,7 +23,9 @@ use tonic::{Request, Response, Status};
 
 use latchkey_service_kit::telemetry;
 
-use crate::app::{AdminScope, AuthApp, Authenticated, ConfigChanges, NewServiceToken};
+use crate::app::{
+    Admin, AdminCaller, AdminScope, AuthApp, Authenticated, ConfigChanges, NewServiceToken,
+};
 use crate::error::AuthError;
 
 /// Which callers a listener lets call `Authorize`.
@@ -65,30 +67,17 @@ impl AuthGrpc {
         self
     }
 
-    async fn admin<T>(
-        &self,
-        request: &Request<T>,
-        scope: AdminScope<'_>,
-    ) -> Result<IdentityRecord, AuthError> {
-        let token = bearer(request)?;
+    /// Authenticates an admin call: first, before its fields are parsed.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<AdminCaller, AuthError> {
         self.app
-            .require_admin(&token, self.ip(request), scope)
+            .admin_caller(&bearer(request)?, self.ip(request))
             .await
     }
 
-    /// Admin of the service token's project; org admin when there is no such token.
-    async fn admin_for_service_token<T>(
-        &self,
-        request: &Request<T>,
-        token_id: &str,
-    ) -> Result<(), AuthError> {
-        match self.app.service_token_project(token_id).await? {
-            Some(project) => self
-                .admin(request, AdminScope::Project(&project))
-                .await
-                .map(drop),
-            None => self.admin(request, AdminScope::Org).await.map(drop),
-        }
+    /// Authenticates and authorises an org-wide admin call.
+    async fn org_admin<T>(&self, request: &Request<T>) -> Result<Admin, AuthError> {
+        let caller = self.caller(request).await?;
+        self.app.admin_of(&caller, AdminScope::Org).await
     }
 
     fn ip<T>(&self, request: &Request<T>) -> Option<IpAddr> {
@@ -108,7 +97,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateProjectRequest>,
     ) -> Reply<pb::CreateProjectResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let req = request.into_inner();
         let project = self.app.create_project(&req.name, req.e2ee).await?;
         tracing::info!(project.id = %project.id, e2ee = project.e2ee, "project created");
@@ -121,9 +110,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetProjectRequest>,
     ) -> Reply<pb::GetProjectResponse> {
-        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
-            .await?;
+        let caller = self.caller(&request).await?;
         let id = required("project_id", &request.get_ref().project_id)?;
+        self.app.admin_of(&caller, AdminScope::Project(id)).await?;
         let project = self.app.project(id).await?;
         Ok(Response::new(pb::GetProjectResponse {
             project: Some(project_pb(&project)),
@@ -134,7 +123,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListProjectsRequest>,
     ) -> Reply<pb::ListProjectsResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let projects = self.app.projects().await?;
         Ok(Response::new(pb::ListProjectsResponse {
             projects: projects.iter().map(project_pb).collect(),
@@ -145,13 +134,16 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateEnvironmentRequest>,
     ) -> Reply<pb::CreateEnvironmentResponse> {
-        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
-            .await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let id = required("project_id", &req.project_id)?;
         let slug =
             Environment::parse(&req.slug).map_err(|e| AuthError::from(e.in_field("slug")))?;
-        let project = self.app.create_environment(id, &slug, &req.name).await?;
+        let admin = self.app.admin_of(&caller, AdminScope::Project(id)).await?;
+        let project = self
+            .app
+            .create_environment(&admin, id, &slug, &req.name)
+            .await?;
         Ok(Response::new(pb::CreateEnvironmentResponse {
             project: Some(project_pb(&project)),
         }))
@@ -161,12 +153,12 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::SetProjectTrustedIpsRequest>,
     ) -> Reply<pb::SetProjectTrustedIpsResponse> {
-        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
-            .await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let id = required("project_id", &req.project_id)?;
         let ips = TrustedIps::parse(&req.trusted_ips, "trusted_ips").map_err(AuthError::from)?;
-        let project = self.app.set_project_trusted_ips(id, &ips).await?;
+        let admin = self.app.admin_of(&caller, AdminScope::Project(id)).await?;
+        let project = self.app.set_project_trusted_ips(&admin, id, &ips).await?;
         Ok(Response::new(pb::SetProjectTrustedIpsResponse {
             project: Some(project_pb(&project)),
         }))
@@ -176,8 +168,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateServiceTokenRequest>,
     ) -> Reply<pb::CreateServiceTokenResponse> {
-        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
-            .await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let new = NewServiceToken {
             project_id: required("project_id", &req.project_id)?.to_owned(),
@@ -188,7 +179,11 @@ impl AuthService for AuthGrpc {
             trusted_ips: TrustedIps::parse(&req.trusted_ips, "trusted_ips")
                 .map_err(AuthError::from)?,
         };
-        let (full, record) = self.app.create_service_token(new).await?;
+        let admin = self
+            .app
+            .admin_of(&caller, AdminScope::Project(&new.project_id))
+            .await?;
+        let (full, record) = self.app.create_service_token(&admin, new).await?;
         Ok(Response::new(pb::CreateServiceTokenResponse {
             service_token: full,
             token: Some(service_token_pb(&record)),
@@ -199,10 +194,10 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListServiceTokensRequest>,
     ) -> Reply<pb::ListServiceTokensResponse> {
-        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
-            .await?;
+        let caller = self.caller(&request).await?;
         let id = required("project_id", &request.get_ref().project_id)?;
-        let tokens = self.app.service_tokens(id).await?;
+        let admin = self.app.admin_of(&caller, AdminScope::Project(id)).await?;
+        let tokens = self.app.service_tokens(&admin, id).await?;
         Ok(Response::new(pb::ListServiceTokensResponse {
             tokens: tokens.iter().map(service_token_pb).collect(),
         }))
@@ -212,9 +207,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetServiceTokenRequest>,
     ) -> Reply<pb::GetServiceTokenResponse> {
-        self.admin_for_service_token(&request, &request.get_ref().token_id)
-            .await?;
+        let caller = self.caller(&request).await?;
         let id = required("token_id", &request.get_ref().token_id)?;
+        self.app.admin_of_service_token(&caller, id).await?;
         let token = self.app.service_token(id).await?;
         Ok(Response::new(pb::GetServiceTokenResponse {
             token: Some(service_token_pb(&token)),
@@ -225,9 +220,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::DeleteServiceTokenRequest>,
     ) -> Reply<pb::DeleteServiceTokenResponse> {
-        self.admin_for_service_token(&request, &request.get_ref().token_id)
-            .await?;
+        let caller = self.caller(&request).await?;
         let id = required("token_id", &request.get_ref().token_id)?;
+        self.app.admin_of_service_token(&caller, id).await?;
         self.app.delete_service_token(id).await?;
         Ok(Response::new(pb::DeleteServiceTokenResponse {}))
     }
@@ -236,10 +231,10 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::SetServiceTokenActiveRequest>,
     ) -> Reply<pb::SetServiceTokenActiveResponse> {
-        self.admin_for_service_token(&request, &request.get_ref().token_id)
-            .await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let id = required("token_id", &req.token_id)?;
+        self.app.admin_of_service_token(&caller, id).await?;
         let token = self.app.set_service_token_active(id, req.active).await?;
         Ok(Response::new(pb::SetServiceTokenActiveResponse {
             token: Some(service_token_pb(&token)),
@@ -250,7 +245,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateIdentityRequest>,
     ) -> Reply<pb::CreateIdentityResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let req = request.into_inner();
         let role = OrgRole::parse(&req.org_role).map_err(AuthError::from)?;
         let identity = self.app.create_identity(&req.name, role).await?;
@@ -263,7 +258,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListIdentitiesRequest>,
     ) -> Reply<pb::ListIdentitiesResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let identities = self.app.identities().await?;
         Ok(Response::new(pb::ListIdentitiesResponse {
             identities: identities.iter().map(identity_pb).collect(),
@@ -274,9 +269,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::DeleteIdentityRequest>,
     ) -> Reply<pb::DeleteIdentityResponse> {
-        let caller = self.admin(&request, AdminScope::Org).await?;
+        let admin = self.org_admin(&request).await?;
         let id = required("identity_id", &request.get_ref().identity_id)?;
-        self.app.delete_identity(&caller, id).await?;
+        self.app.delete_identity(admin.identity(), id).await?;
         Ok(Response::new(pb::DeleteIdentityResponse {}))
     }
 
@@ -284,7 +279,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::AttachTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let req = request.into_inner();
         let id = required("identity_id", &req.identity_id)?;
         let changes = ConfigChanges {
@@ -301,7 +296,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::UpdateTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let req = request.into_inner();
         let id = required("identity_id", &req.identity_id)?;
         let changes = ConfigChanges {
@@ -318,7 +313,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let id = required("identity_id", &request.get_ref().identity_id)?;
         let config = self.app.token_auth(id).await?;
         Ok(Response::new(token_auth_pb(id, &config)))
@@ -328,7 +323,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateIdentityAccessTokenRequest>,
     ) -> Reply<pb::CreateIdentityAccessTokenResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let req = request.into_inner();
         let id = required("identity_id", &req.identity_id)?;
         let issued = self.app.create_identity_access_token(id, &req.name).await?;
@@ -345,7 +340,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListIdentityAccessTokensRequest>,
     ) -> Reply<pb::ListIdentityAccessTokensResponse> {
-        self.admin(&request, AdminScope::Org).await?;
+        self.org_admin(&request).await?;
         let id = required("identity_id", &request.get_ref().identity_id)?;
         let tokens = self.app.identity_access_tokens(id).await?;
         Ok(Response::new(pb::ListIdentityAccessTokensResponse {
@@ -391,7 +386,7 @@ impl AuthService for AuthGrpc {
             }
             (_, id) => {
                 let id = id.to_owned();
-                self.admin(&request, AdminScope::Org).await?;
+                self.org_admin(&request).await?;
                 self.app.revoke_access_token_by_id(&id).await?;
             }
         }
@@ -402,8 +397,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::AddIdentityToProjectRequest>,
     ) -> Reply<pb::AddIdentityToProjectResponse> {
-        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
-            .await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let project_id = required("project_id", &req.project_id)?;
         let identity_id = required("identity_id", &req.identity_id)?;
@@ -413,9 +407,13 @@ impl AuthService for AuthGrpc {
         } else {
             Some(scopes_from_pb(&req.scopes)?)
         };
+        let admin = self
+            .app
+            .admin_of(&caller, AdminScope::Project(project_id))
+            .await?;
         let membership = self
             .app
-            .add_identity_to_project(project_id, identity_id, role, scopes)
+            .add_identity_to_project(&admin, project_id, identity_id, role, scopes)
             .await?;
         Ok(Response::new(pb::AddIdentityToProjectResponse {
             membership: Some(membership_pb(&membership)),
@@ -426,13 +424,16 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::RemoveIdentityFromProjectRequest>,
     ) -> Reply<pb::RemoveIdentityFromProjectResponse> {
-        self.admin(&request, AdminScope::Project(&request.get_ref().project_id))
-            .await?;
+        let caller = self.caller(&request).await?;
         let req = request.get_ref();
         let project_id = required("project_id", &req.project_id)?;
         let identity_id = required("identity_id", &req.identity_id)?;
+        let admin = self
+            .app
+            .admin_of(&caller, AdminScope::Project(project_id))
+            .await?;
         self.app
-            .remove_identity_from_project(project_id, identity_id)
+            .remove_identity_from_project(&admin, project_id, identity_id)
             .await?;
         Ok(Response::new(pb::RemoveIdentityFromProjectResponse {}))
     }

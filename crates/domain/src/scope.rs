@@ -83,6 +83,54 @@ impl PathGlob {
     pub fn as_str(&self) -> &str {
         &self.source
     }
+
+    /// True when every path this glob matches is matched by `outer` too,
+    /// as far as can be shown segment by segment; false when it cannot be
+    /// shown (so a delegation it guards is refused, never widened). `**`
+    /// covers any run of folders, `*` any one folder, a pattern the literal
+    /// folder names it matches or the same pattern; everything else only
+    /// itself.
+    #[must_use]
+    pub fn is_within(&self, outer: &PathGlob) -> bool {
+        covers(&outer.segments(), &self.segments())
+    }
+
+    fn segments(&self) -> Vec<&str> {
+        self.source.split('/').filter(|s| !s.is_empty()).collect()
+    }
+}
+
+/// Whether the segment sequence `outer` covers every path `inner` matches.
+fn covers(outer: &[&str], inner: &[&str]) -> bool {
+    match (outer.split_first(), inner.split_first()) {
+        (None, None) => true,
+        (None, Some(_)) => false,
+        (Some((&"**", rest)), _) => {
+            // `**` absorbs nothing, or one more of inner's segments (itself
+            // a `**` included).
+            covers(rest, inner) || (!inner.is_empty() && covers(outer, &inner[1..]))
+        }
+        (Some(_), None) => false,
+        (Some(_), Some((&"**", _))) => false,
+        (Some((o, o_rest)), Some((i, i_rest))) => segment_covers(o, i) && covers(o_rest, i_rest),
+    }
+}
+
+/// Whether the one-folder pattern `outer` matches every name `inner` does.
+fn segment_covers(outer: &str, inner: &str) -> bool {
+    if outer == inner || outer == "*" {
+        return true;
+    }
+    // Only a literal inner name can be tested against a pattern.
+    is_literal_segment(inner)
+        && PathGlob::parse(&format!("/{outer}")).is_ok_and(|glob| {
+            SecretPath::parse(&format!("/{inner}")).is_ok_and(|path| glob.matches(&path))
+        })
+}
+
+/// No character any glob dialect (picomatch's extglobs included) treats specially.
+fn is_literal_segment(segment: &str) -> bool {
+    !segment.contains(['*', '?', '[', ']', '{', '}', '(', ')', '!', '+', '@', '\\'])
 }
 
 impl fmt::Debug for PathGlob {
@@ -165,6 +213,21 @@ impl Scopes {
     #[must_use]
     pub fn allows(&self, environment: &Environment, path: &SecretPath) -> bool {
         self.0.iter().any(|s| s.allows(environment, path))
+    }
+
+    /// True when some scope of these, in the same environment, covers every
+    /// folder `scope` does ([`PathGlob::is_within`]).
+    #[must_use]
+    pub fn covers(&self, scope: &Scope) -> bool {
+        self.0
+            .iter()
+            .any(|s| s.environment == scope.environment && scope.glob.is_within(&s.glob))
+    }
+
+    /// The first of `inner`'s scopes these do not cover, if any.
+    #[must_use]
+    pub fn first_uncovered<'a>(&self, inner: &'a Scopes) -> Option<&'a Scope> {
+        inner.0.iter().find(|s| !self.covers(s))
     }
 
     /// True when any scope is for `environment`.
@@ -369,6 +432,68 @@ mod tests {
         assert!(scopes.has_environment(&prod));
         assert!(!scopes.has_environment(&staging));
         assert_eq!(scopes.describe(), "dev:/backend/**, prod:/public");
+    }
+
+    #[test]
+    fn a_glob_is_within_another_only_when_that_can_be_shown() {
+        let within: &[(&str, &str)] = &[
+            ("/team-a/**", "/team-a/**"),
+            ("/team-a/x", "/team-a/**"),
+            ("/team-a", "/team-a/**"),
+            ("/team-a/**/db", "/team-a/**"),
+            ("/team-a/*/db", "/team-a/**"),
+            ("/team-a/x/**", "/team-a/**"),
+            ("/a/b", "/a/*"),
+            ("/a/*", "/a/*"),
+            ("/a/svc-1", "/a/svc-[0-9]"),
+            ("/app1/x", "/app?/{x,y}"),
+            ("/", "/**"),
+            ("/x/y/z", "/**"),
+            ("/x/**", "/**"),
+            ("/a/b/c", "/*/**"),
+        ];
+        let not_within: &[(&str, &str)] = &[
+            ("/**", "/team-a/**"),
+            ("/team-b/x", "/team-a/**"),
+            ("/team-ab", "/team-a/**"),
+            ("/team-a/**", "/team-a/*"),
+            ("/team-a/x/y", "/team-a/*"),
+            ("/team-a", "/team-a/*"),
+            ("/a/*", "/a/svc-[0-9]"),
+            ("/a/svc-x", "/a/svc-[0-9]"),
+            ("/a/[0-9]", "/a/[0-5]"),
+            ("/{a,b}", "/a"),
+            ("/a*", "/a"),
+            ("/", "/*"),
+            ("/**", "/*/**"),
+        ];
+        for (inner, outer) in within {
+            assert!(
+                glob(inner).is_within(&glob(outer)),
+                "{inner} within {outer}"
+            );
+        }
+        for (inner, outer) in not_within {
+            assert!(
+                !glob(inner).is_within(&glob(outer)),
+                "{inner} not within {outer}"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_cover_only_in_the_same_environment() {
+        let admin = Scopes::new(vec![Scope::new("dev", "/team-a/**").unwrap()]);
+        let inside = Scopes::new(vec![Scope::new("dev", "/team-a/api").unwrap()]);
+        let other_env = Scopes::new(vec![
+            Scope::new("dev", "/team-a/api").unwrap(),
+            Scope::new("prod", "/team-a/api").unwrap(),
+        ]);
+        assert_eq!(admin.first_uncovered(&inside), None);
+        assert_eq!(
+            admin.first_uncovered(&other_env).map(ToString::to_string),
+            Some("prod:/team-a/api".to_owned())
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use latchkey_store::StoreError;
 use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord, MembershipRecord};
 
 use super::{
-    AuthApp, Authenticated, Freshness, check_environments_exist, display_name, hash, invalid_token,
-    target,
+    Admin, AuthApp, Authenticated, Freshness, check_environments_exist, display_name, hash,
+    invalid_token, target,
 };
 use crate::error::AuthError;
 
@@ -68,23 +68,45 @@ impl AuthApp {
                 "is required with an identity access token (service tokens know their project)",
             )
         })?;
-        let project = self.cached_project(project_id).await?;
-        check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
+        // The token's own IPs, then membership, before anything tells
+        // whether the project exists.
+        check_client_ip(&token.trusted_ips, &TrustedIps::default(), req.client_ip)?;
         let membership = self
-            .cached_membership(&project.id, &identity.id)
+            .cached_membership(project_id, &identity.id)
             .await?
             .ok_or_else(|| {
                 AccessError::new(
                     Reason::PermissionDenied,
                     format!(
-                        "identity {} is not a member of project {}; an admin can add it with AddIdentityToProject",
-                        identity.id, project.id
+                        "identity {} is not a member of project {project_id}; an admin can add it with AddIdentityToProject",
+                        identity.id
                     ),
                 )
             })?;
-        let scopes = membership
-            .scopes
-            .unwrap_or_else(|| Scopes::everything_in(&req.environment));
+        let project = self.cached_project(project_id).await?;
+        check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
+        let scopes = match membership.scopes {
+            Some(scopes) => scopes,
+            // An unscoped membership covers the project's environments, not any slug.
+            None if project
+                .environments
+                .iter()
+                .any(|(e, _)| *e == req.environment) =>
+            {
+                Scopes::everything_in(&req.environment)
+            }
+            None => {
+                return Err(AccessError::new(
+                    Reason::ScopeDenied,
+                    format!(
+                        "environment {:?} does not exist in project {}",
+                        req.environment.as_str(),
+                        project.id
+                    ),
+                )
+                .into());
+            }
+        };
         check_scoped_access(&scopes, membership.role.permissions(), target(req))?;
         check_raw_allowed(req.raw, project.e2ee)?;
         self.consume_identity_use(&token).await?;
@@ -349,11 +371,16 @@ impl AuthApp {
     /// Gives an identity a role in a project, optionally narrowed by scopes.
     pub async fn add_identity_to_project(
         &self,
+        admin: &Admin,
         project_id: &str,
         identity_id: &str,
         role: ProjectRole,
         scopes: Option<Scopes>,
     ) -> Result<MembershipRecord, AuthError> {
+        match &scopes {
+            None => admin.require_unscoped("an unscoped membership")?,
+            Some(scopes) => admin.require_covers(scopes, "the membership's scopes")?,
+        }
         let project = self.project(project_id).await?;
         self.identity(identity_id).await?;
         if let Some(scopes) = &scopes {
@@ -381,9 +408,18 @@ impl AuthApp {
     /// Removes an identity from a project.
     pub async fn remove_identity_from_project(
         &self,
+        admin: &Admin,
         project_id: &str,
         identity_id: &str,
     ) -> Result<(), AuthError> {
+        if admin.scopes().is_some()
+            && let Some(membership) = self.store.membership(project_id, identity_id).await?
+        {
+            match &membership.scopes {
+                None => admin.require_unscoped("removing an unscoped membership")?,
+                Some(scopes) => admin.require_covers(scopes, "the membership's scopes")?,
+            }
+        }
         let removed = self
             .store
             .delete_membership(project_id, identity_id)

@@ -1,0 +1,245 @@
+//! Who may administer what. Delegation never widens: an admin narrowed by
+//! membership scopes manages only tokens and memberships whose every scope
+//! lies inside its own, and project-wide settings (the IP allowlist,
+//! environments, unscoped memberships) need an unscoped project admin or an
+//! org admin.
+//!
+//! Every admin call authenticates first ([`AuthApp::admin_caller`]), then
+//! the handler parses its fields, then [`AuthApp::admin_of`] or
+//! [`AuthApp::admin_of_service_token`] decides, before any other read: a
+//! caller who may not act learns nothing of whether the object exists.
+
+use std::net::IpAddr;
+
+use latchkey_domain::access::check_client_ip;
+use latchkey_domain::identity::OrgRole;
+use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::ports::BearerToken;
+use latchkey_domain::scope::Scopes;
+use latchkey_domain::{AccessError, Reason};
+use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord, ServiceTokenRecord};
+
+use super::{AdminScope, AuthApp, Authenticated, Freshness};
+use crate::error::AuthError;
+
+/// An authenticated identity about to make an admin call, not yet
+/// authorised for any project.
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    token: IdentityTokenRecord,
+    identity: IdentityRecord,
+    client_ip: Option<IpAddr>,
+}
+
+impl AdminCaller {
+    /// The identity making the call.
+    #[must_use]
+    pub fn identity(&self) -> &IdentityRecord {
+        &self.identity
+    }
+}
+
+/// An identity allowed to administer, and how far that reaches.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    identity: IdentityRecord,
+    reach: Reach,
+}
+
+#[derive(Debug, Clone)]
+enum Reach {
+    /// An org admin: everything.
+    Org,
+    /// A project's admin, narrowed to `scopes` when they are set.
+    Project { scopes: Option<Scopes> },
+}
+
+impl Admin {
+    /// The identity acting.
+    #[must_use]
+    pub fn identity(&self) -> &IdentityRecord {
+        &self.identity
+    }
+
+    /// The admin's scopes when it is narrowed by them; `None` is unscoped.
+    #[must_use]
+    pub fn scopes(&self) -> Option<&Scopes> {
+        match &self.reach {
+            Reach::Org | Reach::Project { scopes: None } => None,
+            Reach::Project { scopes: Some(s) } => Some(s),
+        }
+    }
+
+    /// Refuses `what` (a token's or membership's scopes) unless every one
+    /// of `scopes` lies inside the admin's own.
+    pub fn require_covers(&self, scopes: &Scopes, what: &str) -> Result<(), AuthError> {
+        let Some(own) = self.scopes() else {
+            return Ok(());
+        };
+        match own.first_uncovered(scopes) {
+            None => Ok(()),
+            Some(over) => Err(AccessError::new(
+                Reason::PermissionDenied,
+                format!(
+                    "{what} would reach {over}, outside this admin's scopes ({}): a scoped admin \
+                     grants only what it holds",
+                    own.describe()
+                ),
+            )
+            .into()),
+        }
+    }
+
+    /// Refuses `what`, a project-wide change, to an admin narrowed by scopes.
+    pub fn require_unscoped(&self, what: &str) -> Result<(), AuthError> {
+        match self.scopes() {
+            None => Ok(()),
+            Some(own) => Err(AccessError::new(
+                Reason::PermissionDenied,
+                format!(
+                    "{what} needs an unscoped project admin or an org admin; this admin is narrowed to {}",
+                    own.describe()
+                ),
+            )
+            .into()),
+        }
+    }
+
+    /// True when the admin may manage a token or membership with `scopes`.
+    #[must_use]
+    pub fn covers(&self, scopes: &Scopes) -> bool {
+        self.scopes()
+            .is_none_or(|own| own.first_uncovered(scopes).is_none())
+    }
+}
+
+impl AuthApp {
+    /// Authenticates an admin call's token: an identity access token, live,
+    /// from one of its trusted IPs. Authorises nothing yet.
+    pub async fn admin_caller(
+        &self,
+        bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<AdminCaller, AuthError> {
+        let (token, identity) = match self.authenticate(bearer, Freshness::Fresh).await? {
+            Authenticated::Identity { token, identity } => (token, identity),
+            Authenticated::Service { .. } => {
+                return Err(AccessError::new(
+                    Reason::PermissionDenied,
+                    "service tokens only read and write secrets; this call needs an admin identity's token \
+                     (see the admin token file the auth service wrote on first start)",
+                )
+                .into());
+            }
+        };
+        check_client_ip(&token.trusted_ips, &TrustedIps::default(), client_ip)?;
+        Ok(AdminCaller {
+            token,
+            identity,
+            client_ip,
+        })
+    }
+
+    /// Admits org admins, and for [`AdminScope::Project`] that project's
+    /// admins calling from inside its IP allowlist; consumes one use.
+    pub async fn admin_of(
+        &self,
+        caller: &AdminCaller,
+        scope: AdminScope<'_>,
+    ) -> Result<Admin, AuthError> {
+        let admin = match self.reach(caller, scope).await? {
+            Some(reach) => Admin {
+                identity: caller.identity.clone(),
+                reach,
+            },
+            None => {
+                let needs = match scope {
+                    AdminScope::Org => "org role admin".to_owned(),
+                    AdminScope::Project(p) => {
+                        format!("org role admin or the admin role in project {p}")
+                    }
+                };
+                return Err(denied(caller, &needs));
+            }
+        };
+        self.consume_identity_use(&caller.token).await?;
+        Ok(admin)
+    }
+
+    /// Admits org admins, and admins of the token's project whose scopes
+    /// cover the token's. Unknown tokens get the same denial as others'
+    /// tokens. Returns the token's row when it was read.
+    pub async fn admin_of_service_token(
+        &self,
+        caller: &AdminCaller,
+        token_id: &str,
+    ) -> Result<(Admin, Option<ServiceTokenRecord>), AuthError> {
+        let needs = "org role admin, or the admin role in the token's project with scopes covering the token's";
+        if caller.identity.org_role == OrgRole::Admin {
+            return Ok((self.admin_of(caller, AdminScope::Org).await?, None));
+        }
+        let token = self
+            .store
+            .service_token(token_id)
+            .await?
+            .ok_or_else(|| denied(caller, needs))?;
+        let reach = self
+            .reach(caller, AdminScope::Project(&token.project_id))
+            .await?
+            .ok_or_else(|| denied(caller, needs))?;
+        let admin = Admin {
+            identity: caller.identity.clone(),
+            reach,
+        };
+        if !admin.covers(&token.scopes) {
+            return Err(denied(caller, needs));
+        }
+        self.consume_identity_use(&caller.token).await?;
+        Ok((admin, Some(token)))
+    }
+
+    /// How far `caller` reaches in `scope`, or `None` when it may not act.
+    async fn reach(
+        &self,
+        caller: &AdminCaller,
+        scope: AdminScope<'_>,
+    ) -> Result<Option<Reach>, AuthError> {
+        // Org admins can change any allowlist, so one would not hold them.
+        if caller.identity.org_role == OrgRole::Admin {
+            return Ok(Some(Reach::Org));
+        }
+        let AdminScope::Project(project_id) = scope else {
+            return Ok(None);
+        };
+        let Some(membership) = self
+            .store
+            .membership(project_id, &caller.identity.id)
+            .await?
+            .filter(|m| m.role.manages_project())
+        else {
+            return Ok(None);
+        };
+        // A member may learn that its project exists; now apply its allowlist.
+        let project = self.project(project_id).await?;
+        check_client_ip(
+            &TrustedIps::default(),
+            &project.trusted_ips,
+            caller.client_ip,
+        )?;
+        Ok(Some(Reach::Project {
+            scopes: membership.scopes,
+        }))
+    }
+}
+
+fn denied(caller: &AdminCaller, needs: &str) -> AuthError {
+    AccessError::new(
+        Reason::PermissionDenied,
+        format!(
+            "this call needs {needs}; identity {} has org role {}",
+            caller.identity.id,
+            caller.identity.org_role.as_str()
+        ),
+    )
+    .into()
+}
