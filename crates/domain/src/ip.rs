@@ -18,8 +18,8 @@ impl TrustedIps {
         for (i, entry) in entries.iter().enumerate() {
             let entry = entry.as_ref().trim();
             let net = match entry.parse::<IpNet>() {
-                Ok(net) => net.trunc(),
-                Err(_) => entry.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                Ok(net) => canonical_net(net.trunc()),
+                Err(_) => entry.parse::<IpAddr>().map(|ip| IpNet::from(canonical(ip))).map_err(|_| {
                     InvalidInput::new(
                         format!("{field}[{i}]"),
                         format!(
@@ -60,6 +60,19 @@ impl TrustedIps {
                 }
             })
             .collect()
+    }
+}
+
+/// A range inside `::ffff:0:0/96` becomes the IPv4 range it maps
+/// (`::ffff:127.0.0.0/104` is `127.0.0.0/8`), since peers are compared as IPv4.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .addr()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, IpNet::V4),
+        other => other,
     }
 }
 
@@ -107,6 +120,16 @@ mod tests {
     fn ipv4_mapped_ipv6_peers_are_compared_as_ipv4() {
         let list = ips(&["127.0.0.0/8"]);
         assert!(list.allows("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv4_mapped_rules_are_canonicalised_and_match_ipv4_peers() {
+        let list = ips(&["::ffff:127.0.0.1", "::ffff:10.0.0.0/104"]);
+        assert!(list.allows("127.0.0.1".parse().unwrap()));
+        assert!(list.allows("10.9.8.7".parse().unwrap()));
+        assert!(list.allows("::ffff:10.9.8.7".parse().unwrap()));
+        assert!(!list.allows("11.0.0.1".parse().unwrap()));
+        assert_eq!(list.to_strings(), ["127.0.0.1", "10.0.0.0/8"]);
     }
 
     #[test]

@@ -29,9 +29,11 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<BearerToken, AccessError> 
     Ok(BearerToken::new(token))
 }
 
-/// The client's address: the TCP peer, or the last address of
-/// `x-forwarded-for` that is not itself a trusted proxy, but only when the
-/// peer is one of `trusted_proxies` (an empty list trusts no proxy).
+/// The client's address: the TCP peer, or, when the peer is one of
+/// `trusted_proxies` (an empty list trusts no proxy), the nearest address of
+/// `x-forwarded-for` that is not itself a trusted proxy. An entry that does
+/// not parse ends the walk at the proxy that sent it: everything to its left
+/// is the client's word, not a proxy's.
 #[must_use]
 pub fn client_ip(
     peer: Option<IpAddr>,
@@ -42,22 +44,29 @@ pub fn client_ip(
     if trusted_proxies.is_empty() || !trusted_proxies.allows(peer) {
         return Some(peer);
     }
-    let forwarded = metadata
+    let entries = metadata
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .map(canonical)
+        .map(|v| v.to_str().ok())
         .collect::<Vec<_>>();
-    // Walk from the nearest hop outwards, skipping our own proxies.
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted_proxies.allows(*ip))
-            .unwrap_or(peer),
-    )
+    // Walk from the nearest hop outwards; `sender` is the proxy that wrote the entry.
+    let mut sender = peer;
+    for header in entries.into_iter().rev() {
+        let Some(header) = header else {
+            return Some(sender);
+        };
+        for entry in header.rsplit(',') {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                return Some(sender);
+            };
+            let ip = canonical(ip);
+            if !trusted_proxies.allows(ip) {
+                return Some(ip);
+            }
+            sender = ip;
+        }
+    }
+    Some(sender)
 }
 
 #[cfg(test)]
@@ -109,6 +118,23 @@ mod tests {
             Some("203.0.113.7".parse().unwrap())
         );
         assert_eq!(client_ip(Some(peer), &md(&[]), &proxies), Some(peer));
+    }
+
+    #[test]
+    fn an_unparsable_forwarded_entry_ends_the_walk_at_the_proxy_that_sent_it() {
+        let proxies = TrustedIps::parse(&["10.0.0.0/8"], "p").unwrap();
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        // The attacker wrote "1.2.3.4, junk"; the proxy 10.0.0.9 appended after it.
+        let map = md(&[("x-forwarded-for", "1.2.3.4, junk, 10.0.0.9")]);
+        assert_eq!(
+            client_ip(Some(peer), &map, &proxies),
+            Some("10.0.0.9".parse().unwrap())
+        );
+        let map = md(&[("x-forwarded-for", "1.2.3.4, not-an-ip")]);
+        assert_eq!(client_ip(Some(peer), &map, &proxies), Some(peer));
+        // Across several headers, the last one is the nearest.
+        let map = md(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "bogus")]);
+        assert_eq!(client_ip(Some(peer), &map, &proxies), Some(peer));
     }
 
     #[test]
