@@ -29,6 +29,7 @@ backend_tests!(
     token_auth_settings_are_validated_naming_the_field,
     lookup_reports_uses_and_limit_without_consuming_one,
     limited_token_walkthrough_refuses_the_fourth_read,
+    holder_cannot_revoke_its_token_from_an_untrusted_ip,
 );
 
 // ---- helpers ---------------------------------------------------------------
@@ -1059,4 +1060,54 @@ async fn limited_token_walkthrough_refuses_the_fourth_read(backend: Backend) {
         "TOKEN_USES_EXHAUSTED",
     );
     assert!(status.message().contains("3 uses"), "{}", status.message());
+}
+
+async fn holder_cannot_revoke_its_token_from_an_untrusted_ip(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let (identity, token) = identity_with(
+        &stack,
+        &project,
+        "viewer",
+        auth_pb::AttachTokenAuthRequest {
+            access_token_trusted_ips: vec!["192.0.2.0/24".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let status = assert_denied(
+        stack
+            .auth_client()
+            .await
+            .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
+                access_token: token.clone(),
+                token_id: String::new(),
+            })
+            .await,
+        Code::PermissionDenied,
+        "IP_NOT_TRUSTED",
+    );
+
+    assert!(
+        status.message().contains("127.0.0.1"),
+        "{}",
+        status.message()
+    );
+    let tokens = stack
+        .auth_client()
+        .await
+        .list_identity_access_tokens(with_token(
+            auth_pb::ListIdentityAccessTokensRequest {
+                identity_id: identity,
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    assert!(!tokens[0].revoked, "nothing changed");
 }

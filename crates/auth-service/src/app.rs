@@ -40,7 +40,8 @@ use crate::error::AuthError;
 use crate::state_cache::{TtlCache, UseBatch};
 use crate::verifier::Verifier;
 
-/// Deleted service tokens answer `TOKEN_REVOKED` this long, then are reaped.
+/// Deleted service tokens answer `TOKEN_REVOKED` this long, then are reaped;
+/// identity access tokens answer `TOKEN_EXPIRED` or `TOKEN_REVOKED` this long.
 pub const REVOKED_RETENTION_DAYS: i64 = 7;
 
 /// A caller whose token was verified and is live.
@@ -640,17 +641,24 @@ impl AuthApp {
         }
     }
 
-    /// Deletes expired service tokens, and deleted ones past their retention.
+    /// Deletes expired service tokens, deleted ones past their retention,
+    /// and identity access tokens expired or revoked longer than that.
     pub async fn reap(&self) -> Result<u64, AuthError> {
         let now = self.clock.now();
-        let reaped = self
+        let retained_since = now - Duration::days(REVOKED_RETENTION_DAYS);
+        let tokens = self.store.reap_service_tokens(now, retained_since).await?;
+        let access_tokens = self
             .store
-            .reap_service_tokens(now, now - Duration::days(REVOKED_RETENTION_DAYS))
+            .reap_identity_tokens(retained_since, retained_since)
             .await?;
-        if reaped > 0 {
-            tracing::info!(tokens = reaped, "reaped expired service tokens");
+        if tokens + access_tokens > 0 {
+            tracing::info!(
+                service_tokens = tokens,
+                access_tokens,
+                "reaped expired and revoked tokens"
+            );
         }
-        Ok(reaped)
+        Ok(tokens + access_tokens)
     }
 
     /// On an empty database, creates the bootstrap admin identity and writes

@@ -381,7 +381,7 @@ impl AuthService for AuthGrpc {
             }
             (token, "") => {
                 self.app
-                    .revoke_own_access_token(&BearerToken::new(token))
+                    .revoke_own_access_token(&BearerToken::new(token), self.ip(&request))
                     .await?;
             }
             (_, id) => {

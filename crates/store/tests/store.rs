@@ -19,6 +19,7 @@ backend_tests!(
     deleting_a_secret_removes_it_and_reports_absence,
     revoked_token_keeps_its_hash_but_loses_its_key_copy,
     reaper_removes_expired_and_long_revoked_tokens_only,
+    reaper_removes_long_expired_and_long_revoked_access_tokens_only,
     duplicate_environment_is_a_conflict,
 );
 
@@ -268,4 +269,72 @@ async fn duplicate_environment_is_a_conflict(backend: Backend) {
         store.project(&p).await.unwrap().unwrap().environments.len(),
         1
     );
+}
+
+async fn reaper_removes_long_expired_and_long_revoked_access_tokens_only(backend: Backend) {
+    use latchkey_domain::identity::OrgRole;
+    use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord};
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = AuthStore::connect(&db.url).await.unwrap();
+    let now = Utc::now();
+    let identity = IdentityRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: "i".into(),
+        org_role: OrgRole::Member,
+        created_at: now,
+    };
+    let access = |expires_in_days: Option<i64>| IdentityTokenRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        identity_id: identity.id.clone(),
+        name: "a".into(),
+        secret_hash: "$argon2id$hash".into(),
+        expires_at: expires_in_days.map(|d| now + Duration::days(d)),
+        revoked_at: None,
+        use_count: 0,
+        num_uses_limit: 0,
+        ttl_seconds: 60,
+        max_ttl_seconds: 60,
+        trusted_ips: TrustedIps::default(),
+        last_used_at: None,
+        created_at: now - Duration::days(30),
+    };
+    let (long_expired, just_expired, live, forever, long_revoked, just_revoked) = (
+        access(Some(-8)),
+        access(Some(-1)),
+        access(Some(1)),
+        access(None),
+        access(Some(1)),
+        access(Some(1)),
+    );
+    store
+        .insert_identity_with_token(&identity, &long_expired)
+        .await
+        .unwrap();
+    for t in [&just_expired, &live, &forever, &long_revoked, &just_revoked] {
+        store.insert_identity_token(t).await.unwrap();
+    }
+    store
+        .revoke_identity_token(&long_revoked.id, now - Duration::days(8))
+        .await
+        .unwrap();
+    store
+        .revoke_identity_token(&just_revoked.id, now - Duration::days(1))
+        .await
+        .unwrap();
+
+    let week_ago = now - Duration::days(7);
+    let reaped = store
+        .reap_identity_tokens(week_ago, week_ago)
+        .await
+        .unwrap();
+
+    assert_eq!(reaped, 2);
+    for gone in [&long_expired, &long_revoked] {
+        assert!(store.identity_token(&gone.id).await.unwrap().is_none());
+    }
+    for kept in [&just_expired, &live, &forever, &just_revoked] {
+        assert!(store.identity_token(&kept.id).await.unwrap().is_some());
+    }
 }

@@ -324,7 +324,11 @@ impl AuthApp {
     }
 
     /// Revokes an access token presented by its holder; revoking twice is fine.
-    pub async fn revoke_own_access_token(&self, bearer: &BearerToken) -> Result<(), AuthError> {
+    pub async fn revoke_own_access_token(
+        &self,
+        bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
         let AnyToken::Identity(it) = AnyToken::parse(bearer.expose())? else {
             return Err(InvalidInput::new(
                 "access_token",
@@ -332,11 +336,12 @@ impl AuthApp {
             )
             .into());
         };
-        let record = self
-            .store
-            .identity_token(&it.id().to_string())
-            .await?
-            .ok_or_else(invalid_token)?;
+        let Some(record) = self.store.identity_token(&it.id().to_string()).await? else {
+            self.verifier
+                .verify_unknown(bearer.expose(), it.secret())
+                .await?;
+            return Err(invalid_token().into());
+        };
         // The holder proves possession; expiry or exhaustion do not stop a revocation.
         if !self
             .verifier
@@ -345,6 +350,8 @@ impl AuthApp {
         {
             return Err(invalid_token().into());
         }
+        // Possession is not enough: the token's trusted IPs hold for revocation too.
+        check_client_ip(&record.trusted_ips, &TrustedIps::default(), client_ip)?;
         self.store
             .revoke_identity_token(&record.id, self.clock.now())
             .await?;

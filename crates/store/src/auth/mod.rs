@@ -481,6 +481,24 @@ impl AuthStore {
         Ok(result.rows_affected)
     }
 
+    /// Deletes identity access tokens that expired before `expired_before`
+    /// or were revoked before `revoked_before`; returns how many.
+    pub async fn reap_identity_tokens(
+        &self,
+        expired_before: DateTime<Utc>,
+        revoked_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let result = identity_token::Entity::delete_many()
+            .filter(
+                identity_token::Column::ExpiresAt
+                    .lt(expired_before)
+                    .or(identity_token::Column::RevokedAt.lt(revoked_before)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     /// How many identities exist.
     pub async fn identity_count(&self) -> Result<u64, StoreError> {
         Ok(identity::Entity::find().count(&self.db).await?)
