@@ -274,6 +274,25 @@ impl Permissions {
         }
     }
 
+    /// Parses the stored form [`Self::describe`] writes. Anything else (an
+    /// unknown word, or no permission at all) is refused, never dropped.
+    pub fn from_stored(text: &str) -> Result<Self, InvalidInput> {
+        let mut permissions = Permissions::default();
+        for word in text.split(',') {
+            match word {
+                "read" => permissions.read = true,
+                "write" => permissions.write = true,
+                other => {
+                    return Err(InvalidInput::new(
+                        "permissions",
+                        format!("{other:?} is neither \"read\" nor \"write\""),
+                    ));
+                }
+            }
+        }
+        Ok(permissions)
+    }
+
     /// `read`, `write` or `read,write`, as stored and shown.
     #[must_use]
     pub fn describe(self) -> String {
@@ -494,6 +513,16 @@ mod tests {
             admin.first_uncovered(&other_env).map(ToString::to_string),
             Some("prod:/team-a/api".to_owned())
         );
+    }
+
+    #[test]
+    fn stored_permissions_round_trip_and_unknown_words_are_refused() {
+        for p in ["read", "write", "read,write"] {
+            assert_eq!(Permissions::from_stored(p).unwrap().describe(), p);
+        }
+        for bad in ["", "read,admin", "Read", "read,"] {
+            assert!(Permissions::from_stored(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -156,6 +156,8 @@ fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {err}"))
 }
 
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+/// A stored count or limit; a negative one is corrupt data, never read as
+/// 0 (which for a use limit would mean unlimited).
+fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| corrupt(what, format!("{n} is negative")))
 }

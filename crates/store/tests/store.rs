@@ -21,6 +21,7 @@ backend_tests!(
     reaper_removes_expired_and_long_revoked_tokens_only,
     reaper_removes_long_expired_and_long_revoked_access_tokens_only,
     duplicate_environment_is_a_conflict,
+    corrupt_limits_and_permissions_fail_closed,
 );
 
 fn sealed(byte: u8) -> Sealed {
@@ -337,4 +338,34 @@ async fn reaper_removes_long_expired_and_long_revoked_access_tokens_only(backend
     for kept in [&just_expired, &live, &forever, &just_revoked] {
         assert!(store.identity_token(&kept.id).await.unwrap().is_some());
     }
+}
+
+async fn corrupt_limits_and_permissions_fail_closed(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = AuthStore::connect(&db.url).await.unwrap();
+    let p = project(&store).await;
+    let t = token(&p, None);
+    store.insert_service_token(&t).await.unwrap();
+    let raw = sea_orm::Database::connect(&db.url).await.unwrap();
+
+    raw.execute_unprepared("UPDATE service_tokens SET permissions = 'read,admin'")
+        .await
+        .unwrap();
+    let unknown_permission = store.service_token(&t.id).await.unwrap_err();
+    raw.execute_unprepared("UPDATE service_tokens SET permissions = 'read', use_count = -1")
+        .await
+        .unwrap();
+    let negative_count = store.service_token(&t.id).await.unwrap_err();
+
+    assert!(
+        matches!(&unknown_permission, StoreError::Corrupt(m) if m.contains("admin")),
+        "{unknown_permission}"
+    );
+    assert!(
+        matches!(&negative_count, StoreError::Corrupt(m) if m.contains("use_count")),
+        "{negative_count}"
+    );
 }

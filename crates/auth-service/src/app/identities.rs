@@ -244,7 +244,11 @@ impl AuthApp {
             expires_at: Some(expires_at),
             revoked_at: None,
             use_count: 0,
-            num_uses_limit: u64::try_from(config.num_uses_limit).unwrap_or(0),
+            num_uses_limit: u64::try_from(config.num_uses_limit).map_err(|_| {
+                AuthError::Internal(format!(
+                    "Token Auth of {identity_id} has a negative use limit"
+                ))
+            })?,
             ttl_seconds: config.ttl_seconds,
             max_ttl_seconds: config.max_ttl_seconds,
             trusted_ips: config.trusted_ips,

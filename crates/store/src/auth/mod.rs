@@ -329,7 +329,7 @@ impl AuthStore {
         let count = project::Entity::find_by_id(project_id)
             .one(&self.db)
             .await?
-            .map_or(0, |p| to_u64(p.encryption_count));
+            .map_or(Ok(0), |p| to_u64(p.encryption_count, "encryption_count"))?;
         Ok(count)
     }
 
@@ -583,7 +583,11 @@ impl AuthStore {
         Ok(Some(TokenAuthConfig {
             ttl_seconds: m.access_token_ttl,
             max_ttl_seconds: m.access_token_max_ttl,
-            num_uses_limit: m.access_token_num_uses_limit,
+            num_uses_limit: i64::try_from(to_u64(
+                m.access_token_num_uses_limit,
+                "access_token_num_uses_limit",
+            )?)
+            .unwrap_or(i64::MAX),
             trusted_ips: parse_ips(&m.access_token_trusted_ips)?,
         }))
     }
@@ -842,8 +846,8 @@ fn identity_token_record(m: identity_token::Model) -> Result<IdentityTokenRecord
         secret_hash: m.secret_hash,
         expires_at: m.expires_at,
         revoked_at: m.revoked_at,
-        use_count: to_u64(m.use_count),
-        num_uses_limit: to_u64(m.num_uses_limit),
+        use_count: to_u64(m.use_count, "use_count")?,
+        num_uses_limit: to_u64(m.num_uses_limit, "num_uses_limit")?,
         ttl_seconds: m.ttl_seconds,
         max_ttl_seconds: m.max_ttl_seconds,
         last_used_at: m.last_used_at,
@@ -893,7 +897,7 @@ fn project_record(
             iv: m.key_iv,
             tag: m.key_tag,
         },
-        encryption_count: to_u64(m.encryption_count),
+        encryption_count: to_u64(m.encryption_count, "encryption_count")?,
         environments,
         created_at: m.created_at,
     })
@@ -902,10 +906,8 @@ fn project_record(
 fn service_token_record(m: service_token::Model) -> Result<ServiceTokenRecord, StoreError> {
     Ok(ServiceTokenRecord {
         scopes: parse_scopes(&m.scopes)?,
-        permissions: Permissions {
-            read: m.permissions.split(',').any(|p| p == "read"),
-            write: m.permissions.split(',').any(|p| p == "write"),
-        },
+        permissions: Permissions::from_stored(&m.permissions)
+            .map_err(|e| corrupt("permissions", e))?,
         trusted_ips: parse_ips(&m.trusted_ips)?,
         id: m.id,
         project_id: m.project_id,
@@ -919,7 +921,7 @@ fn service_token_record(m: service_token::Model) -> Result<ServiceTokenRecord, S
             iv: m.key_iv,
             tag: m.key_tag,
         },
-        use_count: to_u64(m.use_count),
+        use_count: to_u64(m.use_count, "use_count")?,
         last_used_at: m.last_used_at,
         created_at: m.created_at,
     })

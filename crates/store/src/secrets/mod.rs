@@ -138,7 +138,7 @@ impl SecretStore {
         Ok(SecretRecord {
             key: key.clone(),
             sealed: sealed.clone(),
-            version: to_u64(version),
+            version: to_u64(version, "version")?,
             updated_at: now,
         })
     }
@@ -225,7 +225,7 @@ fn record(m: secret::Model) -> Result<SecretRecord, StoreError> {
             iv: m.iv,
             tag: m.tag,
         },
-        version: to_u64(m.version),
+        version: to_u64(m.version, "version")?,
         updated_at: m.updated_at,
     })
 }
