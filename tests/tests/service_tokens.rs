@@ -88,11 +88,13 @@ async fn set(
     value: &str,
 ) -> Result<(), tonic::Status> {
     let (project_id, key) = project_key(stack, token).await?;
-    let s = key.seal(
-        value.as_bytes(),
-        &secret_aad(&project_id, env, path, name),
-        &mut rand::rngs::OsRng,
-    );
+    let s = key
+        .seal(
+            value.as_bytes(),
+            &secret_aad(&project_id, env, path, name),
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap();
     stack
         .secrets_client()
         .await
@@ -783,11 +785,13 @@ async fn secrets_service_fails_closed_with_auth_unavailable_when_auth_is_down(ba
         ))
         .await;
     assert_denied(list, Code::Unavailable, "AUTH_UNAVAILABLE");
-    let s = key.seal(
-        b"new",
-        &secret_aad(&project_id, "dev", "/backend", "K2"),
-        &mut rand::rngs::OsRng,
-    );
+    let s = key
+        .seal(
+            b"new",
+            &secret_aad(&project_id, "dev", "/backend", "K2"),
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap();
     let write = secrets
         .set_secret(with_token(
             secrets_pb::SetSecretRequest {
@@ -881,11 +885,13 @@ async fn every_service_token_call(
         secret_path: "/backend".into(),
         name: name.to_owned(),
     };
-    let s = project_key.seal(
-        b"client value",
-        &secret_aad(&lookup.project_id, "dev", "/backend", name),
-        &mut rand::rngs::OsRng,
-    );
+    let s = project_key
+        .seal(
+            b"client value",
+            &secret_aad(&lookup.project_id, "dev", "/backend", name),
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap();
     let version = secrets
         .set_secret(with_bearer_text(
             secrets_pb::SetSecretRequest {

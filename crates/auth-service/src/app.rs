@@ -330,7 +330,10 @@ impl AuthApp {
             .collect::<Result<Vec<_>, _>>()?;
         self.store
             .insert_project(NewProject {
-                wrapped_key: self.root_key.wrap(&id, &key, &mut rand::rngs::OsRng),
+                wrapped_key: self
+                    .root_key
+                    .wrap(&id, &key, &mut rand::rngs::OsRng)
+                    .map_err(|e| AuthError::Internal(format!("wrapping a project key: {e}")))?,
                 id: id.clone(),
                 name,
                 e2ee,
@@ -423,10 +426,10 @@ impl AuthApp {
         let project_key = self.project_key(&project)?;
         let token = ServiceTokenSecret::generate(&mut rand::rngs::OsRng);
         // No associated data: Infisical's clients decrypt this envelope as is.
-        let encrypted_project_key =
-            token
-                .key()
-                .seal(project_key.expose().as_bytes(), b"", &mut rand::rngs::OsRng);
+        let encrypted_project_key = token
+            .key()
+            .seal(project_key.expose().as_bytes(), b"", &mut rand::rngs::OsRng)
+            .map_err(|e| AuthError::Internal(format!("sealing a token's project key: {e}")))?;
         let record = ServiceTokenRecord {
             id: token.id().to_string(),
             project_id: project.id,
@@ -738,7 +741,8 @@ impl AuthApp {
                 })?;
             let wrapped = self
                 .root_key
-                .wrap(&project.id, &key, &mut rand::rngs::OsRng);
+                .wrap(&project.id, &key, &mut rand::rngs::OsRng)
+                .map_err(|e| AuthError::Internal(format!("rewrapping a project key: {e}")))?;
             self.store
                 .set_project_wrapped_key(&project.id, &wrapped)
                 .await?;

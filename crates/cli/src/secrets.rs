@@ -174,7 +174,9 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
                         open_project_key(st, lookup.encrypted_project_key.map(lookup_sealed))?;
                     for (name, value) in pairs {
                         let aad = secret_aad(&lookup.project_id, &target.env, &target.path, &name);
-                        let sealed = key.seal(value.as_bytes(), &aad, &mut rand::rngs::OsRng);
+                        let sealed = key
+                            .seal(value.as_bytes(), &aad, &mut rand::rngs::OsRng)
+                            .map_err(|e| CliError::Crypto(format!("encrypting {name}: {e}")))?;
                         let stored = client
                             .set_secret(secrets_pb::SetSecretRequest {
                                 project_id: lookup.project_id.clone(),

@@ -42,6 +42,9 @@ pub enum CryptoError {
     /// Key text of the wrong length or alphabet.
     #[error("malformed key: expected {0}")]
     Key(&'static str),
+    /// Encryption failed (a plaintext past GCM's 64 GiB limit).
+    #[error("encryption failed: the plaintext is longer than AES-GCM allows")]
+    Encrypt,
 }
 
 /// A 128-bit key as 32 lowercase hex characters, whose ASCII bytes are the
@@ -87,13 +90,12 @@ impl WireKey {
     }
 
     /// Encrypts with this key (see [`seal`]).
-    #[must_use]
     pub fn seal<R: RngCore + CryptoRng>(
         &self,
         plaintext: &[u8],
         aad: &[u8],
         rng: &mut R,
-    ) -> Sealed {
+    ) -> Result<Sealed, CryptoError> {
         seal(&self.aes_key(), plaintext, aad, rng)
     }
 
@@ -137,13 +139,12 @@ impl RootKey {
     }
 
     /// Wraps a project key, bound to its project id.
-    #[must_use]
     pub fn wrap<R: RngCore + CryptoRng>(
         &self,
         project_id: &str,
         key: &WireKey,
         rng: &mut R,
-    ) -> Sealed {
+    ) -> Result<Sealed, CryptoError> {
         seal(
             &self.0,
             key.expose().as_bytes(),
@@ -176,27 +177,26 @@ pub struct Sealed {
 }
 
 /// Encrypts `plaintext` under a 32-byte key with a fresh random 12-byte nonce,
-/// authenticating `aad`.
-#[must_use]
+/// authenticating `aad`. Fails, never returns a partial envelope, when the
+/// cipher refuses (past GCM's 64 GiB plaintext limit).
 pub fn seal<R: RngCore + CryptoRng>(
     key: &[u8; 32],
     plaintext: &[u8],
     aad: &[u8],
     rng: &mut R,
-) -> Sealed {
+) -> Result<Sealed, CryptoError> {
     let cipher = Aes256Gcm::new(key.into());
     let mut iv = [0u8; 12];
     rng.fill_bytes(&mut iv);
     let mut buf = plaintext.to_vec();
     let tag = cipher
         .encrypt_in_place_detached(Nonce::from_slice(&iv), aad, &mut buf)
-        // Only fails past GCM's 64 GiB plaintext limit, which no gRPC message reaches.
-        .unwrap_or_default();
-    Sealed {
+        .map_err(|_| CryptoError::Encrypt)?;
+    Ok(Sealed {
         ciphertext: buf,
         iv: iv.to_vec(),
         tag: tag.to_vec(),
-    }
+    })
 }
 
 /// Decrypts an envelope with a 12- or 16-byte IV, checking `aad`.
@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn sealed_value_opens_with_the_same_key_and_context() {
         let key = WireKey::generate(&mut rng());
-        let sealed = key.seal(b"postgres://x", &aad(), &mut rng());
+        let sealed = key.seal(b"postgres://x", &aad(), &mut rng()).unwrap();
         assert_eq!(sealed.iv.len(), 12);
         assert_eq!(sealed.tag.len(), 16);
         assert_eq!(key.open(&sealed, &aad()).unwrap(), b"postgres://x");
@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn ciphertext_moved_to_another_project_path_or_name_fails() {
         let key = WireKey::generate(&mut rng());
-        let sealed = key.seal(b"v", &aad(), &mut rng());
+        let sealed = key.seal(b"v", &aad(), &mut rng()).unwrap();
         for other in [
             secret_aad("p2", "dev", "/backend", "DB_URL"),
             secret_aad("p1", "prod", "/backend", "DB_URL"),
@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn any_tampered_byte_fails() {
         let key = WireKey::generate(&mut rng());
-        let sealed = key.seal(b"secret value", &aad(), &mut rng());
+        let sealed = key.seal(b"secret value", &aad(), &mut rng()).unwrap();
         for part in 0..3 {
             let mut bad = sealed.clone();
             let bytes = match part {
@@ -314,7 +314,9 @@ mod tests {
 
     #[test]
     fn wrong_key_fails() {
-        let sealed = WireKey::generate(&mut rng()).seal(b"v", &aad(), &mut rng());
+        let sealed = WireKey::generate(&mut rng())
+            .seal(b"v", &aad(), &mut rng())
+            .unwrap();
         let other = WireKey::parse(&"0".repeat(32)).unwrap();
         assert_eq!(other.open(&sealed, &aad()), Err(CryptoError::Decrypt));
     }
@@ -342,10 +344,10 @@ mod tests {
     #[test]
     fn malformed_envelopes_are_refused() {
         let key = WireKey::generate(&mut rng());
-        let mut sealed = key.seal(b"v", b"", &mut rng());
+        let mut sealed = key.seal(b"v", b"", &mut rng()).unwrap();
         sealed.iv.truncate(8);
         assert_eq!(key.open(&sealed, b""), Err(CryptoError::Envelope));
-        let mut sealed = key.seal(b"v", b"", &mut rng());
+        let mut sealed = key.seal(b"v", b"", &mut rng()).unwrap();
         sealed.tag.pop();
         assert_eq!(key.open(&sealed, b""), Err(CryptoError::Envelope));
     }
@@ -364,7 +366,7 @@ mod tests {
     fn project_keys_wrapped_by_the_root_key_are_bound_to_their_project() {
         let root = RootKey::generate(&mut rng());
         let project_key = WireKey::generate(&mut rng());
-        let wrapped = root.wrap("p1", &project_key, &mut rng());
+        let wrapped = root.wrap("p1", &project_key, &mut rng()).unwrap();
         assert_eq!(root.unwrap_key("p1", &wrapped).unwrap(), project_key);
         assert!(root.unwrap_key("p2", &wrapped).is_err());
         let again = RootKey::from_hex(&root.to_hex()).unwrap();
@@ -376,8 +378,8 @@ mod tests {
     fn fresh_nonces_make_equal_plaintexts_differ() {
         let key = WireKey::generate(&mut rng());
         let mut r = rng();
-        let a = key.seal(b"same", b"", &mut r);
-        let b = key.seal(b"same", b"", &mut r);
+        let a = key.seal(b"same", b"", &mut r).unwrap();
+        let b = key.seal(b"same", b"", &mut r).unwrap();
         assert_ne!(a.iv, b.iv);
         assert_ne!(a.ciphertext, b.ciphertext);
     }

@@ -147,7 +147,9 @@ impl<A: Authorizer> SecretsApp<A> {
             .await?;
         let project_key = grant.project_key.as_ref().ok_or_else(missing_key)?;
         let key = secret_key(&grant, folder, name);
-        let sealed = project_key.seal(value.as_bytes(), &aad(&key), &mut rand::rngs::OsRng);
+        let sealed = project_key
+            .seal(value.as_bytes(), &aad(&key), &mut rand::rngs::OsRng)
+            .map_err(|e| SecretsError::Undecryptable(format!("encrypting {}: {e}", key.name)))?;
         Ok(self.store.put(&key, sealed, Utc::now()).await?)
     }
 
