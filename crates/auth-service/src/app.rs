@@ -24,7 +24,9 @@ use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::Environment;
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken, Clock, Grant};
 use latchkey_domain::scope::{Action, Permissions, Scopes};
-use latchkey_domain::token::{AnyToken, IdentityTokenSecret, ServiceTokenSecret, hash_secret};
+use latchkey_domain::token::{
+    AnyToken, IdentityTokenSecret, SecretHash, ServiceTokenSecret, hash_secret,
+};
 use latchkey_domain::ttl::expiry_after;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_service_kit::config::InternalKey;
@@ -279,7 +281,7 @@ impl AuthApp {
                 };
                 if !self
                     .verifier
-                    .verify(raw, st.secret(), &record.secret_hash)
+                    .verify(raw, st.secret(), record.secret_hash.as_str())
                     .await?
                 {
                     return Err(invalid_token().into());
@@ -299,7 +301,7 @@ impl AuthApp {
                 };
                 if !self
                     .verifier
-                    .verify(raw, it.secret(), &record.secret_hash)
+                    .verify(raw, it.secret(), record.secret_hash.as_str())
                     .await?
                 {
                     return Err(invalid_token().into());
@@ -784,11 +786,12 @@ fn invalid_token() -> AccessError {
 }
 
 /// argon2id-hashes a token secret on the blocking pool.
-async fn hash(secret: &str) -> Result<String, AuthError> {
+async fn hash(secret: &str) -> Result<SecretHash, AuthError> {
     let secret = secret.to_owned();
     tokio::task::spawn_blocking(move || hash_secret(&secret, &mut rand::rngs::OsRng))
         .await
         .map_err(|e| AuthError::Internal(format!("hash task failed: {e}")))?
+        .map(SecretHash::new)
         .map_err(|e| AuthError::Internal(format!("argon2 hash failed: {e}")))
 }
 

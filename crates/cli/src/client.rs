@@ -280,9 +280,12 @@ fn bearer(token: Option<&str>) -> Result<Bearer, CliError> {
         .map(|t| {
             // Only a service token's access part is sent: its key part never leaves.
             let t = latchkey_domain::token::access_token_part(t);
-            MetadataValue::try_from(format!("Bearer {t}")).map_err(|_| {
+            let mut value = MetadataValue::try_from(format!("Bearer {t}")).map_err(|_| {
                 CliError::Input("the token holds characters that cannot be sent".to_owned())
-            })
+            })?;
+            // Debug prints "Sensitive", and HTTP/2 never indexes it in HPACK tables.
+            value.set_sensitive(true);
+            Ok::<_, CliError>(value)
         })
         .transpose()?;
     let trace = [("traceparent", "TRACEPARENT"), ("tracestate", "TRACESTATE")]
@@ -339,5 +342,24 @@ pub(crate) fn lookup_sealed(k: latchkey_proto::auth::v1::EncryptedProjectKey) ->
         ciphertext: k.ciphertext,
         iv: k.iv,
         tag: k.tag,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn bearer_metadata_debug_prints_no_token_and_sends_no_key_part() {
+        let access = "st.0b7e6a50-2f1c-4d1e-9b8a-1c2d3e4f5a6b.00112233445566778899aabbccddeeff";
+        let full = format!("{access}.ffeeddccbbaa99887766554433221100");
+        let bearer = bearer(Some(&full)).unwrap();
+        let debug = format!("{bearer:?}");
+        assert!(!debug.contains("00112233"), "{debug}");
+        let sent = bearer.token.as_ref().unwrap();
+        assert!(sent.is_sensitive());
+        assert_eq!(sent.to_str().unwrap(), format!("Bearer {access}"));
     }
 }

@@ -31,8 +31,8 @@ pub(crate) enum ExportFormat {
     Yaml,
 }
 
-/// A decrypted secret as the commands print it.
-#[derive(Debug, Clone, Serialize)]
+/// A decrypted secret as the commands print it; its `Debug` omits the value.
+#[derive(Clone, Serialize)]
 pub(crate) struct SecretRow {
     /// Secret name.
     pub(crate) name: String,
@@ -44,6 +44,17 @@ pub(crate) struct SecretRow {
     pub(crate) path: String,
     /// Version, from 1.
     pub(crate) version: u64,
+}
+
+impl std::fmt::Debug for SecretRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRow")
+            .field("name", &self.name)
+            .field("environment", &self.environment)
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Prints rows under a header, columns aligned.
@@ -166,6 +177,22 @@ mod tests {
             ),
             ("EMPTY".to_owned(), String::new()),
         ])
+    }
+
+    #[test]
+    fn secret_row_debug_omits_the_value() {
+        let row = SecretRow {
+            name: "DB_URL".into(),
+            value: "postgres://u:hunter2@db".into(),
+            environment: "dev".into(),
+            path: "/".into(),
+            version: 1,
+        };
+        let debug = format!("{row:?}");
+        assert!(
+            debug.contains("DB_URL") && !debug.contains("hunter2"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -285,6 +285,37 @@ pub fn hash_secret<R: RngCore + CryptoRng>(
         .to_string())
 }
 
+/// An argon2id PHC hash of a token secret, as stored. Not the secret, but
+/// an offline-guessing target: its `Debug` prints none of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    /// Wraps a PHC string as read or written.
+    #[must_use]
+    pub fn new(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, to store or verify against.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretHash {
+    fn from(phc: &str) -> Self {
+        Self(phc.to_owned())
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(<redacted>)")
+    }
+}
+
 /// The largest argon2 memory cost a stored hash may ask for, in KiB (four
 /// times the crate default): a hash asking for more is treated as corrupt,
 /// so no row can make a verification allocate without bound.
@@ -532,6 +563,13 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(!verify_secret("right", &hash));
+    }
+
+    #[test]
+    fn secret_hash_debug_prints_nothing_of_the_hash() {
+        let hash = hash_secret("right", &mut rng()).unwrap();
+        let debug = format!("{:?}", SecretHash::new(hash.clone()));
+        assert!(!debug.contains(&hash[10..]), "{debug}");
     }
 
     #[test]

@@ -37,13 +37,21 @@ pub struct Folder {
     pub path: SecretPath,
 }
 
-/// A secret decrypted by the server.
-#[derive(Debug, Clone)]
+/// A secret decrypted by the server; its `Debug` omits the value.
+#[derive(Clone)]
 pub struct PlainSecret {
     /// The stored record.
     pub record: SecretRecord,
     /// The plaintext.
     pub value: String,
+}
+
+impl std::fmt::Debug for PlainSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainSecret")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The secrets service's use cases over an [`Authorizer`].
@@ -270,4 +278,34 @@ fn missing_key() -> SecretsError {
     SecretsError::Undecryptable(
         "the auth service granted a raw call without the project key".to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn plain_secret_debug_omits_the_value() {
+        let secret = PlainSecret {
+            record: SecretRecord {
+                key: SecretKey {
+                    project_id: "p".into(),
+                    environment: Environment::parse("dev").unwrap(),
+                    path: SecretPath::parse("/").unwrap(),
+                    name: SecretName::parse("DB_URL").unwrap(),
+                },
+                sealed: Sealed::default(),
+                version: 1,
+                updated_at: Utc::now(),
+            },
+            value: "postgres://u:hunter2@db".into(),
+        };
+        let debug = format!("{secret:?}");
+        assert!(
+            debug.contains("DB_URL") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+    }
 }

@@ -44,8 +44,8 @@ impl ConfigChanges<'_> {
     }
 }
 
-/// A new access token, as returned once.
-#[derive(Debug, Clone)]
+/// A new access token, as returned once; its `Debug` omits the token.
+#[derive(Clone)]
 pub struct IssuedAccessToken {
     /// The whole token.
     pub access_token: String,
@@ -53,6 +53,15 @@ pub struct IssuedAccessToken {
     pub record: IdentityTokenRecord,
     /// Seconds until it expires.
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for IssuedAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedAccessToken")
+            .field("record", &self.record)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuthApp {
@@ -349,7 +358,7 @@ impl AuthApp {
         // The holder proves possession; expiry or exhaustion do not stop a revocation.
         if !self
             .verifier
-            .verify(bearer.expose(), it.secret(), &record.secret_hash)
+            .verify(bearer.expose(), it.secret(), record.secret_hash.as_str())
             .await?
         {
             return Err(invalid_token().into());
@@ -451,4 +460,40 @@ fn no_token_auth(identity_id: &str) -> AuthError {
     AuthError::NotFound(format!(
         "identity {identity_id} has no Token Auth; attach it with AttachTokenAuth"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn issued_access_token_debug_omits_the_token_and_its_hash() {
+        let secret = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
+        let now = chrono::Utc::now();
+        let issued = IssuedAccessToken {
+            access_token: secret.expose(),
+            record: IdentityTokenRecord {
+                id: secret.id().to_string(),
+                identity_id: "i".into(),
+                name: "n".into(),
+                secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+                expires_at: None,
+                revoked_at: None,
+                use_count: 0,
+                num_uses_limit: 0,
+                ttl_seconds: 60,
+                max_ttl_seconds: 60,
+                trusted_ips: TrustedIps::default(),
+                last_used_at: None,
+                created_at: now,
+            },
+            expires_in: 60,
+        };
+        let debug = format!("{issued:?}");
+        assert!(debug.contains(&secret.id().to_string()), "{debug}");
+        assert!(!debug.contains(secret.secret()), "{debug}");
+        assert!(!debug.contains("aGFzaGhhc2g"), "{debug}");
+    }
 }

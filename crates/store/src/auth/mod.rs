@@ -10,6 +10,7 @@ use latchkey_domain::identity::{OrgRole, ProjectRole, TokenAuthConfig};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::Environment;
 use latchkey_domain::scope::{Permissions, Scope, Scopes};
+use latchkey_domain::token::SecretHash;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -72,7 +73,7 @@ pub struct ServiceTokenRecord {
     /// Name.
     pub name: String,
     /// argon2id PHC hash of the secret part.
-    pub secret_hash: String,
+    pub secret_hash: SecretHash,
     /// Scopes.
     pub scopes: Scopes,
     /// Permissions.
@@ -132,7 +133,7 @@ pub struct IdentityTokenRecord {
     /// Name.
     pub name: String,
     /// argon2id PHC hash of the secret part.
-    pub secret_hash: String,
+    pub secret_hash: SecretHash,
     /// Expiry.
     pub expires_at: Option<DateTime<Utc>>,
     /// Set when revoked.
@@ -339,7 +340,7 @@ impl AuthStore {
             id: Set(token.id.clone()),
             project_id: Set(token.project_id.clone()),
             name: Set(token.name.clone()),
-            secret_hash: Set(token.secret_hash.clone()),
+            secret_hash: Set(token.secret_hash.as_str().to_owned()),
             scopes: Set(scopes_json(&token.scopes)),
             permissions: Set(token.permissions.describe()),
             trusted_ips: Set(json!(token.trusted_ips.to_strings()).to_string()),
@@ -824,7 +825,7 @@ fn identity_token_model(token: &IdentityTokenRecord) -> identity_token::ActiveMo
         id: Set(token.id.clone()),
         identity_id: Set(token.identity_id.clone()),
         name: Set(token.name.clone()),
-        secret_hash: Set(token.secret_hash.clone()),
+        secret_hash: Set(token.secret_hash.as_str().to_owned()),
         expires_at: Set(token.expires_at),
         revoked_at: Set(token.revoked_at),
         use_count: Set(0),
@@ -843,7 +844,7 @@ fn identity_token_record(m: identity_token::Model) -> Result<IdentityTokenRecord
         id: m.id,
         identity_id: m.identity_id,
         name: m.name,
-        secret_hash: m.secret_hash,
+        secret_hash: SecretHash::new(m.secret_hash),
         expires_at: m.expires_at,
         revoked_at: m.revoked_at,
         use_count: to_u64(m.use_count, "use_count")?,
@@ -912,7 +913,7 @@ fn service_token_record(m: service_token::Model) -> Result<ServiceTokenRecord, S
         id: m.id,
         project_id: m.project_id,
         name: m.name,
-        secret_hash: m.secret_hash,
+        secret_hash: SecretHash::new(m.secret_hash),
         expires_at: m.expires_at,
         active: m.active,
         revoked_at: m.revoked_at,
