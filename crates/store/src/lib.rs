@@ -87,6 +87,9 @@ async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
             "unsupported database URL scheme: use sqlite:// or postgres://".to_owned(),
         )
     })?;
+    if backend == Backend::Sqlite {
+        create_private_sqlite_file(url)?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(10))
@@ -109,6 +112,37 @@ async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         options.max_connections(16);
     }
     Ok(Database::connect(options).await?)
+}
+
+/// Creates a missing SQLite database file with mode 0600 before SQLite
+/// would create it 0644 (its WAL and shared-memory files take the database
+/// file's mode): it holds token hashes and wrapped keys.
+fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(path) = sqlite_path(url) else {
+        return Ok(());
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Database(format!(
+            "cannot create the SQLite database {path}: {e}"
+        ))),
+    }
+}
+
+/// The file an `sqlite:` URL names, if it names one (not `:memory:`).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
 }
 
 /// Held while a replica migrates and bootstraps, so replicas starting at
@@ -160,4 +194,43 @@ fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
 /// 0 (which for a use limit would mean unlimited).
 fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| corrupt(what, format!("{n} is negative")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_path("sqlite:///d/auth.db?mode=rwc"), Some("/d/auth.db"));
+        assert_eq!(sqlite_path("sqlite://rel/auth.db"), Some("rel/auth.db"));
+        assert_eq!(sqlite_path("sqlite:auth.db"), Some("auth.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    #[tokio::test]
+    async fn a_new_sqlite_database_is_private_to_its_owner_whatever_the_umask_allows() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let file = dir.path().join("auth.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+
+        let db = connect(&url).await.unwrap();
+        sea_orm::ConnectionTrait::execute_unprepared(&db, "CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+
+        for f in ["auth.db", "auth.db-wal"] {
+            let path = dir.path().join(f);
+            if path.exists() {
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{f}");
+            }
+        }
+        assert!(file.exists());
+    }
 }
