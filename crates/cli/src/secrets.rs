@@ -134,13 +134,14 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
                     project_id: target.project_id.clone(),
                     environment: target.env.clone(),
                     secret_path: target.path.clone(),
-                    name,
+                    name: name.clone(),
                 };
                 rows.push(match &mode {
                     Mode::Service(st) => {
                         let reply = client.get_secret(request).await?.into_inner();
                         let key = open_project_key(st, reply.encrypted_project_key.map(sealed))?;
-                        decrypt(&key, &reply.project_id, &reply.secret.unwrap_or_default())?
+                        let asked = Asked::new(&target, &reply.project_id, Some(&name), false)?;
+                        decrypt(&key, &asked, &reply.secret.unwrap_or_default())?
                     }
                     Mode::Identity => raw_row(
                         client
@@ -243,19 +244,20 @@ pub(crate) async fn fetch(
     let (mode, target) = prepare(ctx, at)?;
     let mut client = ctx.secrets().await?;
     let request = secrets_pb::ListSecretsRequest {
-        project_id: target.project_id,
-        environment: target.env,
-        secret_path: target.path,
+        project_id: target.project_id.clone(),
+        environment: target.env.clone(),
+        secret_path: target.path.clone(),
         recursive,
     };
     match &mode {
         Mode::Service(st) => {
             let reply = client.list_secrets(request).await?.into_inner();
             let key = open_project_key(st, reply.encrypted_project_key.map(sealed))?;
+            let asked = Asked::new(&target, &reply.project_id, None, recursive)?;
             reply
                 .secrets
                 .iter()
-                .map(|s| decrypt(&key, &reply.project_id, s))
+                .map(|s| decrypt(&key, &asked, s))
                 .collect()
         }
         Mode::Identity => Ok(client
@@ -391,17 +393,71 @@ fn sealed(k: secrets_pb::EncryptedProjectKey) -> Sealed {
     }
 }
 
+/// What a read asked for, which a returned secret must match before its
+/// labels become associated data: a server cannot hand over a ciphertext
+/// from another folder, environment or name as the one asked for.
+struct Asked<'a> {
+    project_id: &'a str,
+    env: &'a str,
+    path: &'a str,
+    name: Option<&'a str>,
+    recursive: bool,
+}
+
+impl<'a> Asked<'a> {
+    /// The request's labels; the project is the one asked for, or for a
+    /// service token that did not name one, the token's own as reported.
+    fn new(
+        target: &'a Target,
+        reported_project: &'a str,
+        name: Option<&'a str>,
+        recursive: bool,
+    ) -> Result<Self, CliError> {
+        if !target.project_id.is_empty() && target.project_id != reported_project {
+            return Err(refused(&format!(
+                "the server answered for project {reported_project}, not {}",
+                target.project_id
+            )));
+        }
+        Ok(Self {
+            project_id: reported_project,
+            env: &target.env,
+            path: &target.path,
+            name,
+            recursive,
+        })
+    }
+
+    /// The labels of `secret`, if they are what was asked for.
+    fn labels<'s>(&self, secret: &'s secrets_pb::Secret) -> Result<(&'s str, &'s str), CliError> {
+        let inside = secret.secret_path == self.path
+            || (self.recursive
+                && secret
+                    .secret_path
+                    .strip_prefix(self.path)
+                    .is_some_and(|rest| self.path == "/" || rest.starts_with('/')));
+        if secret.environment != self.env || !inside || self.name.is_some_and(|n| n != secret.name)
+        {
+            return Err(refused(&format!(
+                "the server returned {}:{} {} for a read of {}:{}",
+                secret.environment, secret.secret_path, secret.name, self.env, self.path
+            )));
+        }
+        Ok((&secret.environment, &secret.secret_path))
+    }
+}
+
+fn refused(what: &str) -> CliError {
+    CliError::Crypto(format!("{what}: refusing the answer"))
+}
+
 fn decrypt(
     key: &WireKey,
-    project_id: &str,
+    asked: &Asked<'_>,
     secret: &secrets_pb::Secret,
 ) -> Result<SecretRow, CliError> {
-    let aad = secret_aad(
-        project_id,
-        &secret.environment,
-        &secret.secret_path,
-        &secret.name,
-    );
+    let (environment, path) = asked.labels(secret)?;
+    let aad = secret_aad(asked.project_id, environment, path, &secret.name);
     let sealed = Sealed {
         ciphertext: secret.ciphertext.clone(),
         iv: secret.iv.clone(),
@@ -418,8 +474,8 @@ fn decrypt(
     Ok(SecretRow {
         name: secret.name.clone(),
         value,
-        environment: secret.environment.clone(),
-        path: secret.secret_path.clone(),
+        environment: environment.to_owned(),
+        path: path.to_owned(),
         version: secret.version,
     })
 }
@@ -431,5 +487,58 @@ fn raw_row(s: secrets_pb::SecretRaw) -> SecretRow {
         environment: s.environment,
         path: s.secret_path,
         version: s.version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn target(path: &str) -> Target {
+        Target {
+            project_id: String::new(),
+            env: "dev".into(),
+            path: path.into(),
+        }
+    }
+
+    fn secret(env: &str, path: &str, name: &str) -> secrets_pb::Secret {
+        secrets_pb::Secret {
+            environment: env.into(),
+            secret_path: path.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_returned_secret_must_be_what_was_asked_for() {
+        let at = target("/backend");
+        let get = Asked::new(&at, "p", Some("DB"), false).unwrap();
+        assert!(get.labels(&secret("dev", "/backend", "DB")).is_ok());
+        for swapped in [
+            secret("dev", "/frontend", "DB"),
+            secret("prod", "/backend", "DB"),
+            secret("dev", "/backend", "OTHER"),
+            secret("dev", "/backend/sub", "DB"),
+        ] {
+            assert!(get.labels(&swapped).is_err(), "{swapped:?}");
+        }
+        let list = Asked::new(&at, "p", None, true).unwrap();
+        assert!(list.labels(&secret("dev", "/backend/sub", "X")).is_ok());
+        assert!(list.labels(&secret("dev", "/backendx", "X")).is_err());
+        let root = target("/");
+        let all = Asked::new(&root, "p", None, true).unwrap();
+        assert!(all.labels(&secret("dev", "/a/b", "X")).is_ok());
+    }
+
+    #[test]
+    fn an_answer_for_another_project_than_asked_is_refused() {
+        let mut at = target("/");
+        at.project_id = "asked".into();
+        assert!(Asked::new(&at, "other", None, false).is_err());
+        assert!(Asked::new(&at, "asked", None, false).is_ok());
     }
 }

@@ -204,7 +204,10 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_path("sqlite:///d/auth.db?mode=rwc"), Some("/d/auth.db"));
+        assert_eq!(
+            sqlite_path("sqlite:///d/auth.db?mode=rwc"),
+            Some("/d/auth.db")
+        );
         assert_eq!(sqlite_path("sqlite://rel/auth.db"), Some("rel/auth.db"));
         assert_eq!(sqlite_path("sqlite:auth.db"), Some("auth.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
