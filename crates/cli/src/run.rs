@@ -28,6 +28,10 @@ pub(crate) struct RunArgs {
     /// Print nothing but the command's own output.
     #[arg(long)]
     silent: bool,
+    /// Allow secrets named like variables that make a loader, shell or
+    /// interpreter run code (LD_PRELOAD, BASH_ENV, NODE_OPTIONS, ...).
+    #[arg(long)]
+    allow_loader_vars: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -53,6 +57,9 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
     let rows = fetch(ctx, &args.at, args.recursive).await?;
     let secrets = nearest_first(rows);
     check_variable_names(&secrets)?;
+    if !args.allow_loader_vars {
+        check_no_loader_variables(&secrets)?;
+    }
     let (program, rest) = args
         .command
         .split_first()
@@ -114,6 +121,57 @@ fn check_variable_names(secrets: &BTreeMap<String, String>) -> Result<(), CliErr
     )))
 }
 
+/// Variables through which whoever can write a secret could run code in
+/// the command (dynamic loaders, shells' startup files, interpreters'
+/// option and module-path variables), and prefixes that are all such.
+const LOADER_VARIABLES: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "IFS",
+    "PATH",
+    "GCONV_PATH",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PYTHONSTARTUP",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONINSPECT",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+];
+const LOADER_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_"];
+
+/// Refuses secrets that would set a [`LOADER_VARIABLES`] variable, listing
+/// every one, unless `--allow-loader-vars`.
+fn check_no_loader_variables(secrets: &BTreeMap<String, String>) -> Result<(), CliError> {
+    let risky: Vec<&str> = secrets
+        .keys()
+        .map(String::as_str)
+        .filter(|name| is_loader_variable(name))
+        .collect();
+    if risky.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Input(format!(
+        "secrets {risky:?} would set variables that make a loader, shell or interpreter run code in the command; \
+         rename them, or pass --allow-loader-vars if they are meant to"
+    )))
+}
+
+fn is_loader_variable(name: &str) -> bool {
+    LOADER_VARIABLES.contains(&name) || LOADER_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -165,6 +223,30 @@ mod tests {
         }
         for bad in ["", "1A", "my-key", "a.b", "ünï", "A B"] {
             assert!(!is_variable_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loader_variables_are_refused_and_all_listed() {
+        let secrets = BTreeMap::from([
+            ("LD_PRELOAD".to_owned(), "/tmp/x.so".to_owned()),
+            ("BASH_ENV".to_owned(), "/tmp/x.sh".to_owned()),
+            ("NODE_OPTIONS".to_owned(), "--require /tmp/x.js".to_owned()),
+            ("DB_URL".to_owned(), "postgres://db".to_owned()),
+        ]);
+        let err = check_no_loader_variables(&secrets).unwrap_err().to_string();
+        for name in ["LD_PRELOAD", "BASH_ENV", "NODE_OPTIONS"] {
+            assert!(err.contains(name), "{err}");
+        }
+        assert!(
+            !err.contains("DB_URL") && err.contains("--allow-loader-vars"),
+            "{err}"
+        );
+        for name in ["LD_AUDIT", "DYLD_INSERT_LIBRARIES", "PYTHONSTARTUP", "ENV"] {
+            assert!(is_loader_variable(name), "{name}");
+        }
+        for name in ["ENVIRONMENT", "LDAP_URL", "API_KEY"] {
+            assert!(!is_loader_variable(name), "{name}");
         }
     }
 

@@ -474,6 +474,40 @@ async fn run_keeps_existing_variables_unless_override_and_reads_recursively() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refuses_loader_variables_unless_allowed() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    set(
+        &stack,
+        &token,
+        &["BASH_ENV=/tmp/evil.sh", "DB_URL=x"],
+        "dev",
+        "/backend",
+    )
+    .await;
+    let run = |extra: &'static [&'static str]| {
+        let mut args = vec!["run", "--env", "dev", "--path", "/backend"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", "printf '%s' \"$BASH_ENV\""]);
+        let cli = Cli::new(&stack, &token);
+        async move { cli.run(&args).await }
+    };
+
+    let refused = run(&[]).await;
+    let allowed = run(&["--allow-loader-vars"]).await;
+
+    assert_eq!(refused.code, 2, "{}", refused.err);
+    assert!(
+        refused.err.contains("BASH_ENV") && refused.err.contains("--allow-loader-vars"),
+        "{}",
+        refused.err
+    );
+    assert!(refused.out.is_empty(), "the command never ran");
+    assert_eq!(allowed.code, 0, "{}", allowed.err);
+    assert_eq!(allowed.out, "/tmp/evil.sh");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_refuses_secret_names_that_are_not_variable_names() {
     let (stack, project) = started().await;
     let token = create_token(&stack, &project, &[]).await;
