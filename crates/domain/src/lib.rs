@@ -17,6 +17,7 @@
 pub mod access;
 pub mod crypto;
 pub mod error;
+mod glob;
 pub mod identity;
 pub mod ip;
 pub mod path;

@@ -1,15 +1,17 @@
 //! Scopes: an environment plus a folder path glob, and read/write permissions.
 //!
 //! Glob semantics follow Infisical's picomatch-based matcher, on the whole
-//! normalised path, case-sensitively: `*` matches one non-empty folder name and
-//! never crosses `/`; `**` matches any number of folders; `?`, `[...]` and
-//! `{a,b}` are as in shell globs. Two deliberate differences from picomatch:
-//! a glob ending in `/**` also matches the folder itself (`/common/**` matches
-//! `/common`), and hidden folders (`/.config`) are ordinary folders.
+//! normalised path, case-sensitively, folder by folder (see [`crate::glob`]):
+//! `*` matches one non-empty folder name and never crosses `/`; `**` matches
+//! any number of folders; `?`, `[...]` and `{a,b}` are as in shell globs and
+//! never match `/`. Two deliberate differences from picomatch, checked by a
+//! differential test against picomatch itself: a glob ending in `/**` also
+//! matches the folder itself (`/*/**` matches `/x`), and hidden folders
+//! (`/.config`) are ordinary folders.
 
 use std::fmt;
 
-use globset::{GlobBuilder, GlobMatcher};
+use crate::glob::Compiled;
 
 use crate::InvalidInput;
 use crate::path::{Environment, SecretPath};
@@ -18,9 +20,7 @@ use crate::path::{Environment, SecretPath};
 #[derive(Clone)]
 pub struct PathGlob {
     source: String,
-    matcher: GlobMatcher,
-    /// For a glob ending in `/**`: the folder it is rooted at, which it also matches.
-    recursive_root: Option<String>,
+    compiled: Compiled,
 }
 
 impl PathGlob {
@@ -41,41 +41,23 @@ impl PathGlob {
                 "glob {raw:?} holds a \".\" or \"..\" segment, which can never match a normalised path"
             )));
         }
-        let source = format!("/{}", segments.join("/"));
-        // A lone `*` must name a folder: `/*` matches `/a`, never `/`.
-        let pattern = format!(
-            "/{}",
-            segments
-                .iter()
-                .map(|s| if *s == "*" { "?*" } else { s })
-                .collect::<Vec<_>>()
-                .join("/")
-        );
-        let matcher = GlobBuilder::new(&pattern)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| err(format!("glob {raw:?} is not valid: {}", e.kind())))?
-            .compile_matcher();
-        let recursive_root = source.strip_suffix("/**").map(|root| {
-            if root.is_empty() {
-                "/".to_owned()
-            } else {
-                root.to_owned()
-            }
-        });
+        let compiled = Compiled::new(&segments)
+            .map_err(|e| err(format!("glob {raw:?} is not valid: it {e}")))?;
         Ok(Self {
-            source,
-            matcher,
-            recursive_root,
+            source: format!("/{}", segments.join("/")),
+            compiled,
         })
     }
 
     /// True when the glob matches the whole normalised path.
     #[must_use]
     pub fn matches(&self, path: &SecretPath) -> bool {
-        self.recursive_root.as_deref() == Some(path.as_str())
-            || self.matcher.is_match(path.as_str())
+        // As picomatch, a path that is the glob's own text matches it.
+        if path.as_str() == self.source {
+            return true;
+        }
+        let segments: Vec<&str> = path.as_str().split('/').filter(|s| !s.is_empty()).collect();
+        self.compiled.matches(&segments)
     }
 
     /// The glob as written, with repeated and trailing slashes removed.
@@ -96,7 +78,8 @@ impl PathGlob {
     }
 
     fn segments(&self) -> Vec<&str> {
-        self.source.split('/').filter(|s| !s.is_empty()).collect()
+        let written: Vec<&str> = self.source.split('/').filter(|s| !s.is_empty()).collect();
+        crate::glob::effective_segments(&written)
     }
 }
 
@@ -385,6 +368,41 @@ mod tests {
             for p in *misses {
                 assert!(!compiled.matches(&path(p)), "{g} should not match {p}");
             }
+        }
+    }
+
+    /// The cases where the previous matcher broke the contract.
+    #[test]
+    fn nothing_matches_a_slash_and_the_root_rule_reads_the_parsed_glob() {
+        let table: &[(&str, &[&str], &[&str])] = &[
+            ("/a[^x]*", &["/ab", "/aby"], &["/a/b", "/a", "/ax"]),
+            (
+                "/{api,web}/**",
+                &["/api", "/web", "/api/v1"],
+                &["/{api,web}", "/"],
+            ),
+            (
+                "/team[12]/**",
+                &["/team1", "/team2/x"],
+                &["/team3", "/team"],
+            ),
+            ("/*/**", &["/x", "/x/y/z"], &["/"]),
+            ("/a\\*/**", &["/a*", "/a*/b"], &["/ab", "/a"]),
+            ("/{x*,y}", &["/x", "/xyz", "/y"], &["/", "/x/y"]),
+            ("/?", &["/a"], &["/", "/a/b"]),
+            ("/[^a]/b", &["/c/b"], &["/a/b", "/c/d/b"]),
+        ];
+        for (g, matches, misses) in table {
+            let compiled = glob(g);
+            for p in *matches {
+                assert!(compiled.matches(&path(p)), "{g} should match {p}");
+            }
+            for p in *misses {
+                assert!(!compiled.matches(&path(p)), "{g} should not match {p}");
+            }
+        }
+        for refused in ["/{*}", "/a[!x]*"] {
+            assert_eq!(PathGlob::parse(refused).unwrap_err().field, "secret_path");
         }
     }
 
