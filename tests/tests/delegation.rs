@@ -483,21 +483,7 @@ async fn untrusted_ip_learns_nothing_of_whether_a_project_exists(backend: Backen
     let (_, fenced) = member(&stack, &project, "viewer", &[], &["127.0.0.1/32"]).await;
     let (_, open) = member(&stack, &project, "viewer", &[], &[]).await;
     let authorize = |token: &str, project: &str, ip: &str| {
-        let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-            token: token.to_owned(),
-            client_ip: ip.to_owned(),
-            project_id: project.to_owned(),
-            environment: "dev".into(),
-            secret_path: "/".into(),
-            action: auth_pb::Action::Read.into(),
-            raw: true,
-            recursive: false,
-        });
-        request.metadata_mut().insert(
-            "x-latchkey-internal-key",
-            stack.internal_key.parse().unwrap(),
-        );
-        request
+        authorize_request(&stack, token, project, "dev", ip, auth_pb::Action::Read)
     };
     let random = uuid::Uuid::new_v4().to_string();
 
@@ -526,6 +512,32 @@ async fn untrusted_ip_learns_nothing_of_whether_a_project_exists(backend: Backen
     );
 }
 
+/// A raw `Authorize` of `/` as the secrets service makes it.
+fn authorize_request(
+    stack: &Stack,
+    token: &str,
+    project: &str,
+    environment: &str,
+    client_ip: &str,
+    action: auth_pb::Action,
+) -> tonic::Request<auth_pb::AuthorizeRequest> {
+    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
+        token: token.to_owned(),
+        client_ip: client_ip.to_owned(),
+        project_id: project.to_owned(),
+        environment: environment.to_owned(),
+        secret_path: "/".into(),
+        action: action.into(),
+        raw: true,
+        recursive: false,
+    });
+    request.metadata_mut().insert(
+        "x-latchkey-internal-key",
+        stack.internal_key.parse().unwrap(),
+    );
+    request
+}
+
 async fn auth_call(
     stack: &Stack,
     request: tonic::Request<auth_pb::AuthorizeRequest>,
@@ -545,21 +557,14 @@ async fn unscoped_membership_cannot_reach_an_environment_the_project_lacks(backe
     let project = stack.create_project(false).await;
     let (_, developer) = member(&stack, &project, "developer", &[], &[]).await;
     let write = |env: &str| {
-        let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-            token: developer.clone(),
-            client_ip: "127.0.0.1".into(),
-            project_id: project.clone(),
-            environment: env.to_owned(),
-            secret_path: "/".into(),
-            action: auth_pb::Action::Write.into(),
-            raw: true,
-            recursive: false,
-        });
-        request.metadata_mut().insert(
-            "x-latchkey-internal-key",
-            stack.internal_key.parse().unwrap(),
-        );
-        request
+        authorize_request(
+            &stack,
+            &developer,
+            &project,
+            env,
+            "127.0.0.1",
+            auth_pb::Action::Write,
+        )
     };
 
     let status = assert_denied(
