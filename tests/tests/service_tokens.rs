@@ -345,8 +345,14 @@ async fn read_and_write_are_allowed_and_denied_by_permission(backend: Backend) {
 }
 
 async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: Backend) {
-    let Some(stack) =
-        Stack::start_with(backend, &[("LATCHKEY_REAPER_INTERVAL_SECONDS", "1")]).await
+    let Some(stack) = Stack::start_with(
+        backend,
+        &[
+            ("LATCHKEY_REAPER_INTERVAL_SECONDS", "1"),
+            ("LATCHKEY_EXPIRED_GRACE_SECONDS", "3600"),
+        ],
+    )
+    .await
     else {
         return;
     };
@@ -356,20 +362,57 @@ async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: 
     let token = stack.create_service_token(request).await;
     set(&stack, &token, "dev", "/", "K", "v").await.unwrap();
     assert_eq!(get(&stack, &token, "dev", "/", "K").await.unwrap(), "v");
+    let listed = |stack: &Stack| {
+        let project = project.clone();
+        let url = stack.auth_url.clone();
+        let admin = stack.admin_token.clone();
+        async move {
+            auth_pb::auth_service_client::AuthServiceClient::connect(url)
+                .await
+                .unwrap()
+                .list_service_tokens(with_token(
+                    auth_pb::ListServiceTokensRequest {
+                        project_id: project,
+                    },
+                    &admin,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .tokens
+                .len()
+        }
+    };
+    assert_eq!(listed(&stack).await, 1);
 
-    stack.clock.advance(Duration::seconds(60));
+    stack.clock.advance(Duration::seconds(61));
 
-    let status = assert_denied(
-        get(&stack, &token, "dev", "/", "K").await,
-        Code::Unauthenticated,
-        "TOKEN_EXPIRED",
+    let expired = || async {
+        let status = assert_denied(
+            get(&stack, &token, "dev", "/", "K").await,
+            Code::Unauthenticated,
+            "TOKEN_EXPIRED",
+        );
+        assert!(
+            status.message().contains("create a new token"),
+            "{}",
+            status.message()
+        );
+    };
+    expired().await;
+    assert_eq!(
+        listed(&stack).await,
+        0,
+        "expired tokens leave the listing at once"
     );
-    assert!(
-        status.message().contains("create a new token"),
-        "{}",
-        status.message()
-    );
-    // The background reaper (every second here) deletes the row.
+    // Several reaper passes (every second here) within the grace period keep it.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(stack.auth_db.dump().await.contains(&token_id(&token)));
+    expired().await;
+    assert!(token_meta(&stack, &token_id(&token)).await.is_ok());
+
+    // Past the grace period the reaper deletes the row.
+    stack.clock.advance(Duration::seconds(3600));
     let mut gone = false;
     for _ in 0..50 {
         if !stack.auth_db.dump().await.contains(&token_id(&token)) {

@@ -42,9 +42,12 @@ use crate::error::AuthError;
 use crate::state_cache::{TtlCache, UseBatch};
 use crate::verifier::Verifier;
 
-/// Deleted service tokens answer `TOKEN_REVOKED` this long, then are reaped;
-/// identity access tokens answer `TOKEN_EXPIRED` or `TOKEN_REVOKED` this long.
+/// Deleted and revoked tokens answer `TOKEN_REVOKED` this long, then are reaped.
 pub const REVOKED_RETENTION_DAYS: i64 = 7;
+
+/// How long an expired token answers `TOKEN_EXPIRED` before it is reaped,
+/// unless configured (`LATCHKEY_EXPIRED_GRACE_SECONDS`).
+pub const DEFAULT_EXPIRED_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 
 /// A caller whose token was verified and is live.
 #[derive(Debug, Clone)]
@@ -134,6 +137,8 @@ pub struct AuthApp {
     clock: Arc<dyn Clock>,
     verifier: Verifier,
     caches: Caches,
+    /// How long expired tokens are kept, answering `TOKEN_EXPIRED`.
+    expired_grace: Duration,
 }
 
 impl AuthApp {
@@ -164,7 +169,16 @@ impl AuthApp {
                 service_token_uses: UseBatch::default(),
                 identity_token_uses: UseBatch::default(),
             },
+            expired_grace: Duration::seconds(DEFAULT_EXPIRED_GRACE_SECONDS),
         }
+    }
+
+    /// How long expired tokens keep answering `TOKEN_EXPIRED` before the
+    /// reaper deletes them.
+    #[must_use]
+    pub fn with_expired_grace(mut self, grace: Duration) -> Self {
+        self.expired_grace = grace;
+        self
     }
 
     /// Writes the use counts batched in memory; on failure the unwritten
@@ -453,8 +467,8 @@ impl AuthApp {
         Ok((token.expose(), record))
     }
 
-    /// A project's live service tokens; a scoped admin sees only those
-    /// inside its scopes.
+    /// A project's live service tokens (neither deleted nor expired); a
+    /// scoped admin sees only those inside its scopes.
     pub async fn service_tokens(
         &self,
         admin: &Admin,
@@ -463,7 +477,9 @@ impl AuthApp {
         self.project(project_id).await?;
         self.flush_uses().await?;
         let mut tokens = self.store.service_tokens(project_id).await?;
-        tokens.retain(|t| admin.covers(&t.scopes));
+        // Expired tokens leave the listing at once; GetServiceToken still shows them.
+        let now = self.clock.now();
+        tokens.retain(|t| admin.covers(&t.scopes) && t.expires_at.is_none_or(|e| e > now));
         Ok(tokens)
     }
 
@@ -646,15 +662,20 @@ impl AuthApp {
         }
     }
 
-    /// Deletes expired service tokens, deleted ones past their retention,
-    /// and identity access tokens expired or revoked longer than that.
+    /// Deletes tokens expired longer than the grace period, and deleted or
+    /// revoked ones past their retention; until then they answer
+    /// `TOKEN_EXPIRED` or `TOKEN_REVOKED` rather than `TOKEN_INVALID`.
     pub async fn reap(&self) -> Result<u64, AuthError> {
         let now = self.clock.now();
-        let retained_since = now - Duration::days(REVOKED_RETENTION_DAYS);
-        let tokens = self.store.reap_service_tokens(now, retained_since).await?;
+        let expired_before = now - self.expired_grace;
+        let revoked_before = now - Duration::days(REVOKED_RETENTION_DAYS);
+        let tokens = self
+            .store
+            .reap_service_tokens(expired_before, revoked_before)
+            .await?;
         let access_tokens = self
             .store
-            .reap_identity_tokens(retained_since, retained_since)
+            .reap_identity_tokens(expired_before, revoked_before)
             .await?;
         if tokens + access_tokens > 0 {
             tracing::info!(

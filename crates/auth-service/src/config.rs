@@ -49,6 +49,9 @@ pub struct Config {
     /// `LATCHKEY_INTERNAL_TLS`: in production the internal port must be mTLS
     /// unless this says a mesh provides it.
     pub internal_link: InternalLink,
+    /// `LATCHKEY_EXPIRED_GRACE_SECONDS`: how long an expired token answers
+    /// `TOKEN_EXPIRED` before it is reaped, default 604800 (7 days).
+    pub expired_grace: Duration,
 }
 
 impl Config {
@@ -136,6 +139,10 @@ impl Config {
                 vars.parse_or("LATCHKEY_STATE_CACHE_MILLIS", 1000)?,
             ),
             internal_link,
+            expired_grace: Duration::from_secs(vars.parse_or(
+                "LATCHKEY_EXPIRED_GRACE_SECONDS",
+                crate::app::DEFAULT_EXPIRED_GRACE_SECONDS.unsigned_abs(),
+            )?),
         })
     }
 }

@@ -16,7 +16,7 @@ use latchkey_store::auth::AuthStore;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
-use crate::app::AuthApp;
+use crate::app::{AuthApp, DEFAULT_EXPIRED_GRACE_SECONDS};
 use crate::config::Config;
 use crate::error::AuthError;
 use crate::grpc::{AuthGrpc, AuthorizeGate};
@@ -85,7 +85,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
             chrono::Duration::from_std(config.state_cache_ttl)
                 .unwrap_or_else(|_| chrono::Duration::seconds(1)),
         )
-        .with_secondary_root_key(config.root_key_secondary.clone()),
+        .with_secondary_root_key(config.root_key_secondary.clone())
+        .with_expired_grace(
+            chrono::Duration::from_std(config.expired_grace)
+                .unwrap_or_else(|_| chrono::Duration::seconds(DEFAULT_EXPIRED_GRACE_SECONDS)),
+        ),
     );
     let prepared = async {
         let rewrapped = app.rewrap_project_keys().await?;

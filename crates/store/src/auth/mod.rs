@@ -464,17 +464,17 @@ impl AuthStore {
         Ok(())
     }
 
-    /// Deletes service tokens that expired before `now`, and deleted tokens
-    /// revoked before `revoked_before`; returns how many rows went.
+    /// Deletes service tokens that expired before `expired_before` or were
+    /// deleted before `revoked_before`; returns how many.
     pub async fn reap_service_tokens(
         &self,
-        now: DateTime<Utc>,
+        expired_before: DateTime<Utc>,
         revoked_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let result = service_token::Entity::delete_many()
             .filter(
                 service_token::Column::ExpiresAt
-                    .lte(now)
+                    .lt(expired_before)
                     .or(service_token::Column::RevokedAt.lt(revoked_before)),
             )
             .exec(&self.db)
