@@ -91,7 +91,8 @@ impl From<tonic::Status> for CliError {
         let exit = match known.map(Reason::status_class) {
             Some(StatusClass::Unauthenticated) => 3,
             Some(StatusClass::PermissionDenied | StatusClass::FailedPrecondition) => 4,
-            Some(StatusClass::Unavailable) => 5,
+            // Temporary, like an unavailable service: retry after the delay.
+            Some(StatusClass::Unavailable | StatusClass::ResourceExhausted) => 5,
             None => match status.code() {
                 tonic::Code::InvalidArgument => 2,
                 tonic::Code::Unauthenticated => 3,
@@ -133,6 +134,9 @@ impl From<tonic::Status> for CliError {
             }
             Some(Reason::AuthUnavailable) => {
                 "\nhint: the secrets service cannot reach the auth service; check that both are running"
+            }
+            Some(Reason::TooManyFailedAttempts) => {
+                "\nhint: too many failed verifications from this address or for this token; wait as long as the message says, and check that the token was copied whole"
             }
             None => "",
         };

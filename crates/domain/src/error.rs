@@ -29,6 +29,9 @@ pub enum Reason {
     E2eeEnabled,
     /// The secrets service cannot reach the auth service.
     AuthUnavailable,
+    /// Too many failed verifications from this client IP or for this token
+    /// id, or too many new tokens waiting for verification: retry later.
+    TooManyFailedAttempts,
 }
 
 /// The gRPC status class of a [`Reason`], without depending on tonic.
@@ -42,11 +45,13 @@ pub enum StatusClass {
     FailedPrecondition,
     /// `UNAVAILABLE`
     Unavailable,
+    /// `RESOURCE_EXHAUSTED`
+    ResourceExhausted,
 }
 
 impl Reason {
     /// Every reason, for exhaustive tests and parsing.
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::TokenMalformed,
         Reason::TokenInvalid,
         Reason::TokenExpired,
@@ -58,6 +63,7 @@ impl Reason {
         Reason::PermissionDenied,
         Reason::E2eeEnabled,
         Reason::AuthUnavailable,
+        Reason::TooManyFailedAttempts,
     ];
 
     /// The wire string, e.g. `TOKEN_EXPIRED`.
@@ -75,6 +81,7 @@ impl Reason {
             Reason::PermissionDenied => "PERMISSION_DENIED",
             Reason::E2eeEnabled => "E2EE_ENABLED",
             Reason::AuthUnavailable => "AUTH_UNAVAILABLE",
+            Reason::TooManyFailedAttempts => "TOO_MANY_FAILED_ATTEMPTS",
         }
     }
 
@@ -99,6 +106,7 @@ impl Reason {
             }
             Reason::E2eeEnabled => StatusClass::FailedPrecondition,
             Reason::AuthUnavailable => StatusClass::Unavailable,
+            Reason::TooManyFailedAttempts => StatusClass::ResourceExhausted,
         }
     }
 }
@@ -119,6 +127,8 @@ pub struct AccessError {
     pub reason: Reason,
     /// What happened and what to do about it.
     pub message: String,
+    /// When retrying may succeed (`google.rpc.RetryInfo`), for denials that pass.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl AccessError {
@@ -128,7 +138,15 @@ impl AccessError {
         Self {
             reason,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same denial, saying a retry after `delay` may succeed.
+    #[must_use]
+    pub fn retry_after(mut self, delay: std::time::Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 }
 
@@ -187,6 +205,7 @@ mod tests {
             ("PERMISSION_DENIED", PermissionDenied),
             ("E2EE_ENABLED", FailedPrecondition),
             ("AUTH_UNAVAILABLE", Unavailable),
+            ("TOO_MANY_FAILED_ATTEMPTS", ResourceExhausted),
         ];
         assert_eq!(table.len(), Reason::ALL.len());
         for (wire, class) in table {

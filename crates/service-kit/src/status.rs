@@ -17,13 +17,23 @@ pub const INVALID_ARGUMENT_REASON: &str = "INVALID_ARGUMENT";
 /// A denial as a status with its reason.
 #[must_use]
 pub fn access_denied(err: &AccessError) -> Status {
-    let code = match err.reason.status_class() {
+    let code = code_of(err.reason.status_class());
+    let mut details =
+        ErrorDetails::with_error_info(err.reason.as_str(), ERROR_DOMAIN, HashMap::new());
+    if let Some(delay) = err.retry_after {
+        details.set_retry_info(Some(delay));
+    }
+    Status::with_error_details(code, &err.message, details)
+}
+
+fn code_of(class: StatusClass) -> Code {
+    match class {
         StatusClass::Unauthenticated => Code::Unauthenticated,
         StatusClass::PermissionDenied => Code::PermissionDenied,
         StatusClass::FailedPrecondition => Code::FailedPrecondition,
         StatusClass::Unavailable => Code::Unavailable,
-    };
-    with_reason(code, err.reason.as_str(), &err.message, None)
+        StatusClass::ResourceExhausted => Code::ResourceExhausted,
+    }
 }
 
 /// Bad input: `INVALID_ARGUMENT` naming the field, as a `BadRequest` field
@@ -75,7 +85,17 @@ pub fn reason_of(status: &Status) -> Option<String> {
 #[must_use]
 pub fn access_error_of(status: &Status) -> Option<AccessError> {
     let reason = Reason::from_wire(&reason_of(status)?)?;
-    Some(AccessError::new(reason, status.message()))
+    let error = AccessError::new(reason, status.message());
+    Some(
+        match status
+            .get_error_details()
+            .retry_info()
+            .and_then(|r| r.retry_delay)
+        {
+            Some(delay) => error.retry_after(delay),
+            None => error,
+        },
+    )
 }
 
 fn with_reason(code: Code, reason: &str, message: &str, field: Option<(&str, &str)>) -> Status {
@@ -94,19 +114,26 @@ mod tests {
     fn every_reason_gets_its_design_code_and_round_trips() {
         for reason in Reason::ALL {
             let status = access_denied(&AccessError::new(reason, "why"));
-            let expected = match reason.status_class() {
-                StatusClass::Unauthenticated => Code::Unauthenticated,
-                StatusClass::PermissionDenied => Code::PermissionDenied,
-                StatusClass::FailedPrecondition => Code::FailedPrecondition,
-                StatusClass::Unavailable => Code::Unavailable,
-            };
-            assert_eq!(status.code(), expected);
+            assert_eq!(status.code(), code_of(reason.status_class()));
             assert_eq!(status.message(), "why");
             assert_eq!(
                 access_error_of(&status),
                 Some(AccessError::new(reason, "why"))
             );
         }
+    }
+
+    #[test]
+    fn a_retry_delay_travels_as_retry_info_and_back() {
+        let err = AccessError::new(Reason::TooManyFailedAttempts, "retry in 3 s")
+            .retry_after(std::time::Duration::from_secs(3));
+        let status = access_denied(&err);
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status.get_error_details().retry_info().unwrap().retry_delay,
+            Some(std::time::Duration::from_secs(3))
+        );
+        assert_eq!(access_error_of(&status), Some(err));
     }
 
     #[test]
