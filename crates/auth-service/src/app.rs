@@ -39,6 +39,7 @@ use latchkey_store::auth::{
 pub use self::admin::{Admin, AdminCaller};
 pub use self::identities::{ConfigChanges, IssuedAccessToken};
 use crate::error::AuthError;
+use crate::limiter::{FailureLimiter, FailureLimits};
 use crate::state_cache::{TtlCache, UseBatch};
 use crate::verifier::Verifier;
 
@@ -139,6 +140,7 @@ pub struct AuthApp {
     caches: Caches,
     /// How long expired tokens are kept, answering `TOKEN_EXPIRED`.
     expired_grace: Duration,
+    failures: FailureLimiter,
 }
 
 impl AuthApp {
@@ -170,7 +172,15 @@ impl AuthApp {
                 identity_token_uses: UseBatch::default(),
             },
             expired_grace: Duration::seconds(DEFAULT_EXPIRED_GRACE_SECONDS),
+            failures: FailureLimiter::new(FailureLimits::default()),
         }
+    }
+
+    /// How many failed verifications a token id or client IP may make.
+    #[must_use]
+    pub fn with_failure_limits(mut self, limits: FailureLimits) -> Self {
+        self.failures = FailureLimiter::new(limits);
+        self
     }
 
     /// How long expired tokens keep answering `TOKEN_EXPIRED` before the
@@ -276,51 +286,37 @@ impl AuthApp {
 
     /// Verifies a token and checks it is live (not revoked, expired,
     /// exhausted or deactivated). Unknown ids and wrong secrets are the same
-    /// `TOKEN_INVALID`.
+    /// `TOKEN_INVALID`; failures count against the token id and `client_ip`.
     pub async fn authenticate(
         &self,
         bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
         freshness: Freshness,
     ) -> Result<Authenticated, AuthError> {
         let raw = bearer.expose();
-        let now = self.clock.now();
         match AnyToken::parse(raw)? {
             AnyToken::Service(st) => {
-                let Some(record) = self
+                let record = self
                     .load_service_token(&st.id().to_string(), freshness)
-                    .await?
-                else {
-                    self.verifier.verify_unknown(raw, st.secret()).await?;
-                    return Err(invalid_token().into());
-                };
-                if !self
-                    .verifier
-                    .verify(raw, st.secret(), record.secret_hash.as_str())
-                    .await?
-                {
-                    return Err(invalid_token().into());
-                }
-                check_token_state(record.state(), now)?;
+                    .await?;
+                let hash = record.as_ref().map(|r| &r.secret_hash);
+                self.verify_presented(raw, st.id(), st.secret(), hash, client_ip)
+                    .await?;
+                let record = record.ok_or_else(invalid_token)?;
+                check_token_state(record.state(), self.clock.now())?;
                 // Whether the holder's key part opens `encrypted_project_key` is
                 // the client's check: the key part never reaches this service.
                 Ok(Authenticated::Service { token: record })
             }
             AnyToken::Identity(it) => {
-                let Some(record) = self
+                let record = self
                     .load_identity_token(&it.id().to_string(), freshness)
-                    .await?
-                else {
-                    self.verifier.verify_unknown(raw, it.secret()).await?;
-                    return Err(invalid_token().into());
-                };
-                if !self
-                    .verifier
-                    .verify(raw, it.secret(), record.secret_hash.as_str())
-                    .await?
-                {
-                    return Err(invalid_token().into());
-                }
-                check_token_state(record.state(), now)?;
+                    .await?;
+                let hash = record.as_ref().map(|r| &r.secret_hash);
+                self.verify_presented(raw, it.id(), it.secret(), hash, client_ip)
+                    .await?;
+                let record = record.ok_or_else(invalid_token)?;
+                check_token_state(record.state(), self.clock.now())?;
                 let identity = self
                     .load_identity(&record.identity_id, freshness)
                     .await?
@@ -333,6 +329,45 @@ impl AuthApp {
                 })
             }
         }
+    }
+
+    /// Checks a presented secret against its row's hash (`None`: no such
+    /// token, checked against a decoy at the same cost). A token this
+    /// replica verified before skips the failure limits; any other is
+    /// refused while its id or `client_ip` is over budget, and a failure
+    /// spends both budgets.
+    pub(crate) async fn verify_presented(
+        &self,
+        raw: &str,
+        id: uuid::Uuid,
+        secret: &str,
+        hash: Option<&SecretHash>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        if hash.is_some_and(|h| self.verifier.is_verified(raw, h.as_str())) {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        self.failures.check(client_ip, id, now)?;
+        let suspect = self.failures.failed_recently(id, now);
+        let ok = match hash {
+            Some(h) => {
+                self.verifier
+                    .verify(raw, secret, h.as_str(), suspect)
+                    .await?
+            }
+            None => self.verifier.verify_unknown(raw, secret, suspect).await?,
+        };
+        if ok {
+            return Ok(());
+        }
+        self.failures.record_failure(client_ip, id, now);
+        latchkey_service_kit::telemetry::record_failed_verification(if hash.is_some() {
+            "wrong_secret"
+        } else {
+            "unknown_id"
+        });
+        Err(invalid_token().into())
     }
 
     /// Creates a project with the default environments and a fresh wrapped key.
@@ -533,7 +568,9 @@ impl AuthApp {
         client_ip: Option<IpAddr>,
     ) -> Result<Lookup, AuthError> {
         self.flush_uses().await?;
-        let caller = self.authenticate(bearer, Freshness::Fresh).await?;
+        let caller = self
+            .authenticate(bearer, client_ip, Freshness::Fresh)
+            .await?;
         let mut key_encryption_count = 0;
         match &caller {
             Authenticated::Service { token } => {
@@ -566,7 +603,10 @@ impl AuthApp {
             )
             .into());
         }
-        match self.authenticate(&req.token, Freshness::Cached).await? {
+        match self
+            .authenticate(&req.token, req.client_ip, Freshness::Cached)
+            .await?
+        {
             Authenticated::Service { token } => self.authorize_service_token(token, &req).await,
             Authenticated::Identity { token, identity } => {
                 self.authorize_identity(token, identity, &req).await

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use latchkey_domain::attempts::FailureBudget;
 use latchkey_domain::crypto::RootKey;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_service_kit::config::{
@@ -11,6 +12,8 @@ use latchkey_service_kit::config::{
     trusted_proxies,
 };
 use latchkey_service_kit::serve::Listening;
+
+use crate::limiter::FailureLimits;
 
 /// Everything the auth service needs, validated.
 #[derive(Debug, Clone)]
@@ -52,6 +55,15 @@ pub struct Config {
     /// `LATCHKEY_EXPIRED_GRACE_SECONDS`: how long an expired token answers
     /// `TOKEN_EXPIRED` before it is reaped, default 604800 (7 days).
     pub expired_grace: Duration,
+    /// `LATCHKEY_TOKEN_FAILURE_BURST` / `_REFILL_SECONDS` (10, then one per
+    /// 6 s), `LATCHKEY_IP_FAILURE_BURST` / `_REFILL_SECONDS` (30, then one
+    /// per 2 s), `LATCHKEY_FAILURE_LIMITER_CAPACITY` (100000 keys): failed
+    /// verifications allowed per token id and per client IP; a burst of 0
+    /// disables that limit.
+    pub failure_limits: FailureLimits,
+    /// `LATCHKEY_VERIFY_QUEUE_CAPACITY`: verifications that may wait for an
+    /// argon2 worker, default 16 per core.
+    pub verify_queue_capacity: Option<usize>,
 }
 
 impl Config {
@@ -111,6 +123,21 @@ impl Config {
                     .map_err(|e| ConfigError::new("LATCHKEY_ROOT_KEY_SECONDARY", e.to_string()))
             })
             .transpose()?;
+        let defaults = FailureLimits::default();
+        let budget = |prefix: &str, burst: u32, refill: i64| -> Result<_, ConfigError> {
+            let burst = vars.parse_or(&format!("LATCHKEY_{prefix}_FAILURE_BURST"), burst)?;
+            let name = format!("LATCHKEY_{prefix}_FAILURE_REFILL_SECONDS");
+            let refill: i64 = vars.parse_or(&name, refill)?;
+            if refill < 1 {
+                return Err(ConfigError::new(&name, "must be at least 1"));
+            }
+            Ok(FailureBudget::new(burst, chrono::Duration::seconds(refill)))
+        };
+        let failure_limits = FailureLimits {
+            per_token: budget("TOKEN", 10, 6)?,
+            per_ip: budget("IP", 30, 2)?,
+            capacity: vars.parse_or("LATCHKEY_FAILURE_LIMITER_CAPACITY", defaults.capacity)?,
+        };
         let interval: u64 = vars.parse_or("LATCHKEY_REAPER_INTERVAL_SECONDS", 60)?;
         if interval == 0 {
             return Err(ConfigError::new(
@@ -139,6 +166,11 @@ impl Config {
                 vars.parse_or("LATCHKEY_STATE_CACHE_MILLIS", 1000)?,
             ),
             internal_link,
+            failure_limits,
+            verify_queue_capacity: vars
+                .get("LATCHKEY_VERIFY_QUEUE_CAPACITY")
+                .map(|_| vars.parse_or("LATCHKEY_VERIFY_QUEUE_CAPACITY", 0usize))
+                .transpose()?,
             expired_grace: Duration::from_secs(vars.parse_or(
                 "LATCHKEY_EXPIRED_GRACE_SECONDS",
                 crate::app::DEFAULT_EXPIRED_GRACE_SECONDS.unsigned_abs(),

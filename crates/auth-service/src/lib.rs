@@ -14,6 +14,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod limiter;
 pub mod startup;
 pub mod state_cache;
 pub mod verifier;

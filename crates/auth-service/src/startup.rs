@@ -81,11 +81,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
             config.root_key.clone(),
             config.internal_key.clone(),
             clock,
-            Verifier::new(config.verify_cache_capacity),
+            Verifier::with_queue(config.verify_cache_capacity, config.verify_queue_capacity),
             chrono::Duration::from_std(config.state_cache_ttl)
                 .unwrap_or_else(|_| chrono::Duration::seconds(1)),
         )
         .with_secondary_root_key(config.root_key_secondary.clone())
+        .with_failure_limits(config.failure_limits)
         .with_expired_grace(
             chrono::Duration::from_std(config.expired_grace)
                 .unwrap_or_else(|_| chrono::Duration::seconds(DEFAULT_EXPIRED_GRACE_SECONDS)),

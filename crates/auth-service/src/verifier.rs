@@ -8,6 +8,12 @@
 //! dropped unrun and a running one still holds its worker until it ends, so
 //! no caller behaviour can run more argon2 at once than there are workers,
 //! nor allocate more than one working memory per worker.
+//!
+//! The queue is bounded, and has two lanes: jobs for token ids that failed
+//! recently wait behind never-failed ones, and when the queue is full a
+//! never-failed job takes the place of the newest suspect one. A job that
+//! finds no room is refused at once (`TOO_MANY_FAILED_ATTEMPTS`, retry in
+//! 1 s) rather than waiting into its caller's deadline.
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
@@ -15,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use latchkey_domain::token::{Argon2Memory, fingerprint, hash_secret, verify_secret_with};
+use latchkey_domain::{AccessError, Reason};
 use lru::LruCache;
 use tokio::sync::{OnceCell, oneshot};
 
@@ -38,31 +45,58 @@ pub struct Verifier {
 
 impl Verifier {
     /// A verifier remembering up to `capacity` tokens, with one argon2
-    /// worker per core.
+    /// worker per core and 16 queued verifications per worker.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        let workers = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
-        Self::with_workers(capacity, workers)
+        Self::with_queue(capacity, None)
     }
 
-    /// A verifier with exactly `workers` argon2 threads.
+    /// One argon2 worker per core, and room for `queue` waiting
+    /// verifications (`None`: 16 per worker).
     #[must_use]
-    pub fn with_workers(capacity: usize, workers: usize) -> Self {
+    pub fn with_queue(capacity: usize, queue: Option<usize>) -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
+        Self::with_workers(
+            capacity,
+            workers,
+            queue.unwrap_or(workers * QUEUE_PER_WORKER),
+        )
+    }
+
+    /// A verifier with exactly `workers` argon2 threads and room for
+    /// `queue` waiting verifications.
+    #[must_use]
+    pub fn with_workers(capacity: usize, workers: usize, queue: usize) -> Self {
         let decoy = format!("{:032x}", rand::random::<u128>());
         Self {
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN),
             )),
             in_flight: Mutex::new(HashMap::new()),
-            pool: Pool::start(workers.max(1)),
+            pool: Pool::start(workers.max(1), queue.max(1)),
             // Start-up: the decoy has the default parameters every stored hash has.
             decoy_hash: hash_secret(&decoy, &mut rand::rngs::OsRng)
                 .unwrap_or_else(|_| String::from("$argon2id$unusable")),
         }
     }
 
-    /// True when `secret` matches `phc`; `raw` is the whole token, the cache key.
-    pub async fn verify(&self, raw: &str, secret: &str, phc: &str) -> Result<bool, AuthError> {
+    /// True when `raw` (the whole token, the cache key) was verified against
+    /// `phc` before and is remembered: no argon2 and no limits apply.
+    #[must_use]
+    pub fn is_verified(&self, raw: &str, phc: &str) -> bool {
+        self.cached(&fingerprint(raw), phc)
+    }
+
+    /// True when `secret` matches `phc`; `raw` is the whole token, the cache
+    /// key. A `suspect` verification (its token id failed recently) waits
+    /// behind others.
+    pub async fn verify(
+        &self,
+        raw: &str,
+        secret: &str,
+        phc: &str,
+        suspect: bool,
+    ) -> Result<bool, AuthError> {
         let key = fingerprint(raw);
         if self.cached(&key, phc) {
             return Ok(true);
@@ -70,7 +104,7 @@ impl Verifier {
         let entry = InFlight::join(&self.in_flight, key);
         let ok = entry
             .cell
-            .get_or_try_init(|| self.pool.verify(secret, phc))
+            .get_or_try_init(|| self.pool.verify(secret, phc, suspect))
             .await
             .copied()?;
         drop(entry);
@@ -83,9 +117,16 @@ impl Verifier {
     /// Spends on a token id that has no row what [`Self::verify`] spends
     /// on a wrong secret, so the two cannot be told apart by time and an
     /// unknown id is no cheaper to flood with. Always false.
-    pub async fn verify_unknown(&self, raw: &str, secret: &str) -> Result<bool, AuthError> {
+    pub async fn verify_unknown(
+        &self,
+        raw: &str,
+        secret: &str,
+        suspect: bool,
+    ) -> Result<bool, AuthError> {
         let decoy = self.decoy_hash.clone();
-        self.verify(raw, secret, &decoy).await.map(|_| false)
+        self.verify(raw, secret, &decoy, suspect)
+            .await
+            .map(|_| false)
     }
 
     /// How many argon2 verifications ran (for tests and metrics).
@@ -144,16 +185,42 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Queued verifications per worker by default: with ~45 ms each, a full
+/// queue drains in under a second, inside the secrets service's deadline.
+pub const QUEUE_PER_WORKER: usize = 16;
+
 /// A verification waiting for a worker; `reply` closed means nobody waits.
 struct Job {
     secret: String,
     phc: String,
-    reply: oneshot::Sender<bool>,
+    reply: oneshot::Sender<Result<bool, Busy>>,
+}
+
+/// The queue had no room for a verification.
+#[derive(Debug)]
+struct Busy;
+
+/// The two lanes of waiting jobs.
+#[derive(Default)]
+struct Lanes {
+    fresh: VecDeque<Job>,
+    suspect: VecDeque<Job>,
+}
+
+impl Lanes {
+    fn len(&self) -> usize {
+        self.fresh.len() + self.suspect.len()
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        self.fresh.pop_front().or_else(|| self.suspect.pop_front())
+    }
 }
 
 #[derive(Default)]
 struct Shared {
-    queue: Mutex<VecDeque<Job>>,
+    queue: Mutex<Lanes>,
+    capacity: usize,
     ready: Condvar,
     stop: AtomicBool,
     running: AtomicUsize,
@@ -175,8 +242,11 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    fn start(workers: usize) -> Self {
-        let shared = Arc::new(Shared::default());
+    fn start(workers: usize, capacity: usize) -> Self {
+        let shared = Arc::new(Shared {
+            capacity,
+            ..Shared::default()
+        });
         for i in 0..workers {
             let shared = shared.clone();
             // Start-up: a service that cannot start its verifier threads cannot serve.
@@ -189,22 +259,46 @@ impl Pool {
         Self { shared }
     }
 
-    async fn verify(&self, secret: &str, phc: &str) -> Result<bool, AuthError> {
+    async fn verify(&self, secret: &str, phc: &str, suspect: bool) -> Result<bool, AuthError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             secret: secret.to_owned(),
             phc: phc.to_owned(),
             reply,
         };
-        self.shared
-            .queue
-            .lock()
-            .map_err(|_| AuthError::Internal("argon2 queue poisoned".to_owned()))?
-            .push_back(job);
+        {
+            let mut lanes = self
+                .shared
+                .queue
+                .lock()
+                .map_err(|_| AuthError::Internal("argon2 queue poisoned".to_owned()))?;
+            // Abandoned jobs hold no place.
+            lanes.fresh.retain(|j| !j.reply.is_closed());
+            lanes.suspect.retain(|j| !j.reply.is_closed());
+            if lanes.len() >= self.shared.capacity {
+                match lanes.suspect.pop_back() {
+                    Some(displaced) if !suspect => {
+                        let _ = displaced.reply.send(Err(Busy));
+                    }
+                    Some(kept) => {
+                        lanes.suspect.push_back(kept);
+                        return Err(busy());
+                    }
+                    None => return Err(busy()),
+                }
+            }
+            if suspect {
+                lanes.suspect.push_back(job);
+            } else {
+                lanes.fresh.push_back(job);
+            }
+        }
         self.shared.ready.notify_one();
-        answer
-            .await
-            .map_err(|_| AuthError::Internal("argon2 worker stopped".to_owned()))
+        match answer.await {
+            Ok(Ok(ok)) => Ok(ok),
+            Ok(Err(Busy)) => Err(busy()),
+            Err(_) => Err(AuthError::Internal("argon2 worker stopped".to_owned())),
+        }
     }
 }
 
@@ -226,7 +320,7 @@ fn work(shared: &Shared) {
                 if shared.stop.load(Ordering::Relaxed) {
                     return;
                 }
-                if let Some(job) = queue.pop_front() {
+                if let Some(job) = queue.pop() {
                     break job;
                 }
                 queue = match shared.ready.wait(queue) {
@@ -243,8 +337,17 @@ fn work(shared: &Shared) {
         shared.runs.fetch_add(1, Ordering::Relaxed);
         let ok = verify_secret_with(&job.secret, &job.phc, &mut memory);
         shared.running.fetch_sub(1, Ordering::Relaxed);
-        let _ = job.reply.send(ok);
+        let _ = job.reply.send(Ok(ok));
     }
+}
+
+fn busy() -> AuthError {
+    AccessError::new(
+        Reason::TooManyFailedAttempts,
+        "the auth service is verifying too many new tokens at once; retry in 1 s",
+    )
+    .retry_after(std::time::Duration::from_secs(1))
+    .into()
 }
 
 #[cfg(test)]
@@ -256,8 +359,18 @@ mod tests {
     async fn second_verification_of_a_valid_token_skips_argon2() {
         let hash = hash_secret("s3cret", &mut rand::rngs::OsRng).unwrap();
         let verifier = Verifier::new(10);
-        assert!(verifier.verify("tok", "s3cret", &hash).await.unwrap());
-        assert!(verifier.verify("tok", "s3cret", &hash).await.unwrap());
+        assert!(
+            verifier
+                .verify("tok", "s3cret", &hash, false)
+                .await
+                .unwrap()
+        );
+        assert!(
+            verifier
+                .verify("tok", "s3cret", &hash, false)
+                .await
+                .unwrap()
+        );
         assert_eq!(verifier.argon2_runs(), 1);
     }
 
@@ -265,16 +378,26 @@ mod tests {
     async fn wrong_secrets_are_never_cached() {
         let hash = hash_secret("s3cret", &mut rand::rngs::OsRng).unwrap();
         let verifier = Verifier::new(10);
-        assert!(!verifier.verify("tok", "wrong", &hash).await.unwrap());
-        assert!(!verifier.verify("tok", "wrong", &hash).await.unwrap());
+        assert!(!verifier.verify("tok", "wrong", &hash, false).await.unwrap());
+        assert!(!verifier.verify("tok", "wrong", &hash, false).await.unwrap());
         assert_eq!(verifier.argon2_runs(), 2);
     }
 
     #[tokio::test]
     async fn unknown_ids_pay_one_argon2_run_and_are_never_valid() {
         let verifier = Verifier::new(10);
-        assert!(!verifier.verify_unknown("tok", "s3cret").await.unwrap());
-        assert!(!verifier.verify_unknown("tok", "s3cret").await.unwrap());
+        assert!(
+            !verifier
+                .verify_unknown("tok", "s3cret", false)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verifier
+                .verify_unknown("tok", "s3cret", false)
+                .await
+                .unwrap()
+        );
         assert_eq!(verifier.argon2_runs(), 2);
     }
 
@@ -284,7 +407,12 @@ mod tests {
         let verifier = Arc::new(Verifier::new(10));
         let calls = (0..20).map(|_| {
             let (verifier, hash) = (verifier.clone(), hash.clone());
-            tokio::spawn(async move { verifier.verify("tok", "s3cret", &hash).await.unwrap() })
+            tokio::spawn(async move {
+                verifier
+                    .verify("tok", "s3cret", &hash, false)
+                    .await
+                    .unwrap()
+            })
         });
         for call in calls {
             assert!(call.await.unwrap());
@@ -297,16 +425,90 @@ mod tests {
     async fn cache_is_bounded() {
         let hash = hash_secret("s", &mut rand::rngs::OsRng).unwrap();
         let verifier = Verifier::new(1);
-        verifier.verify("a", "s", &hash).await.unwrap();
-        verifier.verify("b", "s", &hash).await.unwrap();
-        verifier.verify("a", "s", &hash).await.unwrap();
+        verifier.verify("a", "s", &hash, false).await.unwrap();
+        verifier.verify("b", "s", &hash, false).await.unwrap();
+        verifier.verify("a", "s", &hash, false).await.unwrap();
         assert_eq!(verifier.argon2_runs(), 3);
+    }
+
+    /// A hash slow enough (argon2 with 40 passes) that a worker is surely
+    /// still busy with it while a test queues more.
+    fn slow_hash() -> String {
+        use argon2::PasswordHasher;
+        let salt = argon2::password_hash::SaltString::generate(&mut rand::rngs::OsRng);
+        let params = argon2::Params::new(argon2::Params::DEFAULT_M_COST, 40, 1, None).unwrap();
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"s3cret", &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once_and_never_failed_ids_displace_suspect_ones() {
+        let hash = slow_hash();
+        let verifier = Arc::new(Verifier::with_workers(10, 1, 2));
+        let call = |raw: &'static str, suspect: bool| {
+            let (verifier, hash) = (verifier.clone(), hash.clone());
+            tokio::spawn(async move { verifier.verify(raw, "wrong", &hash, suspect).await })
+        };
+        let running = call("running", false);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let old_suspect = call("s1", true);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let new_suspect = call("s2", true);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        // Full: a never-failed id takes the newest suspect's place; another
+        // suspect is refused at once.
+        let fresh = call("fresh", false);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let refused = verifier.verify("s3", "wrong", &hash, true).await;
+
+        let reason = |r: Result<bool, AuthError>| match r {
+            Err(AuthError::Denied(e)) => Some(e.reason),
+            _ => None,
+        };
+        assert_eq!(reason(refused), Some(Reason::TooManyFailedAttempts));
+        assert_eq!(
+            reason(new_suspect.await.unwrap()),
+            Some(Reason::TooManyFailedAttempts)
+        );
+        assert!(!fresh.await.unwrap().unwrap());
+        assert!(!old_suspect.await.unwrap().unwrap());
+        assert!(!running.await.unwrap().unwrap());
+        assert_eq!(verifier.argon2_runs(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn never_failed_ids_are_verified_before_suspect_ones() {
+        let hash = slow_hash();
+        let verifier = Arc::new(Verifier::with_workers(10, 1, 100));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let call = |raw: &'static str, suspect: bool| {
+            let (verifier, hash, order) = (verifier.clone(), hash.clone(), order.clone());
+            tokio::spawn(async move {
+                verifier.verify(raw, "wrong", &hash, suspect).await.unwrap();
+                order.lock().unwrap().push(raw);
+            })
+        };
+        let first = call("first", false);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let suspect = call("suspect", true);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let fresh = call("fresh", false);
+
+        first.await.unwrap();
+        fresh.await.unwrap();
+        suspect.await.unwrap();
+
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order, ["first", "fresh", "suspect"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cancelled_callers_never_run_more_argon2_than_workers_nor_leave_entries() {
         let hash = hash_secret("s3cret", &mut rand::rngs::OsRng).unwrap();
-        let verifier = Arc::new(Verifier::with_workers(10, 2));
+        let verifier = Arc::new(Verifier::with_workers(10, 2, 1000));
         // 64 distinct wrong tokens, each abandoned after 5 ms.
         let calls = (0..64).map(|i| {
             let (verifier, hash) = (verifier.clone(), hash.clone());
@@ -314,7 +516,7 @@ mod tests {
                 let raw = format!("tok-{i}");
                 let _ = tokio::time::timeout(
                     Duration::from_millis(5),
-                    verifier.verify(&raw, "wrong", &hash),
+                    verifier.verify(&raw, "wrong", &hash, false),
                 )
                 .await;
             })
@@ -324,7 +526,7 @@ mod tests {
         }
         assert_eq!(verifier.in_flight(), 0, "every abandoned entry is removed");
         // The workers still answer, and never ran more than two at once.
-        assert!(verifier.verify("ok", "s3cret", &hash).await.unwrap());
+        assert!(verifier.verify("ok", "s3cret", &hash, false).await.unwrap());
         assert!(verifier.argon2_peak_concurrency() <= 2);
         assert!(
             verifier.argon2_runs() < 64,

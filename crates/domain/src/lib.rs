@@ -15,6 +15,7 @@
 //! - [`ports`]: the traits the services are generic over (clock, authorizer).
 
 pub mod access;
+pub mod attempts;
 pub mod crypto;
 pub mod error;
 mod glob;

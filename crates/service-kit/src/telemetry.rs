@@ -139,6 +139,8 @@ pub struct Metrics {
     pub authorize_duration: Histogram<f64>,
     /// Allowed uses of tokens, by token type.
     pub token_uses: Counter<u64>,
+    /// Failed token verifications, by kind (`wrong_secret`, `unknown_id`).
+    pub failed_verifications: Counter<u64>,
     /// Encryptions under a project key so far, by project, against the
     /// 2^32 budget of NIST SP 800-38D.
     pub key_encryptions: Gauge<u64>,
@@ -175,6 +177,10 @@ pub fn metrics() -> &'static Metrics {
                 .u64_counter("latchkey.token.uses")
                 .with_description("Allowed uses of tokens, by token type")
                 .build(),
+            failed_verifications: meter
+                .u64_counter("latchkey.token.failed_verifications")
+                .with_description("Failed token verifications, by kind")
+                .build(),
             key_encryptions: meter
                 .u64_gauge("latchkey.project_key.encryptions")
                 .with_description("AES-GCM encryptions under a project key so far")
@@ -187,7 +193,14 @@ pub fn metrics() -> &'static Metrics {
     })
 }
 
-/// Records an allowed use of a token (`service` or `identity`).
+/// Records a failed token verification (`wrong_secret` or `unknown_id`).
+pub fn record_failed_verification(kind: &'static str) {
+    metrics()
+        .failed_verifications
+        .add(1, &[KeyValue::new("failure", kind)]);
+}
+
+/// Records one allowed use of a token of `kind` (`service` or `identity`).
 pub fn record_token_use(kind: &'static str) {
     metrics()
         .token_uses

@@ -121,7 +121,10 @@ impl AuthApp {
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<AdminCaller, AuthError> {
-        let (token, identity) = match self.authenticate(bearer, Freshness::Fresh).await? {
+        let (token, identity) = match self
+            .authenticate(bearer, client_ip, Freshness::Fresh)
+            .await?
+        {
             Authenticated::Identity { token, identity } => (token, identity),
             Authenticated::Service { .. } => {
                 return Err(AccessError::new(

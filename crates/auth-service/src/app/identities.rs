@@ -291,7 +291,10 @@ impl AuthApp {
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<(IdentityTokenRecord, i64), AuthError> {
-        let token = match self.authenticate(bearer, Freshness::Fresh).await? {
+        let token = match self
+            .authenticate(bearer, client_ip, Freshness::Fresh)
+            .await?
+        {
             Authenticated::Identity { token, .. } => token,
             Authenticated::Service { .. } => {
                 return Err(InvalidInput::new(
@@ -349,20 +352,17 @@ impl AuthApp {
             )
             .into());
         };
-        let Some(record) = self.store.identity_token(&it.id().to_string()).await? else {
-            self.verifier
-                .verify_unknown(bearer.expose(), it.secret())
-                .await?;
-            return Err(invalid_token().into());
-        };
+        let record = self.store.identity_token(&it.id().to_string()).await?;
         // The holder proves possession; expiry or exhaustion do not stop a revocation.
-        if !self
-            .verifier
-            .verify(bearer.expose(), it.secret(), record.secret_hash.as_str())
-            .await?
-        {
-            return Err(invalid_token().into());
-        }
+        self.verify_presented(
+            bearer.expose(),
+            it.id(),
+            it.secret(),
+            record.as_ref().map(|r| &r.secret_hash),
+            client_ip,
+        )
+        .await?;
+        let record = record.ok_or_else(invalid_token)?;
         // Possession is not enough: the token's trusted IPs hold for revocation too.
         check_client_ip(&record.trusted_ips, &TrustedIps::default(), client_ip)?;
         self.store
