@@ -348,20 +348,21 @@ impl AuthApp {
             return Ok(());
         }
         let now = self.clock.now();
-        self.failures.check(client_ip, id, now)?;
+        // Suspect if it failed before; then this attempt is spent up front,
+        // so attempts in flight count against the budgets at once.
         let suspect = self.failures.failed_recently(id, now);
+        self.failures.attempt(client_ip, id, now)?;
         let ok = match hash {
-            Some(h) => {
-                self.verifier
-                    .verify(raw, secret, h.as_str(), suspect)
-                    .await?
-            }
-            None => self.verifier.verify_unknown(raw, secret, suspect).await?,
+            Some(h) => self.verifier.verify(raw, secret, h.as_str(), suspect).await,
+            None => self.verifier.verify_unknown(raw, secret, suspect).await,
         };
-        if ok {
+        if matches!(ok, Ok(true) | Err(_)) {
+            // A success, or no verdict (refused as busy): not a failure.
+            self.failures.succeeded(client_ip, id, self.clock.now());
+        }
+        if ok? {
             return Ok(());
         }
-        self.failures.record_failure(client_ip, id, now);
         latchkey_service_kit::telemetry::record_failed_verification(if hash.is_some() {
             "wrong_secret"
         } else {

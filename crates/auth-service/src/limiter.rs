@@ -61,44 +61,60 @@ impl FailureLimiter {
         }
     }
 
-    /// Refuses, with `TOO_MANY_FAILED_ATTEMPTS` and when to retry, a token id
-    /// or client IP that spent its budget.
-    pub fn check(
+    /// Takes one attempt from the token id's and the client IP's budgets,
+    /// or refuses, with `TOO_MANY_FAILED_ATTEMPTS` and when to retry, when
+    /// either is spent. Attempts in progress count: [`Self::succeeded`]
+    /// gives one back.
+    pub fn attempt(
         &self,
         client_ip: Option<IpAddr>,
         token: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), AccessError> {
-        let Ok(spent) = self.spent.lock() else {
+        let Ok(mut spent) = self.spent.lock() else {
             return Ok(());
         };
-        self.limits
-            .per_token
-            .check(spent.peek(&Key::Token(token)).copied(), now)
-            .map_err(|wait| too_many_failures("this token", wait))?;
-        if let Some(ip) = client_ip {
-            self.limits
-                .per_ip
-                .check(spent.peek(&Key::Ip(ip)).copied(), now)
-                .map_err(|wait| too_many_failures(&format!("address {ip}"), wait))?;
+        let keys = [
+            Some((Key::Token(token), self.limits.per_token)),
+            client_ip.map(|ip| (Key::Ip(ip), self.limits.per_ip)),
+        ];
+        for (key, budget) in keys.iter().flatten() {
+            budget
+                .check(spent.peek(key).copied(), now)
+                .map_err(|wait| match key {
+                    Key::Token(_) => too_many_failures("this token", wait),
+                    Key::Ip(ip) => too_many_failures(&format!("address {ip}"), wait),
+                })?;
+        }
+        for (key, budget) in keys.iter().flatten() {
+            if !budget.is_unlimited() {
+                let next = budget.spend(spent.peek(key).copied(), now);
+                spent.put(*key, next);
+            }
         }
         Ok(())
     }
 
-    /// Spends one failure of the token id's budget and the IP's.
-    pub fn record_failure(&self, client_ip: Option<IpAddr>, token: Uuid, now: DateTime<Utc>) {
+    /// Gives back the attempt of a verification that succeeded.
+    pub fn succeeded(&self, client_ip: Option<IpAddr>, token: Uuid, now: DateTime<Utc>) {
         let Ok(mut spent) = self.spent.lock() else {
             return;
         };
-        let mut spend = |key: Key, budget: &FailureBudget| {
-            if !budget.is_unlimited() {
-                let next = budget.spend(spent.peek(&key).copied(), now);
-                spent.put(key, next);
+        let mut refund = |key: Key, budget: &FailureBudget| {
+            if let Some(s) = spent.peek(&key).copied() {
+                match budget.refund(s, now) {
+                    Some(back) => {
+                        spent.put(key, back);
+                    }
+                    None => {
+                        spent.pop(&key);
+                    }
+                }
             }
         };
-        spend(Key::Token(token), &self.limits.per_token);
+        refund(Key::Token(token), &self.limits.per_token);
         if let Some(ip) = client_ip {
-            spend(Key::Ip(ip), &self.limits.per_ip);
+            refund(Key::Ip(ip), &self.limits.per_ip);
         }
     }
 
@@ -151,20 +167,18 @@ mod tests {
         let limiter = limiter(2, 100, 100);
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        limiter.record_failure(Some(ip), a, t0());
-        limiter.record_failure(Some(ip), a, t0());
+        limiter.attempt(Some(ip), a, t0()).unwrap();
+        limiter.attempt(Some(ip), a, t0()).unwrap();
 
-        let err = limiter.check(Some(ip), a, t0()).unwrap_err();
+        let err = limiter.attempt(Some(ip), a, t0()).unwrap_err();
 
         assert_eq!(err.reason, Reason::TooManyFailedAttempts);
         assert_eq!(err.retry_after, Some(std::time::Duration::from_secs(10)));
-        assert!(limiter.check(Some(ip), b, t0()).is_ok());
+        assert!(limiter.attempt(Some(ip), b, t0()).is_ok());
+        limiter.succeeded(Some(ip), b, t0());
         assert!(limiter.failed_recently(a, t0()) && !limiter.failed_recently(b, t0()));
-        assert!(
-            limiter
-                .check(Some(ip), a, t0() + Duration::seconds(10))
-                .is_ok()
-        );
+        let later = t0() + Duration::seconds(10);
+        assert!(limiter.attempt(Some(ip), a, later).is_ok());
     }
 
     #[test]
@@ -173,26 +187,39 @@ mod tests {
         let (bad, good): (IpAddr, IpAddr) =
             ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         for _ in 0..3 {
-            limiter.record_failure(Some(bad), Uuid::new_v4(), t0());
+            limiter.attempt(Some(bad), Uuid::new_v4(), t0()).unwrap();
         }
 
-        let err = limiter.check(Some(bad), Uuid::new_v4(), t0()).unwrap_err();
+        let err = limiter
+            .attempt(Some(bad), Uuid::new_v4(), t0())
+            .unwrap_err();
 
         assert!(err.message.contains("192.0.2.1"), "{}", err.message);
-        assert!(limiter.check(Some(good), Uuid::new_v4(), t0()).is_ok());
+        assert!(limiter.attempt(Some(good), Uuid::new_v4(), t0()).is_ok());
+    }
+
+    #[test]
+    fn attempts_in_progress_count_and_a_success_gives_its_attempt_back() {
+        let limiter = limiter(2, 100, 100);
+        let token = Uuid::new_v4();
+        limiter.attempt(None, token, t0()).unwrap();
+        limiter.attempt(None, token, t0()).unwrap();
+        assert!(limiter.attempt(None, token, t0()).is_err(), "two in flight");
+        limiter.succeeded(None, token, t0());
+        assert!(limiter.attempt(None, token, t0()).is_ok());
     }
 
     #[test]
     fn the_state_is_bounded_forgetting_the_oldest_keys() {
         let limiter = limiter(1, 0, 10);
         let first = Uuid::new_v4();
-        limiter.record_failure(None, first, t0());
+        limiter.attempt(None, first, t0()).unwrap();
         for _ in 0..100 {
-            limiter.record_failure(None, Uuid::new_v4(), t0());
+            limiter.attempt(None, Uuid::new_v4(), t0()).unwrap();
         }
         assert_eq!(limiter.len(), 10);
         assert!(
-            limiter.check(None, first, t0()).is_ok(),
+            limiter.attempt(None, first, t0()).is_ok(),
             "evicted, so whole again"
         );
     }

@@ -1,7 +1,8 @@
 //! How many failed token verifications a client IP or a token id may make:
 //! a budget of `burst` failures, refilled one every `refill` (a GCRA, the
 //! cell-rate algorithm: the state is one instant, when the budget is full
-//! again). Checked before any argon2 work; only failures spend it.
+//! again). An attempt is spent before any argon2 work, so parallel attempts
+//! count at once, and refunded when it succeeds: only failures keep it spent.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -59,6 +60,14 @@ impl FailureBudget {
     pub fn spend(&self, spent: Option<Spent>, now: DateTime<Utc>) -> Spent {
         let from = spent.map_or(now, |Spent(full_at)| full_at.max(now));
         Spent(from + self.refill)
+    }
+
+    /// Gives back one attempt spent with [`Self::spend`] that turned out
+    /// to succeed; `None` once the budget is whole.
+    #[must_use]
+    pub fn refund(&self, spent: Spent, now: DateTime<Utc>) -> Option<Spent> {
+        let back = Spent(spent.0 - self.refill);
+        (!Self::is_whole(back, now)).then_some(back)
     }
 
     /// True when `spent` is whole again at `now`, so it can be forgotten.
@@ -123,6 +132,18 @@ mod tests {
                 .check(Some(spent), t0() + Duration::seconds(10))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_refunded_attempt_is_given_back() {
+        let budget = FailureBudget::new(2, Duration::seconds(5));
+        let one = budget.spend(None, t0());
+        let two = budget.spend(Some(one), t0());
+        assert!(budget.check(Some(two), t0()).is_err());
+        let back = budget.refund(two, t0()).unwrap();
+        assert_eq!(back, one);
+        assert!(budget.check(Some(back), t0()).is_ok());
+        assert_eq!(budget.refund(one, t0()), None, "whole again");
     }
 
     #[test]
