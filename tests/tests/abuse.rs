@@ -14,6 +14,7 @@ use tonic_types::StatusExt;
 backend_tests!(
     a_client_over_the_failure_limit_is_refused_while_another_ip_is_not,
     a_verified_token_is_not_held_back_by_failures_against_its_id,
+    oversized_inputs_are_refused_naming_the_field_and_the_limit,
 );
 
 /// `Authorize` of `dev:/` for `token` as the secrets service would ask it
@@ -173,4 +174,126 @@ async fn a_verified_token_is_not_held_back_by_failures_against_its_id(backend: B
     authorize(&stack, &token, "192.0.2.1").await.unwrap();
     authorize(&stack, &token, "192.0.2.2").await.unwrap();
     assert_eq!(stack.auth.app.verifier().argon2_runs(), before);
+}
+
+async fn oversized_inputs_are_refused_naming_the_field_and_the_limit(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let mut auth = stack.auth_client().await;
+
+    let scopes: Vec<String> = (0..65).map(|i| format!("dev:/s{i}")).collect();
+    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let many = Stack::token_request(&project, &scopes, &["read"]);
+    invalid(
+        auth.create_service_token(with_token(many, &stack.admin_token))
+            .await,
+        "scopes",
+        "at most 64",
+    );
+    let ips: Vec<String> = (0..257)
+        .map(|i| format!("10.1.{}.{}", i / 256, i % 256))
+        .collect();
+    invalid(
+        auth.set_project_trusted_ips(with_token(
+            auth_pb::SetProjectTrustedIpsRequest {
+                project_id: project.clone(),
+                trusted_ips: ips,
+            },
+            &stack.admin_token,
+        ))
+        .await,
+        "trusted_ips",
+        "at most 256",
+    );
+    invalid(
+        auth.create_environment(with_token(
+            auth_pb::CreateEnvironmentRequest {
+                project_id: project.clone(),
+                slug: "x".repeat(1_000_000),
+                name: String::new(),
+            },
+            &stack.admin_token,
+        ))
+        .await,
+        "slug",
+        "1 to 32",
+    );
+    let deep = Stack::token_request(&project, &[&format!("dev:{}", "/a".repeat(33))], &["read"]);
+    invalid(
+        auth.create_service_token(with_token(deep, &stack.admin_token))
+            .await,
+        "scopes[0].secret_path",
+        "at most 32 deep",
+    );
+    // Nothing of that was created.
+    let listed = auth
+        .list_service_tokens(with_token(
+            auth_pb::ListServiceTokensRequest {
+                project_id: project.clone(),
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.tokens.is_empty());
+
+    // Oversized bearer tokens: refused by name, and the connection lives on.
+    for size in [17 * 1024, 64 * 1024] {
+        let status = assert_denied(
+            auth.lookup_token(with_token(
+                auth_pb::LookupTokenRequest {},
+                &format!("st.{}", "a".repeat(size)),
+            ))
+            .await,
+            Code::Unauthenticated,
+            "TOKEN_MALFORMED",
+        );
+        assert!(status.message().contains("4096"), "{}", status.message());
+    }
+    auth.lookup_token(with_token(
+        auth_pb::LookupTokenRequest {},
+        &stack.admin_token,
+    ))
+    .await
+    .unwrap();
+
+    // A message over the request limit gets Latchkey's error, not a bare OUT_OF_RANGE.
+    let token = stack
+        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["write"]))
+        .await;
+    let huge = stack
+        .secrets_client()
+        .await
+        .set_secret(with_token(
+            secrets_pb::SetSecretRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: "/".into(),
+                name: "BIG".into(),
+                ciphertext: vec![0; 2 * 1024 * 1024],
+                iv: vec![0; 12],
+                tag: vec![0; 16],
+            },
+            &token,
+        ))
+        .await;
+    invalid(huge, "request", "1048576 bytes");
+}
+
+/// Asserts `INVALID_ARGUMENT` naming `field` and `limit`, in a short message.
+#[track_caller]
+fn invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, limit: &str) {
+    let status = assert_denied(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(
+        status.message().contains(field) && status.message().contains(limit),
+        "{field}: {}",
+        status.message()
+    );
+    assert!(
+        status.message().len() < 400,
+        "the input is not echoed whole"
+    );
 }

@@ -429,12 +429,12 @@ impl AuthApp {
             return Err(exists());
         }
         let name = if name.trim().is_empty() {
-            slug.as_str()
+            slug.as_str().to_owned()
         } else {
-            name.trim()
+            display_name(name, "name")?
         };
         self.store
-            .insert_environment(project_id, slug, name, self.clock.now())
+            .insert_environment(project_id, slug, &name, self.clock.now())
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => exists(),

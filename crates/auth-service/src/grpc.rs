@@ -592,13 +592,8 @@ fn token_name(raw: &str) -> Result<String, AuthError> {
 }
 
 fn scopes_from_pb(scopes: &[pb::Scope]) -> Result<Scopes, AuthError> {
-    if scopes.is_empty() {
-        return Err(InvalidInput::new(
-            "scopes",
-            "at least one scope is required, e.g. environment \"dev\" and secret_path \"/**\"",
-        )
-        .into());
-    }
+    // Before parsing any: an oversized list costs nothing.
+    Scopes::check_count(scopes.len())?;
     let parsed = scopes
         .iter()
         .enumerate()
@@ -610,7 +605,7 @@ fn scopes_from_pb(scopes: &[pb::Scope]) -> Result<Scopes, AuthError> {
             Ok(Scope { environment, glob })
         })
         .collect::<Result<Vec<_>, InvalidInput>>()?;
-    Ok(Scopes::new(parsed))
+    Ok(Scopes::limited(parsed)?)
 }
 
 fn permissions_from_pb(values: &[i32]) -> Result<Permissions, AuthError> {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
 use latchkey_service_kit::serve::{
-    ReflectionError, Shutdown, health, reflection, serve_health, serve_router,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
+    serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;
@@ -181,7 +182,9 @@ pub async fn serve(
         Routes::new(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(AuthServiceServer::new(grpc.clone().with_gate(public_gate))),
+            .add_service(limited(AuthServiceServer::new(
+                grpc.clone().with_gate(public_gate),
+            ))),
         listeners.public,
         public_tls.as_ref(),
         shutdown.clone(),
@@ -201,8 +204,9 @@ pub async fn serve(
             AuthorizeGate::InternalKey
         };
         serve_router(
-            Routes::new(health_service.clone())
-                .add_service(AuthServiceServer::new(grpc.clone().with_gate(gate))),
+            Routes::new(health_service.clone()).add_service(limited(AuthServiceServer::new(
+                grpc.clone().with_gate(gate),
+            ))),
             listener,
             internal_tls.as_ref(),
             shutdown.clone(),
@@ -238,4 +242,11 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let running = start(&config, clock).await?;
     serve(&running, &config, listener, shutdown).await
+}
+
+/// The service with the message size limits set explicitly.
+fn limited(server: AuthServiceServer<AuthGrpc>) -> AuthServiceServer<AuthGrpc> {
+    server
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES)
 }

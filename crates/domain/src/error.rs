@@ -150,6 +150,17 @@ impl AccessError {
     }
 }
 
+/// `raw` quoted for an error message, cut to its first 64 characters: a
+/// message never echoes an oversized input whole.
+#[must_use]
+pub fn excerpt(raw: &str) -> String {
+    const SHOWN: usize = 64;
+    match raw.char_indices().nth(SHOWN) {
+        None => format!("{raw:?}"),
+        Some((cut, _)) => format!("{:?}... ({} characters)", &raw[..cut], raw.chars().count()),
+    }
+}
+
 /// Bad input: names the field and says what is wrong. Maps to `INVALID_ARGUMENT`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {field}: {message}")]
@@ -212,6 +223,16 @@ mod tests {
             let reason = Reason::from_wire(wire).unwrap();
             assert_eq!(reason.status_class(), class, "{wire}");
         }
+    }
+
+    #[test]
+    fn excerpts_cut_long_inputs() {
+        assert_eq!(excerpt("dev"), "\"dev\"");
+        let long = excerpt(&"x".repeat(1_000_000));
+        assert!(
+            long.len() < 100 && long.ends_with("(1000000 characters)"),
+            "{long}"
+        );
     }
 
     #[test]

@@ -5,6 +5,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::InvalidInput;
+use crate::error::excerpt;
+
+/// The most entries one allowlist may hold.
+pub const MAX_TRUSTED_IPS: usize = 256;
 
 /// An allowlist of addresses and ranges. Empty allows every address.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -14,6 +18,15 @@ impl TrustedIps {
     /// Parses entries such as `10.0.0.0/8`, `127.0.0.1` or `::1`; the error
     /// names `field[index]`.
     pub fn parse<S: AsRef<str>>(entries: &[S], field: &str) -> Result<Self, InvalidInput> {
+        if entries.len() > MAX_TRUSTED_IPS {
+            return Err(InvalidInput::new(
+                field,
+                format!(
+                    "{} entries given; a list holds at most {MAX_TRUSTED_IPS} addresses or ranges",
+                    entries.len()
+                ),
+            ));
+        }
         let mut nets = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             let entry = entry.as_ref().trim();
@@ -23,7 +36,8 @@ impl TrustedIps {
                     InvalidInput::new(
                         format!("{field}[{i}]"),
                         format!(
-                            "{entry:?} is not an IP address or CIDR range, e.g. \"10.0.0.0/8\" or \"::1\""
+                            "{} is not an IP address or CIDR range, e.g. \"10.0.0.0/8\" or \"::1\"",
+                            excerpt(entry)
                         ),
                     )
                 })?,
@@ -145,6 +159,17 @@ mod tests {
             ips(&[" 10.1.2.3/8", "::1", "192.168.0.1"]).to_strings(),
             ["10.0.0.0/8", "::1", "192.168.0.1"]
         );
+    }
+
+    #[test]
+    fn a_list_holds_at_most_the_limit() {
+        let many: Vec<String> = (0..=MAX_TRUSTED_IPS)
+            .map(|i| format!("10.0.{}.{}", i / 256, i % 256))
+            .collect();
+        let err = TrustedIps::parse(&many, "trusted_ips").unwrap_err();
+        assert_eq!(err.field, "trusted_ips");
+        assert!(err.message.contains("at most 256"), "{}", err.message);
+        assert!(TrustedIps::parse(&many[..MAX_TRUSTED_IPS], "trusted_ips").is_ok());
     }
 
     #[test]

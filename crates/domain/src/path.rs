@@ -3,6 +3,12 @@
 use std::fmt;
 
 use crate::InvalidInput;
+use crate::error::excerpt;
+
+/// The longest folder path (or scope glob), in bytes.
+pub const MAX_PATH_LEN: usize = 1024;
+/// The most folders a path (or scope glob) may hold.
+pub const MAX_PATH_DEPTH: usize = 32;
 
 /// An environment slug such as `dev`: lowercase ASCII letters, digits, `-` and
 /// `_`, starting with a letter or digit, 1 to 32 characters.
@@ -30,7 +36,8 @@ impl Environment {
             return Err(InvalidInput::new(
                 "environment",
                 format!(
-                    "{raw:?} is not an environment slug: use 1 to 32 lowercase letters, digits, '-' or '_', e.g. \"dev\""
+                    "{} is not an environment slug: use 1 to 32 lowercase letters, digits, '-' or '_', e.g. \"dev\"",
+                    excerpt(raw)
                 ),
             ));
         }
@@ -75,7 +82,9 @@ impl SecretPath {
                 Err(_) => "/backend".to_owned(),
             };
             return Err(err(format!(
-                "{raw:?} is relative: folder paths are absolute, e.g. {example:?}"
+                "{} is relative: folder paths are absolute, e.g. {}",
+                excerpt(raw),
+                excerpt(&example)
             )));
         }
         if raw.chars().any(char::is_control) {
@@ -83,17 +92,27 @@ impl SecretPath {
                 "contains NUL or a control character; use printable characters only".to_owned(),
             ));
         }
+        if raw.len() > MAX_PATH_LEN {
+            return Err(err(format!(
+                "is {} bytes long; a folder path is at most {MAX_PATH_LEN}",
+                raw.len()
+            )));
+        }
         let mut segments = Vec::new();
         for segment in raw.split('/').filter(|s| !s.is_empty()) {
             if segment == "." || segment == ".." {
                 return Err(err(format!(
-                    "{raw:?} holds a {segment:?} segment; paths are not resolved, write the folder path without it"
+                    "{} holds a {segment:?} segment; paths are not resolved, write the folder path without it",
+                    excerpt(raw)
                 )));
             }
             segments.push(segment);
         }
-        if raw.len() > 1024 {
-            return Err(err("is longer than 1024 characters".to_owned()));
+        if segments.len() > MAX_PATH_DEPTH {
+            return Err(err(format!(
+                "is {} folders deep; a folder path is at most {MAX_PATH_DEPTH} deep",
+                segments.len()
+            )));
         }
         Ok(Self(format!("/{}", segments.join("/"))))
     }
@@ -135,7 +154,8 @@ impl SecretName {
             return Err(InvalidInput::new(
                 "name",
                 format!(
-                    "{raw:?} is not a secret name: use 1 to 256 ASCII letters, digits, '_', '-' or '.'"
+                    "{} is not a secret name: use 1 to 256 ASCII letters, digits, '_', '-' or '.'",
+                    excerpt(raw)
                 ),
             ));
         }
@@ -158,6 +178,26 @@ impl fmt::Display for SecretName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_paths_are_refused_naming_the_limit_without_echoing_them() {
+        let long = format!("/{}", "a".repeat(MAX_PATH_LEN));
+        let err = SecretPath::parse(&long).unwrap_err();
+        assert!(err.message.contains("at most 1024"), "{}", err.message);
+        let deep = "/a".repeat(MAX_PATH_DEPTH + 1);
+        assert!(
+            SecretPath::parse(&deep)
+                .unwrap_err()
+                .message
+                .contains("at most 32 deep")
+        );
+        assert!(SecretPath::parse(&"/a".repeat(MAX_PATH_DEPTH)).is_ok());
+        let env = Environment::parse(&"x".repeat(1_000_000)).unwrap_err();
+        assert!(
+            env.message.len() < 300,
+            "the message does not echo the input whole"
+        );
+    }
 
     #[test]
     fn paths_are_normalised_by_dropping_trailing_and_repeated_slashes() {

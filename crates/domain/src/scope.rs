@@ -11,9 +11,13 @@
 
 use std::fmt;
 
-use crate::glob::Compiled;
-
 use crate::InvalidInput;
+use crate::error::excerpt;
+use crate::glob::Compiled;
+use crate::path::{MAX_PATH_DEPTH, MAX_PATH_LEN};
+
+/// The most scopes one token or membership may have.
+pub const MAX_SCOPES: usize = 64;
 use crate::path::{Environment, SecretPath};
 
 /// A compiled folder path glob such as `/backend/**`.
@@ -29,20 +33,34 @@ impl PathGlob {
         let err = |message: String| InvalidInput::new("secret_path", message);
         if !raw.starts_with('/') {
             return Err(err(format!(
-                "glob {raw:?} is relative: scope globs are absolute, e.g. \"/backend/**\""
+                "glob {} is relative: scope globs are absolute, e.g. \"/backend/**\"",
+                excerpt(raw)
             )));
         }
         if raw.chars().any(char::is_control) {
             return Err(err("glob contains NUL or a control character".to_owned()));
         }
+        if raw.len() > MAX_PATH_LEN {
+            return Err(err(format!(
+                "glob is {} bytes long; a scope glob is at most {MAX_PATH_LEN}",
+                raw.len()
+            )));
+        }
         let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
+        if segments.len() > MAX_PATH_DEPTH {
+            return Err(err(format!(
+                "glob is {} folders deep; a scope glob is at most {MAX_PATH_DEPTH} deep",
+                segments.len()
+            )));
+        }
         if segments.iter().any(|s| *s == "." || *s == "..") {
             return Err(err(format!(
-                "glob {raw:?} holds a \".\" or \"..\" segment, which can never match a normalised path"
+                "glob {} holds a \".\" or \"..\" segment, which can never match a normalised path",
+                excerpt(raw)
             )));
         }
         let compiled = Compiled::new(&segments)
-            .map_err(|e| err(format!("glob {raw:?} is not valid: it {e}")))?;
+            .map_err(|e| err(format!("glob {} is not valid: it {e}", excerpt(raw))))?;
         Ok(Self {
             source: format!("/{}", segments.join("/")),
             compiled,
@@ -153,7 +171,10 @@ impl Scope {
         let (env, glob) = raw.split_once(':').ok_or_else(|| {
             InvalidInput::new(
                 "scope",
-                format!("{raw:?} is not <environment>:<path glob>, e.g. \"dev:/backend/**\""),
+                format!(
+                    "{} is not <environment>:<path glob>, e.g. \"dev:/backend/**\"",
+                    excerpt(raw)
+                ),
             )
         })?;
         Self::new(env, glob)
@@ -181,6 +202,29 @@ impl Scopes {
     #[must_use]
     pub fn new(scopes: Vec<Scope>) -> Self {
         Self(scopes)
+    }
+
+    /// The scopes of a new token or membership: 1 to [`MAX_SCOPES`].
+    pub fn limited(scopes: Vec<Scope>) -> Result<Self, InvalidInput> {
+        Self::check_count(scopes.len())?;
+        Ok(Self(scopes))
+    }
+
+    /// Refuses a count of scopes outside 1 to [`MAX_SCOPES`], naming `scopes`.
+    pub fn check_count(count: usize) -> Result<(), InvalidInput> {
+        if count == 0 {
+            return Err(InvalidInput::new(
+                "scopes",
+                "at least one scope is required, e.g. environment \"dev\" and secret_path \"/**\"",
+            ));
+        }
+        if count > MAX_SCOPES {
+            return Err(InvalidInput::new(
+                "scopes",
+                format!("{count} scopes given; at most {MAX_SCOPES} are allowed"),
+            ));
+        }
+        Ok(())
     }
 
     /// Every folder of `environment`: `<environment>:/**`.
@@ -541,6 +585,37 @@ mod tests {
         for bad in ["", "read,admin", "Read", "read,"] {
             assert!(Permissions::from_stored(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_token_has_one_to_sixty_four_scopes() {
+        let one = || Scope::new("dev", "/").unwrap();
+        assert!(Scopes::limited(vec![one(); MAX_SCOPES]).is_ok());
+        let over = Scopes::limited(vec![one(); MAX_SCOPES + 1]).unwrap_err();
+        assert!(
+            over.field == "scopes" && over.message.contains("at most 64"),
+            "{over:?}"
+        );
+        assert_eq!(Scopes::limited(Vec::new()).unwrap_err().field, "scopes");
+    }
+
+    #[test]
+    fn oversized_globs_are_refused_naming_the_limit() {
+        let long = format!("/{}", "a".repeat(MAX_PATH_LEN));
+        assert!(
+            PathGlob::parse(&long)
+                .unwrap_err()
+                .message
+                .contains("at most 1024")
+        );
+        let deep = "/a".repeat(MAX_PATH_DEPTH + 1);
+        assert!(
+            PathGlob::parse(&deep)
+                .unwrap_err()
+                .message
+                .contains("at most 32 deep")
+        );
+        assert!(PathGlob::parse(&"/a".repeat(MAX_PATH_DEPTH)).is_ok());
     }
 
     #[test]

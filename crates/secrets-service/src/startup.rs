@@ -6,7 +6,8 @@ use std::sync::Arc;
 use latchkey_domain::ports::Authorizer;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
 use latchkey_service_kit::serve::{
-    ReflectionError, Shutdown, health, reflection, serve_health, serve_router,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
+    serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;
@@ -93,10 +94,11 @@ pub async fn run_with<A: Authorizer>(
         Routes::new(health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(SecretsServiceServer::new(SecretsGrpc::new(
-                app,
-                config.trusted_proxies.clone(),
-            ))),
+            .add_service(
+                SecretsServiceServer::new(SecretsGrpc::new(app, config.trusted_proxies.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            ),
         listener,
         tls.as_ref(),
         shutdown.clone(),

@@ -8,6 +8,10 @@ use latchkey_domain::ports::BearerToken;
 use latchkey_domain::{AccessError, Reason};
 use tonic::metadata::MetadataMap;
 
+/// The longest bearer token read: far above any real token (a four-part
+/// service token is 107 bytes), far below the transport's header limit.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
 /// The `authorization: Bearer <token>` of a request.
 pub fn bearer_token(metadata: &MetadataMap) -> Result<BearerToken, AccessError> {
     let missing = || {
@@ -26,6 +30,15 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<BearerToken, AccessError> 
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(missing)?
         .trim();
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AccessError::new(
+            Reason::TokenMalformed,
+            format!(
+                "the token is {} bytes; no Latchkey token is longer than {MAX_TOKEN_BYTES}",
+                token.len()
+            ),
+        ));
+    }
     Ok(BearerToken::new(token))
 }
 
@@ -85,6 +98,14 @@ mod tests {
     fn bearer_token_is_read_from_authorization() {
         let token = bearer_token(&md(&[("authorization", "Bearer st.abc")])).unwrap();
         assert_eq!(token.expose(), "st.abc");
+    }
+
+    #[test]
+    fn an_oversized_bearer_token_is_token_malformed_naming_the_limit() {
+        let huge = format!("Bearer st.{}", "a".repeat(MAX_TOKEN_BYTES));
+        let err = bearer_token(&md(&[("authorization", &huge)])).unwrap_err();
+        assert_eq!(err.reason, Reason::TokenMalformed);
+        assert!(err.message.contains("4096"), "{}", err.message);
     }
 
     #[test]

@@ -134,6 +134,16 @@ impl Shutdown {
     }
 }
 
+/// The largest HTTP/2 header list a call may send.
+pub const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
+
+/// The largest request message the services decode; a secret value is at
+/// most 64 KiB, so no valid request comes near it.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// The largest response message the services encode (a recursive listing).
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Serves `routes` on `listener` (over TLS when given), one span per RPC,
 /// until `shutdown`, then lets in-flight calls finish for at most `grace`
 /// before closing.
@@ -146,6 +156,9 @@ pub async fn serve_router(
 ) -> Result<(), tonic::transport::Error> {
     let signal = shutdown.clone().fired();
     let router = tonic::transport::Server::builder()
+        // Well above any real header (tokens past MAX_TOKEN_BYTES are refused
+        // by name), so only absurd ones meet the transport's own refusal.
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .layer(RpcLayer)
         .add_routes(routes);
     let server: std::pin::Pin<

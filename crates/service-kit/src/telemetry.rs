@@ -290,14 +290,23 @@ where
         }
         let started = Instant::now();
         Box::pin(async move {
-            let result = inner.call(request).instrument(span.clone()).await;
+            let mut result = inner.call(request).instrument(span.clone()).await;
             let elapsed = started.elapsed().as_secs_f64() * 1000.0;
             // Unary calls fail with a trailers-only response: the status is
             // in the headers; without one the call succeeded.
-            let status = result
+            let mut status = result
                 .as_ref()
                 .ok()
                 .and_then(|response| tonic::Status::from_header_map(response.headers()));
+            if let (Ok(response), Some(refused)) = (result.as_mut(), status.as_ref())
+                && let Some(clear) = oversized_message_status(refused)
+            {
+                let headers = response.headers_mut();
+                headers.remove("grpc-message");
+                headers.remove("grpc-status-details-bin");
+                let _ = clear.add_header(headers);
+                status = Some(clear);
+            }
             let code = status.as_ref().map_or(tonic::Code::Ok, tonic::Status::code);
             let reason = status
                 .as_ref()
@@ -328,6 +337,23 @@ where
             result
         })
     }
+}
+
+/// tonic's own refusal of a message over the size limit (`OUT_OF_RANGE`
+/// without a reason) as Latchkey's `INVALID_ARGUMENT` naming the limit.
+fn oversized_message_status(status: &tonic::Status) -> Option<tonic::Status> {
+    let tonics_own = status.code() == tonic::Code::OutOfRange
+        && status.get_error_details().error_info().is_none();
+    tonics_own.then(|| {
+        crate::status::invalid_argument(&latchkey_domain::InvalidInput::new(
+            "request",
+            format!(
+                "the message is larger than the {} bytes a request may be ({})",
+                crate::serve::MAX_REQUEST_BYTES,
+                status.message()
+            ),
+        ))
+    })
 }
 
 /// Records a token's type and id (its public part) on `span`.
