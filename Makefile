@@ -19,7 +19,7 @@ GLOB_REF := tests/glob/node_modules/picomatch/package.json
 # cargo-fuzz from crates.io; on this stable toolchain it builds with --sanitizer none.
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ := $(TOOLS)/cargo/bin/cargo-fuzz
-FUZZ_TARGETS := token_parse path_parse glob_match ip_parse envelope_open
+FUZZ_TARGETS := token_parse path_parse glob_match ip_parse envelope_open dotenv_round_trip
 # Seconds per target: make fuzz runs long; make test a short smoke of each.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS := 3

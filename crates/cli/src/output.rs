@@ -140,26 +140,9 @@ fn yaml<T: Serialize + ?Sized>(value: &T) -> Result<String, CliError> {
     serde_yaml_ng::to_string(value).map_err(|e| CliError::Input(format!("cannot encode YAML: {e}")))
 }
 
-/// `NAME="value"` lines in double quotes with `\\`, `\"`, `\$` and `\n`
-/// escaped, the quoting dotenv parsers (dotenvy, python-dotenv, Docker
-/// Compose) read back to the same value without interpolating.
+/// `NAME="value"` lines dotenv parsers read back unchanged.
 pub(crate) fn dotenv(map: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
-    for (name, value) in map {
-        out.push_str(name);
-        out.push_str("=\"");
-        for c in value.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '$' => out.push_str("\\$"),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
-            }
-        }
-        out.push_str("\"\n");
-    }
-    out
+    latchkey_client::dotenv::write(map)
 }
 
 #[cfg(test)]

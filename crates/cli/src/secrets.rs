@@ -336,11 +336,10 @@ fn values(
             std::fs::read_to_string(path)
                 .map_err(|e| CliError::Input(format!("--file {}: {e}", path.display())))?
         };
-        for item in dotenvy::from_read_iter(text.as_bytes()) {
-            let (name, value) =
-                item.map_err(|e| CliError::Input(format!("--file {}: {e}", path.display())))?;
-            pairs.push((name, value));
-        }
+        pairs.extend(
+            latchkey_client::dotenv::read(&text)
+                .map_err(|e| CliError::Input(format!("--file {}: {e}", path.display())))?,
+        );
     }
     for arg in args {
         match arg.split_once('=') {
