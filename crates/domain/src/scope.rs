@@ -24,7 +24,8 @@ use crate::path::{Environment, SecretPath};
 #[derive(Clone)]
 pub struct PathGlob {
     source: String,
-    compiled: Compiled,
+    /// Shared: a cloned glob (every cached row) costs no recompilation.
+    compiled: std::sync::Arc<Compiled>,
 }
 
 impl PathGlob {
@@ -63,7 +64,7 @@ impl PathGlob {
             .map_err(|e| err(format!("glob {} is not valid: it {e}", excerpt(raw))))?;
         Ok(Self {
             source: format!("/{}", segments.join("/")),
-            compiled,
+            compiled: std::sync::Arc::new(compiled),
         })
     }
 

@@ -3,6 +3,9 @@
 mod entity;
 mod migration;
 
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use latchkey_domain::access::TokenState;
 use latchkey_domain::crypto::Sealed;
@@ -11,6 +14,7 @@ use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::Environment;
 use latchkey_domain::scope::{Permissions, Scope, Scopes};
 use latchkey_domain::token::SecretHash;
+use lru::LruCache;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -187,6 +191,30 @@ pub struct MembershipRecord {
 #[derive(Debug, Clone)]
 pub struct AuthStore {
     db: DatabaseConnection,
+    compiled: Arc<CompiledScopes>,
+}
+
+/// Scope lists by their stored text, compiled once: a row reloaded into the
+/// state cache every second does not recompile its globs.
+#[derive(Debug)]
+struct CompiledScopes(Mutex<LruCache<String, Scopes>>);
+
+/// Distinct scope lists kept compiled.
+const COMPILED_SCOPES: usize = 10_000;
+
+impl CompiledScopes {
+    fn parse(&self, text: &str) -> Result<Scopes, StoreError> {
+        if let Ok(mut memo) = self.0.lock()
+            && let Some(scopes) = memo.get(text)
+        {
+            return Ok(scopes.clone());
+        }
+        let scopes = parse_scopes(text)?;
+        if let Ok(mut memo) = self.0.lock() {
+            memo.put(text.to_owned(), scopes.clone());
+        }
+        Ok(scopes)
+    }
 }
 
 impl AuthStore {
@@ -194,7 +222,11 @@ impl AuthStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let db = connect(url).await?;
         migration::Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        let capacity = NonZeroUsize::new(COMPILED_SCOPES).unwrap_or(NonZeroUsize::MIN);
+        Ok(Self {
+            db,
+            compiled: Arc::new(CompiledScopes(Mutex::new(LruCache::new(capacity)))),
+        })
     }
 
     /// Inserts a project and its environments in one transaction.
@@ -364,7 +396,7 @@ impl AuthStore {
         service_token::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .map(service_token_record)
+            .map(|m| service_token_record(m, &self.compiled))
             .transpose()
     }
 
@@ -380,7 +412,7 @@ impl AuthStore {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(service_token_record)
+            .map(|m| service_token_record(m, &self.compiled))
             .collect()
     }
 
@@ -744,7 +776,11 @@ impl AuthStore {
             .map(|m| {
                 Ok(MembershipRecord {
                     role: ProjectRole::parse(&m.role).map_err(|e| corrupt("role", e))?,
-                    scopes: m.scopes.as_deref().map(parse_scopes).transpose()?,
+                    scopes: m
+                        .scopes
+                        .as_deref()
+                        .map(|text| self.compiled.parse(text))
+                        .transpose()?,
                     project_id: m.project_id,
                     identity_id: m.identity_id,
                     created_at: m.created_at,
@@ -904,9 +940,12 @@ fn project_record(
     })
 }
 
-fn service_token_record(m: service_token::Model) -> Result<ServiceTokenRecord, StoreError> {
+fn service_token_record(
+    m: service_token::Model,
+    compiled: &CompiledScopes,
+) -> Result<ServiceTokenRecord, StoreError> {
     Ok(ServiceTokenRecord {
-        scopes: parse_scopes(&m.scopes)?,
+        scopes: compiled.parse(&m.scopes)?,
         permissions: Permissions::from_stored(&m.permissions)
             .map_err(|e| corrupt("permissions", e))?,
         trusted_ips: parse_ips(&m.trusted_ips)?,
@@ -959,4 +998,27 @@ fn parse_scopes(text: &str) -> Result<Scopes, StoreError> {
 fn parse_ips(text: &str) -> Result<TrustedIps, StoreError> {
     let list: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt("trusted_ips", e))?;
     TrustedIps::parse(&list, "trusted_ips").map_err(|e| corrupt("trusted_ips", e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn a_scope_list_is_compiled_once_and_shared_by_every_load() {
+        let memo = CompiledScopes(Mutex::new(LruCache::new(NonZeroUsize::MIN)));
+        let text = scopes_json(&Scopes::new(vec![Scope::new("dev", "/a/**").unwrap()]));
+
+        let first = memo.parse(&text).unwrap();
+        let second = memo.parse(&text).unwrap();
+
+        assert_eq!(first, second);
+        assert_eq!(memo.0.lock().unwrap().len(), 1);
+        assert!(matches!(
+            memo.parse("not json"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 }
