@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_test_support::{
-    ServiceProcess, create_project_with, create_service_token_with, free_port, with_token,
+    create_project_with, create_service_token_with, start_auth_process, with_token,
 };
 
 /// Callers in flight at once, each a wrong secret for a known token id.
@@ -19,40 +19,18 @@ const CALLERS: usize = 32;
 /// How long the flood lasts.
 const FLOOD: Duration = Duration::from_secs(10);
 
-/// A `/proc/<pid>/status` field in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-/// Threads of `pid` whose name starts with `prefix`.
-fn threads_named(pid: u32, prefix: &str) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with(prefix))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_wrong_secret_flood_keeps_argon2_bounded_in_threads_and_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let process = ServiceProcess::start(
+    // This measures argon2 itself: no failure limit may cut it short.
+    let (process, url) = start_auth_process(
         Path::new(env!("CARGO_BIN_EXE_latchkey-auth")),
+        dir.path(),
         &[
-            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
-            ("LATCHKEY_AUTH_ADDR", addr.as_str()),
-            // This measures argon2 itself: no failure limit may cut it short.
             ("LATCHKEY_TOKEN_FAILURE_BURST", "0"),
             ("LATCHKEY_IP_FAILURE_BURST", "0"),
         ],
     );
-    let url = format!("http://{addr}");
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let mut auth = AuthServiceClient::connect(url.clone()).await.unwrap();
     let project = create_project_with(&mut auth, &admin, false).await;
@@ -81,14 +59,14 @@ async fn cancelled_wrong_secret_flood_keeps_argon2_bounded_in_threads_and_memory
     let (mut peak_workers, mut peak_threads) = (0, 0);
     let sampler = async {
         while Instant::now() < deadline {
-            peak_workers = peak_workers.max(threads_named(process.pid(), "argon2"));
-            peak_threads = peak_threads.max(threads_named(process.pid(), ""));
+            peak_workers = peak_workers.max(process.threads_named("argon2"));
+            peak_threads = peak_threads.max(process.threads_named(""));
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
     let (calls, ()) = tokio::join!(futures_join(callers), sampler);
 
-    let hwm_mib = status_kib(process.pid(), "VmHWM:") / 1024;
+    let hwm_mib = process.peak_rss_mib();
     eprintln!("flood: {calls} calls, VmHWM {hwm_mib} MiB, {peak_threads} threads at most");
     assert!(calls > CALLERS as u32, "the flood ran: {calls} calls");
     assert!(

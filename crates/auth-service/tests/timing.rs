@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_test_support::{
-    ServiceProcess, create_project_with, create_service_token_with, free_port, with_token,
+    create_project_with, create_service_token_with, start_auth_process, with_token,
 };
 
 /// Samples of each kind per round.
@@ -43,18 +43,15 @@ async fn time_lookup(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_id_and_wrong_secret_take_the_same_time() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _process = ServiceProcess::start(
+    // This measures argon2 itself: no failure limit may cut it short.
+    let (_process, url) = start_auth_process(
         Path::new(env!("CARGO_BIN_EXE_latchkey-auth")),
+        dir.path(),
         &[
-            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
-            ("LATCHKEY_AUTH_ADDR", addr.as_str()),
-            // This measures argon2 itself: no failure limit may cut it short.
             ("LATCHKEY_TOKEN_FAILURE_BURST", "0"),
             ("LATCHKEY_IP_FAILURE_BURST", "0"),
         ],
     );
-    let url = format!("http://{addr}");
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let mut client = AuthServiceClient::connect(url).await.unwrap();
     let project = create_project_with(&mut client, &admin, false).await;

@@ -11,35 +11,21 @@ use std::time::{Duration, Instant};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_test_support::{
-    ServiceProcess, authorize_request, create_project_with, create_service_token_with, free_port,
+    authorize_request, create_project_with, create_service_token_with, start_auth_process,
     with_token,
 };
 
 /// Parallel wrong-secret calls.
 const CALLS: usize = 500;
 
-fn vm_hwm_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        / 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_flood_neither_grows_the_process_nor_delays_a_fresh_valid_token() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let process = ServiceProcess::start(
+    let (process, url) = start_auth_process(
         Path::new(env!("CARGO_BIN_EXE_latchkey-auth")),
-        &[
-            ("LATCHKEY_DATA_DIR", dir.path().to_str().unwrap()),
-            ("LATCHKEY_AUTH_ADDR", addr.as_str()),
-        ],
+        dir.path(),
+        &[],
     );
-    let url = format!("http://{addr}");
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let internal_key = std::fs::read_to_string(dir.path().join("internal.key")).unwrap();
     let mut auth = AuthServiceClient::connect(url.clone()).await.unwrap();
@@ -49,7 +35,7 @@ async fn a_wrong_secret_flood_neither_grows_the_process_nor_delays_a_fresh_valid
     let fresh =
         create_service_token_with(&mut auth, &admin, &project, &["dev:/**"], &["read"]).await;
     let id = target.split('.').nth(1).unwrap().to_owned();
-    let before_mib = vm_hwm_mib(process.pid());
+    let before_mib = process.peak_rss_mib();
 
     let flood: Vec<_> = (0..CALLS)
         .map(|n| {
@@ -77,7 +63,7 @@ async fn a_wrong_secret_flood_neither_grows_the_process_nor_delays_a_fresh_valid
         codes.push(call.await.unwrap());
     }
 
-    let peak_mib = vm_hwm_mib(process.pid());
+    let peak_mib = process.peak_rss_mib();
     eprintln!(
         "flood of {CALLS}: first call of a fresh token {took:?}, VmHWM {before_mib} -> {peak_mib} MiB, {} refused as over the limit",
         codes

@@ -25,6 +25,7 @@ pub use db::{Backend, TestDb};
 pub use pki::Pki;
 pub use process::{
     ServiceProcess, authorize_request, create_project_with, create_service_token_with, free_port,
+    start_auth_process,
 };
 pub use stack::{AuthReplica, ManualClock, Stack, with_bearer_text, with_token};
 

@@ -50,6 +50,28 @@ impl ServiceProcess {
         self.child.as_ref().expect("running").id()
     }
 
+    /// The process's peak resident memory (`VmHWM`), in MiB.
+    #[must_use]
+    pub fn peak_rss_mib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status")
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("a VmHWM line")
+            / 1024
+    }
+
+    /// How many of the process's threads have a name starting with `prefix`.
+    #[must_use]
+    pub fn threads_named(&self, prefix: &str) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .expect("read /proc/<pid>/task")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with(prefix))
+            .count()
+    }
+
     /// Sends a signal by name (`TERM`, `KILL`) with `kill`.
     pub fn signal(&self, name: &str) {
         let pid = self.child.as_ref().expect("running").id();
@@ -77,6 +99,29 @@ impl Drop for ServiceProcess {
             let _ = child.wait();
         }
     }
+}
+
+/// The auth service `binary` on SQLite in `data_dir`, on a free loopback
+/// port, with `extra` variables; returns it and its URL.
+#[must_use]
+pub fn start_auth_process(
+    binary: &Path,
+    data_dir: &Path,
+    extra: &[(&str, &str)],
+) -> (ServiceProcess, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut vars = vec![
+        (
+            "LATCHKEY_DATA_DIR",
+            data_dir.to_str().expect("a UTF-8 path"),
+        ),
+        ("LATCHKEY_AUTH_ADDR", addr.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    (
+        ServiceProcess::start(binary, &vars),
+        format!("http://{addr}"),
+    )
 }
 
 /// A free loopback port (bound and released, so another may take it).
