@@ -46,27 +46,37 @@ async fn authorize(
         .map(tonic::Response::into_inner)
 }
 
+/// Both services with `token_burst` failures per token id and `ip_burst`
+/// per client IP, and a read token on a new project.
+async fn limited_stack(
+    backend: Backend,
+    token_burst: &str,
+    ip_burst: &str,
+) -> Option<(Stack, String)> {
+    let stack = Stack::start_with(
+        backend,
+        &[
+            ("LATCHKEY_TOKEN_FAILURE_BURST", token_burst),
+            ("LATCHKEY_IP_FAILURE_BURST", ip_burst),
+        ],
+    )
+    .await?;
+    let project = stack.create_project(false).await;
+    let token = stack
+        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["read"]))
+        .await;
+    Some((stack, token))
+}
+
 fn wrong_secret(token: &str, n: u32) -> String {
     let id = token.split('.').nth(1).unwrap();
     format!("st.{id}.{n:032x}")
 }
 
 async fn a_client_over_the_failure_limit_is_refused_while_another_ip_is_not(backend: Backend) {
-    let Some(stack) = Stack::start_with(
-        backend,
-        &[
-            ("LATCHKEY_IP_FAILURE_BURST", "3"),
-            ("LATCHKEY_TOKEN_FAILURE_BURST", "100"),
-        ],
-    )
-    .await
-    else {
+    let Some((stack, token)) = limited_stack(backend, "100", "3").await else {
         return;
     };
-    let project = stack.create_project(false).await;
-    let token = stack
-        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["read"]))
-        .await;
     let runs = || stack.auth.app.verifier().argon2_runs();
 
     for n in 0..3 {
@@ -134,21 +144,9 @@ async fn a_client_over_the_failure_limit_is_refused_while_another_ip_is_not(back
 }
 
 async fn a_verified_token_is_not_held_back_by_failures_against_its_id(backend: Backend) {
-    let Some(stack) = Stack::start_with(
-        backend,
-        &[
-            ("LATCHKEY_TOKEN_FAILURE_BURST", "2"),
-            ("LATCHKEY_IP_FAILURE_BURST", "100"),
-        ],
-    )
-    .await
-    else {
+    let Some((stack, token)) = limited_stack(backend, "2", "100").await else {
         return;
     };
-    let project = stack.create_project(false).await;
-    let token = stack
-        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["read"]))
-        .await;
     authorize(&stack, &token, "192.0.2.1").await.unwrap();
 
     for n in 0..2 {
