@@ -32,15 +32,15 @@ use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_service_kit::config::InternalKey;
 use latchkey_store::StoreError;
 use latchkey_store::auth::{
-    AuthStore, IdentityRecord, IdentityTokenRecord, MembershipRecord, NewProject, ProjectRecord,
-    ServiceTokenRecord,
+    IdentityRecord, IdentityTokenRecord, NewProject, ProjectRecord, ServiceTokenRecord,
 };
 
 pub use self::admin::{Admin, AdminCaller};
 pub use self::identities::{ConfigChanges, IssuedAccessToken};
 use crate::error::AuthError;
 use crate::limiter::{FailureLimiter, FailureLimits};
-use crate::state_cache::{TtlCache, UseBatch};
+use crate::store::CachedAuthStore;
+pub use crate::store::Freshness;
 use crate::verifier::Verifier;
 
 /// Deleted and revoked tokens answer `TOKEN_REVOKED` this long, then are reaped.
@@ -103,57 +103,30 @@ pub struct Lookup {
     pub key_encryption_count: u64,
 }
 
-/// Whether a read may come from the per-replica cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    /// `Authorize`'s hot path: rows at most the cache TTL old.
-    Cached,
-    /// Everything else: read the database.
-    Fresh,
-}
-
-/// The per-replica caches of rows `Authorize` reads, and batched use counts.
-#[derive(Debug)]
-struct Caches {
-    service_tokens: TtlCache<String, Option<ServiceTokenRecord>>,
-    identity_tokens: TtlCache<String, Option<IdentityTokenRecord>>,
-    identities: TtlCache<String, Option<IdentityRecord>>,
-    projects: TtlCache<String, ProjectRecord>,
-    memberships: TtlCache<(String, String), Option<MembershipRecord>>,
-    service_token_uses: UseBatch,
-    identity_token_uses: UseBatch,
-}
-
-/// Rows kept per cache.
-const CACHE_CAPACITY: usize = 10_000;
-
 /// The auth service's use cases.
 #[derive(Debug)]
 pub struct AuthApp {
-    store: AuthStore,
+    store: CachedAuthStore,
     root_key: RootKey,
     /// The previous root key during a rotation: opens, never wraps.
     secondary_root_key: Option<RootKey>,
     internal_key: InternalKey,
     clock: Arc<dyn Clock>,
     verifier: Verifier,
-    caches: Caches,
     /// How long expired tokens are kept, answering `TOKEN_EXPIRED`.
     expired_grace: Duration,
     failures: FailureLimiter,
 }
 
 impl AuthApp {
-    /// Wires the use cases; `state_ttl` bounds how stale a cached row may
-    /// be on `Authorize` (zero disables the cache).
+    /// Wires the use cases.
     #[must_use]
     pub fn new(
-        store: AuthStore,
+        store: CachedAuthStore,
         root_key: RootKey,
         internal_key: InternalKey,
         clock: Arc<dyn Clock>,
         verifier: Verifier,
-        state_ttl: Duration,
     ) -> Self {
         Self {
             store,
@@ -162,15 +135,6 @@ impl AuthApp {
             internal_key,
             clock,
             verifier,
-            caches: Caches {
-                service_tokens: TtlCache::new(state_ttl, CACHE_CAPACITY),
-                identity_tokens: TtlCache::new(state_ttl, CACHE_CAPACITY),
-                identities: TtlCache::new(state_ttl, CACHE_CAPACITY),
-                projects: TtlCache::new(state_ttl, CACHE_CAPACITY),
-                memberships: TtlCache::new(state_ttl, CACHE_CAPACITY),
-                service_token_uses: UseBatch::default(),
-                identity_token_uses: UseBatch::default(),
-            },
             expired_grace: Duration::seconds(DEFAULT_EXPIRED_GRACE_SECONDS),
             failures: FailureLimiter::new(FailureLimits::default()),
         }
@@ -194,88 +158,7 @@ impl AuthApp {
     /// Writes the use counts batched in memory; on failure the unwritten
     /// ones are kept for the next flush.
     pub async fn flush_uses(&self) -> Result<(), AuthError> {
-        let service = self.caches.service_token_uses.take();
-        for (i, (id, n, at)) in service.iter().enumerate() {
-            if let Err(e) = self.store.add_service_token_uses(id, *n, *at).await {
-                self.caches
-                    .service_token_uses
-                    .restore(service[i..].to_vec());
-                return Err(e.into());
-            }
-        }
-        let identity = self.caches.identity_token_uses.take();
-        for (i, (id, n, at)) in identity.iter().enumerate() {
-            if let Err(e) = self.store.add_identity_token_uses(id, *n, *at).await {
-                self.caches
-                    .identity_token_uses
-                    .restore(identity[i..].to_vec());
-                return Err(e.into());
-            }
-        }
-        Ok(())
-    }
-
-    async fn load_service_token(
-        &self,
-        id: &str,
-        freshness: Freshness,
-    ) -> Result<Option<ServiceTokenRecord>, AuthError> {
-        let cached = freshness == Freshness::Cached;
-        self.caches
-            .service_tokens
-            .get_or_load(id.to_owned(), self.clock.now(), cached, || async {
-                Ok(self.store.service_token(id).await?)
-            })
-            .await
-    }
-
-    async fn load_identity_token(
-        &self,
-        id: &str,
-        freshness: Freshness,
-    ) -> Result<Option<IdentityTokenRecord>, AuthError> {
-        let cached = freshness == Freshness::Cached;
-        self.caches
-            .identity_tokens
-            .get_or_load(id.to_owned(), self.clock.now(), cached, || async {
-                Ok(self.store.identity_token(id).await?)
-            })
-            .await
-    }
-
-    async fn load_identity(
-        &self,
-        id: &str,
-        freshness: Freshness,
-    ) -> Result<Option<IdentityRecord>, AuthError> {
-        let cached = freshness == Freshness::Cached;
-        self.caches
-            .identities
-            .get_or_load(id.to_owned(), self.clock.now(), cached, || async {
-                Ok(self.store.identity(id).await?)
-            })
-            .await
-    }
-
-    async fn cached_project(&self, id: &str) -> Result<ProjectRecord, AuthError> {
-        self.caches
-            .projects
-            .get_or_load(id.to_owned(), self.clock.now(), true, || self.project(id))
-            .await
-    }
-
-    async fn cached_membership(
-        &self,
-        project_id: &str,
-        identity_id: &str,
-    ) -> Result<Option<MembershipRecord>, AuthError> {
-        let key = (project_id.to_owned(), identity_id.to_owned());
-        self.caches
-            .memberships
-            .get_or_load(key, self.clock.now(), true, || async {
-                Ok(self.store.membership(project_id, identity_id).await?)
-            })
-            .await
+        Ok(self.store.flush_uses().await?)
     }
 
     /// The verifier, for its counters.
@@ -297,7 +180,8 @@ impl AuthApp {
         match AnyToken::parse(raw)? {
             AnyToken::Service(st) => {
                 let record = self
-                    .load_service_token(&st.id().to_string(), freshness)
+                    .store
+                    .service_token(&st.id().to_string(), freshness)
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
                 self.verify_presented(raw, st.id(), st.secret(), hash, client_ip)
@@ -310,7 +194,8 @@ impl AuthApp {
             }
             AnyToken::Identity(it) => {
                 let record = self
-                    .load_identity_token(&it.id().to_string(), freshness)
+                    .store
+                    .identity_token(&it.id().to_string(), freshness)
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
                 self.verify_presented(raw, it.id(), it.secret(), hash, client_ip)
@@ -318,7 +203,8 @@ impl AuthApp {
                 let record = record.ok_or_else(invalid_token)?;
                 check_token_state(record.state(), self.clock.now())?;
                 let identity = self
-                    .load_identity(&record.identity_id, freshness)
+                    .store
+                    .identity(&record.identity_id, freshness)
                     .await?
                     .ok_or_else(|| {
                         AccessError::new(Reason::TokenRevoked, "the token's identity was deleted")
@@ -398,8 +284,12 @@ impl AuthApp {
 
     /// One project, or `NOT_FOUND`.
     pub async fn project(&self, id: &str) -> Result<ProjectRecord, AuthError> {
+        self.project_as(id, Freshness::Fresh).await
+    }
+
+    async fn project_as(&self, id: &str, freshness: Freshness) -> Result<ProjectRecord, AuthError> {
         self.store
-            .project(id)
+            .project(id, freshness)
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("project {id:?} not found")))
     }
@@ -434,13 +324,12 @@ impl AuthApp {
             display_name(name, "name")?
         };
         self.store
-            .insert_environment(project_id, slug, &name, self.clock.now())
+            .insert_environment(project_id, slug, &name)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => exists(),
                 other => other.into(),
             })?;
-        self.caches.projects.remove(&project_id.to_owned());
         self.project(project_id).await
     }
 
@@ -453,7 +342,6 @@ impl AuthApp {
     ) -> Result<ProjectRecord, AuthError> {
         admin.require_unscoped("changing the project's IP allowlist")?;
         let changed = self.store.set_project_trusted_ips(project_id, ips).await?;
-        self.caches.projects.remove(&project_id.to_owned());
         if !changed {
             return Err(AuthError::NotFound(format!(
                 "project {project_id:?} not found"
@@ -511,7 +399,6 @@ impl AuthApp {
         project_id: &str,
     ) -> Result<Vec<ServiceTokenRecord>, AuthError> {
         self.project(project_id).await?;
-        self.flush_uses().await?;
         let mut tokens = self.store.service_tokens(project_id).await?;
         // Expired tokens leave the listing at once; GetServiceToken still shows them.
         let now = self.clock.now();
@@ -521,9 +408,8 @@ impl AuthApp {
 
     /// One live service token, or `NOT_FOUND`.
     pub async fn service_token(&self, id: &str) -> Result<ServiceTokenRecord, AuthError> {
-        self.flush_uses().await?;
         self.store
-            .service_token(id)
+            .service_token(id, Freshness::Fresh)
             .await?
             .filter(|t| t.revoked_at.is_none())
             .ok_or_else(|| AuthError::NotFound(format!("service token {id:?} not found")))
@@ -531,11 +417,7 @@ impl AuthApp {
 
     /// Deletes a service token; it answers `TOKEN_REVOKED` from now on.
     pub async fn delete_service_token(&self, id: &str) -> Result<(), AuthError> {
-        let revoked = self
-            .store
-            .revoke_service_token(id, self.clock.now())
-            .await?;
-        self.caches.service_tokens.remove(&id.to_owned());
+        let revoked = self.store.revoke_service_token(id).await?;
         if !revoked {
             return Err(AuthError::NotFound(format!(
                 "service token {id:?} not found"
@@ -552,7 +434,6 @@ impl AuthApp {
         active: bool,
     ) -> Result<ServiceTokenRecord, AuthError> {
         let changed = self.store.set_service_token_active(id, active).await?;
-        self.caches.service_tokens.remove(&id.to_owned());
         if !changed {
             return Err(AuthError::NotFound(format!(
                 "service token {id:?} not found"
@@ -568,7 +449,6 @@ impl AuthApp {
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<Lookup, AuthError> {
-        self.flush_uses().await?;
         let caller = self
             .authenticate(bearer, client_ip, Freshness::Fresh)
             .await?;
@@ -632,14 +512,14 @@ impl AuthApp {
             )
             .into());
         }
-        let project = self.cached_project(&token.project_id).await?;
+        let project = self
+            .project_as(&token.project_id, Freshness::Cached)
+            .await?;
         check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
         check_scoped_access(&token.scopes, token.permissions, target(req))?;
         check_raw_allowed(req.raw, project.e2ee)?;
         // Service tokens have no use limit: their uses are counted in memory and flushed.
-        self.caches
-            .service_token_uses
-            .add(&token.id, self.clock.now());
+        self.store.record_service_token_use(&token.id);
         self.count_write(&project, req.action).await?;
         Ok(Grant {
             principal: format!("service-token:{}", token.id),
@@ -653,16 +533,11 @@ impl AuthApp {
     /// Consumes one use in one atomic statement; when none is left (or the
     /// token expired or was revoked since it was read) says which.
     async fn consume_identity_use(&self, token: &IdentityTokenRecord) -> Result<(), AuthError> {
-        let now = self.clock.now();
         if token.num_uses_limit == 0 {
-            self.caches.identity_token_uses.add(&token.id, now);
+            self.store.record_identity_token_use(&token.id);
             return Ok(());
         }
-        if self
-            .store
-            .consume_identity_token_use(&token.id, now)
-            .await?
-        {
+        if self.store.consume_identity_token_use(&token.id).await? {
             return Ok(());
         }
         self.denial_for(&token.id).await
@@ -672,7 +547,7 @@ impl AuthApp {
     async fn denial_for<T>(&self, token_id: &str) -> Result<T, AuthError> {
         let current = self
             .store
-            .identity_token(token_id)
+            .identity_token(token_id, Freshness::Fresh)
             .await?
             .ok_or_else(|| AccessError::new(Reason::TokenRevoked, "the token was deleted"))?;
         check_token_state(current.state(), self.clock.now())?;
@@ -710,14 +585,7 @@ impl AuthApp {
         let now = self.clock.now();
         let expired_before = now - self.expired_grace;
         let revoked_before = now - Duration::days(REVOKED_RETENTION_DAYS);
-        let tokens = self
-            .store
-            .reap_service_tokens(expired_before, revoked_before)
-            .await?;
-        let access_tokens = self
-            .store
-            .reap_identity_tokens(expired_before, revoked_before)
-            .await?;
+        let (tokens, access_tokens) = self.store.reap(expired_before, revoked_before).await?;
         if tokens + access_tokens > 0 {
             tracing::info!(
                 service_tokens = tokens,

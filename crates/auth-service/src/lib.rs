@@ -5,7 +5,8 @@
 //! - [`config`]: the typed configuration, read once at start-up.
 //! - [`app`]: the use cases, thin over `latchkey-domain` and `latchkey-store`.
 //! - [`verifier`]: argon2id verification, bounded in concurrency and cached.
-//! - [`state_cache`]: rows `Authorize` reads, cached with a bounded staleness, and batched use counts.
+//! - [`state_cache`]: the TTL cache and use batch the store view is built of.
+//! - [`store`]: the database behind the state cache and batched use counts.
 //! - [`grpc`]: the tonic service: parse, apply, encode.
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
 //! - [`startup`]: wiring, the bootstrap admin, the expired-token reaper, `run`.
@@ -17,6 +18,7 @@ pub mod grpc;
 pub mod limiter;
 pub mod startup;
 pub mod state_cache;
+pub mod store;
 pub mod verifier;
 
 pub use config::Config;

@@ -14,6 +14,8 @@ use latchkey_service_kit::serve::{
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;
 use latchkey_store::auth::AuthStore;
+
+use crate::store::CachedAuthStore;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -78,13 +80,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
     let store = AuthStore::connect(&config.database_url).await?;
     let app = Arc::new(
         AuthApp::new(
-            store,
+            CachedAuthStore::new(
+                store,
+                clock.clone(),
+                chrono::Duration::from_std(config.state_cache_ttl)
+                    .unwrap_or_else(|_| chrono::Duration::seconds(1)),
+            ),
             config.root_key.clone(),
             config.internal_key.clone(),
             clock,
             Verifier::with_queue(config.verify_cache_capacity, config.verify_queue_capacity),
-            chrono::Duration::from_std(config.state_cache_ttl)
-                .unwrap_or_else(|_| chrono::Duration::seconds(1)),
         )
         .with_secondary_root_key(config.root_key_secondary.clone())
         .with_failure_limits(config.failure_limits)

@@ -133,6 +133,11 @@ impl UseBatch {
         }
     }
 
+    /// The uses of `token_id` counted and not yet taken, with the last one.
+    pub fn pending(&self, token_id: &str) -> Option<(u64, DateTime<Utc>)> {
+        self.pending.lock().ok()?.get(token_id).copied()
+    }
+
     /// Takes every pending count, to write them out.
     pub fn take(&self) -> Vec<(String, u64, DateTime<Utc>)> {
         self.pending

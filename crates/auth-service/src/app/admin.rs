@@ -183,7 +183,7 @@ impl AuthApp {
         }
         let token = self
             .store
-            .service_token(token_id)
+            .service_token(token_id, Freshness::Fresh)
             .await?
             .ok_or_else(|| denied(caller, needs))?;
         let reach = self
@@ -216,7 +216,7 @@ impl AuthApp {
         };
         let Some(membership) = self
             .store
-            .membership(project_id, &caller.identity.id)
+            .membership(project_id, &caller.identity.id, Freshness::Fresh)
             .await?
             .filter(|m| m.role.manages_project())
         else {

@@ -81,7 +81,8 @@ impl AuthApp {
         // whether the project exists.
         check_client_ip(&token.trusted_ips, &TrustedIps::default(), req.client_ip)?;
         let membership = self
-            .cached_membership(project_id, &identity.id)
+            .store
+            .membership(project_id, &identity.id, Freshness::Cached)
             .await?
             .ok_or_else(|| {
                 AccessError::new(
@@ -92,7 +93,7 @@ impl AuthApp {
                     ),
                 )
             })?;
-        let project = self.cached_project(project_id).await?;
+        let project = self.project_as(project_id, Freshness::Cached).await?;
         check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
         let scopes = match membership.scopes {
             Some(scopes) => scopes,
@@ -154,7 +155,7 @@ impl AuthApp {
     /// One identity, or `NOT_FOUND`.
     pub async fn identity(&self, id: &str) -> Result<IdentityRecord, AuthError> {
         self.store
-            .identity(id)
+            .identity(id, Freshness::Fresh)
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("identity {id:?} not found")))
     }
@@ -172,11 +173,7 @@ impl AuthApp {
             )
             .into());
         }
-        let deleted = self.store.delete_identity(id, self.clock.now()).await?;
-        self.caches.identities.remove(&id.to_owned());
-        // Its tokens and memberships went with it; which cached rows are its is not indexed.
-        self.caches.identity_tokens.clear();
-        self.caches.memberships.clear();
+        let deleted = self.store.delete_identity(id).await?;
         if !deleted {
             return Err(AuthError::NotFound(format!("identity {id:?} not found")));
         }
@@ -193,7 +190,7 @@ impl AuthApp {
         self.identity(identity_id).await?;
         let config = changes.apply(&TokenAuthConfig::defaults())?;
         self.store
-            .insert_token_auth_config(identity_id, &config, self.clock.now())
+            .insert_token_auth_config(identity_id, &config)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => AuthError::Conflict(format!(
@@ -213,7 +210,7 @@ impl AuthApp {
         let config = changes.apply(&self.token_auth(identity_id).await?)?;
         if !self
             .store
-            .update_token_auth_config(identity_id, &config, self.clock.now())
+            .update_token_auth_config(identity_id, &config)
             .await?
         {
             return Err(no_token_auth(identity_id));
@@ -279,7 +276,6 @@ impl AuthApp {
         identity_id: &str,
     ) -> Result<Vec<IdentityTokenRecord>, AuthError> {
         self.identity(identity_id).await?;
-        self.flush_uses().await?;
         Ok(self.store.identity_tokens(identity_id).await?)
     }
 
@@ -321,9 +317,8 @@ impl AuthApp {
         }
         let renewed = self
             .store
-            .renew_identity_token(&token.id, expires_at, now)
+            .renew_identity_token(&token.id, expires_at)
             .await?;
-        self.caches.identity_tokens.remove(&token.id);
         if !renewed {
             // Lost a race with expiry, revocation or the last use: say which.
             return self.denial_for(&token.id).await;
@@ -352,7 +347,10 @@ impl AuthApp {
             )
             .into());
         };
-        let record = self.store.identity_token(&it.id().to_string()).await?;
+        let record = self
+            .store
+            .identity_token(&it.id().to_string(), Freshness::Fresh)
+            .await?;
         // The holder proves possession; expiry or exhaustion do not stop a revocation.
         self.verify_presented(
             bearer.expose(),
@@ -365,25 +363,24 @@ impl AuthApp {
         let record = record.ok_or_else(invalid_token)?;
         // Possession is not enough: the token's trusted IPs hold for revocation too.
         check_client_ip(&record.trusted_ips, &TrustedIps::default(), client_ip)?;
-        self.store
-            .revoke_identity_token(&record.id, self.clock.now())
-            .await?;
-        self.caches.identity_tokens.remove(&record.id);
+        self.store.revoke_identity_token(&record.id).await?;
         tracing::info!(token.id = %record.id, "access token revoked by its holder");
         Ok(())
     }
 
     /// Revokes an access token by id.
     pub async fn revoke_access_token_by_id(&self, id: &str) -> Result<(), AuthError> {
-        if self.store.identity_token(id).await?.is_none() {
+        if self
+            .store
+            .identity_token(id, Freshness::Fresh)
+            .await?
+            .is_none()
+        {
             return Err(AuthError::NotFound(format!(
                 "access token {id:?} not found"
             )));
         }
-        self.store
-            .revoke_identity_token(id, self.clock.now())
-            .await?;
-        self.caches.identity_tokens.remove(&id.to_owned());
+        self.store.revoke_identity_token(id).await?;
         tracing::info!(token.id = %id, "access token revoked");
         Ok(())
     }
@@ -413,9 +410,6 @@ impl AuthApp {
             scopes,
             created_at: self.clock.now(),
         };
-        self.caches
-            .memberships
-            .remove(&(record.project_id.clone(), identity_id.to_owned()));
         self.store.insert_membership(&record).await.map_err(|e| match e {
             StoreError::Conflict(_) => AuthError::Conflict(format!(
                 "identity {identity_id} is already a member of project {project_id}; remove it first to change its role"
@@ -433,7 +427,10 @@ impl AuthApp {
         identity_id: &str,
     ) -> Result<(), AuthError> {
         if admin.scopes().is_some()
-            && let Some(membership) = self.store.membership(project_id, identity_id).await?
+            && let Some(membership) = self
+                .store
+                .membership(project_id, identity_id, Freshness::Fresh)
+                .await?
         {
             match &membership.scopes {
                 None => admin.require_unscoped("removing an unscoped membership")?,
@@ -444,9 +441,6 @@ impl AuthApp {
             .store
             .delete_membership(project_id, identity_id)
             .await?;
-        self.caches
-            .memberships
-            .remove(&(project_id.to_owned(), identity_id.to_owned()));
         if !removed {
             return Err(AuthError::NotFound(format!(
                 "identity {identity_id:?} is not a member of project {project_id:?}"
