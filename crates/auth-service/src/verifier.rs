@@ -271,7 +271,7 @@ impl Pool {
                 .shared
                 .queue
                 .lock()
-                .map_err(|_| AuthError::Internal("argon2 queue poisoned".to_owned()))?;
+                .map_err(|_| AuthError::broken("argon2 queue poisoned"))?;
             // Abandoned jobs hold no place.
             lanes.fresh.retain(|j| !j.reply.is_closed());
             lanes.suspect.retain(|j| !j.reply.is_closed());
@@ -297,7 +297,7 @@ impl Pool {
         match answer.await {
             Ok(Ok(ok)) => Ok(ok),
             Ok(Err(Busy)) => Err(busy()),
-            Err(_) => Err(AuthError::Internal("argon2 worker stopped".to_owned())),
+            Err(_) => Err(AuthError::broken("argon2 worker stopped")),
         }
     }
 }

@@ -3,7 +3,11 @@
 //! memory, however the callers behave. Alone in its test binary, so the
 //! flood does not slow other tests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,6 +1,10 @@
 //! Two real `latchkey-auth` processes sharing one PostgreSQL database.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;

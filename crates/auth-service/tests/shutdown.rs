@@ -1,7 +1,11 @@
 //! The real `latchkey-auth` process: SIGTERM lets the calls in flight
 //! finish, and `latchkey-auth health` is the image's health check.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -2,7 +2,11 @@
 //! apart by how long the answer takes. Alone in its test binary, against
 //! the real process, so other tests' load does not skew the samples.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,7 +3,10 @@
 //! fresh valid token's first call from another client still succeeds
 //! within a second. Alone in its test binary, so the flood slows no other test.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -351,8 +351,6 @@ pub(crate) fn lookup_sealed(k: latchkey_proto::auth::v1::EncryptedProjectKey) ->
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     #[test]

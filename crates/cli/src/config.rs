@@ -177,8 +177,6 @@ pub(crate) fn linked_project() -> Result<Option<ProjectFile>, CliError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     #[test]

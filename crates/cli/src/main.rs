@@ -2,6 +2,18 @@
 //! the Infisical CLI. Secrets are encrypted and decrypted here, on the
 //! client, with the service token's key part.
 
+#![allow(
+    rustdoc::invalid_html_tags,
+    reason = "clap turns these doc comments into --help, where <id> is a placeholder, not HTML"
+)]
+#![cfg_attr(
+    test,
+    expect(
+        unused_crate_dependencies,
+        reason = "the unit-test build links the dev-dependencies the integration tests use"
+    )
+)]
+
 mod client;
 mod commands;
 mod config;

@@ -147,8 +147,6 @@ pub(crate) fn dotenv(map: &BTreeMap<String, String>) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     fn awkward() -> BTreeMap<String, String> {

@@ -180,8 +180,6 @@ fn is_variable_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     fn row(name: &str, value: &str, path: &str) -> SecretRow {

@@ -491,8 +491,6 @@ fn raw_row(s: secrets_pb::SecretRaw) -> SecretRow {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     fn target(path: &str) -> Target {

@@ -1,7 +1,11 @@
 //! The CLI's TLS and mTLS flags against the real auth service behind a TLS
 //! listener with throwaway certificates.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod common;
 

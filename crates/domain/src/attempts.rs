@@ -95,8 +95,6 @@ pub fn too_many_failures(what: &str, wait: Duration) -> AccessError {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     fn t0() -> DateTime<Utc> {

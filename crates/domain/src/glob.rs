@@ -322,8 +322,6 @@ fn class(chars: &[char], start: usize) -> Result<(Token, usize), String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     fn matches(glob: &str, path: &str) -> bool {

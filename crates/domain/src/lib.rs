@@ -12,6 +12,7 @@
 //! - [`crypto`]: keys and the AES-256-GCM envelope.
 //! - [`access`]: the authorization decision, one check per denial reason.
 //! - [`error`]: denial reasons and invalid input.
+//! - [`model`]: the entities and principals the rules speak about.
 //! - [`ports`]: the traits the services are generic over (clock, authorizer).
 
 pub mod access;
@@ -21,6 +22,7 @@ pub mod error;
 mod glob;
 pub mod identity;
 pub mod ip;
+pub mod model;
 pub mod path;
 pub mod ports;
 pub mod scope;

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use crate::crypto::{Sealed, WireKey};
+use crate::model::Principal;
 use crate::path::{Environment, SecretPath};
 use crate::scope::{Action, Scopes};
 use crate::{AccessError, InvalidInput};
@@ -23,6 +24,10 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the wall clock; everything else is given a Clock"
+    )]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
@@ -78,8 +83,8 @@ pub struct AuthorizationRequest {
 /// An allowed call and what the secrets service needs to serve it.
 #[derive(Debug, Clone)]
 pub struct Grant {
-    /// `service-token:<id>` or `identity:<id>`.
-    pub principal: String,
+    /// Whose token was granted.
+    pub principal: Principal,
     /// The project the call acts on.
     pub project_id: String,
     /// The token's scopes, to filter recursive listings.

@@ -1,7 +1,7 @@
 //! Scopes: an environment plus a folder path glob, and read/write permissions.
 //!
 //! Glob semantics follow Infisical's picomatch-based matcher, on the whole
-//! normalised path, case-sensitively, folder by folder (see [`crate::glob`]):
+//! normalised path, case-sensitively, folder by folder (see `domain/src/glob.rs`):
 //! `*` matches one non-empty folder name and never crosses `/`; `**` matches
 //! any number of folders; `?`, `[...]` and `{a,b}` are as in shell globs and
 //! never match `/`. Two deliberate differences from picomatch, checked by a

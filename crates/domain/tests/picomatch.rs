@@ -7,7 +7,11 @@
 //!
 //! picomatch comes from `tests/glob` (`make tools` runs `npm ci` there).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -2,8 +2,6 @@
 //! service, method, message, field, enum and enum value, so `grpcurl
 //! describe` explains the API by itself.
 
-#![allow(clippy::unwrap_used, reason = "tests")]
-
 use prost::Message;
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet};
 

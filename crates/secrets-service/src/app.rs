@@ -4,11 +4,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::Utc;
 use latchkey_domain::InvalidInput;
 use latchkey_domain::crypto::{Sealed, secret_aad};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
-use latchkey_domain::ports::{AuthorizationRequest, Authorizer, BearerToken, Grant};
+use latchkey_domain::ports::{AuthorizationRequest, Authorizer, BearerToken, Clock, Grant};
 use latchkey_domain::scope::Action;
 use latchkey_store::secrets::{SecretKey, SecretRecord, SecretStore};
 
@@ -59,13 +58,18 @@ impl std::fmt::Debug for PlainSecret {
 pub struct SecretsApp<A> {
     store: SecretStore,
     authorizer: Arc<A>,
+    clock: Arc<dyn Clock>,
 }
 
 impl<A: Authorizer> SecretsApp<A> {
     /// Wires the use cases.
     #[must_use]
-    pub fn new(store: SecretStore, authorizer: Arc<A>) -> Self {
-        Self { store, authorizer }
+    pub fn new(store: SecretStore, authorizer: Arc<A>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            authorizer,
+            clock,
+        }
     }
 
     /// Lists a folder (and the folders below it that the token may read,
@@ -132,7 +136,7 @@ impl<A: Authorizer> SecretsApp<A> {
             .authorize(caller, folder, Action::Write, false, false)
             .await?;
         let key = secret_key(&grant, folder, name);
-        Ok(self.store.put(&key, sealed, Utc::now()).await?)
+        Ok(self.store.put(&key, sealed, self.clock.now()).await?)
     }
 
     /// Encrypts a plaintext value under the project key and stores it.
@@ -158,7 +162,7 @@ impl<A: Authorizer> SecretsApp<A> {
         let sealed = project_key
             .seal(value.as_bytes(), &aad(&key), &mut rand::rngs::OsRng)
             .map_err(|e| SecretsError::Undecryptable(format!("encrypting {}: {e}", key.name)))?;
-        Ok(self.store.put(&key, sealed, Utc::now()).await?)
+        Ok(self.store.put(&key, sealed, self.clock.now()).await?)
     }
 
     /// Deletes a secret.
@@ -282,8 +286,6 @@ fn missing_key() -> SecretsError {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     #[test]
@@ -298,7 +300,7 @@ mod tests {
                 },
                 sealed: Sealed::default(),
                 version: 1,
-                updated_at: Utc::now(),
+                updated_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             },
             value: "postgres://u:hunter2@db".into(),
         };

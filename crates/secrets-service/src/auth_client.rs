@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use latchkey_domain::crypto::{Sealed, WireKey};
+use latchkey_domain::model::Principal;
 use latchkey_domain::ports::{AuthorizationRequest, AuthorizeError, Authorizer, Grant};
 use latchkey_domain::scope::{Action, Scope, Scopes};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
@@ -242,7 +243,7 @@ fn grant_from_pb(reply: pb::AuthorizeResponse) -> Result<Grant, AccessError> {
         text => Some(WireKey::parse(text).map_err(|_| bad("project key"))?),
     };
     Ok(Grant {
-        principal: reply.principal,
+        principal: Principal::parse(&reply.principal, "principal").map_err(|_| bad("principal"))?,
         project_id: reply.project_id,
         scopes: Scopes::new(scopes),
         encrypted_project_key: reply.encrypted_project_key.map(|k| Sealed {

@@ -55,8 +55,16 @@ impl From<SecretsError> for Status {
                 status::invalid_argument(&e)
             }
             SecretsError::NotFound(m) => status::not_found(&m),
-            SecretsError::Store(e) => {
-                tracing::error!(error = %e, "store failure");
+            SecretsError::Store(StoreError::Conflict(m)) => {
+                tracing::info!(error = %m, "conflict");
+                status::internal()
+            }
+            SecretsError::Store(e @ (StoreError::Database(_) | StoreError::Busy(_))) => {
+                tracing::warn!(error = %status::cause_chain(&e), "database unavailable");
+                status::internal()
+            }
+            SecretsError::Store(e @ StoreError::Corrupt(_)) => {
+                tracing::error!(error = %status::cause_chain(&e), "stored data is corrupt");
                 status::internal()
             }
             SecretsError::Undecryptable(m) => {

@@ -76,7 +76,11 @@ pub async fn run_with<A: Authorizer>(
     let store = SecretStore::connect(&config.database_url).await;
     lock.release().await;
     let store = store?;
-    let app = Arc::new(SecretsApp::new(store, authorizer));
+    let app = Arc::new(SecretsApp::new(
+        store,
+        authorizer,
+        Arc::new(latchkey_domain::ports::SystemClock),
+    ));
     let (reflection_v1, reflection_v1alpha) = reflection("latchkey.secrets.v1.SecretsService")?;
     let (reporter, health_service) = health();
     reporter

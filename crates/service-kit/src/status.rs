@@ -71,6 +71,23 @@ pub fn internal() -> Status {
     )
 }
 
+/// An error and its causes, outermost first, as one line for the log:
+/// `a: b: c`. Messages a cause repeats are not printed twice.
+#[must_use]
+pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
 /// The `ErrorInfo` reason of a status, if it has one.
 #[must_use]
 pub fn reason_of(status: &Status) -> Option<String> {
@@ -109,6 +126,16 @@ fn with_reason(code: Code, reason: &str, message: &str, field: Option<(&str, &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn cause_chain_prints_every_cause_once() {
+        let err = Outer(std::io::Error::other("disk on fire"));
+        assert_eq!(cause_chain(&err), "outer: disk on fire");
+    }
 
     #[test]
     fn every_reason_gets_its_design_code_and_round_trips() {

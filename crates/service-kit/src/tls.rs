@@ -291,8 +291,6 @@ fn build(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     /// A self-signed certificate and key for `localhost`, written to `dir`.

@@ -10,6 +10,14 @@
 //! (`postgres://...`) the production backend; both run the same migrations on
 //! connect. `DbErr` never leaves this crate: it becomes a [`StoreError`].
 
+#![cfg_attr(
+    test,
+    expect(
+        unused_crate_dependencies,
+        reason = "the unit-test build links the dev-dependencies the integration tests use"
+    )
+)]
+
 pub mod auth;
 mod schema;
 pub mod secrets;
@@ -28,22 +36,31 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The database failed or could not be reached.
-    #[error("database error: {0}")]
-    Database(String),
+    #[error("database error")]
+    Database(#[source] DbErr),
     /// A concurrent transaction held the rows (SQLite busy, PostgreSQL
     /// serialization failure or deadlock); the operation may be retried.
-    #[error("database busy: {0}")]
-    Busy(String),
+    #[error("database busy")]
+    Busy(#[source] DbErr),
+}
+
+impl StoreError {
+    /// A database failure that no driver call reported (a bad URL, a file
+    /// that cannot be created), described by `message`.
+    #[must_use]
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        StoreError::Database(DbErr::Custom(message.into()))
+    }
 }
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         if is_busy(&err) {
-            return StoreError::Busy(err.to_string());
+            return StoreError::Busy(err);
         }
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(msg)) => StoreError::Conflict(msg),
-            _ => StoreError::Database(err.to_string()),
+            _ => StoreError::Database(err),
         }
     }
 }
@@ -83,9 +100,7 @@ impl Backend {
 
 async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     let backend = Backend::of_url(url).ok_or_else(|| {
-        StoreError::Database(
-            "unsupported database URL scheme: use sqlite:// or postgres://".to_owned(),
-        )
+        StoreError::unavailable("unsupported database URL scheme: use sqlite:// or postgres://")
     })?;
     if backend == Backend::Sqlite {
         create_private_sqlite_file(url)?;
@@ -130,7 +145,7 @@ fn create_private_sqlite_file(url: &str) -> Result<(), StoreError> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Database(format!(
+        Err(e) => Err(StoreError::unavailable(format!(
             "cannot create the SQLite database {path}: {e}"
         ))),
     }
@@ -162,15 +177,13 @@ impl StartupLock {
         if Backend::of_url(url) != Some(Backend::Postgres) {
             return Ok(StartupLock { connection: None });
         }
-        let mut connection = sqlx::PgConnection::connect(url)
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let mut connection = sqlx::PgConnection::connect(url).await.map_err(sqlx_error)?;
         // hashtext gives each service's lock a stable 32-bit key.
         sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
             .bind(format!("latchkey:{name}:startup"))
             .execute(&mut connection)
             .await
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+            .map_err(sqlx_error)?;
         Ok(StartupLock {
             connection: Some(connection),
         })
@@ -186,6 +199,10 @@ impl StartupLock {
     }
 }
 
+fn sqlx_error(err: sqlx::Error) -> StoreError {
+    StoreError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err)))
+}
+
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {err}"))
 }
@@ -198,8 +215,6 @@ fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     #[test]

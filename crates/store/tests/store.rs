@@ -1,6 +1,14 @@
 //! The repositories on SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "fixture timestamps; no Clock is under test here"
+)]
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use chrono::{Duration, Utc};
 use latchkey_domain::crypto::Sealed;

@@ -10,7 +10,7 @@
 //! - [`ServiceProcess`]: a service binary as a real process; admin calls
 //!   against any auth service ([`create_project_with`], ...).
 
-#![allow(
+#![expect(
     clippy::expect_used,
     clippy::panic,
     reason = "test support fails loudly: a broken fixture must stop the test"

@@ -4,34 +4,34 @@
 //! environments, unscoped memberships) need an unscoped project admin or an
 //! org admin.
 //!
-//! Every admin call authenticates first ([`AuthApp::admin_caller`]), then
-//! the handler parses its fields, then [`AuthApp::admin_of`] or
-//! [`AuthApp::admin_of_service_token`] decides, before any other read: a
-//! caller who may not act learns nothing of whether the object exists.
+//! Every admin call authenticates first ([`AuthApp::caller`]), then the
+//! transport parses its fields, then the use case asks
+//! [`AuthApp::admin_of`] or [`AuthApp::admin_of_service_token`] before any
+//! other read: a caller who may not act learns nothing of whether the
+//! object exists.
 
 use std::net::IpAddr;
 
 use latchkey_domain::access::check_client_ip;
 use latchkey_domain::identity::OrgRole;
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::ports::BearerToken;
 use latchkey_domain::scope::Scopes;
 use latchkey_domain::{AccessError, Reason};
 use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord, ServiceTokenRecord};
 
-use super::{AdminScope, AuthApp, Authenticated, Freshness};
+use super::{AuthApp, Freshness};
 use crate::error::AuthError;
 
 /// An authenticated identity about to make an admin call, not yet
 /// authorised for any project.
 #[derive(Debug, Clone)]
-pub struct AdminCaller {
-    token: IdentityTokenRecord,
-    identity: IdentityRecord,
-    client_ip: Option<IpAddr>,
+pub struct Caller {
+    pub(super) token: IdentityTokenRecord,
+    pub(super) identity: IdentityRecord,
+    pub(super) client_ip: Option<IpAddr>,
 }
 
-impl AdminCaller {
+impl Caller {
     /// The identity making the call.
     #[must_use]
     pub fn identity(&self) -> &IdentityRecord {
@@ -39,10 +39,19 @@ impl AdminCaller {
     }
 }
 
+/// Where an admin call acts: the whole organisation, or one project (whose
+/// admins may also make it).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AdminScope<'a> {
+    /// Org admins only.
+    Org,
+    /// Org admins and the project's admins.
+    Project(&'a str),
+}
+
 /// An identity allowed to administer, and how far that reaches.
 #[derive(Debug, Clone)]
-pub struct Admin {
-    identity: IdentityRecord,
+pub(super) struct Admin {
     reach: Reach,
 }
 
@@ -55,15 +64,9 @@ enum Reach {
 }
 
 impl Admin {
-    /// The identity acting.
-    #[must_use]
-    pub fn identity(&self) -> &IdentityRecord {
-        &self.identity
-    }
-
     /// The admin's scopes when it is narrowed by them; `None` is unscoped.
     #[must_use]
-    pub fn scopes(&self) -> Option<&Scopes> {
+    pub(super) fn scopes(&self) -> Option<&Scopes> {
         match &self.reach {
             Reach::Org | Reach::Project { scopes: None } => None,
             Reach::Project { scopes: Some(s) } => Some(s),
@@ -72,7 +75,7 @@ impl Admin {
 
     /// Refuses `what` (a token's or membership's scopes) unless every one
     /// of `scopes` lies inside the admin's own.
-    pub fn require_covers(&self, scopes: &Scopes, what: &str) -> Result<(), AuthError> {
+    pub(super) fn require_covers(&self, scopes: &Scopes, what: &str) -> Result<(), AuthError> {
         let Some(own) = self.scopes() else {
             return Ok(());
         };
@@ -91,7 +94,7 @@ impl Admin {
     }
 
     /// Refuses `what`, a project-wide change, to an admin narrowed by scopes.
-    pub fn require_unscoped(&self, what: &str) -> Result<(), AuthError> {
+    pub(super) fn require_unscoped(&self, what: &str) -> Result<(), AuthError> {
         match self.scopes() {
             None => Ok(()),
             Some(own) => Err(AccessError::new(
@@ -107,54 +110,22 @@ impl Admin {
 
     /// True when the admin may manage a token or membership with `scopes`.
     #[must_use]
-    pub fn covers(&self, scopes: &Scopes) -> bool {
+    pub(super) fn covers(&self, scopes: &Scopes) -> bool {
         self.scopes()
             .is_none_or(|own| own.first_uncovered(scopes).is_none())
     }
 }
 
 impl AuthApp {
-    /// Authenticates an admin call's token: an identity access token, live,
-    /// from one of its trusted IPs. Authorises nothing yet.
-    pub async fn admin_caller(
-        &self,
-        bearer: &BearerToken,
-        client_ip: Option<IpAddr>,
-    ) -> Result<AdminCaller, AuthError> {
-        let (token, identity) = match self
-            .authenticate(bearer, client_ip, Freshness::Fresh)
-            .await?
-        {
-            Authenticated::Identity { token, identity } => (token, identity),
-            Authenticated::Service { .. } => {
-                return Err(AccessError::new(
-                    Reason::PermissionDenied,
-                    "service tokens only read and write secrets; this call needs an admin identity's token \
-                     (see the admin token file the auth service wrote on first start)",
-                )
-                .into());
-            }
-        };
-        check_client_ip(&token.trusted_ips, &TrustedIps::default(), client_ip)?;
-        Ok(AdminCaller {
-            token,
-            identity,
-            client_ip,
-        })
-    }
-
     /// Admits org admins, and for [`AdminScope::Project`] that project's
     /// admins calling from inside its IP allowlist; consumes one use.
-    pub async fn admin_of(
+    pub(super) async fn admin_of(
         &self,
-        caller: &AdminCaller,
+        caller: &Caller,
         scope: AdminScope<'_>,
     ) -> Result<Admin, AuthError> {
         let admin = match self.reach(caller, scope).await? {
-            Some(reach) => Admin {
-                identity: caller.identity.clone(),
-                reach,
-            },
+            Some(reach) => Admin { reach },
             None => {
                 let needs = match scope {
                     AdminScope::Org => "org role admin".to_owned(),
@@ -172,9 +143,9 @@ impl AuthApp {
     /// Admits org admins, and admins of the token's project whose scopes
     /// cover the token's. Unknown tokens get the same denial as others'
     /// tokens. Returns the token's row when it was read.
-    pub async fn admin_of_service_token(
+    pub(super) async fn admin_of_service_token(
         &self,
-        caller: &AdminCaller,
+        caller: &Caller,
         token_id: &str,
     ) -> Result<(Admin, Option<ServiceTokenRecord>), AuthError> {
         let needs = "org role admin, or the admin role in the token's project with scopes covering the token's";
@@ -190,10 +161,7 @@ impl AuthApp {
             .reach(caller, AdminScope::Project(&token.project_id))
             .await?
             .ok_or_else(|| denied(caller, needs))?;
-        let admin = Admin {
-            identity: caller.identity.clone(),
-            reach,
-        };
+        let admin = Admin { reach };
         if !admin.covers(&token.scopes) {
             return Err(denied(caller, needs));
         }
@@ -204,7 +172,7 @@ impl AuthApp {
     /// How far `caller` reaches in `scope`, or `None` when it may not act.
     async fn reach(
         &self,
-        caller: &AdminCaller,
+        caller: &Caller,
         scope: AdminScope<'_>,
     ) -> Result<Option<Reach>, AuthError> {
         // Org admins can change any allowlist, so one would not hold them.
@@ -223,7 +191,7 @@ impl AuthApp {
             return Ok(None);
         };
         // A member may learn that its project exists; now apply its allowlist.
-        let project = self.project(project_id).await?;
+        let project = self.load_project(project_id, Freshness::Fresh).await?;
         check_client_ip(
             &TrustedIps::default(),
             &project.trusted_ips,
@@ -235,7 +203,7 @@ impl AuthApp {
     }
 }
 
-fn denied(caller: &AdminCaller, needs: &str) -> AuthError {
+pub(super) fn denied(caller: &Caller, needs: &str) -> AuthError {
     AccessError::new(
         Reason::PermissionDenied,
         format!(

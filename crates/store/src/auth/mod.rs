@@ -1002,8 +1002,6 @@ fn parse_ips(text: &str) -> Result<TrustedIps, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     #[test]

@@ -1,8 +1,6 @@
 //! Rotating the root key: the previous key as secondary opens project keys
 //! and each start rewraps them, so the old key can then be retired.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 use std::sync::Arc;
 
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;

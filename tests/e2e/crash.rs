@@ -2,8 +2,6 @@
 //! the same database, every acknowledged write is there. On SQLite and
 //! PostgreSQL, both services as real processes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;

@@ -1,7 +1,5 @@
 //! Machine identities with Token Auth, end to end, on SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 use chrono::Duration;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;

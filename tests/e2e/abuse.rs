@@ -3,8 +3,6 @@
 //! delay that reaches the caller through the secrets service, and a token
 //! this replica already verified is never held back by others' failures.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_test_support::{Backend, Stack, assert_denied, backend_tests, with_token};

@@ -1,8 +1,6 @@
 //! TLS for clients, mTLS between the services, and certificates reloaded
 //! from their files, with throwaway certificates.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -3,8 +3,6 @@
 //! settings need an unscoped admin, and a caller who may not act gets the
 //! same denial whether or not the object exists. On SQLite and PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_test_support::{Backend, Stack, assert_denied, backend_tests, with_token};
 use tonic::Code;

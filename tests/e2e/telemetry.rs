@@ -3,8 +3,6 @@
 //!
 //! Needs the service binaries built (`make test` builds them first).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,169 @@
+//! Who is calling: verifying a presented token (argon2id behind the
+//! verifier's cache and the failure limits) and checking it is live.
+
+use std::net::IpAddr;
+
+use latchkey_domain::access::{check_client_ip, check_token_state};
+use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::ports::BearerToken;
+use latchkey_domain::token::{AnyToken, SecretHash};
+use latchkey_domain::{AccessError, Reason};
+
+use super::{AuthApp, Authenticated, Caller, Freshness, Lookup};
+use crate::error::AuthError;
+
+impl AuthApp {
+    /// Verifies a token and checks it is live (not revoked, expired,
+    /// exhausted or deactivated). Unknown ids and wrong secrets are the same
+    /// `TOKEN_INVALID`; failures count against the token id and `client_ip`.
+    pub async fn authenticate(
+        &self,
+        bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
+        freshness: Freshness,
+    ) -> Result<Authenticated, AuthError> {
+        let raw = bearer.expose();
+        match AnyToken::parse(raw)? {
+            AnyToken::Service(st) => {
+                let record = self
+                    .store
+                    .service_token(&st.id().to_string(), freshness)
+                    .await?;
+                let hash = record.as_ref().map(|r| &r.secret_hash);
+                self.verify_presented(raw, st.id(), st.secret(), hash, client_ip)
+                    .await?;
+                let record = record.ok_or_else(invalid_token)?;
+                check_token_state(record.state(), self.clock.now())?;
+                // Whether the holder's key part opens `encrypted_project_key` is
+                // the client's check: the key part never reaches this service.
+                Ok(Authenticated::Service { token: record })
+            }
+            AnyToken::Identity(it) => {
+                let record = self
+                    .store
+                    .identity_token(&it.id().to_string(), freshness)
+                    .await?;
+                let hash = record.as_ref().map(|r| &r.secret_hash);
+                self.verify_presented(raw, it.id(), it.secret(), hash, client_ip)
+                    .await?;
+                let record = record.ok_or_else(invalid_token)?;
+                check_token_state(record.state(), self.clock.now())?;
+                let identity = self
+                    .store
+                    .identity(&record.identity_id, freshness)
+                    .await?
+                    .ok_or_else(|| {
+                        AccessError::new(Reason::TokenRevoked, "the token's identity was deleted")
+                    })?;
+                Ok(Authenticated::Identity {
+                    token: record,
+                    identity,
+                })
+            }
+        }
+    }
+
+    /// Authenticates an admin call's token: an identity access token, live,
+    /// from one of its trusted IPs. Authorises nothing yet.
+    pub async fn caller(
+        &self,
+        bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Caller, AuthError> {
+        let (token, identity) = match self
+            .authenticate(bearer, client_ip, Freshness::Fresh)
+            .await?
+        {
+            Authenticated::Identity { token, identity } => (token, identity),
+            Authenticated::Service { .. } => {
+                return Err(AccessError::new(
+                    Reason::PermissionDenied,
+                    "service tokens only read and write secrets; this call needs an admin identity's token \
+                     (see the admin token file the auth service wrote on first start)",
+                )
+                .into());
+            }
+        };
+        check_client_ip(&token.trusted_ips, &TrustedIps::default(), client_ip)?;
+        Ok(Caller {
+            token,
+            identity,
+            client_ip,
+        })
+    }
+
+    /// Checks a presented secret against its row's hash (`None`: no such
+    /// token, checked against a decoy at the same cost). A token this
+    /// replica verified before skips the failure limits; any other is
+    /// refused while its id or `client_ip` is over budget, and a failure
+    /// spends both budgets.
+    pub(crate) async fn verify_presented(
+        &self,
+        raw: &str,
+        id: uuid::Uuid,
+        secret: &str,
+        hash: Option<&SecretHash>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        if hash.is_some_and(|h| self.verifier.is_verified(raw, h.as_str())) {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        // Suspect if it failed before; then this attempt is spent up front,
+        // so attempts in flight count against the budgets at once.
+        let suspect = self.failures.failed_recently(id, now);
+        self.failures.attempt(client_ip, id, now)?;
+        let ok = match hash {
+            Some(h) => self.verifier.verify(raw, secret, h.as_str(), suspect).await,
+            None => self.verifier.verify_unknown(raw, secret, suspect).await,
+        };
+        if matches!(ok, Ok(true) | Err(_)) {
+            // A success, or no verdict (refused as busy): not a failure.
+            self.failures.succeeded(client_ip, id, self.clock.now());
+        }
+        if ok? {
+            return Ok(());
+        }
+        latchkey_service_kit::telemetry::record_failed_verification(if hash.is_some() {
+            "wrong_secret"
+        } else {
+            "unknown_id"
+        });
+        Err(invalid_token().into())
+    }
+
+    /// Describes the caller's own token without consuming a use.
+    pub async fn lookup(
+        &self,
+        bearer: &BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Lookup, AuthError> {
+        let caller = self
+            .authenticate(bearer, client_ip, Freshness::Fresh)
+            .await?;
+        let mut key_encryption_count = 0;
+        match &caller {
+            Authenticated::Service { token } => {
+                let project = self
+                    .load_project(&token.project_id, Freshness::Fresh)
+                    .await?;
+                check_client_ip(&token.trusted_ips, &project.trusted_ips, client_ip)?;
+                key_encryption_count = project.encryption_count;
+            }
+            Authenticated::Identity { token, .. } => {
+                check_client_ip(&token.trusted_ips, &TrustedIps::default(), client_ip)?;
+            }
+        }
+        Ok(Lookup {
+            caller,
+            key_encryption_count,
+        })
+    }
+}
+
+pub(super) fn invalid_token() -> AccessError {
+    AccessError::new(
+        Reason::TokenInvalid,
+        "the token is not valid: check that it was copied whole, or create a new one",
+    )
+}

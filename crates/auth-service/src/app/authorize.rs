@@ -1,0 +1,215 @@
+//! `Authorize`: whether the secrets service may serve a call, consuming
+//! one use when it may.
+
+use latchkey_domain::access::{
+    Target, check_client_ip, check_raw_allowed, check_scoped_access, check_token_state,
+    uses_exhausted_error,
+};
+use latchkey_domain::crypto::{WireKey, key_rotation_recommended};
+use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::Principal;
+use latchkey_domain::ports::{AuthorizationRequest, Grant};
+use latchkey_domain::scope::{Action, Scopes};
+use latchkey_domain::{AccessError, InvalidInput, Reason};
+use latchkey_store::auth::{
+    IdentityRecord, IdentityTokenRecord, ProjectRecord, ServiceTokenRecord,
+};
+
+use super::{AuthApp, Authenticated, Freshness};
+use crate::error::AuthError;
+
+impl AuthApp {
+    /// Decides whether the secrets service may serve a call, and consumes one
+    /// use when it may. Only callers presenting the internal key are heard,
+    /// because they vouch for the client IP.
+    pub async fn authorize(
+        &self,
+        presented_key: Option<&str>,
+        req: AuthorizationRequest,
+    ) -> Result<Grant, AuthError> {
+        if !presented_key.is_some_and(|k| self.internal_key.matches(k)) {
+            return Err(AccessError::new(
+                Reason::PermissionDenied,
+                "Authorize is internal: only the secrets service, presenting the internal key, may call it",
+            )
+            .into());
+        }
+        match self
+            .authenticate(&req.token, req.client_ip, Freshness::Cached)
+            .await?
+        {
+            Authenticated::Service { token } => self.authorize_service_token(token, &req).await,
+            Authenticated::Identity { token, identity } => {
+                self.authorize_identity(token, identity, &req).await
+            }
+        }
+    }
+
+    pub(super) async fn authorize_service_token(
+        &self,
+        token: ServiceTokenRecord,
+        req: &AuthorizationRequest,
+    ) -> Result<Grant, AuthError> {
+        if let Some(asked) = req.project_id.as_deref()
+            && asked != token.project_id
+        {
+            return Err(AccessError::new(
+                Reason::PermissionDenied,
+                format!(
+                    "the service token belongs to project {}, not {asked}",
+                    token.project_id
+                ),
+            )
+            .into());
+        }
+        let project = self
+            .load_project(&token.project_id, Freshness::Cached)
+            .await?;
+        check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
+        check_scoped_access(&token.scopes, token.permissions, target(req))?;
+        check_raw_allowed(req.raw, project.e2ee)?;
+        // Service tokens have no use limit: their uses are counted in memory and flushed.
+        self.store.record_service_token_use(&token.id);
+        self.count_write(&project, req.action).await?;
+        Ok(Grant {
+            principal: Principal::ServiceToken(token.id.clone()),
+            project_key: self.raw_key(&project, req.raw)?,
+            project_id: project.id,
+            scopes: token.scopes,
+            encrypted_project_key: Some(token.encrypted_project_key),
+        })
+    }
+
+    pub(super) async fn authorize_identity(
+        &self,
+        token: IdentityTokenRecord,
+        identity: IdentityRecord,
+        req: &AuthorizationRequest,
+    ) -> Result<Grant, AuthError> {
+        let project_id = req.project_id.as_deref().ok_or_else(|| {
+            InvalidInput::new(
+                "project_id",
+                "is required with an identity access token (service tokens know their project)",
+            )
+        })?;
+        // The token's own IPs, then membership, before anything tells
+        // whether the project exists.
+        check_client_ip(&token.trusted_ips, &TrustedIps::default(), req.client_ip)?;
+        let membership = self
+            .store
+            .membership(project_id, &identity.id, Freshness::Cached)
+            .await?
+            .ok_or_else(|| {
+                AccessError::new(
+                    Reason::PermissionDenied,
+                    format!(
+                        "identity {} is not a member of project {project_id}; an admin can add it with AddIdentityToProject",
+                        identity.id
+                    ),
+                )
+            })?;
+        let project = self.load_project(project_id, Freshness::Cached).await?;
+        check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
+        let scopes = match membership.scopes {
+            Some(scopes) => scopes,
+            // An unscoped membership covers the project's environments, not any slug.
+            None if project
+                .environments
+                .iter()
+                .any(|(e, _)| *e == req.environment) =>
+            {
+                Scopes::everything_in(&req.environment)
+            }
+            None => {
+                return Err(AccessError::new(
+                    Reason::ScopeDenied,
+                    format!(
+                        "environment {:?} does not exist in project {}",
+                        req.environment.as_str(),
+                        project.id
+                    ),
+                )
+                .into());
+            }
+        };
+        check_scoped_access(&scopes, membership.role.permissions(), target(req))?;
+        check_raw_allowed(req.raw, project.e2ee)?;
+        self.consume_identity_use(&token).await?;
+        self.count_write(&project, req.action).await?;
+        Ok(Grant {
+            principal: Principal::Identity(identity.id.clone()),
+            project_key: self.raw_key(&project, req.raw)?,
+            project_id: project.id,
+            scopes,
+            encrypted_project_key: None,
+        })
+    }
+
+    /// Consumes one use in one atomic statement; when none is left (or the
+    /// token expired or was revoked since it was read) says which.
+    pub(super) async fn consume_identity_use(
+        &self,
+        token: &IdentityTokenRecord,
+    ) -> Result<(), AuthError> {
+        if token.num_uses_limit == 0 {
+            self.store.record_identity_token_use(&token.id);
+            return Ok(());
+        }
+        if self.store.consume_identity_token_use(&token.id).await? {
+            return Ok(());
+        }
+        self.denial_for(&token.id).await
+    }
+
+    /// Why a conditional update on a live token matched nothing.
+    pub(super) async fn denial_for<T>(&self, token_id: &str) -> Result<T, AuthError> {
+        let current = self
+            .store
+            .identity_token(token_id, Freshness::Fresh)
+            .await?
+            .ok_or_else(|| AccessError::new(Reason::TokenRevoked, "the token was deleted"))?;
+        check_token_state(current.state(), self.clock.now())?;
+        Err(uses_exhausted_error(current.num_uses_limit).into())
+    }
+
+    pub(super) async fn count_write(
+        &self,
+        project: &ProjectRecord,
+        action: Action,
+    ) -> Result<(), AuthError> {
+        if action == Action::Write {
+            // Each write is one AES-GCM encryption under the project key, by the client or by us.
+            let count = self.store.count_encryption(&project.id).await?;
+            latchkey_service_kit::telemetry::record_key_encryptions(&project.id, count);
+            if key_rotation_recommended(count) {
+                tracing::warn!(
+                    project.id = %project.id,
+                    key.encryptions = count,
+                    "project key passed 90% of its 2^32 AES-GCM encryption budget; rotate it"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn raw_key(
+        &self,
+        project: &ProjectRecord,
+        raw: bool,
+    ) -> Result<Option<WireKey>, AuthError> {
+        if raw {
+            self.project_key(project).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+pub(super) fn target(req: &AuthorizationRequest) -> Target<'_> {
+    Target {
+        environment: &req.environment,
+        path: &req.path,
+        action: req.action,
+        recursive: req.recursive,
+    }
+}

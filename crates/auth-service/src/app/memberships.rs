@@ -1,0 +1,82 @@
+//! Project memberships: an identity's role in a project, optionally
+//! narrowed by scopes.
+
+use latchkey_domain::identity::ProjectRole;
+use latchkey_domain::scope::Scopes;
+use latchkey_store::StoreError;
+use latchkey_store::auth::MembershipRecord;
+
+use super::{AuthApp, Caller, Freshness, admin::AdminScope, projects::check_environments_exist};
+use crate::error::AuthError;
+
+impl AuthApp {
+    /// Gives an identity a role in a project, optionally narrowed by scopes.
+    pub async fn add_identity_to_project(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        identity_id: &str,
+        role: ProjectRole,
+        scopes: Option<Scopes>,
+    ) -> Result<MembershipRecord, AuthError> {
+        let admin = self
+            .admin_of(caller, AdminScope::Project(project_id))
+            .await?;
+        match &scopes {
+            None => admin.require_unscoped("an unscoped membership")?,
+            Some(scopes) => admin.require_covers(scopes, "the membership's scopes")?,
+        }
+        let project = self.load_project(project_id, Freshness::Fresh).await?;
+        self.load_identity(identity_id).await?;
+        if let Some(scopes) = &scopes {
+            check_environments_exist(&project, scopes)?;
+        }
+        let record = MembershipRecord {
+            project_id: project.id,
+            identity_id: identity_id.to_owned(),
+            role,
+            scopes,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_membership(&record).await.map_err(|e| match e {
+            StoreError::Conflict(_) => AuthError::Conflict(format!(
+                "identity {identity_id} is already a member of project {project_id}; remove it first to change its role"
+            )),
+            other => other.into(),
+        })?;
+        Ok(record)
+    }
+
+    /// Removes an identity from a project.
+    pub async fn remove_identity_from_project(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        identity_id: &str,
+    ) -> Result<(), AuthError> {
+        let admin = self
+            .admin_of(caller, AdminScope::Project(project_id))
+            .await?;
+        if admin.scopes().is_some()
+            && let Some(membership) = self
+                .store
+                .membership(project_id, identity_id, Freshness::Fresh)
+                .await?
+        {
+            match &membership.scopes {
+                None => admin.require_unscoped("removing an unscoped membership")?,
+                Some(scopes) => admin.require_covers(scopes, "the membership's scopes")?,
+            }
+        }
+        let removed = self
+            .store
+            .delete_membership(project_id, identity_id)
+            .await?;
+        if !removed {
+            return Err(AuthError::NotFound(format!(
+                "identity {identity_id:?} is not a member of project {project_id:?}"
+            )));
+        }
+        Ok(())
+    }
+}

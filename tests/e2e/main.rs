@@ -1,0 +1,19 @@
+//! End-to-end scenarios across the auth service, the secrets service and
+//! the CLI, in one test binary (one link instead of eight). Each module is
+//! one concern; every scenario starts its own stack on loopback ports, so
+//! they run in parallel.
+
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod abuse;
+mod crash;
+mod delegation;
+mod identities;
+mod root_key_rotation;
+mod service_tokens;
+mod telemetry;
+mod tls;
