@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use latchkey_domain::crypto::{Sealed, key_rotation_recommended};
 use latchkey_domain::identity::{OrgRole, ProjectRole};
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::model::Principal;
+use latchkey_domain::model::{Principal, TokenName};
 use latchkey_domain::path::{Environment, SecretPath};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
 use latchkey_domain::scope::{Action, Permissions, Scope, Scopes};
@@ -162,7 +162,9 @@ impl AuthService for AuthGrpc {
         let req = request.into_inner();
         let new = NewServiceToken {
             project_id: required("project_id", &req.project_id)?.to_owned(),
-            name: token_name(&req.name)?,
+            name: TokenName::parse(&req.name)
+                .map_err(AuthError::from)?
+                .into_string(),
             scopes: scopes_from_pb(&req.scopes)?,
             permissions: permissions_from_pb(&req.permissions)?,
             expires_in_seconds: req.expires_in_seconds,
@@ -551,20 +553,6 @@ fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, AuthError> {
         return Err(InvalidInput::new(field, "is required").into());
     }
     Ok(value.trim())
-}
-
-fn token_name(raw: &str) -> Result<String, AuthError> {
-    let name = raw.trim();
-    if name.chars().count() > 256 || name.chars().any(char::is_control) {
-        return Err(
-            InvalidInput::new("name", "a token name is at most 256 printable characters").into(),
-        );
-    }
-    Ok(if name.is_empty() {
-        "Service token".to_owned()
-    } else {
-        name.to_owned()
-    })
 }
 
 fn scopes_from_pb(scopes: &[pb::Scope]) -> Result<Scopes, AuthError> {

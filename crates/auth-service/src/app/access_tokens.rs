@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use latchkey_domain::access::check_client_ip;
 use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::DisplayName;
 use latchkey_domain::ports::BearerToken;
 use latchkey_domain::token::{AnyToken, IdentityTokenSecret};
 use latchkey_domain::ttl::{access_token_expiry, renewed_expiry, seconds_until};
@@ -13,7 +14,6 @@ use latchkey_store::auth::IdentityTokenRecord;
 
 use super::{
     AuthApp, Authenticated, Caller, Freshness, admin::AdminScope, authn::invalid_token, keys::hash,
-    projects::display_name,
 };
 use crate::error::AuthError;
 
@@ -54,11 +54,7 @@ impl AuthApp {
         let record = IdentityTokenRecord {
             id: token.id().to_string(),
             identity_id: identity_id.to_owned(),
-            name: if name.trim().is_empty() {
-                "Access token".to_owned()
-            } else {
-                display_name(name, "name")?
-            },
+            name: DisplayName::parse_or(name, "name", "Access token")?.into_string(),
             secret_hash: hash(token.secret()).await?,
             expires_at: Some(expires_at),
             revoked_at: None,

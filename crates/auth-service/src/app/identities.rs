@@ -5,8 +5,9 @@ use latchkey_domain::identity::{OrgRole, TokenAuthConfig};
 use latchkey_store::StoreError;
 use latchkey_store::auth::IdentityRecord;
 
-use super::{AuthApp, Caller, Freshness, admin::AdminScope, projects::display_name};
+use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
+use latchkey_domain::model::DisplayName;
 
 /// Token Auth fields to change; `None` and an empty list leave a field as it is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,7 +44,7 @@ impl AuthApp {
         self.admin_of(caller, AdminScope::Org).await?;
         let identity = IdentityRecord {
             id: uuid::Uuid::new_v4().to_string(),
-            name: display_name(name, "name")?,
+            name: DisplayName::parse(name, "name")?.into_string(),
             org_role,
             created_at: self.clock.now(),
         };

@@ -10,6 +10,7 @@ use latchkey_store::auth::{NewProject, ProjectRecord};
 
 use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
+use latchkey_domain::model::DisplayName;
 
 impl AuthApp {
     /// Creates a project with the default environments and a fresh wrapped key.
@@ -20,7 +21,7 @@ impl AuthApp {
         e2ee: bool,
     ) -> Result<ProjectRecord, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
-        let name = display_name(name, "name")?;
+        let name = DisplayName::parse(name, "name")?.into_string();
         let id = uuid::Uuid::new_v4().to_string();
         let key = WireKey::generate(&mut rand::rngs::OsRng);
         let environments = Environment::DEFAULTS
@@ -91,11 +92,7 @@ impl AuthApp {
         if project.environments.iter().any(|(e, _)| e == slug) {
             return Err(exists());
         }
-        let name = if name.trim().is_empty() {
-            slug.as_str().to_owned()
-        } else {
-            display_name(name, "name")?
-        };
+        let name = DisplayName::parse_or(name, "name", slug.as_str())?.into_string();
         self.store
             .insert_environment(project_id, slug, &name)
             .await
@@ -154,16 +151,4 @@ pub(super) fn check_environments_exist(
         }
     }
     Ok(())
-}
-
-/// A name of 1 to 64 printable characters, trimmed.
-pub(super) fn display_name(raw: &str, field: &str) -> Result<String, InvalidInput> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(InvalidInput::new(
-            field,
-            "a name is 1 to 64 printable characters",
-        ));
-    }
-    Ok(name.to_owned())
 }
