@@ -168,17 +168,8 @@ impl CachedAuthStore {
                 })
                 .await;
         }
-        let _flush = self.flushing.read().await;
-        let mut token = self.store.service_token(id).await?;
-        if let Some(t) = &mut token {
-            overlay(
-                &self.service_token_uses,
-                &t.id,
-                &mut t.use_count,
-                &mut t.last_used_at,
-            );
-        }
-        Ok(token)
+        self.with_pending_uses(&self.service_token_uses, self.store.service_token(id))
+            .await
     }
 
     /// A project's service tokens that were not deleted.
@@ -186,17 +177,11 @@ impl CachedAuthStore {
         &self,
         project_id: &str,
     ) -> Result<Vec<ServiceTokenRecord>, StoreError> {
-        let _flush = self.flushing.read().await;
-        let mut tokens = self.store.service_tokens(project_id).await?;
-        for t in &mut tokens {
-            overlay(
-                &self.service_token_uses,
-                &t.id,
-                &mut t.use_count,
-                &mut t.last_used_at,
-            );
-        }
-        Ok(tokens)
+        self.with_pending_uses(
+            &self.service_token_uses,
+            self.store.service_tokens(project_id),
+        )
+        .await
     }
 
     /// Marks a service token deleted; false when there was none.
@@ -327,17 +312,8 @@ impl CachedAuthStore {
                 })
                 .await;
         }
-        let _flush = self.flushing.read().await;
-        let mut token = self.store.identity_token(id).await?;
-        if let Some(t) = &mut token {
-            overlay(
-                &self.identity_token_uses,
-                &t.id,
-                &mut t.use_count,
-                &mut t.last_used_at,
-            );
-        }
-        Ok(token)
+        self.with_pending_uses(&self.identity_token_uses, self.store.identity_token(id))
+            .await
     }
 
     /// An identity's access tokens, oldest first.
@@ -345,17 +321,11 @@ impl CachedAuthStore {
         &self,
         identity_id: &str,
     ) -> Result<Vec<IdentityTokenRecord>, StoreError> {
-        let _flush = self.flushing.read().await;
-        let mut tokens = self.store.identity_tokens(identity_id).await?;
-        for t in &mut tokens {
-            overlay(
-                &self.identity_token_uses,
-                &t.id,
-                &mut t.use_count,
-                &mut t.last_used_at,
-            );
-        }
-        Ok(tokens)
+        self.with_pending_uses(
+            &self.identity_token_uses,
+            self.store.identity_tokens(identity_id),
+        )
+        .await
     }
 
     /// Revokes an access token; false when it was already revoked or is unknown.
@@ -428,6 +398,25 @@ impl CachedAuthStore {
         result
     }
 
+    /// Rows as `read` returns them, plus the uses in `batch` not yet
+    /// flushed; a flush cannot run between the read and the addition.
+    async fn with_pending_uses<R, T>(
+        &self,
+        batch: &UseBatch,
+        read: impl Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError>
+    where
+        T: CountsUses + 'static,
+        for<'a> &'a mut R: IntoIterator<Item = &'a mut T>,
+    {
+        let _flush = self.flushing.read().await;
+        let mut rows = read.await?;
+        for row in &mut rows {
+            row.add_pending(batch);
+        }
+        Ok(rows)
+    }
+
     // --- maintenance ------------------------------------------------------
 
     /// Writes the use counts batched in memory; on failure the unwritten
@@ -471,8 +460,24 @@ impl CachedAuthStore {
     }
 }
 
-/// Adds the uses of `id` counted in memory to a row read from the database.
-fn overlay(
+/// A token row whose use count and last use the database lags behind.
+trait CountsUses {
+    fn add_pending(&mut self, batch: &UseBatch);
+}
+
+impl CountsUses for ServiceTokenRecord {
+    fn add_pending(&mut self, batch: &UseBatch) {
+        add_pending(batch, &self.id, &mut self.use_count, &mut self.last_used_at);
+    }
+}
+
+impl CountsUses for IdentityTokenRecord {
+    fn add_pending(&mut self, batch: &UseBatch) {
+        add_pending(batch, &self.id, &mut self.use_count, &mut self.last_used_at);
+    }
+}
+
+fn add_pending(
     batch: &UseBatch,
     id: &str,
     use_count: &mut u64,
