@@ -26,14 +26,12 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use latchkey_domain::crypto::RootKey;
+use latchkey_domain::model::{AccessToken, Identity, ServiceToken};
 use latchkey_domain::ports::Clock;
 use latchkey_service_kit::config::InternalKey;
-use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord, ServiceTokenRecord};
 
 pub use self::access_tokens::IssuedAccessToken;
 pub use self::admin::Caller;
-pub use self::identities::ConfigChanges;
-pub use self::service_tokens::NewServiceToken;
 use crate::limiter::{FailureLimiter, FailureLimits};
 use crate::store::CachedAuthStore;
 pub use crate::store::Freshness;
@@ -52,14 +50,14 @@ pub enum Authenticated {
     /// A service token.
     Service {
         /// The token's row.
-        token: ServiceTokenRecord,
+        token: ServiceToken,
     },
     /// An identity access token.
     Identity {
         /// The token's row.
-        token: IdentityTokenRecord,
+        token: AccessToken,
         /// Its identity.
-        identity: IdentityRecord,
+        identity: Identity,
     },
 }
 

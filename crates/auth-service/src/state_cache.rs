@@ -118,28 +118,36 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
 }
 
 /// Uses counted in memory, per token id: how many and the last one.
-#[derive(Debug, Default)]
-pub struct UseBatch {
-    pending: Mutex<HashMap<String, (u64, DateTime<Utc>)>>,
+#[derive(Debug)]
+pub struct UseBatch<K> {
+    pending: Mutex<HashMap<K, (u64, DateTime<Utc>)>>,
 }
 
-impl UseBatch {
+impl<K> Default for UseBatch<K> {
+    fn default() -> Self {
+        Self {
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> UseBatch<K> {
     /// Counts one use of `token_id` at `now`.
-    pub fn add(&self, token_id: &str, now: DateTime<Utc>) {
+    pub fn add(&self, token_id: &K, now: DateTime<Utc>) {
         if let Ok(mut pending) = self.pending.lock() {
-            let entry = pending.entry(token_id.to_owned()).or_insert((0, now));
+            let entry = pending.entry(token_id.clone()).or_insert((0, now));
             entry.0 += 1;
             entry.1 = entry.1.max(now);
         }
     }
 
     /// The uses of `token_id` counted and not yet taken, with the last one.
-    pub fn pending(&self, token_id: &str) -> Option<(u64, DateTime<Utc>)> {
+    pub fn pending(&self, token_id: &K) -> Option<(u64, DateTime<Utc>)> {
         self.pending.lock().ok()?.get(token_id).copied()
     }
 
     /// Takes every pending count, to write them out.
-    pub fn take(&self) -> Vec<(String, u64, DateTime<Utc>)> {
+    pub fn take(&self) -> Vec<(K, u64, DateTime<Utc>)> {
         self.pending
             .lock()
             .map(|mut pending| pending.drain().map(|(id, (n, at))| (id, n, at)).collect())
@@ -147,7 +155,7 @@ impl UseBatch {
     }
 
     /// Puts counts back after a failed write, so no use is lost.
-    pub fn restore(&self, uses: Vec<(String, u64, DateTime<Utc>)>) {
+    pub fn restore(&self, uses: Vec<(K, u64, DateTime<Utc>)>) {
         if let Ok(mut pending) = self.pending.lock() {
             for (id, n, at) in uses {
                 let entry = pending.entry(id).or_insert((0, at));
@@ -227,8 +235,9 @@ mod tests {
     #[test]
     fn batched_uses_add_up_and_survive_a_failed_flush() {
         let batch = UseBatch::default();
-        batch.add("t", t0());
-        batch.add("t", t0() + Duration::seconds(2));
+        let t = "t".to_owned();
+        batch.add(&t, t0());
+        batch.add(&t, t0() + Duration::seconds(2));
         let taken = batch.take();
         assert_eq!(
             taken,
@@ -236,7 +245,7 @@ mod tests {
         );
         assert!(batch.take().is_empty());
         batch.restore(taken);
-        batch.add("t", t0());
+        batch.add(&t, t0());
         assert_eq!(
             batch.take(),
             vec![("t".to_owned(), 3, t0() + Duration::seconds(2))]

@@ -13,13 +13,16 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey_domain::crypto::Sealed;
 use latchkey_domain::identity::TokenAuthConfig;
 use latchkey_domain::ip::TrustedIps;
+use std::hash::Hash;
+
+use latchkey_domain::model::{
+    AccessToken, AccessTokenId, Identity, IdentityId, Membership, NewProject, Project, ProjectId,
+    ServiceToken, ServiceTokenId,
+};
 use latchkey_domain::path::Environment;
 use latchkey_domain::ports::Clock;
 use latchkey_store::StoreError;
-use latchkey_store::auth::{
-    AuthStore, IdentityRecord, IdentityTokenRecord, MembershipRecord, NewProject, ProjectRecord,
-    ServiceTokenRecord,
-};
+use latchkey_store::auth::AuthStore;
 use tokio::sync::RwLock;
 
 use crate::state_cache::{TtlCache, UseBatch};
@@ -41,13 +44,13 @@ const CACHE_CAPACITY: usize = 10_000;
 pub struct CachedAuthStore {
     store: AuthStore,
     clock: Arc<dyn Clock>,
-    service_tokens: TtlCache<String, Option<ServiceTokenRecord>>,
-    identity_tokens: TtlCache<String, Option<IdentityTokenRecord>>,
-    identities: TtlCache<String, Option<IdentityRecord>>,
-    projects: TtlCache<String, Option<ProjectRecord>>,
-    memberships: TtlCache<(String, String), Option<MembershipRecord>>,
-    service_token_uses: UseBatch,
-    identity_token_uses: UseBatch,
+    service_tokens: TtlCache<ServiceTokenId, Option<ServiceToken>>,
+    identity_tokens: TtlCache<AccessTokenId, Option<AccessToken>>,
+    identities: TtlCache<IdentityId, Option<Identity>>,
+    projects: TtlCache<ProjectId, Option<Project>>,
+    memberships: TtlCache<(ProjectId, IdentityId), Option<Membership>>,
+    service_token_uses: UseBatch<ServiceTokenId>,
+    identity_token_uses: UseBatch<AccessTokenId>,
     /// Held for writing while a flush moves counts from memory to the
     /// database, so a fresh read never sees a use in both or in neither.
     flushing: RwLock<()>,
@@ -88,24 +91,24 @@ impl CachedAuthStore {
     /// One project, or `None`.
     pub async fn project(
         &self,
-        id: &str,
+        id: &ProjectId,
         freshness: Freshness,
-    ) -> Result<Option<ProjectRecord>, StoreError> {
+    ) -> Result<Option<Project>, StoreError> {
         let cached = freshness == Freshness::Cached;
         self.projects
-            .get_or_load(id.to_owned(), self.now(), cached, || self.store.project(id))
+            .get_or_load(id.clone(), self.now(), cached, || self.store.project(id))
             .await
     }
 
     /// Every project, oldest first.
-    pub async fn projects(&self) -> Result<Vec<ProjectRecord>, StoreError> {
+    pub async fn projects(&self) -> Result<Vec<Project>, StoreError> {
         self.store.projects().await
     }
 
     /// Adds an environment; [`StoreError::Conflict`] when the slug exists.
     pub async fn insert_environment(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         slug: &Environment,
         name: &str,
     ) -> Result<(), StoreError> {
@@ -113,57 +116,57 @@ impl CachedAuthStore {
             .store
             .insert_environment(project_id, slug, name, self.now())
             .await;
-        self.projects.remove(&project_id.to_owned());
+        self.projects.remove(&project_id.clone());
         result
     }
 
     /// Replaces a project's wrapped key; false when there is no such project.
     pub async fn set_project_wrapped_key(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         wrapped: &Sealed,
     ) -> Result<bool, StoreError> {
         let result = self
             .store
             .set_project_wrapped_key(project_id, wrapped)
             .await;
-        self.projects.remove(&project_id.to_owned());
+        self.projects.remove(&project_id.clone());
         result
     }
 
     /// Replaces a project's IP allowlist; false when there is no such project.
     pub async fn set_project_trusted_ips(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         ips: &TrustedIps,
     ) -> Result<bool, StoreError> {
         let result = self.store.set_project_trusted_ips(project_id, ips).await;
-        self.projects.remove(&project_id.to_owned());
+        self.projects.remove(&project_id.clone());
         result
     }
 
     /// Counts one encryption under the project key; returns the new count.
-    pub async fn count_encryption(&self, project_id: &str) -> Result<u64, StoreError> {
+    pub async fn count_encryption(&self, project_id: &ProjectId) -> Result<u64, StoreError> {
         self.store.count_encryption(project_id).await
     }
 
     // --- service tokens ---------------------------------------------------
 
     /// Inserts a service token.
-    pub async fn insert_service_token(&self, token: &ServiceTokenRecord) -> Result<(), StoreError> {
+    pub async fn insert_service_token(&self, token: &ServiceToken) -> Result<(), StoreError> {
         self.store.insert_service_token(token).await
     }
 
     /// One service token (deleted ones too), or `None`.
     pub async fn service_token(
         &self,
-        id: &str,
+        id: &ServiceTokenId,
         freshness: Freshness,
-    ) -> Result<Option<ServiceTokenRecord>, StoreError> {
+    ) -> Result<Option<ServiceToken>, StoreError> {
         if freshness == Freshness::Cached {
             return self
                 .service_tokens
-                .get_or_load(id.to_owned(), self.now(), true, || {
+                .get_or_load(id.clone(), self.now(), true, || {
                     self.store.service_token(id)
                 })
                 .await;
@@ -175,8 +178,8 @@ impl CachedAuthStore {
     /// A project's service tokens that were not deleted.
     pub async fn service_tokens(
         &self,
-        project_id: &str,
-    ) -> Result<Vec<ServiceTokenRecord>, StoreError> {
+        project_id: &ProjectId,
+    ) -> Result<Vec<ServiceToken>, StoreError> {
         self.with_pending_uses(
             &self.service_token_uses,
             self.store.service_tokens(project_id),
@@ -185,25 +188,25 @@ impl CachedAuthStore {
     }
 
     /// Marks a service token deleted; false when there was none.
-    pub async fn revoke_service_token(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_service_token(&self, id: &ServiceTokenId) -> Result<bool, StoreError> {
         let result = self.store.revoke_service_token(id, self.now()).await;
-        self.service_tokens.remove(&id.to_owned());
+        self.service_tokens.remove(&id.clone());
         result
     }
 
     /// Deactivates or reactivates a service token; false when there is none.
     pub async fn set_service_token_active(
         &self,
-        id: &str,
+        id: &ServiceTokenId,
         active: bool,
     ) -> Result<bool, StoreError> {
         let result = self.store.set_service_token_active(id, active).await;
-        self.service_tokens.remove(&id.to_owned());
+        self.service_tokens.remove(&id.clone());
         result
     }
 
     /// Counts one use of a service token, in memory until the next flush.
-    pub fn record_service_token_use(&self, id: &str) {
+    pub fn record_service_token_use(&self, id: &ServiceTokenId) {
         self.service_token_uses.add(id, self.now());
     }
 
@@ -215,15 +218,15 @@ impl CachedAuthStore {
     }
 
     /// Inserts an identity.
-    pub async fn insert_identity(&self, identity: &IdentityRecord) -> Result<(), StoreError> {
+    pub async fn insert_identity(&self, identity: &Identity) -> Result<(), StoreError> {
         self.store.insert_identity(identity).await
     }
 
     /// Inserts an identity together with one access token, atomically.
     pub async fn insert_identity_with_token(
         &self,
-        identity: &IdentityRecord,
-        token: &IdentityTokenRecord,
+        identity: &Identity,
+        token: &AccessToken,
     ) -> Result<(), StoreError> {
         self.store.insert_identity_with_token(identity, token).await
     }
@@ -231,27 +234,25 @@ impl CachedAuthStore {
     /// One identity, or `None`.
     pub async fn identity(
         &self,
-        id: &str,
+        id: &IdentityId,
         freshness: Freshness,
-    ) -> Result<Option<IdentityRecord>, StoreError> {
+    ) -> Result<Option<Identity>, StoreError> {
         let cached = freshness == Freshness::Cached;
         self.identities
-            .get_or_load(id.to_owned(), self.now(), cached, || {
-                self.store.identity(id)
-            })
+            .get_or_load(id.clone(), self.now(), cached, || self.store.identity(id))
             .await
     }
 
     /// Every identity, oldest first.
-    pub async fn identities(&self) -> Result<Vec<IdentityRecord>, StoreError> {
+    pub async fn identities(&self) -> Result<Vec<Identity>, StoreError> {
         self.store.identities().await
     }
 
     /// Deletes an identity, revoking its tokens and dropping its
     /// memberships; false when there was none.
-    pub async fn delete_identity(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_identity(&self, id: &IdentityId) -> Result<bool, StoreError> {
         let result = self.store.delete_identity(id, self.now()).await;
-        self.identities.remove(&id.to_owned());
+        self.identities.remove(&id.clone());
         // Which cached tokens and memberships are its is not indexed.
         self.identity_tokens.clear();
         self.memberships.clear();
@@ -261,7 +262,7 @@ impl CachedAuthStore {
     /// An identity's Token Auth, or `None`.
     pub async fn token_auth_config(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> Result<Option<TokenAuthConfig>, StoreError> {
         self.store.token_auth_config(identity_id).await
     }
@@ -269,7 +270,7 @@ impl CachedAuthStore {
     /// Attaches Token Auth; [`StoreError::Conflict`] when it is attached.
     pub async fn insert_token_auth_config(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         config: &TokenAuthConfig,
     ) -> Result<(), StoreError> {
         self.store
@@ -280,7 +281,7 @@ impl CachedAuthStore {
     /// Replaces Token Auth; false when none is attached.
     pub async fn update_token_auth_config(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
         config: &TokenAuthConfig,
     ) -> Result<bool, StoreError> {
         self.store
@@ -291,23 +292,20 @@ impl CachedAuthStore {
     // --- access tokens ----------------------------------------------------
 
     /// Inserts an access token.
-    pub async fn insert_identity_token(
-        &self,
-        token: &IdentityTokenRecord,
-    ) -> Result<(), StoreError> {
+    pub async fn insert_identity_token(&self, token: &AccessToken) -> Result<(), StoreError> {
         self.store.insert_identity_token(token).await
     }
 
     /// One access token (revoked ones too), or `None`.
     pub async fn identity_token(
         &self,
-        id: &str,
+        id: &AccessTokenId,
         freshness: Freshness,
-    ) -> Result<Option<IdentityTokenRecord>, StoreError> {
+    ) -> Result<Option<AccessToken>, StoreError> {
         if freshness == Freshness::Cached {
             return self
                 .identity_tokens
-                .get_or_load(id.to_owned(), self.now(), true, || {
+                .get_or_load(id.clone(), self.now(), true, || {
                     self.store.identity_token(id)
                 })
                 .await;
@@ -319,8 +317,8 @@ impl CachedAuthStore {
     /// An identity's access tokens, oldest first.
     pub async fn identity_tokens(
         &self,
-        identity_id: &str,
-    ) -> Result<Vec<IdentityTokenRecord>, StoreError> {
+        identity_id: &IdentityId,
+    ) -> Result<Vec<AccessToken>, StoreError> {
         self.with_pending_uses(
             &self.identity_token_uses,
             self.store.identity_tokens(identity_id),
@@ -329,34 +327,34 @@ impl CachedAuthStore {
     }
 
     /// Revokes an access token; false when it was already revoked or is unknown.
-    pub async fn revoke_identity_token(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_identity_token(&self, id: &AccessTokenId) -> Result<bool, StoreError> {
         let result = self.store.revoke_identity_token(id, self.now()).await;
-        self.identity_tokens.remove(&id.to_owned());
+        self.identity_tokens.remove(&id.clone());
         result
     }
 
     /// Moves a live access token's expiry; false when it is no longer live.
     pub async fn renew_identity_token(
         &self,
-        id: &str,
+        id: &AccessTokenId,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let result = self
             .store
             .renew_identity_token(id, expires_at, self.now())
             .await;
-        self.identity_tokens.remove(&id.to_owned());
+        self.identity_tokens.remove(&id.clone());
         result
     }
 
     /// Consumes one use of a limited access token in one atomic statement;
     /// false when it is exhausted, expired or revoked.
-    pub async fn consume_identity_token_use(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn consume_identity_token_use(&self, id: &AccessTokenId) -> Result<bool, StoreError> {
         self.store.consume_identity_token_use(id, self.now()).await
     }
 
     /// Counts one use of an unlimited access token, in memory until the next flush.
-    pub fn record_identity_token_use(&self, id: &str) {
+    pub fn record_identity_token_use(&self, id: &AccessTokenId) {
         self.identity_token_uses.add(id, self.now());
     }
 
@@ -365,11 +363,11 @@ impl CachedAuthStore {
     /// An identity's membership of a project, or `None`.
     pub async fn membership(
         &self,
-        project_id: &str,
-        identity_id: &str,
+        project_id: &ProjectId,
+        identity_id: &IdentityId,
         freshness: Freshness,
-    ) -> Result<Option<MembershipRecord>, StoreError> {
-        let key = (project_id.to_owned(), identity_id.to_owned());
+    ) -> Result<Option<Membership>, StoreError> {
+        let key = (project_id.clone(), identity_id.clone());
         let cached = freshness == Freshness::Cached;
         self.memberships
             .get_or_load(key, self.now(), cached, || {
@@ -379,7 +377,7 @@ impl CachedAuthStore {
     }
 
     /// Adds a membership; [`StoreError::Conflict`] when it exists.
-    pub async fn insert_membership(&self, record: &MembershipRecord) -> Result<(), StoreError> {
+    pub async fn insert_membership(&self, record: &Membership) -> Result<(), StoreError> {
         let result = self.store.insert_membership(record).await;
         self.memberships
             .remove(&(record.project_id.clone(), record.identity_id.clone()));
@@ -389,12 +387,12 @@ impl CachedAuthStore {
     /// Removes a membership; false when there was none.
     pub async fn delete_membership(
         &self,
-        project_id: &str,
-        identity_id: &str,
+        project_id: &ProjectId,
+        identity_id: &IdentityId,
     ) -> Result<bool, StoreError> {
         let result = self.store.delete_membership(project_id, identity_id).await;
         self.memberships
-            .remove(&(project_id.to_owned(), identity_id.to_owned()));
+            .remove(&(project_id.clone(), identity_id.clone()));
         result
     }
 
@@ -402,7 +400,7 @@ impl CachedAuthStore {
     /// flushed; a flush cannot run between the read and the addition.
     async fn with_pending_uses<R, T>(
         &self,
-        batch: &UseBatch,
+        batch: &UseBatch<T::Id>,
         read: impl Future<Output = Result<R, StoreError>>,
     ) -> Result<R, StoreError>
     where
@@ -462,24 +460,27 @@ impl CachedAuthStore {
 
 /// A token row whose use count and last use the database lags behind.
 trait CountsUses {
-    fn add_pending(&mut self, batch: &UseBatch);
+    type Id: Hash + Eq + Clone;
+    fn add_pending(&mut self, batch: &UseBatch<Self::Id>);
 }
 
-impl CountsUses for ServiceTokenRecord {
-    fn add_pending(&mut self, batch: &UseBatch) {
+impl CountsUses for ServiceToken {
+    type Id = ServiceTokenId;
+    fn add_pending(&mut self, batch: &UseBatch<Self::Id>) {
         add_pending(batch, &self.id, &mut self.use_count, &mut self.last_used_at);
     }
 }
 
-impl CountsUses for IdentityTokenRecord {
-    fn add_pending(&mut self, batch: &UseBatch) {
+impl CountsUses for AccessToken {
+    type Id = AccessTokenId;
+    fn add_pending(&mut self, batch: &UseBatch<Self::Id>) {
         add_pending(batch, &self.id, &mut self.use_count, &mut self.last_used_at);
     }
 }
 
-fn add_pending(
-    batch: &UseBatch,
-    id: &str,
+fn add_pending<K: Hash + Eq + Clone>(
+    batch: &UseBatch<K>,
+    id: &K,
     use_count: &mut u64,
     last_used_at: &mut Option<DateTime<Utc>>,
 ) {

@@ -125,6 +125,16 @@ impl TokenAuthConfig {
         }
     }
 
+    /// `self` with `changes` applied, validated as a whole.
+    pub fn apply(&self, changes: &TokenAuthChanges) -> Result<Self, InvalidInput> {
+        self.with_changes(
+            changes.ttl,
+            changes.max_ttl,
+            changes.num_uses_limit,
+            &changes.trusted_ips,
+        )
+    }
+
     /// `self` with the given fields replaced, validated as a whole: TTL > 0,
     /// max TTL >= TTL, limit >= 0, every trusted IP an address or CIDR (an
     /// empty list keeps the current one).
@@ -180,6 +190,19 @@ impl TokenAuthConfig {
         }
         Ok(next)
     }
+}
+
+/// Token Auth fields to change; `None` and an empty list leave a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenAuthChanges {
+    /// `access_token_ttl`, seconds.
+    pub ttl: Option<i64>,
+    /// `access_token_max_ttl`, seconds.
+    pub max_ttl: Option<i64>,
+    /// `access_token_num_uses_limit`; 0 is unlimited.
+    pub num_uses_limit: Option<i64>,
+    /// `access_token_trusted_ips`, as sent.
+    pub trusted_ips: Vec<String>,
 }
 
 #[cfg(test)]

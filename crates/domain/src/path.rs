@@ -71,6 +71,16 @@ impl SecretPath {
         Self("/".to_owned())
     }
 
+    /// A caller's folder path: empty means the root `/`, anything else is
+    /// [`SecretPath::parse`]d.
+    pub fn parse_or_root(raw: &str) -> Result<Self, InvalidInput> {
+        if raw.is_empty() {
+            Ok(Self::root())
+        } else {
+            Self::parse(raw)
+        }
+    }
+
     /// Parses and normalises a folder path; the error names the field `secret_path`.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let err = |message: String| InvalidInput::new("secret_path", message);
@@ -178,6 +188,16 @@ impl fmt::Display for SecretName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_path_means_the_root_and_a_blank_one_is_still_invalid() {
+        assert_eq!(SecretPath::parse_or_root("").unwrap(), SecretPath::root());
+        assert_eq!(SecretPath::parse_or_root("/a/").unwrap().as_str(), "/a");
+        assert_eq!(
+            SecretPath::parse_or_root(" ").unwrap_err().field,
+            "secret_path"
+        );
+    }
 
     #[test]
     fn oversized_paths_are_refused_naming_the_limit_without_echoing_them() {

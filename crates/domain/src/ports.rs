@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use crate::crypto::{Sealed, WireKey};
-use crate::model::Principal;
+use crate::model::{Principal, ProjectId};
 use crate::path::{Environment, SecretPath};
 use crate::scope::{Action, Scopes};
 use crate::{AccessError, InvalidInput};
@@ -67,7 +67,7 @@ pub struct AuthorizationRequest {
     /// The end client's address, when known.
     pub client_ip: Option<IpAddr>,
     /// The project; `None` means the service token's own project.
-    pub project_id: Option<String>,
+    pub project_id: Option<ProjectId>,
     /// The environment.
     pub environment: Environment,
     /// The folder.
@@ -86,7 +86,7 @@ pub struct Grant {
     /// Whose token was granted.
     pub principal: Principal,
     /// The project the call acts on.
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// The token's scopes, to filter recursive listings.
     pub scopes: Scopes,
     /// The project key under the token's key part (service tokens).

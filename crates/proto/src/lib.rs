@@ -1,18 +1,17 @@
 //! Latchkey's gRPC contract, generated from `proto/` at build time.
 //!
-//! Nothing but generated code lives here: `auth::v1` and `secrets::v1` mirror
-//! the proto packages, and [`FILE_DESCRIPTOR_SET`] feeds server reflection.
+//! `auth::v1` and `secrets::v1` mirror the proto packages, and
+//! [`FILE_DESCRIPTOR_SET`] feeds server reflection; [`convert`] is the one
+//! hand-written part, translating them to and from the domain.
 
-#![allow(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    clippy::all,
-    clippy::pedantic,
-    reason = "generated code is not held to the workspace lints"
-)]
+pub mod convert;
 
 /// Package `latchkey.auth.v1`.
+#[expect(
+    clippy::allow_attributes,
+    clippy::allow_attributes_without_reason,
+    reason = "prost and tonic emit #[allow]s without reasons"
+)]
 pub mod auth {
     /// Version 1 of the auth API.
     pub mod v1 {
@@ -21,6 +20,11 @@ pub mod auth {
 }
 
 /// Package `latchkey.secrets.v1`.
+#[expect(
+    clippy::allow_attributes,
+    clippy::allow_attributes_without_reason,
+    reason = "prost and tonic emit #[allow]s without reasons"
+)]
 pub mod secrets {
     /// Version 1 of the secrets API.
     pub mod v1 {

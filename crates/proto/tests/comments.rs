@@ -2,6 +2,11 @@
 //! service, method, message, field, enum and enum value, so `grpcurl
 //! describe` explains the API by itself.
 
+#![expect(
+    unused_crate_dependencies,
+    reason = "a test target sees every dependency of the library"
+)]
+
 use prost::Message;
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet};
 

@@ -4,17 +4,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use latchkey_domain::InvalidInput;
 use latchkey_domain::crypto::{Sealed, secret_aad};
-use latchkey_domain::path::{Environment, SecretName, SecretPath};
+use latchkey_domain::model::{Folder, PlainSecret, Secret, SecretKey, check_envelope, check_value};
+use latchkey_domain::path::SecretName;
 use latchkey_domain::ports::{AuthorizationRequest, Authorizer, BearerToken, Clock, Grant};
 use latchkey_domain::scope::Action;
-use latchkey_store::secrets::{SecretKey, SecretRecord, SecretStore};
+use latchkey_store::secrets::SecretStore;
 
 use crate::error::SecretsError;
-
-/// The largest secret value accepted, in bytes.
-pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// Who is calling: their token and address.
 #[derive(Debug, Clone)]
@@ -23,34 +20,6 @@ pub struct Caller {
     pub token: BearerToken,
     /// The client address, when known.
     pub ip: Option<IpAddr>,
-}
-
-/// A folder in a project's environment; `project_id` `None` means the service token's project.
-#[derive(Debug, Clone)]
-pub struct Folder {
-    /// Project id, when given.
-    pub project_id: Option<String>,
-    /// Environment.
-    pub environment: Environment,
-    /// Folder path.
-    pub path: SecretPath,
-}
-
-/// A secret decrypted by the server; its `Debug` omits the value.
-#[derive(Clone)]
-pub struct PlainSecret {
-    /// The stored record.
-    pub record: SecretRecord,
-    /// The plaintext.
-    pub value: String,
-}
-
-impl std::fmt::Debug for PlainSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlainSecret")
-            .field("record", &self.record)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The secrets service's use cases over an [`Authorizer`].
@@ -73,18 +42,64 @@ impl<A: Authorizer> SecretsApp<A> {
     }
 
     /// Lists a folder (and the folders below it that the token may read,
-    /// when `recursive`), as ciphertext.
+    /// when `recursive`), as ciphertext for the key holder to open.
     pub async fn list(
         &self,
         caller: &Caller,
         folder: &Folder,
         recursive: bool,
+    ) -> Result<(Grant, Vec<Secret>), SecretsError> {
+        self.list_as(caller, folder, recursive, false).await
+    }
+
+    /// The same listing decrypted by the server (projects without e2ee).
+    pub async fn list_raw(
+        &self,
+        caller: &Caller,
+        folder: &Folder,
+        recursive: bool,
+    ) -> Result<(Grant, Vec<PlainSecret>), SecretsError> {
+        let (grant, secrets) = self.list_as(caller, folder, recursive, true).await?;
+        let plain = secrets
+            .into_iter()
+            .map(|secret| decrypt(&grant, secret))
+            .collect::<Result<_, _>>()?;
+        Ok((grant, plain))
+    }
+
+    /// One secret as ciphertext.
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        folder: &Folder,
+        name: &SecretName,
+    ) -> Result<(Grant, Secret), SecretsError> {
+        self.get_as(caller, folder, name, false).await
+    }
+
+    /// One secret decrypted by the server (projects without e2ee).
+    pub async fn get_raw(
+        &self,
+        caller: &Caller,
+        folder: &Folder,
+        name: &SecretName,
+    ) -> Result<(Grant, PlainSecret), SecretsError> {
+        let (grant, secret) = self.get_as(caller, folder, name, true).await?;
+        let plain = decrypt(&grant, secret)?;
+        Ok((grant, plain))
+    }
+
+    async fn list_as(
+        &self,
+        caller: &Caller,
+        folder: &Folder,
+        recursive: bool,
         raw: bool,
-    ) -> Result<(Grant, Vec<SecretRecord>), SecretsError> {
+    ) -> Result<(Grant, Vec<Secret>), SecretsError> {
         let grant = self
             .authorize(caller, folder, Action::Read, raw, recursive)
             .await?;
-        let records = self
+        let secrets = self
             .store
             .list(
                 &grant.project_id,
@@ -97,30 +112,26 @@ impl<A: Authorizer> SecretsApp<A> {
             // Sub-folders outside the scopes are left out, never an error.
             .filter(|r| grant.scopes.allows(&r.key.environment, &r.key.path))
             .collect();
-        Ok((grant, records))
+        Ok((grant, secrets))
     }
 
-    /// One secret as ciphertext.
-    pub async fn get(
+    async fn get_as(
         &self,
         caller: &Caller,
         folder: &Folder,
         name: &SecretName,
         raw: bool,
-    ) -> Result<(Grant, SecretRecord), SecretsError> {
+    ) -> Result<(Grant, Secret), SecretsError> {
         let grant = self
             .authorize(caller, folder, Action::Read, raw, false)
             .await?;
         let key = secret_key(&grant, folder, name);
-        let record = self.store.get(&key).await?.ok_or_else(|| {
-            SecretsError::NotFound(format!(
-                "secret {:?} not found in {}:{}",
-                name.as_str(),
-                folder.environment,
-                folder.path
-            ))
-        })?;
-        Ok((grant, record))
+        let secret = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| not_found(folder, name))?;
+        Ok((grant, secret))
     }
 
     /// Stores client-side ciphertext as the secret's next version.
@@ -130,7 +141,7 @@ impl<A: Authorizer> SecretsApp<A> {
         folder: &Folder,
         name: &SecretName,
         sealed: Sealed,
-    ) -> Result<SecretRecord, SecretsError> {
+    ) -> Result<Secret, SecretsError> {
         check_envelope(&sealed)?;
         let grant = self
             .authorize(caller, folder, Action::Write, false, false)
@@ -146,14 +157,8 @@ impl<A: Authorizer> SecretsApp<A> {
         folder: &Folder,
         name: &SecretName,
         value: &str,
-    ) -> Result<SecretRecord, SecretsError> {
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(InvalidInput::new(
-                "value",
-                format!("is larger than {MAX_VALUE_BYTES} bytes"),
-            )
-            .into());
-        }
+    ) -> Result<Secret, SecretsError> {
+        check_value(value)?;
         let grant = self
             .authorize(caller, folder, Action::Write, true, false)
             .await?;
@@ -177,41 +182,9 @@ impl<A: Authorizer> SecretsApp<A> {
             .await?;
         let key = secret_key(&grant, folder, name);
         if !self.store.delete(&key).await? {
-            return Err(SecretsError::NotFound(format!(
-                "secret {:?} not found in {}:{}",
-                name.as_str(),
-                folder.environment,
-                folder.path
-            )));
+            return Err(not_found(folder, name));
         }
         Ok(())
-    }
-
-    /// Decrypts records with the project key a raw grant carries.
-    pub fn decrypt(
-        grant: &Grant,
-        records: Vec<SecretRecord>,
-    ) -> Result<Vec<PlainSecret>, SecretsError> {
-        let project_key = grant.project_key.as_ref().ok_or_else(missing_key)?;
-        records
-            .into_iter()
-            .map(|record| {
-                let undecryptable = || {
-                    SecretsError::Undecryptable(format!(
-                        "secret {} in {}:{} of project {} does not decrypt under the project key",
-                        record.key.name,
-                        record.key.environment,
-                        record.key.path,
-                        record.key.project_id
-                    ))
-                };
-                let bytes = project_key
-                    .open(&record.sealed, &aad(&record.key))
-                    .map_err(|_| undecryptable())?;
-                let value = String::from_utf8(bytes).map_err(|_| undecryptable())?;
-                Ok(PlainSecret { record, value })
-            })
-            .collect()
     }
 
     async fn authorize(
@@ -249,65 +222,40 @@ fn secret_key(grant: &Grant, folder: &Folder, name: &SecretName) -> SecretKey {
 
 fn aad(key: &SecretKey) -> Vec<u8> {
     secret_aad(
-        &key.project_id,
+        key.project_id.as_str(),
         key.environment.as_str(),
         key.path.as_str(),
         key.name.as_str(),
     )
 }
 
-fn check_envelope(sealed: &Sealed) -> Result<(), InvalidInput> {
-    if sealed.iv.len() != 12 && sealed.iv.len() != 16 {
-        return Err(InvalidInput::new(
-            "iv",
-            format!("must be 12 or 16 bytes, got {}", sealed.iv.len()),
-        ));
-    }
-    if sealed.tag.len() != 16 {
-        return Err(InvalidInput::new(
-            "tag",
-            format!("must be 16 bytes, got {}", sealed.tag.len()),
-        ));
-    }
-    if sealed.ciphertext.len() > MAX_VALUE_BYTES {
-        return Err(InvalidInput::new(
-            "ciphertext",
-            format!("is larger than {MAX_VALUE_BYTES} bytes"),
-        ));
-    }
-    Ok(())
+/// Opens a secret with the project key a raw grant carries.
+fn decrypt(grant: &Grant, secret: Secret) -> Result<PlainSecret, SecretsError> {
+    let project_key = grant.project_key.as_ref().ok_or_else(missing_key)?;
+    let undecryptable = || {
+        SecretsError::Undecryptable(format!(
+            "secret {} in {}:{} of project {} does not decrypt under the project key",
+            secret.key.name, secret.key.environment, secret.key.path, secret.key.project_id
+        ))
+    };
+    let bytes = project_key
+        .open(&secret.sealed, &aad(&secret.key))
+        .map_err(|_| undecryptable())?;
+    let value = String::from_utf8(bytes).map_err(|_| undecryptable())?;
+    Ok(PlainSecret { secret, value })
+}
+
+fn not_found(folder: &Folder, name: &SecretName) -> SecretsError {
+    SecretsError::NotFound(format!(
+        "secret {:?} not found in {}:{}",
+        name.as_str(),
+        folder.environment,
+        folder.path
+    ))
 }
 
 fn missing_key() -> SecretsError {
     SecretsError::Undecryptable(
         "the auth service granted a raw call without the project key".to_owned(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_secret_debug_omits_the_value() {
-        let secret = PlainSecret {
-            record: SecretRecord {
-                key: SecretKey {
-                    project_id: "p".into(),
-                    environment: Environment::parse("dev").unwrap(),
-                    path: SecretPath::parse("/").unwrap(),
-                    name: SecretName::parse("DB_URL").unwrap(),
-                },
-                sealed: Sealed::default(),
-                version: 1,
-                updated_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            },
-            value: "postgres://u:hunter2@db".into(),
-        };
-        let debug = format!("{secret:?}");
-        assert!(
-            debug.contains("DB_URL") && !debug.contains("hunter2"),
-            "{debug}"
-        );
-    }
 }

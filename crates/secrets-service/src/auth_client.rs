@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use latchkey_domain::crypto::{Sealed, WireKey};
-use latchkey_domain::model::Principal;
 use latchkey_domain::ports::{AuthorizationRequest, AuthorizeError, Authorizer, Grant};
-use latchkey_domain::scope::{Action, Scope, Scopes};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
@@ -172,19 +169,7 @@ fn channel(
 
 impl Authorizer for GrpcAuthorizer {
     async fn authorize(&self, req: AuthorizationRequest) -> Result<Grant, AuthorizeError> {
-        let mut request = tonic::Request::new(pb::AuthorizeRequest {
-            token: req.token.expose().to_owned(),
-            client_ip: req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            project_id: req.project_id.unwrap_or_default(),
-            environment: req.environment.as_str().to_owned(),
-            secret_path: req.path.as_str().to_owned(),
-            action: match req.action {
-                Action::Read => pb::Action::Read.into(),
-                Action::Write => pb::Action::Write.into(),
-            },
-            raw: req.raw,
-            recursive: req.recursive,
-        });
+        let mut request = tonic::Request::new(pb::AuthorizeRequest::from(&req));
         let key = MetadataValue::try_from(self.internal_key.expose()).map_err(|_| {
             unavailable("the internal key is not valid metadata; check LATCHKEY_INTERNAL_KEY")
         })?;
@@ -197,7 +182,10 @@ impl Authorizer for GrpcAuthorizer {
             .await
             .map_err(|status| authorize_error(&status))?
             .into_inner();
-        Ok(grant_from_pb(reply)?)
+        Grant::try_from(reply).map_err(|e| {
+            tracing::warn!(field = %e.field, "auth service sent a malformed grant");
+            unavailable(&format!("the auth service sent a malformed {}", e.field)).into()
+        })
     }
 }
 
@@ -228,31 +216,6 @@ fn authorize_error(status: &tonic::Status) -> AuthorizeError {
             .into()
         }
     }
-}
-
-fn grant_from_pb(reply: pb::AuthorizeResponse) -> Result<Grant, AccessError> {
-    let bad = |what: &str| unavailable(&format!("the auth service sent a malformed {what}"));
-    let scopes = reply
-        .scopes
-        .iter()
-        .map(|s| Scope::new(&s.environment, &s.secret_path))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| bad("scope"))?;
-    let project_key = match reply.project_key.as_str() {
-        "" => None,
-        text => Some(WireKey::parse(text).map_err(|_| bad("project key"))?),
-    };
-    Ok(Grant {
-        principal: Principal::parse(&reply.principal, "principal").map_err(|_| bad("principal"))?,
-        project_id: reply.project_id,
-        scopes: Scopes::new(scopes),
-        encrypted_project_key: reply.encrypted_project_key.map(|k| Sealed {
-            ciphertext: k.ciphertext,
-            iv: k.iv,
-            tag: k.tag,
-        }),
-        project_key,
-    })
 }
 
 fn unavailable(message: &str) -> AccessError {

@@ -4,17 +4,16 @@
 use std::sync::Arc;
 
 use latchkey_domain::InvalidInput;
-use latchkey_domain::crypto::Sealed;
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::path::{Environment, SecretName, SecretPath};
+use latchkey_domain::model::Folder;
+use latchkey_domain::path::SecretName;
 use latchkey_domain::ports::Authorizer;
 use latchkey_proto::secrets::v1 as pb;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsService;
 use latchkey_service_kit::request::{bearer_token, client_ip};
-use latchkey_store::secrets::SecretRecord;
 use tonic::{Request, Response, Status};
 
-use crate::app::{Caller, Folder, PlainSecret, SecretsApp};
+use crate::app::{Caller, SecretsApp};
 use crate::error::SecretsError;
 
 /// The gRPC face of [`SecretsApp`].
@@ -55,16 +54,12 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         request: Request<pb::ListSecretsRequest>,
     ) -> Reply<pb::ListSecretsResponse> {
         let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let folder = folder(&req.project_id, &req.environment, &req.secret_path)?;
-        let (grant, records) = self
-            .app
-            .list(&caller, &folder, req.recursive, false)
-            .await?;
+        let (folder, recursive) = parse(request.get_ref())?;
+        let (grant, secrets) = self.app.list(&caller, &folder, recursive).await?;
         Ok(Response::new(pb::ListSecretsResponse {
-            project_id: grant.project_id,
-            secrets: records.iter().map(secret_pb).collect(),
-            encrypted_project_key: grant.encrypted_project_key.as_ref().map(sealed_pb),
+            project_id: grant.project_id.into_string(),
+            secrets: secrets.iter().map(Into::into).collect(),
+            encrypted_project_key: grant.encrypted_project_key.as_ref().map(Into::into),
         }))
     }
 
@@ -73,14 +68,12 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         request: Request<pb::GetSecretRequest>,
     ) -> Reply<pb::GetSecretResponse> {
         let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let folder = folder(&req.project_id, &req.environment, &req.secret_path)?;
-        let name = SecretName::parse(&req.name).map_err(SecretsError::from)?;
-        let (grant, record) = self.app.get(&caller, &folder, &name, false).await?;
+        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+        let (grant, secret) = self.app.get(&caller, &folder, &name).await?;
         Ok(Response::new(pb::GetSecretResponse {
-            project_id: grant.project_id,
-            secret: Some(secret_pb(&record)),
-            encrypted_project_key: grant.encrypted_project_key.as_ref().map(sealed_pb),
+            project_id: grant.project_id.into_string(),
+            secret: Some((&secret).into()),
+            encrypted_project_key: grant.encrypted_project_key.as_ref().map(Into::into),
         }))
     }
 
@@ -89,17 +82,11 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         request: Request<pb::SetSecretRequest>,
     ) -> Reply<pb::SetSecretResponse> {
         let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let folder = folder(&req.project_id, &req.environment, &req.secret_path)?;
-        let name = SecretName::parse(&req.name).map_err(SecretsError::from)?;
-        let sealed = Sealed {
-            ciphertext: req.ciphertext,
-            iv: req.iv,
-            tag: req.tag,
-        };
-        let record = self.app.set(&caller, &folder, &name, sealed).await?;
+        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+        let sealed = request.into_inner().into();
+        let secret = self.app.set(&caller, &folder, &name, sealed).await?;
         Ok(Response::new(pb::SetSecretResponse {
-            secret: Some(secret_pb(&record)),
+            secret: Some((&secret).into()),
         }))
     }
 
@@ -108,9 +95,7 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         request: Request<pb::DeleteSecretRequest>,
     ) -> Reply<pb::DeleteSecretResponse> {
         let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let folder = folder(&req.project_id, &req.environment, &req.secret_path)?;
-        let name = SecretName::parse(&req.name).map_err(SecretsError::from)?;
+        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
         self.app.delete(&caller, &folder, &name).await?;
         Ok(Response::new(pb::DeleteSecretResponse {}))
     }
@@ -120,13 +105,11 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         request: Request<pb::ListSecretsRequest>,
     ) -> Reply<pb::ListSecretsRawResponse> {
         let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let folder = folder(&req.project_id, &req.environment, &req.secret_path)?;
-        let (grant, records) = self.app.list(&caller, &folder, req.recursive, true).await?;
-        let plain = SecretsApp::<A>::decrypt(&grant, records)?;
+        let (folder, recursive) = parse(request.get_ref())?;
+        let (grant, plain) = self.app.list_raw(&caller, &folder, recursive).await?;
         Ok(Response::new(pb::ListSecretsRawResponse {
-            project_id: grant.project_id,
-            secrets: plain.iter().map(raw_pb).collect(),
+            project_id: grant.project_id.into_string(),
+            secrets: plain.iter().map(Into::into).collect(),
         }))
     }
 
@@ -135,14 +118,11 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         request: Request<pb::GetSecretRequest>,
     ) -> Reply<pb::GetSecretRawResponse> {
         let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let folder = folder(&req.project_id, &req.environment, &req.secret_path)?;
-        let name = SecretName::parse(&req.name).map_err(SecretsError::from)?;
-        let (grant, record) = self.app.get(&caller, &folder, &name, true).await?;
-        let plain = SecretsApp::<A>::decrypt(&grant, vec![record])?;
+        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+        let (grant, plain) = self.app.get_raw(&caller, &folder, &name).await?;
         Ok(Response::new(pb::GetSecretRawResponse {
-            project_id: grant.project_id,
-            secret: plain.first().map(raw_pb),
+            project_id: grant.project_id.into_string(),
+            secret: Some((&plain).into()),
         }))
     }
 
@@ -151,61 +131,19 @@ impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
         request: Request<pb::SetSecretRawRequest>,
     ) -> Reply<pb::SetSecretRawResponse> {
         let caller = self.caller(&request)?;
-        let req = request.into_inner();
-        let folder = folder(&req.project_id, &req.environment, &req.secret_path)?;
-        let name = SecretName::parse(&req.name).map_err(SecretsError::from)?;
-        let record = self
-            .app
-            .set_raw(&caller, &folder, &name, &req.value)
-            .await?;
+        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+        let value = &request.get_ref().value;
+        let secret = self.app.set_raw(&caller, &folder, &name, value).await?;
         Ok(Response::new(pb::SetSecretRawResponse {
-            version: record.version,
+            version: secret.version,
         }))
     }
 }
 
-fn folder(project_id: &str, environment: &str, path: &str) -> Result<Folder, SecretsError> {
-    let project_id = project_id.trim();
-    if !project_id.is_empty() && uuid::Uuid::parse_str(project_id).is_err() {
-        return Err(InvalidInput::new(
-            "project_id",
-            format!("{project_id:?} is not a project id (a UUID)"),
-        )
-        .into());
-    }
-    Ok(Folder {
-        project_id: Some(project_id.to_owned()).filter(|p| !p.is_empty()),
-        environment: Environment::parse(environment)?,
-        path: SecretPath::parse(if path.is_empty() { "/" } else { path })?,
-    })
-}
-
-fn sealed_pb(sealed: &Sealed) -> pb::EncryptedProjectKey {
-    pb::EncryptedProjectKey {
-        ciphertext: sealed.ciphertext.clone(),
-        iv: sealed.iv.clone(),
-        tag: sealed.tag.clone(),
-    }
-}
-
-fn secret_pb(record: &SecretRecord) -> pb::Secret {
-    pb::Secret {
-        name: record.key.name.as_str().to_owned(),
-        environment: record.key.environment.as_str().to_owned(),
-        secret_path: record.key.path.as_str().to_owned(),
-        ciphertext: record.sealed.ciphertext.clone(),
-        iv: record.sealed.iv.clone(),
-        tag: record.sealed.tag.clone(),
-        version: record.version,
-    }
-}
-
-fn raw_pb(plain: &PlainSecret) -> pb::SecretRaw {
-    pb::SecretRaw {
-        name: plain.record.key.name.as_str().to_owned(),
-        environment: plain.record.key.environment.as_str().to_owned(),
-        secret_path: plain.record.key.path.as_str().to_owned(),
-        value: plain.value.clone(),
-        version: plain.record.version,
-    }
+/// A request's arguments in domain types, or `INVALID_ARGUMENT` naming the field.
+fn parse<'a, R, T>(req: &'a R) -> Result<T, SecretsError>
+where
+    T: TryFrom<&'a R, Error = InvalidInput>,
+{
+    Ok(T::try_from(req)?)
 }

@@ -13,11 +13,14 @@
 use chrono::{Duration, Utc};
 use latchkey_domain::crypto::Sealed;
 use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::{
+    AccessTokenId, IdentityId, NewProject, ProjectId, SecretKey, ServiceToken, ServiceTokenId,
+};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use latchkey_domain::scope::{Permissions, Scope, Scopes};
 use latchkey_store::StoreError;
-use latchkey_store::auth::{AuthStore, NewProject, ServiceTokenRecord};
-use latchkey_store::secrets::{SecretKey, SecretStore};
+use latchkey_store::auth::AuthStore;
+use latchkey_store::secrets::SecretStore;
 use latchkey_test_support::{Backend, TestDb, backend_tests};
 
 backend_tests!(
@@ -40,17 +43,21 @@ fn sealed(byte: u8) -> Sealed {
     }
 }
 
+fn p1() -> ProjectId {
+    ProjectId::from_stored("p1".to_owned())
+}
+
 fn key(path: &str, name: &str) -> SecretKey {
     SecretKey {
-        project_id: "p1".into(),
+        project_id: p1(),
         environment: Environment::parse("dev").unwrap(),
         path: SecretPath::parse(path).unwrap(),
         name: SecretName::parse(name).unwrap(),
     }
 }
 
-async fn project(store: &AuthStore) -> String {
-    let id = uuid::Uuid::new_v4().to_string();
+async fn project(store: &AuthStore) -> ProjectId {
+    let id = ProjectId::generate();
     store
         .insert_project(NewProject {
             id: id.clone(),
@@ -65,11 +72,11 @@ async fn project(store: &AuthStore) -> String {
     id
 }
 
-fn token(project_id: &str, expires_in: Option<i64>) -> ServiceTokenRecord {
+fn token(project_id: &ProjectId, expires_in: Option<i64>) -> ServiceToken {
     let now = Utc::now();
-    ServiceTokenRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        project_id: project_id.to_owned(),
+    ServiceToken {
+        id: ServiceTokenId::generate(),
+        project_id: project_id.clone(),
         name: "t".into(),
         secret_hash: "$argon2id$hash".into(),
         scopes: Scopes::new(vec![Scope::new("dev", "/**").unwrap()]),
@@ -149,7 +156,7 @@ async fn recursive_listing_treats_like_wildcards_and_case_literally(backend: Bac
         let (store, dev) = (store.clone(), dev.clone());
         async move {
             store
-                .list("p1", &dev, &SecretPath::parse(path).unwrap(), true)
+                .list(&p1(), &dev, &SecretPath::parse(path).unwrap(), true)
                 .await
                 .unwrap()
                 .into_iter()
@@ -162,7 +169,7 @@ async fn recursive_listing_treats_like_wildcards_and_case_literally(backend: Bac
     assert_eq!(list("/a%").await, ["/a%", "/a%/x"]);
     assert_eq!(list("/").await.len(), 7);
     let flat = store
-        .list("p1", &dev, &SecretPath::parse("/a_b").unwrap(), false)
+        .list(&p1(), &dev, &SecretPath::parse("/a_b").unwrap(), false)
         .await
         .unwrap();
     assert_eq!(flat.len(), 1);
@@ -282,20 +289,20 @@ async fn duplicate_environment_is_a_conflict(backend: Backend) {
 
 async fn reaper_removes_long_expired_and_long_revoked_access_tokens_only(backend: Backend) {
     use latchkey_domain::identity::OrgRole;
-    use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord};
+    use latchkey_domain::model::{AccessToken, Identity};
     let Some(db) = TestDb::create(backend).await else {
         return;
     };
     let store = AuthStore::connect(&db.url).await.unwrap();
     let now = Utc::now();
-    let identity = IdentityRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+    let identity = Identity {
+        id: IdentityId::generate(),
         name: "i".into(),
         org_role: OrgRole::Member,
         created_at: now,
     };
-    let access = |expires_in_days: Option<i64>| IdentityTokenRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+    let access = |expires_in_days: Option<i64>| AccessToken {
+        id: AccessTokenId::generate(),
         identity_id: identity.id.clone(),
         name: "a".into(),
         secret_hash: "$argon2id$hash".into(),

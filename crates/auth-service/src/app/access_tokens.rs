@@ -5,12 +5,12 @@ use std::net::IpAddr;
 
 use latchkey_domain::access::check_client_ip;
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::model::DisplayName;
+use latchkey_domain::model::AccessToken;
+use latchkey_domain::model::{AccessTokenId, DisplayName, IdentityId};
 use latchkey_domain::ports::BearerToken;
 use latchkey_domain::token::{AnyToken, IdentityTokenSecret};
 use latchkey_domain::ttl::{access_token_expiry, renewed_expiry, seconds_until};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
-use latchkey_store::auth::IdentityTokenRecord;
 
 use super::{
     AuthApp, Authenticated, Caller, Freshness, admin::AdminScope, authn::invalid_token, keys::hash,
@@ -23,7 +23,7 @@ pub struct IssuedAccessToken {
     /// The whole token.
     pub access_token: String,
     /// Its metadata.
-    pub record: IdentityTokenRecord,
+    pub record: AccessToken,
     /// Seconds until it expires.
     pub expires_in: i64,
 }
@@ -43,18 +43,18 @@ impl AuthApp {
     pub async fn create_identity_access_token(
         &self,
         caller: &Caller,
-        identity_id: &str,
-        name: &str,
+        identity_id: &IdentityId,
+        name: DisplayName,
     ) -> Result<IssuedAccessToken, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
         let config = self.load_token_auth(identity_id).await?;
         let now = self.clock.now();
         let token = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
         let expires_at = access_token_expiry(now, config.ttl_seconds, config.max_ttl_seconds);
-        let record = IdentityTokenRecord {
-            id: token.id().to_string(),
-            identity_id: identity_id.to_owned(),
-            name: DisplayName::parse_or(name, "name", "Access token")?.into_string(),
+        let record = AccessToken {
+            id: AccessTokenId::from(token.id()),
+            identity_id: identity_id.clone(),
+            name: name.into_string(),
             secret_hash: hash(token.secret()).await?,
             expires_at: Some(expires_at),
             revoked_at: None,
@@ -84,8 +84,8 @@ impl AuthApp {
     pub async fn identity_access_tokens(
         &self,
         caller: &Caller,
-        identity_id: &str,
-    ) -> Result<Vec<IdentityTokenRecord>, AuthError> {
+        identity_id: &IdentityId,
+    ) -> Result<Vec<AccessToken>, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
         self.load_identity(identity_id).await?;
         Ok(self.store.identity_tokens(identity_id).await?)
@@ -98,7 +98,7 @@ impl AuthApp {
         &self,
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
-    ) -> Result<(IdentityTokenRecord, i64), AuthError> {
+    ) -> Result<(AccessToken, i64), AuthError> {
         let token = match self
             .authenticate(bearer, client_ip, Freshness::Fresh)
             .await?
@@ -138,7 +138,7 @@ impl AuthApp {
         tracing::info!(token.id = %token.id, "access token renewed");
         let expires_in = seconds_until(expires_at, now);
         Ok((
-            IdentityTokenRecord {
+            AccessToken {
                 expires_at: Some(expires_at),
                 ..token
             },
@@ -161,7 +161,7 @@ impl AuthApp {
         };
         let record = self
             .store
-            .identity_token(&it.id().to_string(), Freshness::Fresh)
+            .identity_token(&AccessTokenId::from(it.id()), Freshness::Fresh)
             .await?;
         // The holder proves possession; expiry or exhaustion do not stop a revocation.
         self.verify_presented(
@@ -184,7 +184,7 @@ impl AuthApp {
     pub async fn revoke_access_token_by_id(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &AccessTokenId,
     ) -> Result<(), AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
         if self
@@ -214,9 +214,9 @@ mod tests {
         let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let issued = IssuedAccessToken {
             access_token: secret.expose(),
-            record: IdentityTokenRecord {
-                id: secret.id().to_string(),
-                identity_id: "i".into(),
+            record: AccessToken {
+                id: secret.id().into(),
+                identity_id: IdentityId::from_stored("i".to_owned()),
                 name: "n".into(),
                 secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
                 expires_at: None,

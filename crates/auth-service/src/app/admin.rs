@@ -15,9 +15,9 @@ use std::net::IpAddr;
 use latchkey_domain::access::check_client_ip;
 use latchkey_domain::identity::OrgRole;
 use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::{AccessToken, Identity, ProjectId, ServiceToken, ServiceTokenId};
 use latchkey_domain::scope::Scopes;
 use latchkey_domain::{AccessError, Reason};
-use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord, ServiceTokenRecord};
 
 use super::{AuthApp, Freshness};
 use crate::error::AuthError;
@@ -26,15 +26,15 @@ use crate::error::AuthError;
 /// authorised for any project.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub(super) token: IdentityTokenRecord,
-    pub(super) identity: IdentityRecord,
+    pub(super) token: AccessToken,
+    pub(super) identity: Identity,
     pub(super) client_ip: Option<IpAddr>,
 }
 
 impl Caller {
     /// The identity making the call.
     #[must_use]
-    pub fn identity(&self) -> &IdentityRecord {
+    pub fn identity(&self) -> &Identity {
         &self.identity
     }
 }
@@ -46,7 +46,7 @@ pub(super) enum AdminScope<'a> {
     /// Org admins only.
     Org,
     /// Org admins and the project's admins.
-    Project(&'a str),
+    Project(&'a ProjectId),
 }
 
 /// An identity allowed to administer, and how far that reaches.
@@ -146,8 +146,8 @@ impl AuthApp {
     pub(super) async fn admin_of_service_token(
         &self,
         caller: &Caller,
-        token_id: &str,
-    ) -> Result<(Admin, Option<ServiceTokenRecord>), AuthError> {
+        token_id: &ServiceTokenId,
+    ) -> Result<(Admin, Option<ServiceToken>), AuthError> {
         let needs = "org role admin, or the admin role in the token's project with scopes covering the token's";
         if caller.identity.org_role == OrgRole::Admin {
             return Ok((self.admin_of(caller, AdminScope::Org).await?, None));

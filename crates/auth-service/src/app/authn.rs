@@ -1,6 +1,7 @@
 //! Who is calling: verifying a presented token (argon2id behind the
 //! verifier's cache and the failure limits) and checking it is live.
 
+use latchkey_domain::model::{AccessTokenId, ServiceTokenId};
 use std::net::IpAddr;
 
 use latchkey_domain::access::{check_client_ip, check_token_state};
@@ -27,7 +28,7 @@ impl AuthApp {
             AnyToken::Service(st) => {
                 let record = self
                     .store
-                    .service_token(&st.id().to_string(), freshness)
+                    .service_token(&ServiceTokenId::from(st.id()), freshness)
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
                 self.verify_presented(raw, st.id(), st.secret(), hash, client_ip)
@@ -41,7 +42,7 @@ impl AuthApp {
             AnyToken::Identity(it) => {
                 let record = self
                     .store
-                    .identity_token(&it.id().to_string(), freshness)
+                    .identity_token(&AccessTokenId::from(it.id()), freshness)
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
                 self.verify_presented(raw, it.id(), it.secret(), hash, client_ip)

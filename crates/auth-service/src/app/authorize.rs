@@ -8,12 +8,10 @@ use latchkey_domain::access::{
 use latchkey_domain::crypto::{WireKey, key_rotation_recommended};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::Principal;
+use latchkey_domain::model::{AccessToken, AccessTokenId, Identity, Project, ServiceToken};
 use latchkey_domain::ports::{AuthorizationRequest, Grant};
 use latchkey_domain::scope::{Action, Scopes};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
-use latchkey_store::auth::{
-    IdentityRecord, IdentityTokenRecord, ProjectRecord, ServiceTokenRecord,
-};
 
 use super::{AuthApp, Authenticated, Freshness};
 use crate::error::AuthError;
@@ -47,11 +45,11 @@ impl AuthApp {
 
     pub(super) async fn authorize_service_token(
         &self,
-        token: ServiceTokenRecord,
+        token: ServiceToken,
         req: &AuthorizationRequest,
     ) -> Result<Grant, AuthError> {
-        if let Some(asked) = req.project_id.as_deref()
-            && asked != token.project_id
+        if let Some(asked) = req.project_id.as_ref()
+            && *asked != token.project_id
         {
             return Err(AccessError::new(
                 Reason::PermissionDenied,
@@ -82,11 +80,11 @@ impl AuthApp {
 
     pub(super) async fn authorize_identity(
         &self,
-        token: IdentityTokenRecord,
-        identity: IdentityRecord,
+        token: AccessToken,
+        identity: Identity,
         req: &AuthorizationRequest,
     ) -> Result<Grant, AuthError> {
-        let project_id = req.project_id.as_deref().ok_or_else(|| {
+        let project_id = req.project_id.as_ref().ok_or_else(|| {
             InvalidInput::new(
                 "project_id",
                 "is required with an identity access token (service tokens know their project)",
@@ -147,10 +145,7 @@ impl AuthApp {
 
     /// Consumes one use in one atomic statement; when none is left (or the
     /// token expired or was revoked since it was read) says which.
-    pub(super) async fn consume_identity_use(
-        &self,
-        token: &IdentityTokenRecord,
-    ) -> Result<(), AuthError> {
+    pub(super) async fn consume_identity_use(&self, token: &AccessToken) -> Result<(), AuthError> {
         if token.num_uses_limit == 0 {
             self.store.record_identity_token_use(&token.id);
             return Ok(());
@@ -162,7 +157,7 @@ impl AuthApp {
     }
 
     /// Why a conditional update on a live token matched nothing.
-    pub(super) async fn denial_for<T>(&self, token_id: &str) -> Result<T, AuthError> {
+    pub(super) async fn denial_for<T>(&self, token_id: &AccessTokenId) -> Result<T, AuthError> {
         let current = self
             .store
             .identity_token(token_id, Freshness::Fresh)
@@ -174,13 +169,13 @@ impl AuthApp {
 
     pub(super) async fn count_write(
         &self,
-        project: &ProjectRecord,
+        project: &Project,
         action: Action,
     ) -> Result<(), AuthError> {
         if action == Action::Write {
             // Each write is one AES-GCM encryption under the project key, by the client or by us.
             let count = self.store.count_encryption(&project.id).await?;
-            latchkey_service_kit::telemetry::record_key_encryptions(&project.id, count);
+            latchkey_service_kit::telemetry::record_key_encryptions(project.id.as_str(), count);
             if key_rotation_recommended(count) {
                 tracing::warn!(
                     project.id = %project.id,
@@ -194,7 +189,7 @@ impl AuthApp {
 
     pub(super) fn raw_key(
         &self,
-        project: &ProjectRecord,
+        project: &Project,
         raw: bool,
     ) -> Result<Option<WireKey>, AuthError> {
         if raw {

@@ -1,50 +1,26 @@
 //! Machine identities and their Token Auth settings.
 
 use latchkey_domain::InvalidInput;
-use latchkey_domain::identity::{OrgRole, TokenAuthConfig};
+use latchkey_domain::identity::{OrgRole, TokenAuthChanges, TokenAuthConfig};
+use latchkey_domain::model::{Identity, IdentityId};
 use latchkey_store::StoreError;
-use latchkey_store::auth::IdentityRecord;
 
 use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
 use latchkey_domain::model::DisplayName;
-
-/// Token Auth fields to change; `None` and an empty list leave a field as it is.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ConfigChanges<'a> {
-    /// `access_token_ttl`.
-    pub ttl: Option<i64>,
-    /// `access_token_max_ttl`.
-    pub max_ttl: Option<i64>,
-    /// `access_token_num_uses_limit`.
-    pub num_uses_limit: Option<i64>,
-    /// `access_token_trusted_ips`.
-    pub trusted_ips: &'a [String],
-}
-
-impl ConfigChanges<'_> {
-    pub(super) fn apply(&self, base: &TokenAuthConfig) -> Result<TokenAuthConfig, InvalidInput> {
-        base.with_changes(
-            self.ttl,
-            self.max_ttl,
-            self.num_uses_limit,
-            self.trusted_ips,
-        )
-    }
-}
 
 impl AuthApp {
     /// Creates an identity.
     pub async fn create_identity(
         &self,
         caller: &Caller,
-        name: &str,
+        name: DisplayName,
         org_role: OrgRole,
-    ) -> Result<IdentityRecord, AuthError> {
+    ) -> Result<Identity, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
-        let identity = IdentityRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: DisplayName::parse(name, "name")?.into_string(),
+        let identity = Identity {
+            id: IdentityId::generate(),
+            name: name.into_string(),
             org_role,
             created_at: self.clock.now(),
         };
@@ -54,13 +30,13 @@ impl AuthApp {
     }
 
     /// Every identity.
-    pub async fn identities(&self, caller: &Caller) -> Result<Vec<IdentityRecord>, AuthError> {
+    pub async fn identities(&self, caller: &Caller) -> Result<Vec<Identity>, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
         Ok(self.store.identities().await?)
     }
 
     /// One identity, or `NOT_FOUND`, deciding nothing.
-    pub(super) async fn load_identity(&self, id: &str) -> Result<IdentityRecord, AuthError> {
+    pub(super) async fn load_identity(&self, id: &IdentityId) -> Result<Identity, AuthError> {
         self.store
             .identity(id, Freshness::Fresh)
             .await?
@@ -68,9 +44,9 @@ impl AuthApp {
     }
 
     /// Deletes an identity and revokes its tokens; an identity cannot delete itself.
-    pub async fn delete_identity(&self, caller: &Caller, id: &str) -> Result<(), AuthError> {
+    pub async fn delete_identity(&self, caller: &Caller, id: &IdentityId) -> Result<(), AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
-        if caller.identity.id == id {
+        if caller.identity.id == *id {
             return Err(InvalidInput::new(
                 "identity_id",
                 "is the identity making this call; delete it with another admin's token",
@@ -89,12 +65,12 @@ impl AuthApp {
     pub async fn attach_token_auth(
         &self,
         caller: &Caller,
-        identity_id: &str,
-        changes: ConfigChanges<'_>,
+        identity_id: &IdentityId,
+        changes: &TokenAuthChanges,
     ) -> Result<TokenAuthConfig, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
         self.load_identity(identity_id).await?;
-        let config = changes.apply(&TokenAuthConfig::defaults())?;
+        let config = TokenAuthConfig::defaults().apply(changes)?;
         self.store
             .insert_token_auth_config(identity_id, &config)
             .await
@@ -111,11 +87,11 @@ impl AuthApp {
     pub async fn update_token_auth(
         &self,
         caller: &Caller,
-        identity_id: &str,
-        changes: ConfigChanges<'_>,
+        identity_id: &IdentityId,
+        changes: &TokenAuthChanges,
     ) -> Result<TokenAuthConfig, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
-        let config = changes.apply(&self.load_token_auth(identity_id).await?)?;
+        let config = self.load_token_auth(identity_id).await?.apply(changes)?;
         if !self
             .store
             .update_token_auth_config(identity_id, &config)
@@ -130,7 +106,7 @@ impl AuthApp {
     pub async fn token_auth(
         &self,
         caller: &Caller,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> Result<TokenAuthConfig, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
         self.load_token_auth(identity_id).await
@@ -139,7 +115,7 @@ impl AuthApp {
     /// An identity's Token Auth, or `NOT_FOUND`, deciding nothing.
     pub(super) async fn load_token_auth(
         &self,
-        identity_id: &str,
+        identity_id: &IdentityId,
     ) -> Result<TokenAuthConfig, AuthError> {
         self.load_identity(identity_id).await?;
         self.store
@@ -149,7 +125,7 @@ impl AuthApp {
     }
 }
 
-pub(super) fn no_token_auth(identity_id: &str) -> AuthError {
+pub(super) fn no_token_auth(identity_id: &IdentityId) -> AuthError {
     AuthError::NotFound(format!(
         "identity {identity_id} has no Token Auth; attach it with AttachTokenAuth"
     ))

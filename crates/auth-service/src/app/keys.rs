@@ -2,8 +2,8 @@
 //! rotation), and argon2id hashes of new token secrets.
 
 use latchkey_domain::crypto::WireKey;
+use latchkey_domain::model::Project;
 use latchkey_domain::token::{SecretHash, hash_secret};
-use latchkey_store::auth::ProjectRecord;
 
 use super::{AuthApp, RootKey};
 use crate::error::AuthError;
@@ -27,13 +27,13 @@ impl AuthApp {
         for project in self.store.projects().await? {
             if self
                 .root_key
-                .unwrap_key(&project.id, &project.wrapped_key)
+                .unwrap_key(project.id.as_str(), &project.wrapped_key)
                 .is_ok()
             {
                 continue;
             }
             let key = secondary
-                .unwrap_key(&project.id, &project.wrapped_key)
+                .unwrap_key(project.id.as_str(), &project.wrapped_key)
                 .map_err(|e| {
                     AuthError::internal(
                         format!("project key of {} opens with neither root key", project.id),
@@ -42,7 +42,7 @@ impl AuthApp {
                 })?;
             let wrapped = self
                 .root_key
-                .wrap(&project.id, &key, &mut rand::rngs::OsRng)
+                .wrap(project.id.as_str(), &key, &mut rand::rngs::OsRng)
                 .map_err(|e| AuthError::internal("rewrapping a project key", e))?;
             self.store
                 .set_project_wrapped_key(&project.id, &wrapped)
@@ -52,11 +52,15 @@ impl AuthApp {
         Ok(rewrapped)
     }
 
-    pub(super) fn project_key(&self, project: &ProjectRecord) -> Result<WireKey, AuthError> {
-        let primary = self.root_key.unwrap_key(&project.id, &project.wrapped_key);
+    pub(super) fn project_key(&self, project: &Project) -> Result<WireKey, AuthError> {
+        let primary = self
+            .root_key
+            .unwrap_key(project.id.as_str(), &project.wrapped_key);
         let opened = match (primary, &self.secondary_root_key) {
             (Ok(key), _) => Ok(key),
-            (Err(_), Some(secondary)) => secondary.unwrap_key(&project.id, &project.wrapped_key),
+            (Err(_), Some(secondary)) => {
+                secondary.unwrap_key(project.id.as_str(), &project.wrapped_key)
+            }
             (Err(e), None) => Err(e),
         };
         opened.map_err(|e| {

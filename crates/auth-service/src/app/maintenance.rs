@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use chrono::Duration;
 use latchkey_domain::identity::OrgRole;
 use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::{AccessToken, AccessTokenId, Identity, IdentityId};
 use latchkey_domain::token::IdentityTokenSecret;
-use latchkey_store::auth::{IdentityRecord, IdentityTokenRecord};
 
 use super::{AuthApp, REVOKED_RETENTION_DAYS, keys::hash};
 use crate::error::AuthError;
@@ -45,14 +45,14 @@ impl AuthApp {
         }
         let now = self.clock.now();
         let token = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
-        let identity = IdentityRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+        let identity = Identity {
+            id: IdentityId::generate(),
             name: "bootstrap-admin".to_owned(),
             org_role: OrgRole::Admin,
             created_at: now,
         };
-        let record = IdentityTokenRecord {
-            id: token.id().to_string(),
+        let record = AccessToken {
+            id: AccessTokenId::from(token.id()),
             identity_id: identity.id.clone(),
             name: "bootstrap".to_owned(),
             secret_hash: hash(token.secret()).await?,

@@ -2,11 +2,11 @@
 //! narrowed by scopes.
 
 use latchkey_domain::identity::ProjectRole;
+use latchkey_domain::model::{IdentityId, Membership, ProjectId};
 use latchkey_domain::scope::Scopes;
 use latchkey_store::StoreError;
-use latchkey_store::auth::MembershipRecord;
 
-use super::{AuthApp, Caller, Freshness, admin::AdminScope, projects::check_environments_exist};
+use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
 
 impl AuthApp {
@@ -14,11 +14,11 @@ impl AuthApp {
     pub async fn add_identity_to_project(
         &self,
         caller: &Caller,
-        project_id: &str,
-        identity_id: &str,
+        project_id: &ProjectId,
+        identity_id: &IdentityId,
         role: ProjectRole,
         scopes: Option<Scopes>,
-    ) -> Result<MembershipRecord, AuthError> {
+    ) -> Result<Membership, AuthError> {
         let admin = self
             .admin_of(caller, AdminScope::Project(project_id))
             .await?;
@@ -29,9 +29,9 @@ impl AuthApp {
         let project = self.load_project(project_id, Freshness::Fresh).await?;
         self.load_identity(identity_id).await?;
         if let Some(scopes) = &scopes {
-            check_environments_exist(&project, scopes)?;
+            project.check_environments_exist(scopes)?;
         }
-        let record = MembershipRecord {
+        let record = Membership {
             project_id: project.id,
             identity_id: identity_id.to_owned(),
             role,
@@ -51,8 +51,8 @@ impl AuthApp {
     pub async fn remove_identity_from_project(
         &self,
         caller: &Caller,
-        project_id: &str,
-        identity_id: &str,
+        project_id: &ProjectId,
+        identity_id: &IdentityId,
     ) -> Result<(), AuthError> {
         let admin = self
             .admin_of(caller, AdminScope::Project(project_id))

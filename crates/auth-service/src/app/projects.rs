@@ -1,12 +1,10 @@
 //! Projects: their environments and IP allowlist.
 
-use latchkey_domain::InvalidInput;
 use latchkey_domain::crypto::WireKey;
 use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::{NewProject, Project, ProjectId};
 use latchkey_domain::path::Environment;
-use latchkey_domain::scope::Scopes;
 use latchkey_store::StoreError;
-use latchkey_store::auth::{NewProject, ProjectRecord};
 
 use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
@@ -17,12 +15,11 @@ impl AuthApp {
     pub async fn create_project(
         &self,
         caller: &Caller,
-        name: &str,
+        name: DisplayName,
         e2ee: bool,
-    ) -> Result<ProjectRecord, AuthError> {
+    ) -> Result<Project, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
-        let name = DisplayName::parse(name, "name")?.into_string();
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = ProjectId::generate();
         let key = WireKey::generate(&mut rand::rngs::OsRng);
         let environments = Environment::DEFAULTS
             .iter()
@@ -32,10 +29,10 @@ impl AuthApp {
             .insert_project(NewProject {
                 wrapped_key: self
                     .root_key
-                    .wrap(&id, &key, &mut rand::rngs::OsRng)
+                    .wrap(id.as_str(), &key, &mut rand::rngs::OsRng)
                     .map_err(|e| AuthError::internal("wrapping a project key", e))?,
                 id: id.clone(),
-                name,
+                name: name.into_string(),
                 e2ee,
                 environments,
                 created_at: self.clock.now(),
@@ -47,7 +44,7 @@ impl AuthApp {
     }
 
     /// One project, to its admins; or `NOT_FOUND`.
-    pub async fn project(&self, caller: &Caller, id: &str) -> Result<ProjectRecord, AuthError> {
+    pub async fn project(&self, caller: &Caller, id: &ProjectId) -> Result<Project, AuthError> {
         self.admin_of(caller, AdminScope::Project(id)).await?;
         self.load_project(id, Freshness::Fresh).await
     }
@@ -55,9 +52,9 @@ impl AuthApp {
     /// One project, or `NOT_FOUND`, deciding nothing.
     pub(super) async fn load_project(
         &self,
-        id: &str,
+        id: &ProjectId,
         freshness: Freshness,
-    ) -> Result<ProjectRecord, AuthError> {
+    ) -> Result<Project, AuthError> {
         self.store
             .project(id, freshness)
             .await?
@@ -65,7 +62,7 @@ impl AuthApp {
     }
 
     /// Every project.
-    pub async fn projects(&self, caller: &Caller) -> Result<Vec<ProjectRecord>, AuthError> {
+    pub async fn projects(&self, caller: &Caller) -> Result<Vec<Project>, AuthError> {
         self.admin_of(caller, AdminScope::Org).await?;
         Ok(self.store.projects().await?)
     }
@@ -74,10 +71,10 @@ impl AuthApp {
     pub async fn create_environment(
         &self,
         caller: &Caller,
-        project_id: &str,
+        project_id: &ProjectId,
         slug: &Environment,
-        name: &str,
-    ) -> Result<ProjectRecord, AuthError> {
+        name: DisplayName,
+    ) -> Result<Project, AuthError> {
         let admin = self
             .admin_of(caller, AdminScope::Project(project_id))
             .await?;
@@ -92,9 +89,8 @@ impl AuthApp {
         if project.environments.iter().any(|(e, _)| e == slug) {
             return Err(exists());
         }
-        let name = DisplayName::parse_or(name, "name", slug.as_str())?.into_string();
         self.store
-            .insert_environment(project_id, slug, &name)
+            .insert_environment(project_id, slug, name.as_str())
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => exists(),
@@ -107,9 +103,9 @@ impl AuthApp {
     pub async fn set_project_trusted_ips(
         &self,
         caller: &Caller,
-        project_id: &str,
+        project_id: &ProjectId,
         ips: &TrustedIps,
-    ) -> Result<ProjectRecord, AuthError> {
+    ) -> Result<Project, AuthError> {
         let admin = self
             .admin_of(caller, AdminScope::Project(project_id))
             .await?;
@@ -122,33 +118,4 @@ impl AuthApp {
         }
         self.load_project(project_id, Freshness::Fresh).await
     }
-}
-
-pub(super) fn check_environments_exist(
-    project: &ProjectRecord,
-    scopes: &Scopes,
-) -> Result<(), InvalidInput> {
-    for (i, scope) in scopes.as_slice().iter().enumerate() {
-        if !project
-            .environments
-            .iter()
-            .any(|(e, _)| *e == scope.environment)
-        {
-            let have: Vec<_> = project
-                .environments
-                .iter()
-                .map(|(e, _)| e.as_str())
-                .collect();
-            return Err(InvalidInput::new(
-                format!("scopes[{i}].environment"),
-                format!(
-                    "environment {:?} does not exist in project {}; it has {}",
-                    scope.environment.as_str(),
-                    project.id,
-                    have.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
 }

@@ -1,32 +1,11 @@
 //! Service tokens: issued, listed, deactivated and deleted by admins.
 
-use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::scope::{Permissions, Scopes};
+use latchkey_domain::model::{NewServiceToken, ProjectId, ServiceToken, ServiceTokenId};
 use latchkey_domain::token::ServiceTokenSecret;
 use latchkey_domain::ttl::expiry_after;
-use latchkey_store::auth::ServiceTokenRecord;
 
-use super::{
-    AuthApp, Caller, Freshness, admin::AdminScope, keys::hash, projects::check_environments_exist,
-};
+use super::{AuthApp, Caller, Freshness, admin::AdminScope, keys::hash};
 use crate::error::AuthError;
-
-/// A new service token's settings, parsed.
-#[derive(Debug, Clone)]
-pub struct NewServiceToken {
-    /// Project id.
-    pub project_id: String,
-    /// Name.
-    pub name: String,
-    /// Scopes, at least one.
-    pub scopes: Scopes,
-    /// Permissions, at least one.
-    pub permissions: Permissions,
-    /// Lifetime in seconds; 0 never expires.
-    pub expires_in_seconds: i64,
-    /// Per-token allowlist.
-    pub trusted_ips: TrustedIps,
-}
 
 impl AuthApp {
     /// Issues a service token: hashes its secret, encrypts the project key
@@ -36,13 +15,13 @@ impl AuthApp {
         &self,
         caller: &Caller,
         new: NewServiceToken,
-    ) -> Result<(String, ServiceTokenRecord), AuthError> {
+    ) -> Result<(String, ServiceToken), AuthError> {
         let admin = self
             .admin_of(caller, AdminScope::Project(&new.project_id))
             .await?;
         admin.require_covers(&new.scopes, "the new token's scopes")?;
         let project = self.load_project(&new.project_id, Freshness::Fresh).await?;
-        check_environments_exist(&project, &new.scopes)?;
+        project.check_environments_exist(&new.scopes)?;
         let now = self.clock.now();
         let expires_at = expiry_after(now, new.expires_in_seconds, "expires_in_seconds")?;
         let project_key = self.project_key(&project)?;
@@ -52,10 +31,10 @@ impl AuthApp {
             .key()
             .seal(project_key.expose().as_bytes(), b"", &mut rand::rngs::OsRng)
             .map_err(|e| AuthError::internal("sealing a token's project key", e))?;
-        let record = ServiceTokenRecord {
-            id: token.id().to_string(),
+        let record = ServiceToken {
+            id: ServiceTokenId::from(token.id()),
             project_id: project.id,
-            name: new.name,
+            name: new.name.into_string(),
             secret_hash: hash(token.secret()).await?,
             scopes: new.scopes,
             permissions: new.permissions,
@@ -78,8 +57,8 @@ impl AuthApp {
     pub async fn service_tokens(
         &self,
         caller: &Caller,
-        project_id: &str,
-    ) -> Result<Vec<ServiceTokenRecord>, AuthError> {
+        project_id: &ProjectId,
+    ) -> Result<Vec<ServiceToken>, AuthError> {
         let admin = self
             .admin_of(caller, AdminScope::Project(project_id))
             .await?;
@@ -95,16 +74,16 @@ impl AuthApp {
     pub async fn service_token(
         &self,
         caller: &Caller,
-        id: &str,
-    ) -> Result<ServiceTokenRecord, AuthError> {
+        id: &ServiceTokenId,
+    ) -> Result<ServiceToken, AuthError> {
         self.admin_of_service_token(caller, id).await?;
         self.live_service_token(id).await
     }
 
     pub(super) async fn live_service_token(
         &self,
-        id: &str,
-    ) -> Result<ServiceTokenRecord, AuthError> {
+        id: &ServiceTokenId,
+    ) -> Result<ServiceToken, AuthError> {
         self.store
             .service_token(id, Freshness::Fresh)
             .await?
@@ -113,7 +92,11 @@ impl AuthApp {
     }
 
     /// Deletes a service token; it answers `TOKEN_REVOKED` from now on.
-    pub async fn delete_service_token(&self, caller: &Caller, id: &str) -> Result<(), AuthError> {
+    pub async fn delete_service_token(
+        &self,
+        caller: &Caller,
+        id: &ServiceTokenId,
+    ) -> Result<(), AuthError> {
         self.admin_of_service_token(caller, id).await?;
         let revoked = self.store.revoke_service_token(id).await?;
         if !revoked {
@@ -129,9 +112,9 @@ impl AuthApp {
     pub async fn set_service_token_active(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &ServiceTokenId,
         active: bool,
-    ) -> Result<ServiceTokenRecord, AuthError> {
+    ) -> Result<ServiceToken, AuthError> {
         self.admin_of_service_token(caller, id).await?;
         let changed = self.store.set_service_token_active(id, active).await?;
         if !changed {

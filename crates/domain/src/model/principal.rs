@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::{IdentityId, ServiceTokenId};
 use crate::InvalidInput;
 
 /// The holder of a token a call was authorised for. Its text form,
@@ -10,9 +11,9 @@ use crate::InvalidInput;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// A service token, by token id.
-    ServiceToken(String),
+    ServiceToken(ServiceTokenId),
     /// A machine identity, by identity id.
-    Identity(String),
+    Identity(IdentityId),
 }
 
 impl Principal {
@@ -21,20 +22,28 @@ impl Principal {
 
     /// Reads the text form; `field` names it in the error.
     pub fn parse(raw: &str, field: &str) -> Result<Self, InvalidInput> {
-        let (kind, id) = if let Some(id) = raw.strip_prefix(Self::SERVICE_TOKEN) {
-            (Principal::ServiceToken as fn(String) -> Self, id)
-        } else if let Some(id) = raw.strip_prefix(Self::IDENTITY) {
-            (Principal::Identity as fn(String) -> Self, id)
+        // The text is a service's reply, never trimmed: a padded id is malformed.
+        let malformed = |_| InvalidInput::new(field, "the principal's id is malformed");
+        if let Some(id) = raw.strip_prefix(Self::SERVICE_TOKEN)
+            && id.trim() == id
+        {
+            ServiceTokenId::parse(id, field)
+                .map(Self::ServiceToken)
+                .map_err(malformed)
+        } else if let Some(id) = raw.strip_prefix(Self::IDENTITY)
+            && id.trim() == id
+        {
+            IdentityId::parse(id, field)
+                .map(Self::Identity)
+                .map_err(malformed)
+        } else if raw.starts_with(Self::SERVICE_TOKEN) || raw.starts_with(Self::IDENTITY) {
+            Err(InvalidInput::new(field, "the principal's id is malformed"))
         } else {
-            return Err(InvalidInput::new(
+            Err(InvalidInput::new(
                 field,
                 "a principal is service-token:<id> or identity:<id>",
-            ));
-        };
-        if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control() || c == ' ') {
-            return Err(InvalidInput::new(field, "the principal's id is malformed"));
+            ))
         }
-        Ok(kind(id.to_owned()))
     }
 
     /// `"service"` or `"identity"`: the label token-use metrics carry.
@@ -64,17 +73,27 @@ mod tests {
     #[test]
     fn principals_round_trip_through_their_text_form() {
         for p in [
-            Principal::ServiceToken("0b0c".into()),
-            Principal::Identity("9f8e".into()),
+            Principal::ServiceToken(ServiceTokenId::from_stored("0b0c".into())),
+            Principal::Identity(IdentityId::from_stored("9f8e".into())),
         ] {
             assert_eq!(Principal::parse(&p.to_string(), "principal").unwrap(), p);
         }
-        assert_eq!(Principal::Identity("x".into()).to_string(), "identity:x");
+        assert_eq!(
+            Principal::Identity(IdentityId::from_stored("x".into())).to_string(),
+            "identity:x"
+        );
     }
 
     #[test]
     fn unknown_kinds_and_empty_ids_are_refused_naming_the_field() {
-        for raw in ["", "user:1", "identity:", "service-token:", "identity:a b"] {
+        for raw in [
+            "",
+            "user:1",
+            "identity:",
+            "service-token:",
+            "identity:a b",
+            "identity: a",
+        ] {
             let err = Principal::parse(raw, "principal").unwrap_err();
             assert_eq!(err.field, "principal", "{raw:?}");
         }
@@ -82,7 +101,13 @@ mod tests {
 
     #[test]
     fn kind_is_the_metric_label() {
-        assert_eq!(Principal::ServiceToken("a".into()).kind(), "service");
-        assert_eq!(Principal::Identity("a".into()).kind(), "identity");
+        assert_eq!(
+            Principal::ServiceToken(ServiceTokenId::from_stored("a".into())).kind(),
+            "service"
+        );
+        assert_eq!(
+            Principal::Identity(IdentityId::from_stored("a".into())).kind(),
+            "identity"
+        );
     }
 }

@@ -5,6 +5,7 @@ mod migration;
 
 use chrono::{DateTime, Utc};
 use latchkey_domain::crypto::Sealed;
+use latchkey_domain::model::{ProjectId, Secret, SecretKey};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
@@ -18,32 +19,6 @@ use crate::{StoreError, connect, corrupt, to_u64};
 
 /// How often a write retries after losing a race with a concurrent writer.
 const PUT_RETRIES: u32 = 20;
-
-/// Where a secret lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretKey {
-    /// Project id.
-    pub project_id: String,
-    /// Environment.
-    pub environment: Environment,
-    /// Folder.
-    pub path: SecretPath,
-    /// Name.
-    pub name: SecretName,
-}
-
-/// A stored secret.
-#[derive(Debug, Clone)]
-pub struct SecretRecord {
-    /// Where it lives.
-    pub key: SecretKey,
-    /// The value under the project key.
-    pub sealed: Sealed,
-    /// Version, from 1.
-    pub version: u64,
-    /// Last write.
-    pub updated_at: DateTime<Utc>,
-}
 
 /// The secrets service's repository.
 #[derive(Debug, Clone)]
@@ -66,7 +41,7 @@ impl SecretStore {
         key: &SecretKey,
         sealed: Sealed,
         now: DateTime<Utc>,
-    ) -> Result<SecretRecord, StoreError> {
+    ) -> Result<Secret, StoreError> {
         // Concurrent first writes race on the unique index, and SQLite lets one
         // writer in at a time: the loser retries and finds the row.
         let mut attempt = 0;
@@ -87,7 +62,7 @@ impl SecretStore {
         key: &SecretKey,
         sealed: &Sealed,
         now: DateTime<Utc>,
-    ) -> Result<SecretRecord, StoreError> {
+    ) -> Result<Secret, StoreError> {
         let txn = self.db.begin().await?;
         // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
         let existing = find(key).lock_exclusive().one(&txn).await?;
@@ -108,7 +83,7 @@ impl SecretStore {
                 let id = uuid::Uuid::new_v4().to_string();
                 secret::ActiveModel {
                     id: Set(id.clone()),
-                    project_id: Set(key.project_id.clone()),
+                    project_id: Set(key.project_id.as_str().to_owned()),
                     environment: Set(key.environment.as_str().to_owned()),
                     path: Set(key.path.as_str().to_owned()),
                     name: Set(key.name.as_str().to_owned()),
@@ -135,7 +110,7 @@ impl SecretStore {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(SecretRecord {
+        Ok(Secret {
             key: key.clone(),
             sealed: sealed.clone(),
             version: to_u64(version, "version")?,
@@ -144,7 +119,7 @@ impl SecretStore {
     }
 
     /// One secret, or `None`.
-    pub async fn get(&self, key: &SecretKey) -> Result<Option<SecretRecord>, StoreError> {
+    pub async fn get(&self, key: &SecretKey) -> Result<Option<Secret>, StoreError> {
         find(key).one(&self.db).await?.map(record).transpose()
     }
 
@@ -152,13 +127,13 @@ impl SecretStore {
     /// by path then name.
     pub async fn list(
         &self,
-        project_id: &str,
+        project_id: &ProjectId,
         environment: &Environment,
         path: &SecretPath,
         recursive: bool,
-    ) -> Result<Vec<SecretRecord>, StoreError> {
+    ) -> Result<Vec<Secret>, StoreError> {
         let mut query = secret::Entity::find()
-            .filter(secret::Column::ProjectId.eq(project_id))
+            .filter(secret::Column::ProjectId.eq(project_id.as_str()))
             .filter(secret::Column::Environment.eq(environment.as_str()));
         query =
             if !recursive {
@@ -211,14 +186,14 @@ fn find(key: &SecretKey) -> sea_orm::Select<secret::Entity> {
         .filter(secret::Column::Name.eq(key.name.as_str()))
 }
 
-fn record(m: secret::Model) -> Result<SecretRecord, StoreError> {
-    Ok(SecretRecord {
+fn record(m: secret::Model) -> Result<Secret, StoreError> {
+    Ok(Secret {
         key: SecretKey {
             environment: Environment::parse(&m.environment)
                 .map_err(|e| corrupt("environment", e))?,
             path: SecretPath::parse(&m.path).map_err(|e| corrupt("path", e))?,
             name: SecretName::parse(&m.name).map_err(|e| corrupt("name", e))?,
-            project_id: m.project_id,
+            project_id: ProjectId::from_stored(m.project_id),
         },
         sealed: Sealed {
             ciphertext: m.ciphertext,
