@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use latchkey_domain::AccessError;
 use latchkey_domain::attempts::{FailureBudget, Spent, too_many_failures};
+use latchkey_domain::token::Uuid;
 use lru::LruCache;
-use uuid::Uuid;
 
 /// The budgets, and how many keys to remember.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -69,7 +69,10 @@ async fn unknown_id_and_wrong_secret_take_the_same_time() {
         time_lookup(&mut client, &format!("st.{id}.{secret}")).await;
         time_lookup(
             &mut client,
-            &format!("st.{}.{secret}", uuid::Uuid::new_v4()),
+            &format!(
+                "st.{}.{secret}",
+                latchkey_domain::model::ServiceTokenId::generate()
+            ),
         )
         .await;
     }
@@ -82,7 +85,10 @@ async fn unknown_id_and_wrong_secret_take_the_same_time() {
             // Interleaved, alternating which goes first, so drift hits both alike.
             let secret = format!("{:032x}", round * SAMPLES + i + 1);
             let known = format!("st.{id}.{secret}");
-            let other = format!("st.{}.{secret}", uuid::Uuid::new_v4());
+            let other = format!(
+                "st.{}.{secret}",
+                latchkey_domain::model::ServiceTokenId::generate()
+            );
             if i % 2 == 0 {
                 wrong.push(time_lookup(&mut client, &known).await);
                 unknown.push(time_lookup(&mut client, &other).await);

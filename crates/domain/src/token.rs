@@ -16,7 +16,8 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
+/// The id part of a token: a UUID (its text form is the entity's id).
+pub use uuid::Uuid;
 
 use crate::crypto::{WireKey, is_lower_hex};
 use crate::{AccessError, Reason};

@@ -101,7 +101,7 @@ impl AuthApp {
     pub(crate) async fn verify_presented(
         &self,
         raw: &str,
-        id: uuid::Uuid,
+        id: latchkey_domain::token::Uuid,
         secret: &str,
         hash: Option<&SecretHash>,
         client_ip: Option<IpAddr>,

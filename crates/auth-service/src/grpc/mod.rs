@@ -9,7 +9,6 @@ use latchkey_domain::identity::TokenAuthChanges;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{Principal, ProjectId};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
-use latchkey_domain::{AccessError, Reason};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
 use latchkey_proto::convert::auth::{RevokeTarget, permissions_pb, scopes_pb};
@@ -20,19 +19,11 @@ use latchkey_service_kit::telemetry;
 use tonic::{Request, Response, Status};
 
 use crate::app::{AuthApp, Authenticated, Caller};
-use crate::error::AuthError;
-/// Which callers a listener lets call `Authorize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthorizeGate {
-    /// Any caller with the internal key (one port serves everything).
-    InternalKey,
-    /// Nobody: `Authorize` is served on the internal port only.
-    Elsewhere,
-    /// Callers with the internal key and a client certificate the TLS
-    /// layer verified (mTLS on the internal port).
-    ClientCertificate,
-}
 
+mod gate;
+
+pub use self::gate::AuthorizeGate;
+use crate::error::AuthError;
 /// The gRPC face of [`AuthApp`].
 #[derive(Debug, Clone)]
 pub struct AuthGrpc {
@@ -413,25 +404,6 @@ impl AuthService for AuthGrpc {
         let grant = self.app.authorize(presented.as_deref(), req).await?;
         telemetry::record_token_use(grant.principal.kind());
         Ok(Response::new((&grant).into()))
-    }
-}
-
-impl AuthGrpc {
-    /// Refuses `Authorize` where this listener does not serve it.
-    fn check_gate<T>(&self, request: &Request<T>) -> Result<(), AuthError> {
-        let refused = match self.gate {
-            AuthorizeGate::InternalKey => return Ok(()),
-            AuthorizeGate::Elsewhere => {
-                "Authorize is served on the internal port only (LATCHKEY_INTERNAL_ADDR)"
-            }
-            // The handshake already refused callers without a valid
-            // certificate; this holds if the listener is ever misconfigured.
-            AuthorizeGate::ClientCertificate if request.peer_certs().is_none() => {
-                "Authorize needs a client certificate (mTLS)"
-            }
-            AuthorizeGate::ClientCertificate => return Ok(()),
-        };
-        Err(AccessError::new(Reason::PermissionDenied, refused).into())
     }
 }
 
