@@ -7,7 +7,15 @@
 //! - [`app`]: the use cases: authorise, then touch the store.
 //! - [`grpc`]: the tonic service: parse, apply, encode.
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
-//! - [`startup`]: wiring and `run`.
+//! - [`startup`]: wiring: `start` (store migrated), `serve`, and `run` for both.
+
+#![cfg_attr(
+    test,
+    expect(
+        unused_crate_dependencies,
+        reason = "the unit-test build links the dev-dependencies the integration tests use"
+    )
+)]
 
 pub mod app;
 pub mod auth_client;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use latchkey_domain::ports::Authorizer;
+use latchkey_domain::ports::{Authorizer, Clock, SystemClock};
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
 use latchkey_service_kit::serve::{
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
@@ -40,14 +40,25 @@ pub enum StartError {
     Tls(#[from] latchkey_service_kit::tls::TlsError),
 }
 
-/// Connects the store and the auth client, then serves until `shutdown`.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
-    config.internal_link.warn_if_mesh();
-    let authorizer = match &config.auth_tls {
+/// A started secrets service: store connected and migrated, ready to serve.
+#[derive(Debug)]
+pub struct Running<A> {
+    /// The use cases, shared with the server.
+    pub app: Arc<SecretsApp<A>>,
+}
+
+impl<A> Clone for Running<A> {
+    fn clone(&self) -> Self {
+        Self {
+            app: self.app.clone(),
+        }
+    }
+}
+
+/// The client of the auth service that `config` describes (lazy: the
+/// secrets service starts while the auth service is down).
+pub fn authorizer(config: &Config) -> Result<GrpcAuthorizer, StartError> {
+    Ok(match &config.auth_tls {
         None => GrpcAuthorizer::new(
             &config.auth_url,
             config.internal_key.clone(),
@@ -60,27 +71,44 @@ pub async fn run(
             files.clone(),
             config.listening.tls_reload,
         )?,
-    };
-    run_with(config, listener, Arc::new(authorizer), shutdown).await
+    })
 }
 
-/// Like [`run`] with any [`Authorizer`] (tests use fakes).
-pub async fn run_with<A: Authorizer>(
-    config: Config,
-    listener: TcpListener,
+/// Connects the store and runs its migrations; any [`Authorizer`] (tests use fakes).
+pub async fn start<A: Authorizer>(
+    config: &Config,
     authorizer: Arc<A>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
+    clock: Arc<dyn Clock>,
+) -> Result<Running<A>, StartError> {
+    config.internal_link.warn_if_mesh();
     // Replicas starting together migrate one at a time.
     let lock = StartupLock::acquire(&config.database_url, "secrets").await?;
     let store = SecretStore::connect(&config.database_url).await;
     lock.release().await;
-    let store = store?;
-    let app = Arc::new(SecretsApp::new(
-        store,
-        authorizer,
-        Arc::new(latchkey_domain::ports::SystemClock),
-    ));
+    Ok(Running {
+        app: Arc::new(SecretsApp::new(store?, authorizer, clock)),
+    })
+}
+
+/// Starts with the auth client and the system clock, then serves until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let authorizer = Arc::new(authorizer(&config)?);
+    let running = start(&config, authorizer, Arc::new(SystemClock)).await?;
+    serve(&running, &config, listener, shutdown).await
+}
+
+/// Serves `running` on `listener` (and the health port) until `shutdown` resolves.
+pub async fn serve<A: Authorizer>(
+    running: &Running<A>,
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let app = running.app.clone();
     let (reflection_v1, reflection_v1alpha) = reflection("latchkey.secrets.v1.SecretsService")?;
     let (reporter, health_service) = health();
     reporter

@@ -5,6 +5,7 @@
 //!   `LATCHKEY_TEST_POSTGRES_URL` and dropped afterwards.
 //! - [`Stack`]: both services in-process on ephemeral loopback ports, with a
 //!   [`ManualClock`] driving the auth service, and helpers for admin calls.
+//! - [`FakeAuthorizer`]: an `Authorizer` answering as told, recording each request.
 //! - [`backend_tests!`]: runs each scenario once per backend.
 //! - [`Pki`]: throwaway CA, server and client certificates for TLS tests.
 //! - [`ServiceProcess`]: a service binary as a real process; admin calls
@@ -17,11 +18,13 @@
 )]
 
 mod db;
+mod fake_authorizer;
 mod pki;
 mod process;
 mod stack;
 
 pub use db::{Backend, TestDb};
+pub use fake_authorizer::FakeAuthorizer;
 pub use pki::Pki;
 pub use process::{
     ServiceProcess, authorize_request, create_project_with, create_service_token_with, free_port,

@@ -137,16 +137,28 @@ impl Stack {
             .expect("bind secrets");
         let secrets_url = format!("http://{}", secrets_listener.local_addr().expect("addr"));
         let (secrets_tx, secrets_rx) = oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = oneshot::channel::<()>();
+        // Started (migrated) before it serves: the first call finds it ready.
+        let authorizer =
+            latchkey_secrets_service::startup::authorizer(&secrets_config).expect("auth client");
+        let secrets_running = latchkey_secrets_service::startup::start(
+            &secrets_config,
+            Arc::new(authorizer),
+            clock.clone(),
+        )
+        .await
+        .expect("secrets start");
         let secrets_task = tokio::spawn(async move {
-            let _ = ready_tx.send(());
-            latchkey_secrets_service::startup::run(secrets_config, secrets_listener, async {
-                let _ = secrets_rx.await;
-            })
+            latchkey_secrets_service::startup::serve(
+                &secrets_running,
+                &secrets_config,
+                secrets_listener,
+                async {
+                    let _ = secrets_rx.await;
+                },
+            )
             .await
             .expect("secrets serve");
         });
-        let _ = ready_rx.await;
         let stack = Stack {
             auth_url,
             secrets_url,

@@ -1,0 +1,216 @@
+//! The secrets use cases over a fake authorizer and a real store: every call
+//! is authorised before the store is touched, and `NOT_FOUND` is only ever
+//! said to a caller the auth service granted.
+
+#![expect(
+    unused_crate_dependencies,
+    reason = "each test binary uses part of the shared dev-dependencies"
+)]
+#![expect(clippy::expect_used, reason = "a broken fixture must stop the test")]
+
+use std::sync::Arc;
+
+use latchkey_domain::crypto::{Sealed, WireKey};
+use latchkey_domain::model::{Folder, ProjectId};
+use latchkey_domain::path::{Environment, SecretName, SecretPath};
+use latchkey_domain::ports::{AuthorizeError, BearerToken, Grant};
+use latchkey_domain::scope::{Action, Scope, Scopes};
+use latchkey_domain::{AccessError, Reason};
+use latchkey_secrets_service::app::{Caller, SecretsApp};
+use latchkey_secrets_service::error::SecretsError;
+use latchkey_store::secrets::SecretStore;
+use latchkey_test_support::{Backend, FakeAuthorizer, ManualClock, TestDb};
+
+/// One database; apps over it with different authorizers.
+struct Fixture {
+    db: TestDb,
+    project: ProjectId,
+    key: WireKey,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        Self {
+            db: TestDb::create(Backend::Sqlite).await.expect("sqlite"),
+            project: ProjectId::generate(),
+            key: WireKey::generate(&mut rand::rngs::OsRng),
+        }
+    }
+
+    fn grant(&self) -> Grant {
+        FakeAuthorizer::grant(&self.project, &self.key)
+    }
+
+    async fn app(
+        &self,
+        authorizer: FakeAuthorizer,
+    ) -> (SecretsApp<FakeAuthorizer>, Arc<FakeAuthorizer>) {
+        let store = SecretStore::connect(&self.db.url).await.expect("store");
+        let authorizer = Arc::new(authorizer);
+        let app = SecretsApp::new(store, authorizer.clone(), Arc::new(ManualClock::new()));
+        (app, authorizer)
+    }
+
+    async fn granting(&self) -> (SecretsApp<FakeAuthorizer>, Arc<FakeAuthorizer>) {
+        self.app(FakeAuthorizer::granting(self.grant())).await
+    }
+}
+
+fn caller() -> Caller {
+    Caller {
+        token: BearerToken::new("st.x.y"),
+        ip: None,
+    }
+}
+
+fn folder(path: &str) -> Folder {
+    Folder {
+        project_id: None,
+        environment: Environment::parse("dev").expect("env"),
+        path: SecretPath::parse(path).expect("path"),
+    }
+}
+
+fn name(n: &str) -> SecretName {
+    SecretName::parse(n).expect("name")
+}
+
+fn denied() -> AccessError {
+    AccessError::new(Reason::ScopeDenied, "not in the token's scopes")
+}
+
+#[tokio::test]
+async fn a_denied_caller_gets_the_same_denial_for_a_secret_that_exists_and_one_that_does_not() {
+    let f = Fixture::new().await;
+    let (granted, _) = f.granting().await;
+    granted
+        .set_raw(&caller(), &folder("/"), &name("DB_URL"), "postgres://x")
+        .await
+        .expect("set");
+
+    let (refused, authorizer) = f.app(FakeAuthorizer::refusing(denied())).await;
+    for secret in ["DB_URL", "MISSING"] {
+        let err = refused
+            .get_raw(&caller(), &folder("/"), &name(secret))
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&err, SecretsError::Denied(e) if e.reason == Reason::ScopeDenied),
+            "{secret}: {err:?}"
+        );
+    }
+    assert_eq!(authorizer.asked().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_write_stores_nothing() {
+    let f = Fixture::new().await;
+    let (refused, authorizer) = f.app(FakeAuthorizer::refusing(denied())).await;
+    let sealed = Sealed {
+        ciphertext: vec![1; 8],
+        iv: vec![0; 12],
+        tag: vec![0; 16],
+    };
+    let set = refused
+        .set(&caller(), &folder("/"), &name("K"), sealed)
+        .await;
+    let set_raw = refused
+        .set_raw(&caller(), &folder("/"), &name("K"), "v")
+        .await;
+    assert!(matches!(set, Err(SecretsError::Denied(_))), "{set:?}");
+    assert!(
+        matches!(set_raw, Err(SecretsError::Denied(_))),
+        "{set_raw:?}"
+    );
+    let asked = authorizer.asked();
+    assert_eq!(asked.len(), 2);
+    assert!(asked.iter().all(|r| r.action == Action::Write));
+
+    let (reader, _) = f.granting().await;
+    let (_, listed) = reader
+        .list(&caller(), &folder("/"), true)
+        .await
+        .expect("list");
+    assert!(listed.is_empty(), "{listed:?}");
+}
+
+#[tokio::test]
+async fn not_found_comes_only_after_a_grant() {
+    let f = Fixture::new().await;
+    let (app, authorizer) = f.granting().await;
+    let get = app.get(&caller(), &folder("/"), &name("MISSING")).await;
+    assert!(matches!(get, Err(SecretsError::NotFound(_))), "{get:?}");
+    let delete = app.delete(&caller(), &folder("/"), &name("MISSING")).await;
+    assert!(
+        matches!(delete, Err(SecretsError::NotFound(_))),
+        "{delete:?}"
+    );
+    assert_eq!(authorizer.asked().len(), 2);
+}
+
+#[tokio::test]
+async fn the_authorizer_is_asked_about_exactly_the_folder_and_kind_of_call() {
+    let f = Fixture::new().await;
+    let (app, authorizer) = f.granting().await;
+    let named = Folder {
+        project_id: Some(f.project.clone()),
+        ..folder("/a/b")
+    };
+    app.list_raw(&caller(), &named, true).await.expect("list");
+    let _ = app.get(&caller(), &folder("/"), &name("K")).await;
+    let asked = authorizer.asked();
+    assert_eq!(asked[0].project_id, Some(f.project.clone()));
+    assert_eq!(asked[0].path.as_str(), "/a/b");
+    assert!(asked[0].raw && asked[0].recursive && asked[0].action == Action::Read);
+    assert_eq!(asked[1].project_id, None);
+    assert!(!asked[1].raw && !asked[1].recursive);
+}
+
+#[tokio::test]
+async fn raw_reads_decrypt_under_the_grants_key_and_skip_folders_outside_the_scopes() {
+    let f = Fixture::new().await;
+    let (writer, _) = f.granting().await;
+    for path in ["/", "/app", "/other"] {
+        writer
+            .set_raw(&caller(), &folder(path), &name("K"), &format!("v{path}"))
+            .await
+            .expect("set");
+    }
+    let mut grant = f.grant();
+    grant.scopes = Scopes::new(vec![
+        Scope::new("dev", "/").expect("scope"),
+        Scope::new("dev", "/app/**").expect("scope"),
+    ]);
+    let (reader, _) = f.app(FakeAuthorizer::granting(grant)).await;
+    let (_, plain) = reader
+        .list_raw(&caller(), &folder("/"), true)
+        .await
+        .expect("list");
+    let mut seen: Vec<_> = plain
+        .iter()
+        .map(|p| (p.secret.key.path.as_str().to_owned(), p.value.clone()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("/".to_owned(), "v/".to_owned()),
+            ("/app".to_owned(), "v/app".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_auth_service_that_cannot_decide_fails_the_call_closed() {
+    let f = Fixture::new().await;
+    let down = AuthorizeError::Denied(AccessError::new(Reason::AuthUnavailable, "down"));
+    let (app, _) = f.app(FakeAuthorizer::refusing(down)).await;
+    let err = app
+        .get_raw(&caller(), &folder("/"), &name("K"))
+        .await
+        .expect_err("closed");
+    assert!(
+        matches!(&err, SecretsError::Denied(e) if e.reason == Reason::AuthUnavailable),
+        "{err:?}"
+    );
+}

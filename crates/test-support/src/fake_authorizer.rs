@@ -1,0 +1,65 @@
+//! An [`Authorizer`] that answers what the test told it to and remembers
+//! every request, for testing the secrets service without an auth service.
+
+use std::sync::Mutex;
+
+use latchkey_domain::crypto::WireKey;
+use latchkey_domain::model::{Principal, ProjectId, ServiceTokenId};
+use latchkey_domain::ports::{AuthorizationRequest, AuthorizeError, Authorizer, Grant};
+use latchkey_domain::scope::{Scope, Scopes};
+
+/// Answers every call with one fixed result.
+#[derive(Debug)]
+pub struct FakeAuthorizer {
+    answer: Result<Grant, AuthorizeError>,
+    asked: Mutex<Vec<AuthorizationRequest>>,
+}
+
+impl FakeAuthorizer {
+    /// Grants every call.
+    #[must_use]
+    pub fn granting(grant: Grant) -> Self {
+        Self {
+            answer: Ok(grant),
+            asked: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Refuses every call with `error`.
+    #[must_use]
+    pub fn refusing(error: impl Into<AuthorizeError>) -> Self {
+        Self {
+            answer: Err(error.into()),
+            asked: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A raw-capable grant in `project_id` over `dev:/**` for a service
+    /// token, with `project_key` in clear (a project without e2ee).
+    #[must_use]
+    pub fn grant(project_id: &ProjectId, project_key: &WireKey) -> Grant {
+        Grant {
+            principal: Principal::ServiceToken(ServiceTokenId::generate()),
+            project_id: project_id.clone(),
+            scopes: Scopes::new(vec![Scope::new("dev", "/**").expect("scope")]),
+            encrypted_project_key: None,
+            project_key: Some(project_key.clone()),
+        }
+    }
+
+    /// Every request asked so far, oldest first.
+    #[must_use]
+    pub fn asked(&self) -> Vec<AuthorizationRequest> {
+        self.asked.lock().expect("fake authorizer lock").clone()
+    }
+}
+
+impl Authorizer for FakeAuthorizer {
+    async fn authorize(&self, request: AuthorizationRequest) -> Result<Grant, AuthorizeError> {
+        self.asked
+            .lock()
+            .expect("fake authorizer lock")
+            .push(request);
+        self.answer.clone()
+    }
+}
