@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use latchkey_client::{AuthClient, Credential, SecretsClient, Tls};
 use latchkey_domain::path::Environment;
 use latchkey_domain::token::ServiceTokenSecret;
 use latchkey_proto::auth::v1 as auth_pb;
-use tonic::transport::ClientTlsConfig;
 
-use crate::client::{self, AuthClient, CliError, SecretsClient, TlsFiles};
+use crate::client::{self, TlsFiles};
 use crate::config::{self, ProjectFile, UserConfig};
+use crate::error::CliError;
 
 /// latchkey: tokens and secrets from your terminal.
 ///
@@ -102,7 +103,7 @@ pub(crate) struct Context {
     auth_addr: String,
     secrets_addr: String,
     token: Option<String>,
-    tls: Option<ClientTlsConfig>,
+    tls: Tls,
     linked: Option<ProjectFile>,
 }
 
@@ -116,7 +117,7 @@ impl Context {
             client_cert: global.client_cert,
             client_key: global.client_key,
         }
-        .config()?;
+        .load()?;
         Ok(Context {
             auth_addr: global
                 .auth_addr
@@ -144,7 +145,7 @@ impl Context {
 
     /// A client of the auth service, calling with the token if there is one.
     pub(crate) async fn auth(&self) -> Result<AuthClient, CliError> {
-        client::auth(&self.auth_addr, self.tls.as_ref(), self.token.as_deref()).await
+        client::auth(&self.auth_addr, &self.tls, self.token.as_deref()).await
     }
 
     /// What the token is (`LookupToken`, which uses none of its uses).
@@ -157,9 +158,15 @@ impl Context {
             .into_inner())
     }
 
-    /// A client of the secrets service, calling with the token.
-    pub(crate) async fn secrets(&self) -> Result<SecretsClient, CliError> {
-        client::secrets(&self.secrets_addr, self.tls.as_ref(), Some(self.token()?)).await
+    /// A client of the secrets service calling with `credential`; `writes`
+    /// also connects the auth service, which a service token writes through.
+    pub(crate) async fn secrets(
+        &self,
+        credential: Credential,
+        writes: bool,
+    ) -> Result<SecretsClient, CliError> {
+        let auth = writes.then_some(self.auth_addr.as_str());
+        client::secrets(&self.secrets_addr, auth, &self.tls, credential).await
     }
 
     /// `--projectId`, else the linked folder's project.
@@ -251,7 +258,10 @@ async fn login(ctx: &Context) -> Result<(), CliError> {
     let lookup = ctx.lookup_token().await?;
     // The server never sees the key part, so only here can a damaged one show.
     if let Ok(st) = ServiceTokenSecret::parse(&token) {
-        client::open_project_key(&st, lookup.encrypted_project_key.map(client::lookup_sealed))?;
+        latchkey_client::crypto::open_project_key(
+            &st,
+            lookup.encrypted_project_key.map(Into::into),
+        )?;
     }
     let mut user = UserConfig::load()?;
     user.token = Some(token);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::CliError;
+use crate::error::CliError;
 
 /// The file `latchkey init` writes to link a folder to a project.
 pub(crate) const PROJECT_FILE: &str = ".latchkey.json";

@@ -3,8 +3,8 @@
 use clap::Subcommand;
 use latchkey_proto::auth::v1 as auth_pb;
 
-use crate::client::CliError;
 use crate::commands::Context;
+use crate::error::CliError;
 use crate::output::{self, table};
 
 #[derive(Debug, Subcommand)]

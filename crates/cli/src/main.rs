@@ -17,6 +17,7 @@
 mod client;
 mod commands;
 mod config;
+mod error;
 mod identity;
 mod output;
 mod project;

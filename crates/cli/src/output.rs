@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use clap::ValueEnum;
 use serde::Serialize;
 
-use crate::client::CliError;
+use crate::error::CliError;
 
 /// `--output` of the secrets commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +44,18 @@ pub(crate) struct SecretRow {
     pub(crate) path: String,
     /// Version, from 1.
     pub(crate) version: u64,
+}
+
+impl From<latchkey_client::PlainSecret> for SecretRow {
+    fn from(s: latchkey_client::PlainSecret) -> Self {
+        Self {
+            name: s.name,
+            value: s.value,
+            environment: s.environment,
+            path: s.path,
+            version: s.version,
+        }
+    }
 }
 
 impl std::fmt::Debug for SecretRow {

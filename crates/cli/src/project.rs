@@ -6,8 +6,8 @@ use latchkey_domain::path::Environment;
 use latchkey_domain::scope::Scope;
 use latchkey_proto::auth::v1 as auth_pb;
 
-use crate::client::CliError;
 use crate::commands::Context;
+use crate::error::CliError;
 use crate::output::table;
 
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,8 @@ use std::os::unix::process::CommandExt;
 
 use clap::Args;
 
-use crate::client::CliError;
 use crate::commands::Context;
+use crate::error::CliError;
 use crate::output::{self, ExportFormat, SecretRow};
 use crate::secrets::{Location, fetch};
 

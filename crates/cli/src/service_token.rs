@@ -4,8 +4,8 @@ use clap::{Subcommand, ValueEnum};
 use latchkey_proto::auth::v1 as auth_pb;
 use serde::Serialize;
 
-use crate::client::CliError;
 use crate::commands::Context;
+use crate::error::CliError;
 use crate::output::{self, table};
 use crate::project::{check_trusted_ips, describe_scopes, require_environment, scopes_from_flags};
 

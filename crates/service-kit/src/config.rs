@@ -289,8 +289,7 @@ fn ensure_private_dir(dir: &Path) -> io::Result<()> {
 
 use std::os::unix::fs::DirBuilderExt;
 
-/// The metadata that carries the internal key on service-to-service calls.
-pub const INTERNAL_KEY_HEADER: &str = "x-latchkey-internal-key";
+pub use latchkey_domain::ports::INTERNAL_KEY_HEADER;
 
 /// The shared key the secrets service presents to call `Authorize`.
 #[derive(Clone)]

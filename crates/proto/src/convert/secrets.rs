@@ -70,6 +70,16 @@ impl From<&Sealed> for pb::EncryptedProjectKey {
     }
 }
 
+impl From<pb::EncryptedProjectKey> for Sealed {
+    fn from(key: pb::EncryptedProjectKey) -> Self {
+        Sealed {
+            ciphertext: key.ciphertext,
+            iv: key.iv,
+            tag: key.tag,
+        }
+    }
+}
+
 impl From<&Secret> for pb::Secret {
     fn from(secret: &Secret) -> Self {
         pb::Secret {
