@@ -2,7 +2,10 @@
 //! ports, on SQLite and on PostgreSQL.
 
 use chrono::Duration;
-use latchkey_domain::crypto::{Sealed, WireKey, secret_aad};
+use latchkey_client::crypto::{Requested, open_project_key, seal};
+use latchkey_client::{ClientError, Location};
+use latchkey_domain::crypto::WireKey;
+use latchkey_domain::path::SecretName;
 use latchkey_domain::token::{ServiceTokenSecret, access_token_part};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
@@ -42,41 +45,34 @@ backend_tests!(
 
 // ---- helpers ---------------------------------------------------------------
 
-fn key_part(token: &str) -> WireKey {
-    ServiceTokenSecret::parse(token).unwrap().key().clone()
+fn service_token(token: &str) -> ServiceTokenSecret {
+    ServiceTokenSecret::parse(token).unwrap()
 }
 
-fn sealed(k: &secrets_pb::EncryptedProjectKey) -> Sealed {
-    Sealed {
-        ciphertext: k.ciphertext.clone(),
-        iv: k.iv.clone(),
-        tag: k.tag.clone(),
+/// A service's answer, which is all these helpers expect to fail with.
+fn status(err: ClientError) -> tonic::Status {
+    match err {
+        ClientError::Status(status) => status,
+        other => panic!("not a service's answer: {other}"),
     }
+}
+
+fn location(env: &str, path: &str) -> Location {
+    Location::new(None, env, path).unwrap()
 }
 
 /// The project key as a client holding `token` recovers it.
 async fn project_key(stack: &Stack, token: &str) -> Result<(String, WireKey), tonic::Status> {
-    let info = stack
-        .auth_client()
-        .await
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
-        .await?
-        .into_inner();
-    let k = info.encrypted_project_key.unwrap();
-    let bytes = key_part(token)
-        .open(
-            &Sealed {
-                ciphertext: k.ciphertext,
-                iv: k.iv,
-                tag: k.tag,
-            },
-            b"",
-        )
-        .unwrap();
-    Ok((info.project_id, WireKey::from_bytes(&bytes).unwrap()))
+    let info = lookup_with(stack, token).await?;
+    let key = open_project_key(
+        &service_token(token),
+        info.encrypted_project_key.map(Into::into),
+    )
+    .unwrap();
+    Ok((info.project_id, key))
 }
 
-/// Encrypts on the client, as the CLI does, and calls SetSecret.
+/// Writes through the client library, which encrypts on this side.
 async fn set(
     stack: &Stack,
     token: &str,
@@ -85,34 +81,17 @@ async fn set(
     name: &str,
     value: &str,
 ) -> Result<(), tonic::Status> {
-    let (project_id, key) = project_key(stack, token).await?;
-    let s = key
-        .seal(
-            value.as_bytes(),
-            &secret_aad(&project_id, env, path, name),
-            &mut rand::rngs::OsRng,
-        )
-        .unwrap();
+    let pair = (SecretName::parse(name).unwrap(), value.to_owned());
     stack
-        .secrets_client()
+        .secrets_as(token)
         .await
-        .set_secret(with_token(
-            secrets_pb::SetSecretRequest {
-                project_id: String::new(),
-                environment: env.to_owned(),
-                secret_path: path.to_owned(),
-                name: name.to_owned(),
-                ciphertext: s.ciphertext,
-                iv: s.iv,
-                tag: s.tag,
-            },
-            token,
-        ))
+        .set(&location(env, path), &[pair])
         .await
         .map(drop)
+        .map_err(status)
 }
 
-/// Calls GetSecret and decrypts on the client.
+/// Reads through the client library, which decrypts on this side.
 async fn get(
     stack: &Stack,
     token: &str,
@@ -120,42 +99,50 @@ async fn get(
     path: &str,
     name: &str,
 ) -> Result<String, tonic::Status> {
-    let reply = stack
+    stack
+        .secrets_as(token)
+        .await
+        .get(&location(env, path), &SecretName::parse(name).unwrap())
+        .await
+        .map(|secret| secret.value)
+        .map_err(status)
+}
+
+/// `GetSecret` exactly as given, nothing checked on this side: what the
+/// server says to input a client library would refuse to send.
+async fn get_unchecked(
+    stack: &Stack,
+    token: &str,
+    env: &str,
+    path: &str,
+    name: &str,
+) -> Result<secrets_pb::GetSecretResponse, tonic::Status> {
+    stack
         .secrets_client()
         .await
-        .get_secret(with_token(
+        .get_secret(with_bearer_text(
             secrets_pb::GetSecretRequest {
                 project_id: String::new(),
                 environment: env.to_owned(),
                 secret_path: path.to_owned(),
                 name: name.to_owned(),
             },
-            token,
+            access_token_part(token),
         ))
-        .await?
-        .into_inner();
-    let project_key = key_part(token)
-        .open(&sealed(&reply.encrypted_project_key.unwrap()), b"")
-        .unwrap();
-    let project_key = WireKey::from_bytes(&project_key).unwrap();
-    let secret = reply.secret.unwrap();
-    let aad = secret_aad(
-        &reply.project_id,
-        &secret.environment,
-        &secret.secret_path,
-        &secret.name,
-    );
-    let plain = project_key
-        .open(
-            &Sealed {
-                ciphertext: secret.ciphertext,
-                iv: secret.iv,
-                tag: secret.tag,
-            },
-            &aad,
-        )
-        .unwrap();
-    Ok(String::from_utf8(plain).unwrap())
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn lookup_with(
+    stack: &Stack,
+    token: &str,
+) -> Result<auth_pb::LookupTokenResponse, tonic::Status> {
+    stack
+        .auth_client()
+        .await
+        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 async fn authorize(
@@ -823,13 +810,7 @@ async fn secrets_service_fails_closed_with_auth_unavailable_when_auth_is_down(ba
         ))
         .await;
     assert_denied(list, Code::Unavailable, "AUTH_UNAVAILABLE");
-    let s = key
-        .seal(
-            b"new",
-            &secret_aad(&project_id, "dev", "/backend", "K2"),
-            &mut rand::rngs::OsRng,
-        )
-        .unwrap();
+    let s = seal(&key, &project_id, "dev", "/backend", "K2", "new").unwrap();
     let write = secrets
         .set_secret(with_token(
             secrets_pb::SetSecretRequest {
@@ -908,13 +889,9 @@ async fn every_service_token_call(
     );
     let grant = auth.authorize(authorize).await.unwrap().into_inner();
     // The client's key, from the envelope LookupToken returned.
-    let key = key_part(holder);
-    let project_key = WireKey::from_bytes(
-        &key.open(
-            &sealed_lookup(lookup.encrypted_project_key.as_ref().unwrap()),
-            b"",
-        )
-        .unwrap(),
+    let project_key = open_project_key(
+        &service_token(holder),
+        lookup.encrypted_project_key.clone().map(Into::into),
     )
     .unwrap();
     let at = |name: &str| secrets_pb::GetSecretRequest {
@@ -923,13 +900,15 @@ async fn every_service_token_call(
         secret_path: "/backend".into(),
         name: name.to_owned(),
     };
-    let s = project_key
-        .seal(
-            b"client value",
-            &secret_aad(&lookup.project_id, "dev", "/backend", name),
-            &mut rand::rngs::OsRng,
-        )
-        .unwrap();
+    let s = seal(
+        &project_key,
+        &lookup.project_id,
+        "dev",
+        "/backend",
+        name,
+        "client value",
+    )
+    .unwrap();
     let version = secrets
         .set_secret(with_bearer_text(
             secrets_pb::SetSecretRequest {
@@ -1001,34 +980,26 @@ async fn every_service_token_call(
         .await
         .unwrap()
         .into_inner();
-    let secret = got.secret.unwrap();
-    let value = project_key
-        .open(
-            &Sealed {
-                ciphertext: secret.ciphertext,
-                iv: secret.iv,
-                tag: secret.tag,
-            },
-            &secret_aad(&lookup.project_id, "dev", "/backend", name),
-        )
-        .unwrap();
+    let asked = Requested {
+        project_id: &lookup.project_id,
+        environment: "dev",
+        path: "/backend",
+        name: Some(name),
+        recursive: false,
+    };
+    let value = asked
+        .open(&project_key, &got.secret.unwrap())
+        .unwrap()
+        .value;
     vec![
         lookup.principal,
         grant.principal,
         version.to_string(),
-        String::from_utf8(value).unwrap(),
+        value,
         listed.secrets.len().to_string(),
         raw.value,
         raw_listed.secrets.len().to_string(),
     ]
-}
-
-fn sealed_lookup(k: &auth_pb::EncryptedProjectKey) -> Sealed {
-    Sealed {
-        ciphertext: k.ciphertext.clone(),
-        iv: k.iv.clone(),
-        tag: k.tag.clone(),
-    }
 }
 
 async fn access_token_alone_works_for_every_call_and_a_sent_key_part_is_never_used(
@@ -1079,7 +1050,7 @@ async fn malformed_token_is_token_malformed_without_verifying_anything(backend: 
 
     for bad in [malformed.as_str(), "st.nope", "Bearer", ""] {
         assert_denied(
-            get(&stack, bad, "dev", "/backend", "K").await,
+            get_unchecked(&stack, bad, "dev", "/backend", "K").await,
             Code::Unauthenticated,
             "TOKEN_MALFORMED",
         );
@@ -1213,7 +1184,7 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(back
         ("/a\u{1}", "control"),
     ] {
         let status = assert_denied(
-            get(&stack, &token, "dev", path, "K").await,
+            get_unchecked(&stack, &token, "dev", path, "K").await,
             Code::InvalidArgument,
             "INVALID_ARGUMENT",
         );
@@ -1225,13 +1196,13 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(back
         assert!(status.message().contains(hint), "{}", status.message());
     }
     let status = assert_denied(
-        get(&stack, &token, "Dev", "/", "K").await,
+        get_unchecked(&stack, &token, "Dev", "/", "K").await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );
     assert!(status.message().contains("environment"));
     let status = assert_denied(
-        get(&stack, &token, "dev", "/", "A B").await,
+        get_unchecked(&stack, &token, "dev", "/", "A B").await,
         Code::InvalidArgument,
         "INVALID_ARGUMENT",
     );

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use latchkey_client::Bearer;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1 as secrets_pb;
@@ -61,8 +62,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .to_owned();
     let setup = Setup::create(&auth_url, &secrets_url, &admin).await?;
 
-    let auth = AuthServiceClient::new(Channel::from_shared(auth_url)?.connect().await?);
-    let secrets = SecretsServiceClient::new(Channel::from_shared(secrets_url)?.connect().await?);
+    let tls = latchkey_client::Tls::plaintext();
+    let auth_channel = latchkey_client::channel::connect(&auth_url, &tls).await?;
+    let secrets_channel = latchkey_client::channel::connect(&secrets_url, &tls).await?;
     let echo = tonic_health::pb::health_client::HealthClient::new(
         Channel::from_shared(echo_url)?.connect().await?,
     );
@@ -102,11 +104,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
             true,
         ),
     ] {
-        let (auth, key) = (auth.clone(), internal_key.clone());
+        // The secrets service's side of the hop: the internal key on every call.
+        let auth = AuthServiceClient::with_interceptor(
+            auth_channel.clone(),
+            Bearer::new(None)?.with_internal_key(&internal_key)?,
+        );
         results.push(
             measure(label, duration, n, move || {
                 let mut c = auth.clone();
-                let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
+                let request = tonic::Request::new(auth_pb::AuthorizeRequest {
                     token: token.clone(),
                     client_ip: "127.0.0.1".into(),
                     project_id: project.clone(),
@@ -116,14 +122,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
                     raw,
                     recursive: false,
                 });
-                let key = key.parse();
-                async move {
-                    request.metadata_mut().insert(
-                        "x-latchkey-internal-key",
-                        key.map_err(|_| tonic::Status::internal("key"))?,
-                    );
-                    c.authorize(request).await.map(drop)
-                }
+                async move { c.authorize(request).await.map(drop) }
             })
             .await,
         );
@@ -142,24 +141,24 @@ async fn run(args: Args) -> Result<(), BoxError> {
             true,
         ),
     ] {
-        let secrets = secrets.clone();
+        let secrets = SecretsServiceClient::with_interceptor(
+            secrets_channel.clone(),
+            Bearer::new(Some(&token))?,
+        );
         results.push(
             measure(label, duration, n, move || {
                 let mut c = secrets.clone();
-                let request = with_token(
-                    secrets_pb::ListSecretsRequest {
-                        project_id: project.clone(),
-                        environment: "dev".into(),
-                        secret_path: "/bench".into(),
-                        recursive: false,
-                    },
-                    &token,
-                );
+                let request = secrets_pb::ListSecretsRequest {
+                    project_id: project.clone(),
+                    environment: "dev".into(),
+                    secret_path: "/bench".into(),
+                    recursive: false,
+                };
                 async move {
-                    match request {
-                        Ok(r) if raw => c.list_secrets_raw(r).await.map(drop),
-                        Ok(r) => c.list_secrets(r).await.map(drop),
-                        Err(e) => Err(e),
+                    if raw {
+                        c.list_secrets_raw(request).await.map(drop)
+                    } else {
+                        c.list_secrets(request).await.map(drop)
                     }
                 }
             })

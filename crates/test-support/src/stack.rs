@@ -200,6 +200,21 @@ impl Stack {
             .expect("connect secrets")
     }
 
+    /// The Rust client library calling with `token`, as a service would:
+    /// a service token's secrets are sealed and opened on this side.
+    pub async fn secrets_as(&self, token: &str) -> latchkey_client::SecretsClient {
+        let tls = latchkey_client::Tls::plaintext();
+        let credential = latchkey_client::Credential::parse(token).expect("a whole token");
+        let bearer = latchkey_client::Bearer::new(Some(&credential.bearer_text())).expect("bearer");
+        let secrets = latchkey_client::channel::connect(&self.secrets_url, &tls)
+            .await
+            .expect("connect secrets");
+        let auth = latchkey_client::channel::connect(&self.auth_url, &tls)
+            .await
+            .expect("connect auth");
+        latchkey_client::SecretsClient::new(secrets, Some(auth), credential, bearer)
+    }
+
     /// Starts another auth service replica on the same database and clock
     /// (tests of limits and revocation across replicas).
     pub async fn start_auth_replica(&self) -> AuthReplica {
