@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use latchkey_proto::auth::v1 as auth_pb;
 
-use crate::commands::Context;
+use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{self, table};
 

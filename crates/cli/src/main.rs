@@ -1,6 +1,13 @@
 //! `latchkey`: the operator's and developer's command-line tool, modelled on
 //! the Infisical CLI. Secrets are encrypted and decrypted here, on the
 //! client, with the service token's key part.
+//!
+//! Modules form a DAG: `commands` parses and dispatches to one command
+//! module each (`project`, `service_token`, `secrets`, `run`, `identity`),
+//! which never import one another; what they share is below them:
+//! `context` (settings and clients), `flags` (flags several commands take),
+//! `output`, `config`, `client` (connections through `latchkey-client`)
+//! and `error`.
 
 #![allow(
     rustdoc::invalid_html_tags,
@@ -17,7 +24,9 @@
 mod client;
 mod commands;
 mod config;
+mod context;
 mod error;
+mod flags;
 mod identity;
 mod output;
 mod project;

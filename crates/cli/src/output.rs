@@ -157,6 +157,25 @@ pub(crate) fn dotenv(map: &BTreeMap<String, String>) -> String {
     latchkey_client::dotenv::write(map)
 }
 
+/// `env:glob,env:glob`.
+pub(crate) fn describe_scopes(scopes: &[latchkey_proto::auth::v1::Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| format!("{}:{}", s.environment, s.secret_path))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The project's environment slugs, comma-separated.
+pub(crate) fn slugs(project: &latchkey_proto::auth::v1::Project) -> String {
+    project
+        .environments
+        .iter()
+        .map(|e| e.slug.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,13 @@
 //! `latchkey project ...`: projects, environments, allowlists, members.
 
 use clap::Subcommand;
-use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::path::Environment;
-use latchkey_domain::scope::Scope;
 use latchkey_proto::auth::v1 as auth_pb;
 
-use crate::commands::Context;
+use crate::context::Context;
 use crate::error::CliError;
-use crate::output::table;
+use crate::flags::{check_trusted_ips, scopes_from_flags};
+use crate::output::{describe_scopes, slugs, table};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProjectCommand {
@@ -122,7 +121,7 @@ pub(crate) async fn run(ctx: &Context, cmd: ProjectCommand) -> Result<(), CliErr
             print_projects(&projects);
         }
         ProjectCommand::Get { project_id } => {
-            let project = get(ctx, ctx.project_id(project_id)?).await?;
+            let project = ctx.project(ctx.project_id(project_id)?).await?;
             print_project(&project);
         }
         ProjectCommand::AddEnvironment {
@@ -214,75 +213,6 @@ pub(crate) async fn run(ctx: &Context, cmd: ProjectCommand) -> Result<(), CliErr
         }
     }
     Ok(())
-}
-
-/// Fetches a project.
-pub(crate) async fn get(ctx: &Context, project_id: String) -> Result<auth_pb::Project, CliError> {
-    Ok(ctx
-        .auth()
-        .await?
-        .get_project(auth_pb::GetProjectRequest { project_id })
-        .await?
-        .into_inner()
-        .project
-        .unwrap_or_default())
-}
-
-/// Refuses an environment the project does not have, naming the flag and
-/// the environments it does have.
-pub(crate) fn require_environment(
-    project: &auth_pb::Project,
-    slug: &str,
-    flag: &str,
-) -> Result<(), CliError> {
-    if project.environments.iter().any(|e| e.slug == slug) {
-        return Ok(());
-    }
-    Err(CliError::Input(format!(
-        "{flag}: project {} has no environment {slug:?}; it has {}",
-        project.id,
-        slugs(project)
-    )))
-}
-
-/// `--scope <env>:<glob>` flags, validated before any call.
-pub(crate) fn scopes_from_flags(flags: &[String]) -> Result<Vec<auth_pb::Scope>, CliError> {
-    flags
-        .iter()
-        .map(|s| {
-            Scope::parse_cli(s)
-                .map(|scope| auth_pb::Scope {
-                    environment: scope.environment.as_str().to_owned(),
-                    secret_path: scope.glob.as_str().to_owned(),
-                })
-                .map_err(|e| CliError::Input(format!("--scope {s:?}: {}", e.message)))
-        })
-        .collect()
-}
-
-/// `--trusted-ip` flags, validated before any call.
-pub(crate) fn check_trusted_ips(flags: &[String]) -> Result<(), CliError> {
-    TrustedIps::parse(flags, "--trusted-ip")
-        .map(|_| ())
-        .map_err(|e| CliError::Input(format!("--trusted-ip: {}", e.message)))
-}
-
-/// `env:glob,env:glob`.
-pub(crate) fn describe_scopes(scopes: &[auth_pb::Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| format!("{}:{}", s.environment, s.secret_path))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn slugs(project: &auth_pb::Project) -> String {
-    project
-        .environments
-        .iter()
-        .map(|e| e.slug.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn print_projects(projects: &[auth_pb::Project]) {

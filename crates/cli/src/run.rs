@@ -9,10 +9,10 @@ use std::os::unix::process::CommandExt;
 
 use clap::Args;
 
-use crate::commands::Context;
+use crate::context::Context;
 use crate::error::CliError;
+use crate::flags::Location;
 use crate::output::{self, ExportFormat, SecretRow};
-use crate::secrets::{Location, fetch};
 
 /// Flags of `latchkey run`.
 #[derive(Debug, Args)]
@@ -54,7 +54,7 @@ pub(crate) struct ExportArgs {
 /// secrets, so the command's exit status and signals are the CLI's own.
 /// Returns only when the command cannot start.
 pub(crate) async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
-    let rows = fetch(ctx, &args.at, args.recursive).await?;
+    let rows = ctx.fetch(&args.at, args.recursive).await?;
     let secrets = nearest_first(rows);
     check_variable_names(&secrets)?;
     if !args.allow_loader_vars {
@@ -93,7 +93,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
 
 /// Prints the secrets as dotenv, JSON or YAML.
 pub(crate) async fn export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
-    let rows = fetch(ctx, &args.at, args.recursive).await?;
+    let rows = ctx.fetch(&args.at, args.recursive).await?;
     print!("{}", output::export(&nearest_first(rows), args.format)?);
     Ok(())
 }

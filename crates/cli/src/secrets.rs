@@ -7,27 +7,13 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
-use latchkey_client::{ClientError, Credential};
-use latchkey_domain::path::{SecretName, SecretPath};
+use clap::Subcommand;
+use latchkey_domain::path::SecretName;
 
-use crate::commands::Context;
+use crate::context::Context;
 use crate::error::CliError;
+use crate::flags::Location;
 use crate::output::{self, Output, SecretRow, table};
-
-/// Where secrets live: environment, folder, project.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct Location {
-    /// Environment slug [default: the linked folder's, else dev].
-    #[arg(long)]
-    env: Option<String>,
-    /// Folder path.
-    #[arg(long, default_value = "/")]
-    path: String,
-    /// Project id [default: the linked folder's; service tokens know theirs].
-    #[arg(long = "projectId")]
-    project_id: Option<String>,
-}
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SecretsCommand {
@@ -100,7 +86,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
             recursive,
             output,
         } => {
-            let rows = fetch(ctx, &at, recursive).await?;
+            let rows = ctx.fetch(&at, recursive).await?;
             output::secrets(&rows, output)?;
         }
         SecretsCommand::Get {
@@ -110,7 +96,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
             output,
         } => {
             let names = parse_names(&names)?;
-            let (credential, location) = prepare(ctx, &at)?;
+            let (credential, location) = ctx.prepare(&at)?;
             let mut client = ctx.secrets(credential, false).await?;
             let mut rows = Vec::with_capacity(names.len());
             for name in &names {
@@ -126,7 +112,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
         }
         SecretsCommand::Set { pairs, file, at } => {
             let pairs = values(&pairs, file.as_deref())?;
-            let (credential, location) = prepare(ctx, &at)?;
+            let (credential, location) = ctx.prepare(&at)?;
             let mut client = ctx.secrets(credential, true).await?;
             let versions = client.set(&location, &pairs).await?;
             let rows: Vec<_> = pairs
@@ -138,7 +124,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
         }
         SecretsCommand::Delete { names, at } => {
             let names = parse_names(&names)?;
-            let (credential, location) = prepare(ctx, &at)?;
+            let (credential, location) = ctx.prepare(&at)?;
             let mut client = ctx.secrets(credential, false).await?;
             for name in &names {
                 client.delete(&location, name).await?;
@@ -150,56 +136,6 @@ pub(crate) async fn run(ctx: &Context, cmd: SecretsCommand) -> Result<(), CliErr
         }
     }
     Ok(())
-}
-
-/// The decrypted secrets of a folder (and, with `recursive`, of the folders
-/// below it that the token may read), ordered by path, then name.
-pub(crate) async fn fetch(
-    ctx: &Context,
-    at: &Location,
-    recursive: bool,
-) -> Result<Vec<SecretRow>, CliError> {
-    let (credential, location) = prepare(ctx, at)?;
-    let mut client = ctx.secrets(credential, false).await?;
-    Ok(client
-        .list(&location, recursive)
-        .await?
-        .into_iter()
-        .map(SecretRow::from)
-        .collect())
-}
-
-/// Checks the token's kind and the location flags before any call; paths
-/// are normalised so the client binds the same path into the ciphertext as
-/// the server stores.
-fn prepare(
-    ctx: &Context,
-    at: &Location,
-) -> Result<(Credential, latchkey_client::Location), CliError> {
-    let credential = Credential::parse(ctx.token()?).map_err(|e| match e {
-        ClientError::Config(m) => CliError::Input(format!("--token: {m}")),
-        other => other.into(),
-    })?;
-    let env = ctx.environment(at.env.clone())?;
-    let path = SecretPath::parse(&at.path)
-        .map_err(|e| CliError::Input(format!("--path: {}", e.message)))?;
-    let project_id = match credential {
-        Credential::Identity(_) => Some(ctx.project_id(at.project_id.clone()).map_err(|_| {
-            CliError::Input(
-                "--projectId is required with an identity token (or link the folder with `latchkey init`)"
-                    .to_owned(),
-            )
-        })?),
-        // A service token is bound to one project: a linked folder's project
-        // must not override it, so only an explicit flag is sent.
-        Credential::Service(_) => at.project_id.clone(),
-    };
-    let location = latchkey_client::Location {
-        project_id: project_id.filter(|p| !p.is_empty()),
-        environment: env,
-        path,
-    };
-    Ok((credential, location))
 }
 
 fn parse_names(names: &[String]) -> Result<Vec<SecretName>, CliError> {

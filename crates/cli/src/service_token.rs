@@ -4,10 +4,11 @@ use clap::{Subcommand, ValueEnum};
 use latchkey_proto::auth::v1 as auth_pb;
 use serde::Serialize;
 
-use crate::commands::Context;
+use crate::context::Context;
 use crate::error::CliError;
+use crate::flags::{check_trusted_ips, require_environment, scopes_from_flags};
+use crate::output::describe_scopes;
 use crate::output::{self, table};
-use crate::project::{check_trusted_ips, describe_scopes, require_environment, scopes_from_flags};
 
 /// `--access-level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -160,7 +161,7 @@ pub(crate) async fn run(ctx: &Context, cmd: ServiceTokenCommand) -> Result<(), C
             let scopes = scopes_from_flags(&scopes)?;
             check_trusted_ips(&trusted_ips)?;
             // Unknown environments are caught here, before the token is made.
-            let project = crate::project::get(ctx, project_id.clone()).await?;
+            let project = ctx.project(project_id.clone()).await?;
             for scope in &scopes {
                 require_environment(&project, &scope.environment, "--scope")?;
             }
