@@ -5,7 +5,9 @@
 
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
-use latchkey_test_support::{Backend, Stack, assert_denied, backend_tests, with_token};
+use latchkey_test_support::{
+    Backend, Stack, assert_denied, authorize_read, backend_tests, with_token,
+};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -22,26 +24,12 @@ async fn authorize(
     token: &str,
     ip: &str,
 ) -> Result<auth_pb::AuthorizeResponse, tonic::Status> {
-    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: latchkey_domain::token::access_token_part(token).to_owned(),
-        client_ip: ip.to_owned(),
-        project_id: String::new(),
-        environment: "dev".into(),
-        secret_path: "/".into(),
-        action: auth_pb::Action::Read.into(),
-        raw: false,
-        recursive: false,
-    });
-    request.metadata_mut().insert(
-        "x-latchkey-internal-key",
-        stack.internal_key.parse().unwrap(),
-    );
     stack
-        .auth_client()
+        .authorize(auth_pb::AuthorizeRequest {
+            client_ip: ip.to_owned(),
+            ..authorize_read(token)
+        })
         .await
-        .authorize(request)
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 /// Both services with `token_burst` failures per token id and `ip_burst`

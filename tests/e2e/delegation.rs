@@ -4,7 +4,9 @@
 //! same denial whether or not the object exists. On SQLite and PostgreSQL.
 
 use latchkey_proto::auth::v1 as auth_pb;
-use latchkey_test_support::{Backend, Stack, assert_denied, backend_tests, with_token};
+use latchkey_test_support::{
+    Backend, Stack, assert_denied, authorize_read, backend_tests, with_token,
+};
 use tonic::Code;
 
 backend_tests!(
@@ -480,27 +482,32 @@ async fn untrusted_ip_learns_nothing_of_whether_a_project_exists(backend: Backen
     let other = stack.create_project(false).await;
     let (_, fenced) = member(&stack, &project, "viewer", &[], &["127.0.0.1/32"]).await;
     let (_, open) = member(&stack, &project, "viewer", &[], &[]).await;
-    let authorize = |token: &str, project: &str, ip: &str| {
-        authorize_request(&stack, token, project, "dev", ip, auth_pb::Action::Read)
+    let authorize = |token: &str, project: &str, ip: &str| auth_pb::AuthorizeRequest {
+        project_id: project.to_owned(),
+        client_ip: ip.to_owned(),
+        raw: true,
+        ..authorize_read(token)
     };
     let random = uuid::Uuid::new_v4().to_string();
 
     // From an untrusted IP: the same answer for a real and a random project.
     for p in [&project, &random] {
         assert_denied(
-            auth_call(&stack, authorize(&fenced, p, "192.0.2.7")).await,
+            stack.authorize(authorize(&fenced, p, "192.0.2.7")).await,
             Code::PermissionDenied,
             "IP_NOT_TRUSTED",
         );
     }
     // Trusted, but not a member: the same answer for another real and a random one.
     let a = assert_denied(
-        auth_call(&stack, authorize(&open, &other, "127.0.0.1")).await,
+        stack.authorize(authorize(&open, &other, "127.0.0.1")).await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
     let b = assert_denied(
-        auth_call(&stack, authorize(&open, &random, "127.0.0.1")).await,
+        stack
+            .authorize(authorize(&open, &random, "127.0.0.1"))
+            .await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
@@ -510,67 +517,26 @@ async fn untrusted_ip_learns_nothing_of_whether_a_project_exists(backend: Backen
     );
 }
 
-/// A raw `Authorize` of `/` as the secrets service makes it.
-fn authorize_request(
-    stack: &Stack,
-    token: &str,
-    project: &str,
-    environment: &str,
-    client_ip: &str,
-    action: auth_pb::Action,
-) -> tonic::Request<auth_pb::AuthorizeRequest> {
-    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: token.to_owned(),
-        client_ip: client_ip.to_owned(),
-        project_id: project.to_owned(),
-        environment: environment.to_owned(),
-        secret_path: "/".into(),
-        action: action.into(),
-        raw: true,
-        recursive: false,
-    });
-    request.metadata_mut().insert(
-        "x-latchkey-internal-key",
-        stack.internal_key.parse().unwrap(),
-    );
-    request
-}
-
-async fn auth_call(
-    stack: &Stack,
-    request: tonic::Request<auth_pb::AuthorizeRequest>,
-) -> Result<auth_pb::AuthorizeResponse, tonic::Status> {
-    stack
-        .auth_client()
-        .await
-        .authorize(request)
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 async fn unscoped_membership_cannot_reach_an_environment_the_project_lacks(backend: Backend) {
     let Some(stack) = Stack::start(backend).await else {
         return;
     };
     let project = stack.create_project(false).await;
     let (_, developer) = member(&stack, &project, "developer", &[], &[]).await;
-    let write = |env: &str| {
-        authorize_request(
-            &stack,
-            &developer,
-            &project,
-            env,
-            "127.0.0.1",
-            auth_pb::Action::Write,
-        )
+    let write = |env: &str| auth_pb::AuthorizeRequest {
+        project_id: project.clone(),
+        environment: env.to_owned(),
+        action: auth_pb::Action::Write.into(),
+        raw: true,
+        ..authorize_read(&developer)
     };
 
     let status = assert_denied(
-        auth_call(&stack, write("qa")).await,
+        stack.authorize(write("qa")).await,
         Code::PermissionDenied,
         "SCOPE_DENIED",
     );
 
     assert!(status.message().contains("\"qa\""), "{}", status.message());
-    assert!(auth_call(&stack, write("dev")).await.is_ok());
+    assert!(stack.authorize(write("dev")).await.is_ok());
 }

@@ -10,7 +10,7 @@ use latchkey_domain::token::{ServiceTokenSecret, access_token_part};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_test_support::{
-    Backend, Stack, assert_denied, backend_tests, with_bearer_text, with_token,
+    Backend, Stack, assert_denied, authorize_read, backend_tests, with_bearer_text, with_token,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -873,21 +873,15 @@ async fn every_service_token_call(
         .await
         .unwrap()
         .into_inner();
-    let mut authorize = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: bearer.to_owned(),
-        client_ip: "127.0.0.1".to_owned(),
-        project_id: String::new(),
-        environment: "dev".into(),
-        secret_path: "/backend".into(),
-        action: auth_pb::Action::Read.into(),
-        raw: true,
-        recursive: false,
-    });
-    authorize.metadata_mut().insert(
-        "x-latchkey-internal-key",
-        stack.internal_key.parse().unwrap(),
-    );
-    let grant = auth.authorize(authorize).await.unwrap().into_inner();
+    let grant = stack
+        .authorize(auth_pb::AuthorizeRequest {
+            token: bearer.to_owned(),
+            secret_path: "/backend".into(),
+            raw: true,
+            ..authorize_read(bearer)
+        })
+        .await
+        .unwrap();
     // The client's key, from the envelope LookupToken returned.
     let project_key = open_project_key(
         &service_token(holder),

@@ -200,6 +200,19 @@ impl Stack {
             .expect("connect secrets")
     }
 
+    /// Sends `body` to `Authorize` with the internal key, as the secrets
+    /// service does (see [`crate::authorize_read`] for a body to start from).
+    pub async fn authorize(
+        &self,
+        body: latchkey_proto::auth::v1::AuthorizeRequest,
+    ) -> Result<latchkey_proto::auth::v1::AuthorizeResponse, tonic::Status> {
+        self.auth_client()
+            .await
+            .authorize(crate::with_internal_key(body, &self.internal_key))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// The Rust client library calling with `token`, as a service would:
     /// a service token's secrets are sealed and opened on this side.
     pub async fn secrets_as(&self, token: &str) -> latchkey_client::SecretsClient {
