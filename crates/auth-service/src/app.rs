@@ -40,10 +40,6 @@ use crate::verifier::Verifier;
 /// Deleted and revoked tokens answer `TOKEN_REVOKED` this long, then are reaped.
 pub const REVOKED_RETENTION_DAYS: i64 = 7;
 
-/// How long an expired token answers `TOKEN_EXPIRED` before it is reaped,
-/// unless configured (`LATCHKEY_EXPIRED_GRACE_SECONDS`).
-pub const DEFAULT_EXPIRED_GRACE_SECONDS: i64 = 7 * 24 * 3600;
-
 /// A caller whose token was verified and is live.
 #[derive(Debug, Clone)]
 pub enum Authenticated {
@@ -102,7 +98,7 @@ impl AuthApp {
             internal_key,
             clock,
             verifier,
-            expired_grace: Duration::seconds(DEFAULT_EXPIRED_GRACE_SECONDS),
+            expired_grace: Duration::seconds(crate::config::default::EXPIRED_GRACE_SECONDS),
             failures: FailureLimiter::new(FailureLimits::default()),
         }
     }

@@ -15,6 +15,73 @@ use latchkey_service_kit::serve::Listening;
 
 use crate::limiter::FailureLimits;
 
+/// The variables only the auth service reads; the shared ones (data
+/// directory, database, TLS, health, telemetry) are in
+/// [`latchkey_service_kit::config`].
+pub mod var {
+    /// The public listen address.
+    pub const AUTH_ADDR: &str = "LATCHKEY_AUTH_ADDR";
+    /// The root key (64 hex characters), or `_FILE`.
+    pub const ROOT_KEY: &str = "LATCHKEY_ROOT_KEY";
+    /// The previous root key during a rotation, or `_FILE`.
+    pub const ROOT_KEY_SECONDARY: &str = "LATCHKEY_ROOT_KEY_SECONDARY";
+    /// A second port that alone serves `Authorize`.
+    pub const INTERNAL_ADDR: &str = "LATCHKEY_INTERNAL_ADDR";
+    /// Where the bootstrap admin's token is written.
+    pub const ADMIN_TOKEN_FILE: &str = "LATCHKEY_ADMIN_TOKEN_FILE";
+    /// Seconds between reaper runs.
+    pub const REAPER_INTERVAL_SECONDS: &str = "LATCHKEY_REAPER_INTERVAL_SECONDS";
+    /// Verified tokens remembered per replica.
+    pub const VERIFY_CACHE_CAPACITY: &str = "LATCHKEY_VERIFY_CACHE_CAPACITY";
+    /// Verifications that may wait for an argon2 worker.
+    pub const VERIFY_QUEUE_CAPACITY: &str = "LATCHKEY_VERIFY_QUEUE_CAPACITY";
+    /// How stale a cached row may be, in milliseconds.
+    pub const STATE_CACHE_MILLIS: &str = "LATCHKEY_STATE_CACHE_MILLIS";
+    /// How long an expired token answers `TOKEN_EXPIRED` before it is reaped.
+    pub const EXPIRED_GRACE_SECONDS: &str = "LATCHKEY_EXPIRED_GRACE_SECONDS";
+    /// Failed verifications allowed per token id before the limit.
+    pub const TOKEN_FAILURE_BURST: &str = "LATCHKEY_TOKEN_FAILURE_BURST";
+    /// Seconds to earn back one failed verification per token id.
+    pub const TOKEN_FAILURE_REFILL_SECONDS: &str = "LATCHKEY_TOKEN_FAILURE_REFILL_SECONDS";
+    /// Failed verifications allowed per client IP before the limit.
+    pub const IP_FAILURE_BURST: &str = "LATCHKEY_IP_FAILURE_BURST";
+    /// Seconds to earn back one failed verification per client IP.
+    pub const IP_FAILURE_REFILL_SECONDS: &str = "LATCHKEY_IP_FAILURE_REFILL_SECONDS";
+    /// Token ids and IPs the failure limiter tracks.
+    pub const FAILURE_LIMITER_CAPACITY: &str = "LATCHKEY_FAILURE_LIMITER_CAPACITY";
+}
+
+/// The defaults of [`var`], where one is not derived at start-up.
+pub mod default {
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+    /// `127.0.0.1:50051`.
+    pub const AUTH_ADDR: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 50051));
+    /// The SQLite file in the data directory.
+    pub const DATABASE_FILE: &str = "auth.db";
+    /// The development root key's file in the data directory.
+    pub const ROOT_KEY_FILE: &str = "root.key";
+    /// The bootstrap admin token's file in the data directory.
+    pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+    /// One reaper run a minute.
+    pub const REAPER_INTERVAL_SECONDS: u64 = 60;
+    /// Verified tokens remembered per replica.
+    pub const VERIFY_CACHE_CAPACITY: usize = 10_000;
+    /// One second.
+    pub const STATE_CACHE_MILLIS: u64 = 1000;
+    /// Seven days.
+    pub const EXPIRED_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+    /// Ten failures per token id, then one every six seconds.
+    pub const TOKEN_FAILURE_BURST: u32 = 10;
+    /// See [`TOKEN_FAILURE_BURST`].
+    pub const TOKEN_FAILURE_REFILL_SECONDS: i64 = 6;
+    /// Thirty failures per client IP, then one every two seconds.
+    pub const IP_FAILURE_BURST: u32 = 30;
+    /// See [`IP_FAILURE_BURST`].
+    pub const IP_FAILURE_REFILL_SECONDS: i64 = 2;
+}
+
 /// Everything the auth service needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -71,24 +138,21 @@ impl Config {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let mode = Mode::from_vars(vars)?;
         let data_dir = data_dir(vars);
-        let database_url = database_url(vars, &data_dir, "auth.db")?;
+        let database_url = database_url(vars, &data_dir, default::DATABASE_FILE)?;
         let root_hex = secret_or_dev_file(
             vars,
             mode,
-            "LATCHKEY_ROOT_KEY",
+            var::ROOT_KEY,
             &data_dir,
-            "root.key",
+            default::ROOT_KEY_FILE,
             || RootKey::generate(&mut rand::rngs::OsRng).to_hex(),
         )?;
         let root_key = RootKey::from_hex(&root_hex)
-            .map_err(|e| ConfigError::new("LATCHKEY_ROOT_KEY", e.to_string()))?;
-        let internal_addr = match vars.get("LATCHKEY_INTERNAL_ADDR") {
+            .map_err(|e| ConfigError::new(var::ROOT_KEY, e.to_string()))?;
+        let internal_addr = match vars.get(var::INTERNAL_ADDR) {
             None => None,
             Some(raw) => Some(raw.parse().map_err(|e| {
-                ConfigError::new(
-                    "LATCHKEY_INTERNAL_ADDR",
-                    format!("{raw:?} is not host:port: {e}"),
-                )
+                ConfigError::new(var::INTERNAL_ADDR, format!("{raw:?} is not host:port: {e}"))
             })?),
         };
         let listening = Listening::from_vars(vars)?;
@@ -113,67 +177,79 @@ impl Config {
         let internal_link = InternalLink::from_vars(vars)?.require(
             mode,
             internal_mtls,
-            "LATCHKEY_INTERNAL_ADDR",
+            var::INTERNAL_ADDR,
             "serve Authorize on LATCHKEY_INTERNAL_ADDR with LATCHKEY_TLS_CERT_FILE, LATCHKEY_TLS_KEY_FILE and LATCHKEY_TLS_CLIENT_CA_FILE (mTLS)",
         )?;
         let root_key_secondary = vars
-            .secret("LATCHKEY_ROOT_KEY_SECONDARY")?
+            .secret(var::ROOT_KEY_SECONDARY)?
             .map(|hex| {
                 RootKey::from_hex(&hex)
-                    .map_err(|e| ConfigError::new("LATCHKEY_ROOT_KEY_SECONDARY", e.to_string()))
+                    .map_err(|e| ConfigError::new(var::ROOT_KEY_SECONDARY, e.to_string()))
             })
             .transpose()?;
         let defaults = FailureLimits::default();
-        let budget = |prefix: &str, burst: u32, refill: i64| -> Result<_, ConfigError> {
-            let burst = vars.parse_or(&format!("LATCHKEY_{prefix}_FAILURE_BURST"), burst)?;
-            let name = format!("LATCHKEY_{prefix}_FAILURE_REFILL_SECONDS");
-            let refill: i64 = vars.parse_or(&name, refill)?;
+        let budget = |(burst_var, burst): (&str, u32), (refill_var, refill): (&str, i64)| {
+            let burst = vars.parse_or(burst_var, burst)?;
+            let refill: i64 = vars.parse_or(refill_var, refill)?;
             if refill < 1 {
-                return Err(ConfigError::new(&name, "must be at least 1"));
+                return Err(ConfigError::new(refill_var, "must be at least 1"));
             }
-            Ok(FailureBudget::new(burst, chrono::Duration::seconds(refill)))
+            Ok::<_, ConfigError>(FailureBudget::new(burst, chrono::Duration::seconds(refill)))
         };
         let failure_limits = FailureLimits {
-            per_token: budget("TOKEN", 10, 6)?,
-            per_ip: budget("IP", 30, 2)?,
-            capacity: vars.parse_or("LATCHKEY_FAILURE_LIMITER_CAPACITY", defaults.capacity)?,
+            per_token: budget(
+                (var::TOKEN_FAILURE_BURST, default::TOKEN_FAILURE_BURST),
+                (
+                    var::TOKEN_FAILURE_REFILL_SECONDS,
+                    default::TOKEN_FAILURE_REFILL_SECONDS,
+                ),
+            )?,
+            per_ip: budget(
+                (var::IP_FAILURE_BURST, default::IP_FAILURE_BURST),
+                (
+                    var::IP_FAILURE_REFILL_SECONDS,
+                    default::IP_FAILURE_REFILL_SECONDS,
+                ),
+            )?,
+            capacity: vars.parse_or(var::FAILURE_LIMITER_CAPACITY, defaults.capacity)?,
         };
-        let interval: u64 = vars.parse_or("LATCHKEY_REAPER_INTERVAL_SECONDS", 60)?;
+        let interval: u64 = vars.parse_or(
+            var::REAPER_INTERVAL_SECONDS,
+            default::REAPER_INTERVAL_SECONDS,
+        )?;
         if interval == 0 {
             return Err(ConfigError::new(
-                "LATCHKEY_REAPER_INTERVAL_SECONDS",
+                var::REAPER_INTERVAL_SECONDS,
                 "must be at least 1",
             ));
         }
         Ok(Self {
-            listen_addr: vars.parse_or(
-                "LATCHKEY_AUTH_ADDR",
-                SocketAddr::from(([127, 0, 0, 1], 50051)),
-            )?,
+            listen_addr: vars.parse_or(var::AUTH_ADDR, default::AUTH_ADDR)?,
             database_url,
             root_key,
             root_key_secondary,
             internal_key: InternalKey::from_vars(vars, mode, &data_dir)?,
             admin_token_file: vars
-                .get("LATCHKEY_ADMIN_TOKEN_FILE")
-                .map_or_else(|| data_dir.join("admin-token"), PathBuf::from),
+                .get(var::ADMIN_TOKEN_FILE)
+                .map_or_else(|| data_dir.join(default::ADMIN_TOKEN_FILE), PathBuf::from),
             reaper_interval: Duration::from_secs(interval),
             trusted_proxies: trusted_proxies(vars)?,
-            verify_cache_capacity: vars.parse_or("LATCHKEY_VERIFY_CACHE_CAPACITY", 10_000)?,
+            verify_cache_capacity: vars
+                .parse_or(var::VERIFY_CACHE_CAPACITY, default::VERIFY_CACHE_CAPACITY)?,
             internal_addr,
             listening,
             state_cache_ttl: Duration::from_millis(
-                vars.parse_or("LATCHKEY_STATE_CACHE_MILLIS", 1000)?,
+                vars.parse_or(var::STATE_CACHE_MILLIS, default::STATE_CACHE_MILLIS)?,
             ),
             internal_link,
             failure_limits,
             verify_queue_capacity: vars
-                .get("LATCHKEY_VERIFY_QUEUE_CAPACITY")
-                .map(|_| vars.parse_or("LATCHKEY_VERIFY_QUEUE_CAPACITY", 0usize))
+                .get(var::VERIFY_QUEUE_CAPACITY)
+                .map(|_| vars.parse_or(var::VERIFY_QUEUE_CAPACITY, 0usize))
                 .transpose()?,
             expired_grace: Duration::from_secs(vars.parse_or(
-                "LATCHKEY_EXPIRED_GRACE_SECONDS",
-                crate::app::DEFAULT_EXPIRED_GRACE_SECONDS.unsigned_abs(),
+                var::EXPIRED_GRACE_SECONDS,
+                default::EXPIRED_GRACE_SECONDS.unsigned_abs(),
             )?),
         })
     }

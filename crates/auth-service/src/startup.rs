@@ -19,8 +19,9 @@ use crate::store::CachedAuthStore;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
-use crate::app::{AuthApp, DEFAULT_EXPIRED_GRACE_SECONDS};
+use crate::app::AuthApp;
 use crate::config::Config;
+use crate::config::default::EXPIRED_GRACE_SECONDS;
 use crate::error::AuthError;
 use crate::grpc::{AuthGrpc, AuthorizeGate};
 use crate::verifier::Verifier;
@@ -95,7 +96,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
         .with_failure_limits(config.failure_limits)
         .with_expired_grace(
             chrono::Duration::from_std(config.expired_grace)
-                .unwrap_or_else(|_| chrono::Duration::seconds(DEFAULT_EXPIRED_GRACE_SECONDS)),
+                .unwrap_or_else(|_| chrono::Duration::seconds(EXPIRED_GRACE_SECONDS)),
         ),
     );
     let prepared = async {

@@ -11,6 +11,38 @@ use latchkey_service_kit::config::{
     ConfigError, InternalKey, InternalLink, Mode, Vars, data_dir, database_url, trusted_proxies,
 };
 
+/// The variables only the secrets service reads; the shared ones are in
+/// [`latchkey_service_kit::config`].
+pub mod var {
+    /// The listen address.
+    pub const SECRETS_ADDR: &str = "LATCHKEY_SECRETS_ADDR";
+    /// The auth service, `http://` or `https://`.
+    pub const AUTH_URL: &str = "LATCHKEY_AUTH_URL";
+    /// How long to wait for `Authorize`, in milliseconds.
+    pub const AUTH_TIMEOUT_MS: &str = "LATCHKEY_AUTH_TIMEOUT_MS";
+    /// The CA the auth service's certificate chains to.
+    pub const AUTH_CA_FILE: &str = "LATCHKEY_AUTH_CA_FILE";
+    /// This service's client certificate, for mTLS to the auth service.
+    pub const AUTH_CLIENT_CERT_FILE: &str = "LATCHKEY_AUTH_CLIENT_CERT_FILE";
+    /// The private key of [`AUTH_CLIENT_CERT_FILE`].
+    pub const AUTH_CLIENT_KEY_FILE: &str = "LATCHKEY_AUTH_CLIENT_KEY_FILE";
+}
+
+/// The defaults of [`var`].
+pub mod default {
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+    /// `127.0.0.1:50052`.
+    pub const SECRETS_ADDR: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 50052));
+    /// The auth service as `make run` starts it.
+    pub const AUTH_URL: &str = "http://127.0.0.1:50051";
+    /// Two seconds.
+    pub const AUTH_TIMEOUT_MS: u64 = 2000;
+    /// The SQLite file in the data directory.
+    pub const DATABASE_FILE: &str = "secrets.db";
+}
+
 /// Everything the secrets service needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -40,28 +72,26 @@ impl Config {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let mode = Mode::from_vars(vars)?;
         let data_dir = data_dir(vars);
-        let auth_url = vars
-            .get_or("LATCHKEY_AUTH_URL", "http://127.0.0.1:50051")
-            .to_owned();
+        let auth_url = vars.get_or(var::AUTH_URL, default::AUTH_URL).to_owned();
         if !(auth_url.starts_with("http://") || auth_url.starts_with("https://")) {
             return Err(ConfigError::new(
-                "LATCHKEY_AUTH_URL",
+                var::AUTH_URL,
                 format!("{auth_url:?} must start with http:// or https://"),
             ));
         }
-        let timeout_ms: u64 = vars.parse_or("LATCHKEY_AUTH_TIMEOUT_MS", 2000)?;
+        let timeout_ms: u64 = vars.parse_or(var::AUTH_TIMEOUT_MS, default::AUTH_TIMEOUT_MS)?;
         let file = |name: &str| vars.get(name).map(std::path::PathBuf::from);
         let files = AuthTlsFiles {
-            ca: file("LATCHKEY_AUTH_CA_FILE"),
-            client_cert: file("LATCHKEY_AUTH_CLIENT_CERT_FILE"),
-            client_key: file("LATCHKEY_AUTH_CLIENT_KEY_FILE"),
+            ca: file(var::AUTH_CA_FILE),
+            client_cert: file(var::AUTH_CLIENT_CERT_FILE),
+            client_key: file(var::AUTH_CLIENT_KEY_FILE),
         };
         if files.client_cert.is_some() != files.client_key.is_some() {
             return Err(ConfigError::new(
                 if files.client_cert.is_some() {
-                    "LATCHKEY_AUTH_CLIENT_KEY_FILE"
+                    var::AUTH_CLIENT_KEY_FILE
                 } else {
-                    "LATCHKEY_AUTH_CLIENT_CERT_FILE"
+                    var::AUTH_CLIENT_CERT_FILE
                 },
                 "the client certificate and its key go together (mTLS to the auth service)",
             ));
@@ -70,7 +100,7 @@ impl Config {
             Some(files)
         } else if files != AuthTlsFiles::default() {
             return Err(ConfigError::new(
-                "LATCHKEY_AUTH_URL",
+                var::AUTH_URL,
                 format!("{auth_url:?} is plaintext but auth TLS files are set; use https://"),
             ));
         } else {
@@ -83,15 +113,12 @@ impl Config {
         let internal_link = InternalLink::from_vars(vars)?.require(
             mode,
             internal_mtls,
-            "LATCHKEY_AUTH_URL",
+            var::AUTH_URL,
             "call the auth service at an https:// LATCHKEY_AUTH_URL with LATCHKEY_AUTH_CLIENT_CERT_FILE and LATCHKEY_AUTH_CLIENT_KEY_FILE (mTLS)",
         )?;
         Ok(Self {
-            listen_addr: vars.parse_or(
-                "LATCHKEY_SECRETS_ADDR",
-                SocketAddr::from(([127, 0, 0, 1], 50052)),
-            )?,
-            database_url: database_url(vars, &data_dir, "secrets.db")?,
+            listen_addr: vars.parse_or(var::SECRETS_ADDR, default::SECRETS_ADDR)?,
+            database_url: database_url(vars, &data_dir, default::DATABASE_FILE)?,
             auth_url,
             internal_key,
             auth_timeout: Duration::from_millis(timeout_ms.max(1)),
