@@ -17,12 +17,15 @@
     reason = "test support fails loudly: a broken fixture must stop the test"
 )]
 
+mod clock;
 mod db;
 mod fake_authorizer;
 mod pki;
 mod process;
+mod requests;
 mod stack;
 
+pub use clock::ManualClock;
 pub use db::{Backend, TestDb};
 pub use fake_authorizer::FakeAuthorizer;
 pub use pki::Pki;
@@ -30,7 +33,8 @@ pub use process::{
     ServiceProcess, authorize_read, authorize_request, create_project_with,
     create_service_token_with, free_port, start_auth_process, with_internal_key,
 };
-pub use stack::{AuthReplica, ManualClock, Stack, with_bearer_text, with_token};
+pub use requests::{with_bearer_text, with_token};
+pub use stack::{AuthReplica, Stack};
 
 use tonic_types::StatusExt;
 

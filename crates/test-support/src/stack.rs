@@ -1,10 +1,8 @@
 //! Both services in-process on ephemeral loopback ports.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
 use latchkey_auth_service::startup::{Running, serve, start};
-use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
@@ -15,58 +13,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use crate::db::{Backend, TestDb};
+use crate::requests::with_token;
 
-/// A clock tests move by hand.
-#[derive(Debug)]
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    /// A clock at the current time.
-    #[must_use]
-    pub fn new() -> Self {
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "a manual clock starts at the real time"
-        )]
-        let now = Utc::now();
-        Self(Mutex::new(now))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().expect("clock lock");
-        *now += by;
-    }
-}
-
-impl Default for ManualClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock lock")
-    }
-}
-
-/// A request carrying `authorization: Bearer <token>`, as every Latchkey
-/// client sends it: a service token's key part is left out.
-pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    with_bearer_text(message, latchkey_domain::token::access_token_part(token))
-}
-
-/// A request carrying `authorization: Bearer <text>` exactly as given (the
-/// four-part form Infisical's operator sends, or anything malformed).
-pub fn with_bearer_text<T>(message: T, text: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {text}").parse().expect("ascii token"),
-    );
-    request
-}
+use crate::clock::ManualClock;
 
 /// Both services, running.
 #[derive(Debug)]

@@ -4,23 +4,22 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use latchkey_domain::crypto::key_rotation_recommended;
 use latchkey_domain::identity::TokenAuthChanges;
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::model::{Principal, ProjectId};
+use latchkey_domain::model::ProjectId;
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
-use latchkey_proto::convert::auth::{RevokeTarget, permissions_pb, scopes_pb};
-use latchkey_proto::convert::timestamp;
+use latchkey_proto::convert::auth::RevokeTarget;
 use latchkey_service_kit::config::INTERNAL_KEY_HEADER;
 use latchkey_service_kit::request::{bearer_token, client_ip};
 use latchkey_service_kit::telemetry;
 use tonic::{Request, Response, Status};
 
-use crate::app::{AuthApp, Authenticated, Caller};
+use crate::app::{AuthApp, Caller};
 
 mod gate;
+mod lookup;
 
 pub use self::gate::AuthorizeGate;
 use crate::error::AuthError;
@@ -356,34 +355,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<pb::LookupTokenResponse> {
         let token = bearer(&request)?;
         let lookup = self.app.lookup(&token, self.ip(&request)).await?;
-        let reply = match lookup.caller {
-            Authenticated::Service { token, .. } => pb::LookupTokenResponse {
-                token_type: pb::TokenType::Service.into(),
-                principal: Principal::ServiceToken(token.id.clone()).to_string(),
-                project_id: token.project_id.as_str().to_owned(),
-                expires_at: token.expires_at.map(timestamp),
-                use_count: token.use_count,
-                use_limit: 0,
-                scopes: scopes_pb(&token.scopes),
-                permissions: permissions_pb(token.permissions),
-                encrypted_project_key: Some((&token.encrypted_project_key).into()),
-                key_encryption_count: lookup.key_encryption_count,
-                key_rotation_recommended: key_rotation_recommended(lookup.key_encryption_count),
-                org_role: String::new(),
-                token_id: token.id.into_string(),
-            },
-            Authenticated::Identity { token, identity } => pb::LookupTokenResponse {
-                token_type: pb::TokenType::Identity.into(),
-                principal: Principal::Identity(identity.id.clone()).to_string(),
-                expires_at: token.expires_at.map(timestamp),
-                use_count: token.use_count,
-                org_role: identity.org_role.as_str().to_owned(),
-                use_limit: token.num_uses_limit,
-                token_id: token.id.into_string(),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(reply))
+        Ok(Response::new(lookup::reply(lookup)))
     }
 
     async fn authorize(

@@ -1,0 +1,119 @@
+//! `Authorize`, both ways: the auth service reads requests and writes
+//! grants, the secrets service the reverse.
+
+use latchkey_domain::InvalidInput;
+use latchkey_domain::crypto::WireKey;
+use latchkey_domain::model::{Principal, ProjectId};
+use latchkey_domain::path::{Environment, SecretPath};
+use latchkey_domain::ports::{AuthorizationRequest, BearerToken, Grant};
+use latchkey_domain::scope::{Action, Scope, Scopes};
+
+use super::replies::scopes_pb;
+use crate::auth::v1 as pb;
+
+impl TryFrom<pb::AuthorizeRequest> for AuthorizationRequest {
+    type Error = InvalidInput;
+    fn try_from(req: pb::AuthorizeRequest) -> Result<Self, InvalidInput> {
+        let action = match pb::Action::try_from(req.action) {
+            Ok(pb::Action::Read) => Action::Read,
+            Ok(pb::Action::Write) => Action::Write,
+            _ => {
+                return Err(InvalidInput::new(
+                    "action",
+                    "must be ACTION_READ or ACTION_WRITE",
+                ));
+            }
+        };
+        let client_ip = match req.client_ip.as_str() {
+            "" => None,
+            raw => Some(raw.parse().map_err(|_| {
+                InvalidInput::new(
+                    "client_ip",
+                    format!(
+                        "{} is not an IP address",
+                        latchkey_domain::error::excerpt(raw)
+                    ),
+                )
+            })?),
+        };
+        let project_id = match req.project_id.trim() {
+            "" => None,
+            id => Some(ProjectId::parse(id, "project_id")?),
+        };
+        Ok(AuthorizationRequest {
+            token: BearerToken::new(&req.token),
+            client_ip,
+            project_id,
+            environment: Environment::parse(&req.environment)?,
+            path: SecretPath::parse_or_root(&req.secret_path)?,
+            action,
+            raw: req.raw,
+            recursive: req.recursive,
+        })
+    }
+}
+
+impl From<&AuthorizationRequest> for pb::AuthorizeRequest {
+    fn from(req: &AuthorizationRequest) -> Self {
+        pb::AuthorizeRequest {
+            token: req.token.expose().to_owned(),
+            client_ip: req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            project_id: req
+                .project_id
+                .as_ref()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            environment: req.environment.as_str().to_owned(),
+            secret_path: req.path.as_str().to_owned(),
+            action: match req.action {
+                Action::Read => pb::Action::Read.into(),
+                Action::Write => pb::Action::Write.into(),
+            },
+            raw: req.raw,
+            recursive: req.recursive,
+        }
+    }
+}
+
+impl From<&Grant> for pb::AuthorizeResponse {
+    fn from(grant: &Grant) -> Self {
+        pb::AuthorizeResponse {
+            principal: grant.principal.to_string(),
+            project_id: grant.project_id.as_str().to_owned(),
+            scopes: scopes_pb(&grant.scopes),
+            encrypted_project_key: grant.encrypted_project_key.as_ref().map(Into::into),
+            project_key: grant
+                .project_key
+                .as_ref()
+                .map(|k| k.expose().to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A grant as the auth service sent it; the error names the malformed field.
+impl TryFrom<pb::AuthorizeResponse> for Grant {
+    type Error = InvalidInput;
+    fn try_from(reply: pb::AuthorizeResponse) -> Result<Self, InvalidInput> {
+        let scopes = reply
+            .scopes
+            .iter()
+            .map(|s| Scope::new(&s.environment, &s.secret_path))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.in_field("scopes"))?;
+        let project_key = match reply.project_key.as_str() {
+            "" => None,
+            text => Some(
+                WireKey::parse(text)
+                    .map_err(|_| InvalidInput::new("project_key", "is not a project key"))?,
+            ),
+        };
+        Ok(Grant {
+            principal: Principal::parse(&reply.principal, "principal")?,
+            project_id: ProjectId::parse(&reply.project_id, "project_id")?,
+            scopes: Scopes::new(scopes),
+            encrypted_project_key: reply.encrypted_project_key.map(Into::into),
+            project_key,
+        })
+    }
+}
