@@ -35,7 +35,7 @@ run: build tools
 	@bash tests/run-services.sh
 
 build:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --examples
 
 ## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart, fuzz smoke)
 test: tools fmt-check clippy doc manifests test-rust quickstart fuzz-smoke

@@ -80,6 +80,11 @@ expect '"encryptedProjectKey": {'
 expect '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"latchkey","reason":"SCOPE_DENIED"}'
 [ "$(grep -c '"status": "SERVING"' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
   failed=$((failed + 1)); echo "quickstart: expected two SERVING health checks" >&2; }
+# The Rust client example loaded both secrets of dev:/backend, and printed no value.
+expect "loaded API_KEY"
+expect "loaded DB_URL"
+[ "$(grep -c '^loaded ' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
+  failed=$((failed + 1)); echo "quickstart: the Rust example should load exactly two secrets" >&2; }
 if [ "$failed" -gt 0 ] || [ -n "${QUICKSTART_SHOW:-}" ]; then cat "$work/out" >&2; fi
 echo "quickstart: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
