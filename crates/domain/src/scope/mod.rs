@@ -321,6 +321,19 @@ impl Permissions {
         Ok(permissions)
     }
 
+    /// `self` if it grants anything: a token or grant without a permission
+    /// is refused, naming `permissions`.
+    pub fn require_any(self) -> Result<Self, InvalidInput> {
+        if self.read || self.write {
+            Ok(self)
+        } else {
+            Err(InvalidInput::new(
+                "permissions",
+                "at least one of read (PERMISSION_READ) and write (PERMISSION_WRITE) is required",
+            ))
+        }
+    }
+
     /// `read`, `write` or `read,write`, as stored and shown.
     #[must_use]
     pub fn describe(self) -> String {

@@ -280,3 +280,14 @@ fn write_does_not_imply_read() {
         "read,write"
     );
 }
+
+#[test]
+fn permissions_must_grant_something() {
+    let none = Permissions::default();
+    assert_eq!(none.require_any().unwrap_err().field, "permissions");
+    let read = Permissions {
+        read: true,
+        write: false,
+    };
+    assert_eq!(read.require_any(), Ok(read));
+}

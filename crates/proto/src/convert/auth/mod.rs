@@ -223,11 +223,5 @@ pub fn permissions(values: &[i32]) -> Result<Permissions, InvalidInput> {
             }
         }
     }
-    if !permissions.read && !permissions.write {
-        return Err(InvalidInput::new(
-            "permissions",
-            "at least one of PERMISSION_READ and PERMISSION_WRITE is required",
-        ));
-    }
-    Ok(permissions)
+    permissions.require_any()
 }
