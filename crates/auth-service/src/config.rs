@@ -165,7 +165,7 @@ impl Config {
                 .is_some_and(|t| t.client_ca.is_some())
         {
             return Err(ConfigError::new(
-                "LATCHKEY_TLS_CLIENT_CA_FILE",
+                latchkey_service_kit::config::var::TLS_CLIENT_CA_FILE,
                 "client certificates are asked for on the internal port: set LATCHKEY_INTERNAL_ADDR too",
             ));
         }

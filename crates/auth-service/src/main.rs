@@ -21,11 +21,10 @@ async fn main() -> ExitCode {
     let vars = Vars::from_process();
     // `latchkey-auth health`: the container image's health check.
     if std::env::args().nth(1).as_deref() == Some("health") {
-        let default = std::net::SocketAddr::from(([127, 0, 0, 1], 50051));
         return if health_check(
             &vars,
-            "LATCHKEY_AUTH_ADDR",
-            default,
+            latchkey_auth_service::config::var::AUTH_ADDR,
+            latchkey_auth_service::config::default::AUTH_ADDR,
             "latchkey.auth.v1.AuthService",
         )
         .await

@@ -19,11 +19,10 @@ async fn main() -> ExitCode {
     let vars = Vars::from_process();
     // `latchkey-secrets health`: the container image's health check.
     if std::env::args().nth(1).as_deref() == Some("health") {
-        let default = std::net::SocketAddr::from(([127, 0, 0, 1], 50052));
         return if health_check(
             &vars,
-            "LATCHKEY_SECRETS_ADDR",
-            default,
+            latchkey_secrets_service::config::var::SECRETS_ADDR,
+            latchkey_secrets_service::config::default::SECRETS_ADDR,
             "latchkey.secrets.v1.SecretsService",
         )
         .await

@@ -1,5 +1,6 @@
 //! Reflection, health and listening for both services.
 
+use crate::config::var;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -92,23 +93,18 @@ pub struct Listening {
 impl Listening {
     /// Reads the variables.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let health_addr = match vars.get("LATCHKEY_HEALTH_ADDR") {
+        let health_addr = match vars.get(var::HEALTH_ADDR) {
             None => None,
             Some(raw) => Some(raw.parse().map_err(|e| {
-                ConfigError::new(
-                    "LATCHKEY_HEALTH_ADDR",
-                    format!("{raw:?} is not host:port: {e}"),
-                )
+                ConfigError::new(var::HEALTH_ADDR, format!("{raw:?} is not host:port: {e}"))
             })?),
         };
-        let reload: u64 = vars.parse_or("LATCHKEY_TLS_RELOAD_MILLIS", 10_000)?;
+        let reload: u64 = vars.parse_or(var::TLS_RELOAD_MILLIS, 10_000)?;
         Ok(Self {
             tls: ServerTlsFiles::from_vars(vars)?,
             tls_reload: Duration::from_millis(reload.max(10)),
             health_addr,
-            shutdown_grace: Duration::from_secs(
-                vars.parse_or("LATCHKEY_SHUTDOWN_GRACE_SECONDS", 20)?,
-            ),
+            shutdown_grace: Duration::from_secs(vars.parse_or(var::SHUTDOWN_GRACE_SECONDS, 20)?),
         })
     }
 }
@@ -202,9 +198,7 @@ pub async fn serve_health(
 /// plaintext address in `addr_var`, whether `service` is serving. True
 /// only for `SERVING`; an image without a shell needs no other probe tool.
 pub async fn health_check(vars: &Vars, addr_var: &str, default: SocketAddr, service: &str) -> bool {
-    let raw = vars
-        .get("LATCHKEY_HEALTH_ADDR")
-        .or_else(|| vars.get(addr_var));
+    let raw = vars.get(var::HEALTH_ADDR).or_else(|| vars.get(addr_var));
     let mut addr = match raw.map(str::parse::<SocketAddr>) {
         None => default,
         Some(Ok(addr)) => addr,

@@ -13,6 +13,7 @@
 //!   the call; [`inject_trace_context`] carries the current span to the
 //!   next hop.
 
+use crate::config::var;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -61,7 +62,7 @@ impl Drop for TelemetryGuard {
 /// Call once, from within the Tokio runtime (the OTLP client needs it).
 pub fn init(vars: &Vars, default_name: &str) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = vars.get("LATCHKEY_LOG_FORMAT") == Some("json");
+    let json = vars.get(var::LOG_FORMAT) == Some("json");
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colour only a terminal: log files and collectors get plain text.

@@ -8,6 +8,7 @@
 //! connections already open keep theirs. A broken file is logged and the
 //! last good configuration kept.
 
+use crate::config::var;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -43,9 +44,9 @@ impl ServerTlsFiles {
     /// `LATCHKEY_TLS_CERT_FILE` and `LATCHKEY_TLS_KEY_FILE` (both or
     /// neither), and `LATCHKEY_TLS_CLIENT_CA_FILE`; `None` serves plaintext.
     pub fn from_vars(vars: &Vars) -> Result<Option<Self>, ConfigError> {
-        let cert = vars.get("LATCHKEY_TLS_CERT_FILE").map(PathBuf::from);
-        let key = vars.get("LATCHKEY_TLS_KEY_FILE").map(PathBuf::from);
-        let client_ca = vars.get("LATCHKEY_TLS_CLIENT_CA_FILE").map(PathBuf::from);
+        let cert = vars.get(var::TLS_CERT_FILE).map(PathBuf::from);
+        let key = vars.get(var::TLS_KEY_FILE).map(PathBuf::from);
+        let client_ca = vars.get(var::TLS_CLIENT_CA_FILE).map(PathBuf::from);
         let files = match (cert, key) {
             (Some(cert), Some(key)) => Self {
                 cert,
@@ -54,20 +55,20 @@ impl ServerTlsFiles {
             },
             (None, None) if client_ca.is_some() => {
                 return Err(ConfigError::new(
-                    "LATCHKEY_TLS_CLIENT_CA_FILE",
+                    var::TLS_CLIENT_CA_FILE,
                     "client certificates need TLS: set LATCHKEY_TLS_CERT_FILE and LATCHKEY_TLS_KEY_FILE too",
                 ));
             }
             (None, None) => return Ok(None),
             (Some(_), None) => {
                 return Err(ConfigError::new(
-                    "LATCHKEY_TLS_KEY_FILE",
+                    var::TLS_KEY_FILE,
                     "is required with LATCHKEY_TLS_CERT_FILE",
                 ));
             }
             (None, Some(_)) => {
                 return Err(ConfigError::new(
-                    "LATCHKEY_TLS_CERT_FILE",
+                    var::TLS_CERT_FILE,
                     "is required with LATCHKEY_TLS_KEY_FILE",
                 ));
             }
@@ -233,10 +234,10 @@ fn read_file(path: &Path, variable: &'static str) -> Result<Vec<u8>, TlsError> {
 }
 
 fn read_all(files: &ServerTlsFiles) -> Result<Vec<u8>, TlsError> {
-    let mut all = read_file(&files.cert, "LATCHKEY_TLS_CERT_FILE")?;
-    all.extend(read_file(&files.key, "LATCHKEY_TLS_KEY_FILE")?);
+    let mut all = read_file(&files.cert, var::TLS_CERT_FILE)?;
+    all.extend(read_file(&files.key, var::TLS_KEY_FILE)?);
     if let Some(ca) = &files.client_ca {
-        all.extend(read_file(ca, "LATCHKEY_TLS_CLIENT_CA_FILE")?);
+        all.extend(read_file(ca, var::TLS_CLIENT_CA_FILE)?);
     }
     Ok(all)
 }
@@ -255,36 +256,35 @@ fn build(
     };
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| bad("LATCHKEY_TLS_CERT_FILE")(&e))?;
+        .map_err(|e| bad(var::TLS_CERT_FILE)(&e))?;
     if certs.is_empty() {
-        return Err(bad("LATCHKEY_TLS_CERT_FILE")(&"holds no PEM certificate"));
+        return Err(bad(var::TLS_CERT_FILE)(&"holds no PEM certificate"));
     }
-    let key =
-        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad("LATCHKEY_TLS_KEY_FILE")(&e))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad(var::TLS_KEY_FILE)(&e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| bad("LATCHKEY_TLS_CERT_FILE")(&e))?;
+        .map_err(|e| bad(var::TLS_CERT_FILE)(&e))?;
     let builder = match (&files.client_ca, require_client) {
         (Some(ca), true) => {
             let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca)
-                .map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?
+            for cert in
+                CertificateDer::pem_file_iter(ca).map_err(|e| bad(var::TLS_CLIENT_CA_FILE)(&e))?
             {
                 roots
-                    .add(cert.map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?)
-                    .map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?;
+                    .add(cert.map_err(|e| bad(var::TLS_CLIENT_CA_FILE)(&e))?)
+                    .map_err(|e| bad(var::TLS_CLIENT_CA_FILE)(&e))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| bad("LATCHKEY_TLS_CLIENT_CA_FILE")(&e))?;
+                .map_err(|e| bad(var::TLS_CLIENT_CA_FILE)(&e))?;
             builder.with_client_cert_verifier(verifier)
         }
         _ => builder.with_no_client_auth(),
     };
     let mut config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| bad("LATCHKEY_TLS_KEY_FILE")(&e))?;
+        .map_err(|e| bad(var::TLS_KEY_FILE)(&e))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok((source, config))
 }

@@ -27,6 +27,36 @@ impl ConfigError {
     }
 }
 
+/// The variables both services read.
+pub mod var {
+    /// `development` or `production` (which requires every key).
+    pub const ENV: &str = "LATCHKEY_ENV";
+    /// `mtls`, or `mesh` where a service mesh provides the internal mTLS.
+    pub const INTERNAL_TLS: &str = "LATCHKEY_INTERNAL_TLS";
+    /// Where development keys, SQLite files and the admin token live.
+    pub const DATA_DIR: &str = "LATCHKEY_DATA_DIR";
+    /// The database, or `_FILE`.
+    pub const DATABASE_URL: &str = "DATABASE_URL";
+    /// The key the secrets service presents on `Authorize`, or `_FILE`.
+    pub const INTERNAL_KEY: &str = "LATCHKEY_INTERNAL_KEY";
+    /// Peers whose `x-forwarded-for` is believed.
+    pub const TRUSTED_PROXIES: &str = "LATCHKEY_TRUSTED_PROXIES";
+    /// PEM certificate chain of the listening ports.
+    pub const TLS_CERT_FILE: &str = "LATCHKEY_TLS_CERT_FILE";
+    /// PEM private key of the listening ports.
+    pub const TLS_KEY_FILE: &str = "LATCHKEY_TLS_KEY_FILE";
+    /// CA whose client certificates the internal port requires.
+    pub const TLS_CLIENT_CA_FILE: &str = "LATCHKEY_TLS_CLIENT_CA_FILE";
+    /// A plaintext port serving only `grpc.health.v1`.
+    pub const HEALTH_ADDR: &str = "LATCHKEY_HEALTH_ADDR";
+    /// How often the TLS files are reread.
+    pub const TLS_RELOAD_MILLIS: &str = "LATCHKEY_TLS_RELOAD_MILLIS";
+    /// How long in-flight calls may finish after SIGTERM.
+    pub const SHUTDOWN_GRACE_SECONDS: &str = "LATCHKEY_SHUTDOWN_GRACE_SECONDS";
+    /// `json` for JSON logs.
+    pub const LOG_FORMAT: &str = "LATCHKEY_LOG_FORMAT";
+}
+
 /// A snapshot of configuration variables. Services read the process
 /// environment once; tests build one from pairs and never touch the environment.
 #[derive(Debug, Clone, Default)]
@@ -110,11 +140,11 @@ pub enum Mode {
 impl Mode {
     /// From `LATCHKEY_ENV`: `development` (default) or `production`.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        match vars.get_or("LATCHKEY_ENV", "development") {
+        match vars.get_or(var::ENV, "development") {
             "development" | "dev" => Ok(Mode::Development),
             "production" | "prod" => Ok(Mode::Production),
             other => Err(ConfigError::new(
-                "LATCHKEY_ENV",
+                var::ENV,
                 format!("{other:?} is neither \"development\" nor \"production\""),
             )),
         }
@@ -136,11 +166,11 @@ pub enum InternalLink {
 impl InternalLink {
     /// From `LATCHKEY_INTERNAL_TLS`: `mtls` (default) or `mesh`.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        match vars.get_or("LATCHKEY_INTERNAL_TLS", "mtls") {
+        match vars.get_or(var::INTERNAL_TLS, "mtls") {
             "mtls" => Ok(InternalLink::Mtls),
             "mesh" => Ok(InternalLink::Mesh),
             other => Err(ConfigError::new(
-                "LATCHKEY_INTERNAL_TLS",
+                var::INTERNAL_TLS,
                 format!(
                     "{other:?} is neither \"mtls\" (the services' own mTLS) nor \"mesh\" (a service mesh provides mTLS)"
                 ),
@@ -183,19 +213,19 @@ impl InternalLink {
 /// The data directory from `LATCHKEY_DATA_DIR` (default `./latchkey-data`).
 #[must_use]
 pub fn data_dir(vars: &Vars) -> PathBuf {
-    PathBuf::from(vars.get_or("LATCHKEY_DATA_DIR", "latchkey-data"))
+    PathBuf::from(vars.get_or(var::DATA_DIR, "latchkey-data"))
 }
 
 /// The database URL from `DATABASE_URL`, defaulting to an SQLite file in the
 /// data directory (created with the directory on first start).
 pub fn database_url(vars: &Vars, data_dir: &Path, file: &str) -> Result<String, ConfigError> {
-    if let Some(url) = vars.secret("DATABASE_URL")? {
+    if let Some(url) = vars.secret(var::DATABASE_URL)? {
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
             || url.starts_with("postgresql://"))
         {
             return Err(ConfigError::new(
-                "DATABASE_URL",
+                var::DATABASE_URL,
                 "use a sqlite:// or postgres:// URL",
             ));
         }
@@ -203,7 +233,7 @@ pub fn database_url(vars: &Vars, data_dir: &Path, file: &str) -> Result<String, 
     }
     ensure_private_dir(data_dir).map_err(|e| {
         ConfigError::new(
-            "LATCHKEY_DATA_DIR",
+            var::DATA_DIR,
             format!("cannot create {}: {e}", data_dir.display()),
         )
     })?;
@@ -302,7 +332,7 @@ impl InternalKey {
         let key = secret_or_dev_file(
             vars,
             mode,
-            "LATCHKEY_INTERNAL_KEY",
+            var::INTERNAL_KEY,
             data_dir,
             "internal.key",
             || {
@@ -313,7 +343,7 @@ impl InternalKey {
         )?;
         if key.len() < 32 {
             return Err(ConfigError::new(
-                "LATCHKEY_INTERNAL_KEY",
+                var::INTERNAL_KEY,
                 "must be at least 32 characters",
             ));
         }
@@ -349,13 +379,13 @@ impl std::fmt::Debug for InternalKey {
 /// and CIDRs); empty trusts no proxy, so `x-forwarded-for` is ignored.
 pub fn trusted_proxies(vars: &Vars) -> Result<latchkey_domain::ip::TrustedIps, ConfigError> {
     let entries: Vec<&str> = vars
-        .get_or("LATCHKEY_TRUSTED_PROXIES", "")
+        .get_or(var::TRUSTED_PROXIES, "")
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    latchkey_domain::ip::TrustedIps::parse(&entries, "LATCHKEY_TRUSTED_PROXIES")
-        .map_err(|e| ConfigError::new("LATCHKEY_TRUSTED_PROXIES", e.message))
+    latchkey_domain::ip::TrustedIps::parse(&entries, var::TRUSTED_PROXIES)
+        .map_err(|e| ConfigError::new(var::TRUSTED_PROXIES, e.message))
 }
 
 #[cfg(test)]
