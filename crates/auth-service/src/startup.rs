@@ -44,6 +44,9 @@ pub enum StartError {
     /// The TLS files do not load.
     #[error("TLS: {0}")]
     Tls(#[from] latchkey_service_kit::tls::TlsError),
+    /// The health port could not be bound or failed.
+    #[error("{0}")]
+    Health(#[from] latchkey_service_kit::serve::HealthServeError),
 }
 
 /// The sockets the auth service serves on.
@@ -222,11 +225,18 @@ pub async fn serve(
     };
     let health = async {
         match listening.health_addr {
-            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone()).await,
+            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone())
+                .await
+                .map_err(StartError::from),
             None => Ok(()),
         }
     };
-    let result = tokio::try_join!(public, internal, health).map(drop);
+    let result = tokio::try_join!(
+        async { public.await.map_err(StartError::from) },
+        async { internal.await.map_err(StartError::from) },
+        health
+    )
+    .map(drop);
     for reloader in reloaders {
         reloader.abort();
     }
@@ -236,7 +246,7 @@ pub async fn serve(
     if let Err(e) = running.app.flush_uses().await {
         tracing::warn!(error = %e, "writing batched use counts at shutdown failed");
     }
-    Ok(result?)
+    result
 }
 
 /// Starts and serves until `shutdown`.

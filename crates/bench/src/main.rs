@@ -18,7 +18,6 @@ use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 use latchkey_service_kit::config::Vars;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 
 mod setup;
@@ -269,7 +268,7 @@ async fn start_echo() -> Result<String, BoxError> {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(health)
-            .serve_with_incoming(TcpListenerStream::new(listener)),
+            .serve_with_incoming(latchkey_service_kit::serve::incoming(listener)),
     );
     Ok(url)
 }

@@ -38,6 +38,9 @@ pub enum StartError {
     /// The TLS files do not load.
     #[error("TLS: {0}")]
     Tls(#[from] latchkey_service_kit::tls::TlsError),
+    /// The health port could not be bound or failed.
+    #[error("{0}")]
+    Health(#[from] latchkey_service_kit::serve::HealthServeError),
 }
 
 /// A started secrets service: store connected and migrated, ready to serve.
@@ -138,13 +141,16 @@ pub async fn serve<A: Authorizer>(
     );
     let health = async {
         match listening.health_addr {
-            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone()).await,
+            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone())
+                .await
+                .map_err(StartError::from),
             None => Ok(()),
         }
     };
-    let result = tokio::try_join!(public, health).map(drop);
+    let result =
+        tokio::try_join!(async { public.await.map_err(StartError::from) }, health).map(drop);
     if let Some(reloader) = reloader {
         reloader.abort();
     }
-    Ok(result?)
+    result
 }

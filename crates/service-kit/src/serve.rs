@@ -1,13 +1,16 @@
 //! Reflection, health and listening for both services.
 
-use crate::config::var;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::service::Routes;
 
+use crate::config::var;
 use crate::telemetry::RpcLayer;
 use tonic_health::server::HealthReporter;
 
@@ -140,6 +143,22 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// The largest response message the services encode (a recursive listing).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Prepares an accepted connection: `TCP_NODELAY`, so a small reply is
+/// sent at once instead of waiting on Nagle and the peer's delayed ACK
+/// (tens of milliseconds per call). Every listener's accept goes through here.
+pub fn prepare_accepted(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::warn!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+    }
+}
+
+/// The connections `listener` accepts, each [`prepare_accepted`]. Serving
+/// with tonic's `serve_with_incoming*` bypasses its own `tcp_nodelay`, so the
+/// listeners use this instead of a bare `TcpListenerStream`.
+pub fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<TcpStream>> + Send {
+    TcpListenerStream::new(listener).map(|accepted| accepted.inspect(prepare_accepted))
+}
+
 /// Serves `routes` on `listener` (over TLS when given), one span per RPC,
 /// until `shutdown`, then lets in-flight calls finish for at most `grace`
 /// before closing.
@@ -161,10 +180,7 @@ pub async fn serve_router(
         Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
     > = match tls {
         Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.incoming(listener), signal)),
-        None => Box::pin(router.serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            signal,
-        )),
+        None => Box::pin(router.serve_with_incoming_shutdown(incoming(listener), signal)),
     };
     let bound = async {
         shutdown.fired().await;
@@ -186,11 +202,37 @@ pub async fn serve_health(
         impl tonic_health::pb::health_server::Health,
     >,
     shutdown: Shutdown,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), HealthServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| BindError { addr, source: e })?;
     tonic::transport::Server::builder()
         .add_service(health)
-        .serve_with_shutdown(addr, shutdown.fired())
+        .serve_with_incoming_shutdown(incoming(listener), shutdown.fired())
         .await
+        .map_err(HealthServeError::Transport)
+}
+
+/// The health port could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// Why.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Why the health port stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthServeError {
+    /// Its address could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The server failed.
+    #[error("health: {0}")]
+    Transport(tonic::transport::Error),
 }
 
 /// The container health check (`latchkey-auth health`): asks this
@@ -245,5 +287,59 @@ pub async fn health_check(vars: &Vars, addr_var: &str, default: SocketAddr, serv
             eprintln!("health: {addr}: {e}");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::pki_types::ServerName;
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::tls::{ReloadingTls, ServerTlsFiles};
+
+    #[tokio::test]
+    async fn every_plaintext_connection_is_accepted_with_tcp_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut accepted = Box::pin(incoming(listener));
+        for _ in 0..3 {
+            let _client = TcpStream::connect(addr).await.unwrap();
+            let server_side = accepted.next().await.unwrap().unwrap();
+            assert!(server_side.nodelay().unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn every_tls_connection_is_accepted_with_tcp_nodelay() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+        std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+        let tls = ReloadingTls::load(ServerTlsFiles {
+            cert: cert_path,
+            key: key_path,
+            client_ca: None,
+        })
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut accepted = tls.incoming(listener);
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let (client, server_side) = tokio::join!(connector.connect(name, tcp), accepted.next());
+        client.unwrap();
+        let server_side = server_side.unwrap().unwrap();
+        assert!(server_side.get_ref().0.nodelay().unwrap());
     }
 }

@@ -13,7 +13,6 @@
 //!   the call; [`inject_trace_context`] carries the current span to the
 //!   next hop.
 
-use crate::config::var;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -36,6 +35,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::Vars;
+use crate::config::var;
 
 /// Flushes and stops the exporters when dropped, so the last spans of a
 /// shutting-down process are not lost.

@@ -8,7 +8,6 @@
 //! connections already open keep theirs. A broken file is logged and the
 //! last good configuration kept.
 
-use crate::config::var;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -23,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::config::var;
 use crate::config::{ConfigError, Vars};
 
 /// How long a client may take to finish the TLS handshake.
@@ -197,6 +197,7 @@ impl ReloadingTls {
                         }
                     },
                 };
+                crate::serve::prepare_accepted(&tcp);
                 let acceptor = tls.read_current(|l| l.acceptor.clone());
                 let tx = tx.clone();
                 tokio::spawn(async move {
