@@ -1,9 +1,11 @@
 //! `latchkey-bench` (run by `make bench`): starts both services in-process on
-//! loopback with SQLite, and a do-nothing gRPC server (a bare health service)
-//! as the ceiling, then drives each with the same client at a fixed
-//! concurrency and reports throughput, p50 and p99 latency, and the ratio of
-//! each throughput to the ceiling's. Everything is measured in one run,
-//! because these machines are shared and noisy: compare ratios, not runs.
+//! loopback with SQLite, and two do-nothing ceilings: a bare health service
+//! (one hop) and a server that calls it over one channel before answering
+//! (two hops, what any secrets call costs with its mandatory `Authorize`).
+//! It drives each with the same client at a fixed concurrency and reports
+//! throughput, p50 and p99 latency, and the ratio of each throughput to the
+//! ceilings'. Everything is measured in one run, because these machines are
+//! shared and noisy: compare ratios, not runs.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -33,6 +35,26 @@ struct Args {
     /// Calls in flight.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Only the scenarios whose name contains this (case-insensitive), e.g.
+    /// `--only listsecrets` under a profiler; ratios need the ceilings.
+    #[arg(long, value_name = "NAME")]
+    only: Option<String>,
+    /// Print the results as JSON (one object per scenario) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What a scenario is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The one-hop ceiling.
+    OneHop,
+    /// The two-hop ceiling.
+    TwoHop,
+    /// A call to the auth service (one hop).
+    Auth,
+    /// A call to the secrets service (two hops: it calls `Authorize`).
+    Secrets,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -69,30 +91,50 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let auth_channel = latchkey_client::channel::connect(&auth_url, &tls).await?;
     let secrets_channel = latchkey_client::channel::connect(&secrets_url, &tls).await?;
     let echo = tonic_health::pb::health_client::HealthClient::new(
-        Channel::from_shared(echo_url)?.connect().await?,
+        Channel::from_shared(echo_url.clone())?.connect().await?,
+    );
+    let hop = tonic_health::pb::health_client::HealthClient::new(
+        Channel::from_shared(start_hop(&echo_url).await?)?
+            .connect()
+            .await?,
     );
     let duration = Duration::from_secs(args.seconds);
     let n = args.concurrency;
+    let wanted = |label: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| label.to_lowercase().contains(&o.to_lowercase()))
+    };
 
-    println!(
-        "latchkey-bench: {n} calls in flight, {}s per scenario, SQLite, client and servers on one machine ({} cores)",
-        args.seconds,
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
-    );
+    if !args.json {
+        println!(
+            "latchkey-bench: {n} calls in flight, {}s per scenario, SQLite, client and servers on one machine ({} cores)",
+            args.seconds,
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+        );
+    }
     let mut results = Vec::new();
-    results.push(
-        measure("do-nothing gRPC call (ceiling)", duration, n, move || {
-            let mut c = echo.clone();
-            async move {
-                c.check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(drop)
-            }
-        })
-        .await,
-    );
+    for (label, kind, client) in [
+        ("do-nothing gRPC call (ceiling)", Kind::OneHop, echo),
+        ("do-nothing two-hop call (ceiling)", Kind::TwoHop, hop),
+    ] {
+        if !wanted(label) {
+            continue;
+        }
+        results.push(
+            measure(label, kind, duration, n, move || {
+                let mut c = client.clone();
+                async move {
+                    c.check(tonic_health::pb::HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .map(drop)
+                }
+            })
+            .await,
+        );
+    }
     for (label, token, project, raw) in [
         (
             "Authorize, service token",
@@ -106,14 +148,23 @@ async fn run(args: Args) -> Result<(), BoxError> {
             setup.project.clone(),
             true,
         ),
+        (
+            "Authorize, token with a use limit",
+            setup.limited_token.clone(),
+            setup.project.clone(),
+            true,
+        ),
     ] {
+        if !wanted(label) {
+            continue;
+        }
         // The secrets service's side of the hop: the internal key on every call.
         let auth = AuthServiceClient::with_interceptor(
             auth_channel.clone(),
             Bearer::new(None)?.with_internal_key(&internal_key)?,
         );
         results.push(
-            measure(label, duration, n, move || {
+            measure(label, Kind::Auth, duration, n, move || {
                 let mut c = auth.clone();
                 let request = tonic::Request::new(auth_pb::AuthorizeRequest {
                     token: token.clone(),
@@ -144,12 +195,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
             true,
         ),
     ] {
+        if !wanted(label) {
+            continue;
+        }
         let secrets = SecretsServiceClient::with_interceptor(
             secrets_channel.clone(),
             Bearer::new(Some(&token))?,
         );
         results.push(
-            measure(label, duration, n, move || {
+            measure(label, Kind::Secrets, duration, n, move || {
                 let mut c = secrets.clone();
                 let request = secrets_pb::ListSecretsRequest {
                     project_id: project.clone(),
@@ -168,13 +222,18 @@ async fn run(args: Args) -> Result<(), BoxError> {
             .await,
         );
     }
-    report(&results);
+    if args.json {
+        println!("{}", report_json(&results));
+    } else {
+        report(&results);
+    }
     Ok(())
 }
 
 /// One scenario's outcome.
 struct Outcome {
     label: &'static str,
+    kind: Kind,
     calls: usize,
     errors: usize,
     elapsed: Duration,
@@ -183,7 +242,13 @@ struct Outcome {
 }
 
 /// Runs `call` from `n` workers for `duration`, after a one-second warm-up.
-async fn measure<F, Fut>(label: &'static str, duration: Duration, n: usize, call: F) -> Outcome
+async fn measure<F, Fut>(
+    label: &'static str,
+    kind: Kind,
+    duration: Duration,
+    n: usize,
+    call: F,
+) -> Outcome
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), tonic::Status>> + Send,
@@ -230,6 +295,7 @@ where
             };
             return Outcome {
                 label,
+                kind,
                 calls: latencies.len(),
                 errors,
                 elapsed,
@@ -241,23 +307,114 @@ where
     unreachable!("the loop returns in its last phase")
 }
 
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Each scenario's throughput against the one-hop ceiling, and a secrets
+/// call's against the two-hop one too (`None` when a ceiling was not run).
+fn ratios(results: &[Outcome]) -> Vec<(Option<f64>, Option<f64>)> {
+    let ceiling = |kind| results.iter().find(|o| o.kind == kind).map(Outcome::rate);
+    let (one, two) = (ceiling(Kind::OneHop), ceiling(Kind::TwoHop));
+    results
+        .iter()
+        .map(|o| {
+            let vs_two = matches!(o.kind, Kind::TwoHop | Kind::Secrets)
+                .then_some(two)
+                .flatten();
+            (one.map(|c| o.rate() / c), vs_two.map(|c| o.rate() / c))
+        })
+        .collect()
+}
+
 fn report(results: &[Outcome]) {
-    let rate = |o: &Outcome| o.calls as f64 / o.elapsed.as_secs_f64();
-    let ceiling = results.first().map_or(1.0, rate);
+    let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
     println!(
-        "{:<34} {:>10} {:>10} {:>10} {:>9} {:>7}",
-        "scenario", "calls/s", "p50 µs", "p99 µs", "vs ceil", "errors"
+        "{:<36} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}",
+        "scenario", "calls/s", "p50 µs", "p99 µs", "vs 1-hop", "vs 2-hop", "errors"
     );
-    for o in results {
+    for (o, (one, two)) in results.iter().zip(ratios(results)) {
         println!(
-            "{:<34} {:>10.0} {:>10} {:>10} {:>8.2}x {:>7}",
+            "{:<36} {:>9.0} {:>9} {:>9} {:>8} {:>8} {:>7}",
             o.label,
-            rate(o),
+            o.rate(),
             o.p50.as_micros(),
             o.p99.as_micros(),
-            rate(o) / ceiling,
+            ratio(one),
+            ratio(two),
             o.errors
         );
+    }
+}
+
+/// The results as a JSON array, for scripts that compare ratios.
+fn report_json(results: &[Outcome]) -> serde_json::Value {
+    serde_json::Value::Array(
+        results
+            .iter()
+            .zip(ratios(results))
+            .map(|(o, (one, two))| {
+                serde_json::json!({
+                    "scenario": o.label,
+                    "calls_per_second": o.rate(),
+                    "p50_us": o.p50.as_micros(),
+                    "p99_us": o.p99.as_micros(),
+                    "vs_one_hop": one,
+                    "vs_two_hop": two,
+                    "errors": o.errors,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A do-nothing server that calls the echo server at `echo_url` over one
+/// channel before answering: the floor of any call that makes one more hop.
+async fn start_hop(echo_url: &str) -> Result<String, BoxError> {
+    let next = tonic_health::pb::health_client::HealthClient::new(
+        Channel::from_shared(echo_url.to_owned())?.connect().await?,
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(tonic_health::pb::health_server::HealthServer::new(Hop(
+                next,
+            )))
+            .serve_with_incoming(latchkey_service_kit::serve::incoming(listener)),
+    );
+    Ok(url)
+}
+
+/// The two-hop ceiling's service.
+struct Hop(tonic_health::pb::health_client::HealthClient<Channel>);
+
+#[tonic::async_trait]
+impl tonic_health::pb::health_server::Health for Hop {
+    async fn check(
+        &self,
+        request: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<tonic_health::pb::HealthCheckResponse>, tonic::Status> {
+        self.0.clone().check(request.into_inner()).await
+    }
+
+    type WatchStream = std::pin::Pin<
+        Box<
+            dyn tokio_stream::Stream<
+                    Item = Result<tonic_health::pb::HealthCheckResponse, tonic::Status>,
+                > + Send,
+        >,
+    >;
+
+    async fn watch(
+        &self,
+        _request: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "the two-hop ceiling answers Check only",
+        ))
     }
 }
 

@@ -7,11 +7,14 @@ use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 
 use crate::BoxError;
 
-/// A project with a few secrets, a service token and an unlimited identity token.
+/// A project with a few secrets, a service token, an unlimited identity
+/// token and one with a use limit no run reaches.
 pub(crate) struct Setup {
     pub(crate) project: String,
     pub(crate) service_token: String,
     pub(crate) identity_token: String,
+    /// An identity token with a use limit: every use is one atomic UPDATE.
+    pub(crate) limited_token: String,
 }
 
 impl Setup {
@@ -57,48 +60,15 @@ impl Setup {
             .service_token;
         // Every call sends only the access token; the key part stays here.
         let service_token = latchkey_domain::token::access_token_part(&service_token).to_owned();
-        let identity = auth
-            .create_identity(with_token(
-                auth_pb::CreateIdentityRequest {
-                    name: "bench".into(),
-                    org_role: "member".into(),
-                },
-                admin,
-            )?)
-            .await?
-            .into_inner()
-            .identity
-            .ok_or("no identity")?
-            .id;
-        auth.attach_token_auth(with_token(
-            auth_pb::AttachTokenAuthRequest {
-                identity_id: identity.clone(),
-                ..Default::default()
-            },
+        let identity_token = new_identity_token(&mut auth, admin, &project, "bench", None).await?;
+        let limited_token = new_identity_token(
+            &mut auth,
             admin,
-        )?)
+            &project,
+            "bench-limited",
+            Some(1_000_000_000),
+        )
         .await?;
-        auth.add_identity_to_project(with_token(
-            auth_pb::AddIdentityToProjectRequest {
-                project_id: project.clone(),
-                identity_id: identity.clone(),
-                role: "developer".into(),
-                scopes: Vec::new(),
-            },
-            admin,
-        )?)
-        .await?;
-        let identity_token = auth
-            .create_identity_access_token(with_token(
-                auth_pb::CreateIdentityAccessTokenRequest {
-                    identity_id: identity,
-                    name: "bench".into(),
-                },
-                admin,
-            )?)
-            .await?
-            .into_inner()
-            .access_token;
         let mut secrets = SecretsServiceClient::connect(secrets_url.to_owned()).await?;
         for i in 0..10 {
             secrets
@@ -118,8 +88,63 @@ impl Setup {
             project,
             service_token,
             identity_token,
+            limited_token,
         })
     }
+}
+
+/// An access token of a new developer identity in `project`, with Token
+/// Auth's `uses` limit (none: unlimited).
+async fn new_identity_token(
+    auth: &mut AuthServiceClient<tonic::transport::Channel>,
+    admin: &str,
+    project: &str,
+    name: &str,
+    uses: Option<i64>,
+) -> Result<String, BoxError> {
+    let identity = auth
+        .create_identity(with_token(
+            auth_pb::CreateIdentityRequest {
+                name: name.into(),
+                org_role: "member".into(),
+            },
+            admin,
+        )?)
+        .await?
+        .into_inner()
+        .identity
+        .ok_or("no identity")?
+        .id;
+    auth.attach_token_auth(with_token(
+        auth_pb::AttachTokenAuthRequest {
+            identity_id: identity.clone(),
+            access_token_num_uses_limit: uses,
+            ..Default::default()
+        },
+        admin,
+    )?)
+    .await?;
+    auth.add_identity_to_project(with_token(
+        auth_pb::AddIdentityToProjectRequest {
+            project_id: project.to_owned(),
+            identity_id: identity.clone(),
+            role: "developer".into(),
+            scopes: Vec::new(),
+        },
+        admin,
+    )?)
+    .await?;
+    Ok(auth
+        .create_identity_access_token(with_token(
+            auth_pb::CreateIdentityAccessTokenRequest {
+                identity_id: identity,
+                name: name.into(),
+            },
+            admin,
+        )?)
+        .await?
+        .into_inner()
+        .access_token)
 }
 
 /// A request as a Latchkey client sends it: a service token's key part stays here.
