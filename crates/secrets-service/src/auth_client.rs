@@ -5,9 +5,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use latchkey_domain::ports::{AuthorizationRequest, AuthorizeError, Authorizer, Grant};
+use latchkey_domain::scope::ScopeCache;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_proto::convert::auth::grant_scopes;
 use latchkey_service_kit::config::{INTERNAL_KEY_HEADER, InternalKey};
 use latchkey_service_kit::status::access_error_of;
 use tonic::metadata::MetadataValue;
@@ -58,6 +60,9 @@ impl AuthTlsFiles {
 pub struct GrpcAuthorizer {
     client: Arc<RwLock<AuthServiceClient<Channel>>>,
     internal_key: InternalKey,
+    /// Grants' scope lists, compiled once per distinct list rather than on
+    /// every call (the same token's grant arrives thousands of times a second).
+    scopes: Arc<ScopeCache>,
 }
 
 impl GrpcAuthorizer {
@@ -73,6 +78,7 @@ impl GrpcAuthorizer {
                 url, timeout, None,
             )?))),
             internal_key,
+            scopes: Arc::default(),
         })
     }
 
@@ -93,6 +99,7 @@ impl GrpcAuthorizer {
                 Some(config),
             )?))),
             internal_key,
+            scopes: Arc::default(),
         };
         let client = Arc::downgrade(&authorizer.client);
         let url = url.to_owned();
@@ -176,17 +183,33 @@ impl Authorizer for GrpcAuthorizer {
         request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
         // The auth service's span joins this call's trace.
         latchkey_service_kit::telemetry::inject_trace_context(request.metadata_mut());
-        let reply = self
+        let mut reply = self
             .client()
             .authorize(request)
             .await
             .map_err(|status| authorize_error(&status))?
             .into_inner();
-        Grant::try_from(reply).map_err(|e| {
+        let malformed = |e: InvalidInput| {
             tracing::warn!(field = %e.field, "auth service sent a malformed grant");
-            unavailable(&format!("the auth service sent a malformed {}", e.field)).into()
-        })
+            unavailable(&format!("the auth service sent a malformed {}", e.field))
+        };
+        let listed = std::mem::take(&mut reply.scopes);
+        let mut grant = Grant::try_from(reply).map_err(malformed)?;
+        grant.scopes = self
+            .scopes
+            .get_or_parse(&scope_key(&listed), || grant_scopes(&listed))
+            .map_err(malformed)?;
+        Ok(grant)
     }
+}
+
+/// A scope list's cache key: its environments and globs, which hold no `\0`.
+fn scope_key(scopes: &[pb::Scope]) -> String {
+    scopes
+        .iter()
+        .flat_map(|s| [s.environment.as_str(), s.secret_path.as_str()])
+        .collect::<Vec<_>>()
+        .join("\0")
 }
 
 /// A status from `Authorize` as the domain error: denials and bad input keep

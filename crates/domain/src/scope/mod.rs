@@ -9,6 +9,8 @@
 //! matches the folder itself (`/*/**` matches `/x`), and hidden folders
 //! (`/.config`) are ordinary folders.
 
+mod cache;
+
 use std::fmt;
 
 use crate::InvalidInput;
@@ -367,6 +369,8 @@ impl Action {
         }
     }
 }
+
+pub use cache::ScopeCache;
 
 #[cfg(test)]
 mod tests;

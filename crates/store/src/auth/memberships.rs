@@ -5,7 +5,7 @@ use latchkey_domain::model::{IdentityId, Membership, ProjectId};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 use super::entity::membership;
-use super::{AuthStore, scopes_json};
+use super::{AuthStore, cached_scopes, scopes_json};
 use crate::{StoreError, corrupt};
 
 impl AuthStore {
@@ -27,7 +27,7 @@ impl AuthStore {
                 scopes: m
                     .scopes
                     .as_deref()
-                    .map(|text| self.compiled.parse(text))
+                    .map(|text| cached_scopes(&self.compiled, text))
                     .transpose()?,
                 project_id: ProjectId::from_stored(m.project_id),
                 identity_id: IdentityId::from_stored(m.identity_id),

@@ -8,12 +8,10 @@ mod migration;
 mod projects;
 mod service_tokens;
 
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::scope::{Scope, Scopes};
-use lru::LruCache;
+use latchkey_domain::scope::{Scope, ScopeCache, Scopes};
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use serde_json::json;
@@ -24,30 +22,9 @@ use crate::{StoreError, connect, corrupt};
 #[derive(Debug, Clone)]
 pub struct AuthStore {
     db: DatabaseConnection,
-    compiled: Arc<CompiledScopes>,
-}
-
-/// Scope lists by their stored text, compiled once: a row reloaded into the
-/// state cache every second does not recompile its globs.
-#[derive(Debug)]
-pub(super) struct CompiledScopes(Mutex<LruCache<String, Scopes>>);
-
-/// Distinct scope lists kept compiled.
-const COMPILED_SCOPES: usize = 10_000;
-
-impl CompiledScopes {
-    pub(super) fn parse(&self, text: &str) -> Result<Scopes, StoreError> {
-        if let Ok(mut memo) = self.0.lock()
-            && let Some(scopes) = memo.get(text)
-        {
-            return Ok(scopes.clone());
-        }
-        let scopes = parse_scopes(text)?;
-        if let Ok(mut memo) = self.0.lock() {
-            memo.put(text.to_owned(), scopes.clone());
-        }
-        Ok(scopes)
-    }
+    /// Scope lists by their stored text, compiled once: a row reloaded
+    /// into the state cache every second does not recompile its globs.
+    compiled: Arc<ScopeCache>,
 }
 
 impl AuthStore {
@@ -55,10 +32,9 @@ impl AuthStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let db = connect(url).await?;
         migration::Migrator::up(&db, None).await?;
-        let capacity = NonZeroUsize::new(COMPILED_SCOPES).unwrap_or(NonZeroUsize::MIN);
         Ok(Self {
             db,
-            compiled: Arc::new(CompiledScopes(Mutex::new(LruCache::new(capacity)))),
+            compiled: Arc::new(ScopeCache::default()),
         })
     }
 }
@@ -96,22 +72,27 @@ pub(super) fn parse_ips(text: &str) -> Result<TrustedIps, StoreError> {
     TrustedIps::parse(&list, "trusted_ips").map_err(|e| corrupt("trusted_ips", e))
 }
 
+/// A stored scope list, compiled once per distinct text.
+pub(super) fn cached_scopes(cache: &ScopeCache, text: &str) -> Result<Scopes, StoreError> {
+    cache.get_or_parse(text, || parse_scopes(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_scope_list_is_compiled_once_and_shared_by_every_load() {
-        let memo = CompiledScopes(Mutex::new(LruCache::new(NonZeroUsize::MIN)));
+    fn a_stored_scope_list_is_compiled_once_and_corrupt_text_fails_closed() {
+        let cache = ScopeCache::new(1);
         let text = scopes_json(&Scopes::new(vec![Scope::new("dev", "/a/**").unwrap()]));
 
-        let first = memo.parse(&text).unwrap();
-        let second = memo.parse(&text).unwrap();
+        let first = cached_scopes(&cache, &text).unwrap();
+        let second = cached_scopes(&cache, &text).unwrap();
 
         assert_eq!(first, second);
-        assert_eq!(memo.0.lock().unwrap().len(), 1);
+        assert_eq!(cache.len(), 1);
         assert!(matches!(
-            memo.parse("not json"),
+            cached_scopes(&cache, "not json"),
             Err(StoreError::Corrupt(_))
         ));
     }

@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use latchkey_domain::crypto::Sealed;
 use latchkey_domain::model::{ProjectId, ServiceToken, ServiceTokenId};
-use latchkey_domain::scope::Permissions;
+use latchkey_domain::scope::{Permissions, ScopeCache};
 use latchkey_domain::token::SecretHash;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
 use super::entity::service_token;
-use super::{AuthStore, CompiledScopes, parse_ips, scopes_json};
+use super::{AuthStore, cached_scopes, parse_ips, scopes_json};
 use crate::{StoreError, corrupt, to_u64};
 
 impl AuthStore {
@@ -145,10 +145,10 @@ impl AuthStore {
 
 fn service_token_record(
     m: service_token::Model,
-    compiled: &CompiledScopes,
+    compiled: &ScopeCache,
 ) -> Result<ServiceToken, StoreError> {
     Ok(ServiceToken {
-        scopes: compiled.parse(&m.scopes)?,
+        scopes: cached_scopes(compiled, &m.scopes)?,
         permissions: Permissions::from_stored(&m.permissions)
             .map_err(|e| corrupt("permissions", e))?,
         trusted_ips: parse_ips(&m.trusted_ips)?,

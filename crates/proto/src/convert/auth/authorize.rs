@@ -95,12 +95,7 @@ impl From<&Grant> for pb::AuthorizeResponse {
 impl TryFrom<pb::AuthorizeResponse> for Grant {
     type Error = InvalidInput;
     fn try_from(reply: pb::AuthorizeResponse) -> Result<Self, InvalidInput> {
-        let scopes = reply
-            .scopes
-            .iter()
-            .map(|s| Scope::new(&s.environment, &s.secret_path))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.in_field("scopes"))?;
+        let scopes = grant_scopes(&reply.scopes)?;
         let project_key = match reply.project_key.as_str() {
             "" => None,
             text => Some(
@@ -111,9 +106,20 @@ impl TryFrom<pb::AuthorizeResponse> for Grant {
         Ok(Grant {
             principal: Principal::parse(&reply.principal, "principal")?,
             project_id: ProjectId::parse(&reply.project_id, "project_id")?,
-            scopes: Scopes::new(scopes),
+            scopes,
             encrypted_project_key: reply.encrypted_project_key.map(Into::into),
             project_key,
         })
     }
+}
+
+/// The scopes of a grant the auth service sent, which it already validated
+/// (no count limit here); the error names `scopes`.
+pub fn grant_scopes(scopes: &[pb::Scope]) -> Result<Scopes, InvalidInput> {
+    scopes
+        .iter()
+        .map(|s| Scope::new(&s.environment, &s.secret_path))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Scopes::new)
+        .map_err(|e| e.in_field("scopes"))
 }
