@@ -67,7 +67,7 @@ pub mod default {
     /// One reaper run a minute.
     pub const REAPER_INTERVAL_SECONDS: u64 = 60;
     /// Verified tokens remembered per replica.
-    pub const VERIFY_CACHE_CAPACITY: usize = 10_000;
+    pub const VERIFY_CACHE_CAPACITY: usize = 100_000;
     /// One second.
     pub const STATE_CACHE_MILLIS: u64 = 1000;
     /// Seven days.
@@ -104,7 +104,7 @@ pub struct Config {
     pub reaper_interval: Duration,
     /// `LATCHKEY_TRUSTED_PROXIES`.
     pub trusted_proxies: TrustedIps,
-    /// `LATCHKEY_VERIFY_CACHE_CAPACITY`: verified tokens remembered per replica, default 10000.
+    /// `LATCHKEY_VERIFY_CACHE_CAPACITY`: verified tokens remembered per replica, default 100000 (about 90 bytes each).
     pub verify_cache_capacity: usize,
     /// `LATCHKEY_INTERNAL_ADDR`: a second port that alone serves `Authorize`
     /// (mTLS when `LATCHKEY_TLS_CLIENT_CA_FILE` is set); unset, the public

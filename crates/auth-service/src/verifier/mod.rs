@@ -22,20 +22,22 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use latchkey_domain::token::{Argon2Memory, fingerprint, hash_secret, verify_secret_with};
 use latchkey_domain::{AccessError, Reason};
-use lru::LruCache;
 use tokio::sync::{OnceCell, oneshot};
 
+use self::verified::Verified;
 use crate::error::AuthError;
+
+mod verified;
 
 /// Verifies token secrets against their stored hashes.
 ///
-/// The cache maps a fingerprint of the whole token to the hash it was
-/// verified against; it only skips argon2. Revocation, expiry and activation
+/// The cache maps a fingerprint of the whole token to a tag of the hash it
+/// was verified against ([`verified`]); it only skips argon2. Revocation, expiry and activation
 /// are read from the token's row on every call, so caching never extends a token.
 /// Concurrent first calls with one token share a single argon2 run.
 #[derive(Debug)]
 pub struct Verifier {
-    cache: Mutex<LruCache<[u8; 32], String>>,
+    cache: Mutex<Verified>,
     in_flight: Mutex<HashMap<[u8; 32], Arc<OnceCell<bool>>>>,
     pool: Pool,
     /// A hash of a random secret, verified against for unknown token ids so
@@ -69,9 +71,7 @@ impl Verifier {
     pub fn with_workers(capacity: usize, workers: usize, queue: usize) -> Self {
         let decoy = format!("{:032x}", rand::random::<u128>());
         Self {
-            cache: Mutex::new(LruCache::new(
-                NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN),
-            )),
+            cache: Mutex::new(Verified::new(capacity, rand::random())),
             in_flight: Mutex::new(HashMap::new()),
             pool: Pool::start(workers.max(1), queue.max(1)),
             // Start-up: the decoy has the default parameters every stored hash has.
@@ -109,7 +109,7 @@ impl Verifier {
             .copied()?;
         drop(entry);
         if ok && let Ok(mut cache) = self.cache.lock() {
-            cache.put(key, phc.to_owned());
+            cache.insert(key, phc_tag(phc));
         }
         Ok(ok)
     }
@@ -151,8 +151,15 @@ impl Verifier {
     fn cached(&self, key: &[u8; 32], phc: &str) -> bool {
         self.cache
             .lock()
-            .is_ok_and(|mut cache| cache.get(key).is_some_and(|h| h == phc))
+            .is_ok_and(|cache| cache.contains(key, phc_tag(phc)))
     }
+}
+
+/// The first 8 bytes of a stored hash's fingerprint: enough to notice that
+/// a row was re-hashed, in 8 bytes instead of the ~97 of the hash.
+fn phc_tag(phc: &str) -> u64 {
+    let f = fingerprint(phc);
+    u64::from_le_bytes([f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]])
 }
 
 /// One caller's share of a single-flight verification. The last caller to

@@ -73,10 +73,11 @@ async fn concurrent_first_verifications_share_one_argon2_run() {
 async fn cache_is_bounded() {
     let hash = hash_secret("s", &mut rand::rngs::OsRng).unwrap();
     let verifier = Verifier::new(1);
-    verifier.verify("a", "s", &hash, false).await.unwrap();
-    verifier.verify("b", "s", &hash, false).await.unwrap();
-    verifier.verify("a", "s", &hash, false).await.unwrap();
-    assert_eq!(verifier.argon2_runs(), 3);
+    for raw in ["a", "b", "a", "b"] {
+        verifier.verify(raw, "s", &hash, false).await.unwrap();
+    }
+    // Room for one token: the second of two is verified again at least once.
+    assert!(verifier.argon2_runs() >= 3, "{}", verifier.argon2_runs());
 }
 
 /// A hash slow enough (argon2 with 40 passes) that a worker is surely
