@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod limiter;
+pub mod single_flight;
 pub mod startup;
 pub mod state_cache;
 pub mod store;

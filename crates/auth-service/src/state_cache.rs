@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use lru::LruCache;
 
+use crate::single_flight::SingleFlight;
+
 /// A bounded map whose entries expire `ttl` after they were stored.
 ///
 /// Invalidation is race-free: every [`TtlCache::remove`] and
@@ -27,9 +29,13 @@ pub struct TtlCache<K: Hash + Eq, V> {
     ttl: Duration,
     entries: Mutex<LruCache<K, (DateTime<Utc>, V)>>,
     generation: AtomicU64,
+    /// Misses of one key share one load, but only with loads that began in
+    /// the same generation: none can hand out a row read before an
+    /// invalidation to a caller that arrived after it.
+    loads: SingleFlight<(K, u64), V>,
 }
 
-impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
     /// A cache of at most `capacity` entries, each fresh for `ttl`.
     #[must_use]
     pub fn new(ttl: Duration, capacity: usize) -> Self {
@@ -39,6 +45,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
                 NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN),
             )),
             generation: AtomicU64::new(0),
+            loads: SingleFlight::default(),
         }
     }
 
@@ -69,6 +76,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
 
     /// The cached value for `key`, or (when `use_cache` is false or the
     /// entry is stale) the value `load` returns, which is then cached.
+    /// Concurrent cached misses of `key` share one load.
     pub async fn get_or_load<E, Fut>(
         &self,
         key: K,
@@ -83,7 +91,11 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
             return Ok(hit);
         }
         let started = self.generation.load(Ordering::Acquire);
-        let value = load().await?;
+        let value = if use_cache {
+            self.loads.run((key.clone(), started), load).await?
+        } else {
+            load().await?
+        };
         self.put_unless_invalidated(key, value.clone(), now, started);
         Ok(value)
     }
@@ -250,5 +262,38 @@ mod tests {
             batch.take(),
             vec![("t".to_owned(), 3, t0() + Duration::seconds(2))]
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_share_one_load_but_never_across_an_invalidation() {
+        let cache = std::sync::Arc::new(TtlCache::new(Duration::seconds(60), 10));
+        let loads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (go, wait) = tokio::sync::watch::channel(false);
+        let miss = |value: &'static str| {
+            let (cache, loads, mut wait) = (cache.clone(), loads.clone(), wait.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("token", t0(), true, || async move {
+                        loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = wait.wait_for(|go| *go).await;
+                        Ok::<_, ()>(value)
+                    })
+                    .await
+            })
+        };
+        // Ten misses while one load is in flight: one load between them.
+        let before: Vec<_> = (0..10).map(|_| miss("active")).collect();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The row changes here; a caller from now on must not get the load above.
+        cache.remove(&"token");
+        let after = miss("revoked");
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        go.send(true).unwrap();
+        for call in before {
+            assert_eq!(call.await.unwrap(), Ok("active"));
+        }
+        assert_eq!(after.await.unwrap(), Ok("revoked"));
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

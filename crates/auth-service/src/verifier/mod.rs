@@ -15,17 +15,18 @@
 //! finds no room is refused at once (`TOO_MANY_FAILED_ATTEMPTS`, retry in
 //! 1 s) rather than waiting into its caller's deadline.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use latchkey_domain::token::{Argon2Memory, fingerprint, hash_secret, verify_secret_with};
 use latchkey_domain::{AccessError, Reason};
-use tokio::sync::{OnceCell, oneshot};
+use tokio::sync::oneshot;
 
 use self::verified::Verified;
 use crate::error::AuthError;
+use crate::single_flight::SingleFlight;
 
 mod verified;
 
@@ -38,7 +39,7 @@ mod verified;
 #[derive(Debug)]
 pub struct Verifier {
     cache: Mutex<Verified>,
-    in_flight: Mutex<HashMap<[u8; 32], Arc<OnceCell<bool>>>>,
+    in_flight: SingleFlight<[u8; 32], bool>,
     pool: Pool,
     /// A hash of a random secret, verified against for unknown token ids so
     /// that they cost what a wrong secret costs.
@@ -72,7 +73,7 @@ impl Verifier {
         let decoy = format!("{:032x}", rand::random::<u128>());
         Self {
             cache: Mutex::new(Verified::new(capacity, rand::random())),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: SingleFlight::default(),
             pool: Pool::start(workers.max(1), queue.max(1)),
             // Start-up: the decoy has the default parameters every stored hash has.
             decoy_hash: hash_secret(&decoy, &mut rand::rngs::OsRng)
@@ -101,13 +102,10 @@ impl Verifier {
         if self.cached(&key, phc) {
             return Ok(true);
         }
-        let entry = InFlight::join(&self.in_flight, key);
-        let ok = entry
-            .cell
-            .get_or_try_init(|| self.pool.verify(secret, phc, suspect))
-            .await
-            .copied()?;
-        drop(entry);
+        let ok = self
+            .in_flight
+            .run(key, || self.pool.verify(secret, phc, suspect))
+            .await?;
         if ok && let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, phc_tag(phc));
         }
@@ -145,7 +143,7 @@ impl Verifier {
     /// (single-flight entries), for tests.
     #[must_use]
     pub fn in_flight(&self) -> usize {
-        self.in_flight.lock().map_or(0, |m| m.len())
+        self.in_flight.in_flight()
     }
 
     fn cached(&self, key: &[u8; 32], phc: &str) -> bool {
@@ -160,36 +158,6 @@ impl Verifier {
 fn phc_tag(phc: &str) -> u64 {
     let f = fingerprint(phc);
     u64::from_le_bytes([f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]])
-}
-
-/// One caller's share of a single-flight verification. The last caller to
-/// leave, by finishing or by being cancelled, removes the map entry.
-struct InFlight<'a> {
-    map: &'a Mutex<HashMap<[u8; 32], Arc<OnceCell<bool>>>>,
-    key: [u8; 32],
-    cell: Arc<OnceCell<bool>>,
-}
-
-impl<'a> InFlight<'a> {
-    fn join(map: &'a Mutex<HashMap<[u8; 32], Arc<OnceCell<bool>>>>, key: [u8; 32]) -> Self {
-        let cell = match map.lock() {
-            Ok(mut map) => map.entry(key).or_default().clone(),
-            Err(_) => Arc::new(OnceCell::new()),
-        };
-        Self { map, key, cell }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.map.lock()
-            && map.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, &self.cell))
-            // Clones are made under this lock: two left means the map's and ours.
-            && Arc::strong_count(&self.cell) <= 2
-        {
-            map.remove(&self.key);
-        }
-    }
 }
 
 /// Queued verifications per worker by default: with ~45 ms each, a full
