@@ -33,7 +33,7 @@ mod verified;
 /// Verifies token secrets against their stored hashes.
 ///
 /// The cache maps a fingerprint of the whole token to a tag of the hash it
-/// was verified against ([`verified`]); it only skips argon2. Revocation, expiry and activation
+/// was verified against; it only skips argon2. Revocation, expiry and activation
 /// are read from the token's row on every call, so caching never extends a token.
 /// Concurrent first calls with one token share a single argon2 run.
 #[derive(Debug)]
