@@ -11,6 +11,10 @@
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
 //! - [`startup`]: wiring, the bootstrap admin, the expired-token reaper, `run`.
 
+// The binary (main.rs) installs it as the global allocator; Cargo has no
+// dependencies for a binary alone.
+use mimalloc as _;
+
 pub mod app;
 pub mod config;
 pub mod error;

@@ -24,6 +24,10 @@ use tonic::transport::Channel;
 
 mod setup;
 
+// The allocator the service binaries use, since the bench runs them in-process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use setup::Setup;
 
 /// Load generator for Latchkey.

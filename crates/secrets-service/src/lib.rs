@@ -17,6 +17,10 @@
     )
 )]
 
+// The binary (main.rs) installs it as the global allocator; Cargo has no
+// dependencies for a binary alone.
+use mimalloc as _;
+
 pub mod app;
 pub mod auth_client;
 pub mod config;
