@@ -22,12 +22,14 @@ use latchkey_service_kit::config::Vars;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+mod databases;
 mod setup;
 
 // The allocator the service binaries use, since the bench runs them in-process.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use databases::{Backend, Databases, store_tokens};
 use setup::Setup;
 
 /// Load generator for Latchkey.
@@ -46,6 +48,14 @@ struct Args {
     /// Print the results as JSON (one object per scenario) instead of a table.
     #[arg(long)]
     json: bool,
+    /// The database both services use; PostgreSQL databases are created
+    /// from `LATCHKEY_TEST_POSTGRES_URL` and dropped at the end.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// Then store this many more service tokens (rows inserted directly) and
+    /// measure `Authorize` again.
+    #[arg(long, default_value_t = 0)]
+    tokens: usize,
 }
 
 /// What a scenario is compared with.
@@ -84,8 +94,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .to_owned();
     let internal_key = "bench-internal-key-0123456789abcdef".to_owned();
     let echo_url = start_echo().await?;
-    let auth_url = start_auth(&data, &internal_key).await?;
-    let secrets_url = start_secrets(&data, &internal_key, &auth_url).await?;
+    let databases = Databases::create(args.backend).await?;
+    let (auth_url, auth_db) = start_auth(&data, &internal_key, databases.auth.as_deref()).await?;
+    let secrets_url = start_secrets(
+        &data,
+        &internal_key,
+        &auth_url,
+        databases.secrets.as_deref(),
+    )
+    .await?;
     let admin = std::fs::read_to_string(dir.path().join("admin-token"))?
         .trim()
         .to_owned();
@@ -112,8 +129,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
     if !args.json {
         println!(
-            "latchkey-bench: {n} calls in flight, {}s per scenario, SQLite, client and servers on one machine ({} cores)",
+            "latchkey-bench: {n} calls in flight, {}s per scenario, {:?}, client and servers on one machine ({} cores)",
             args.seconds,
+            args.backend,
             std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
         );
     }
@@ -226,6 +244,38 @@ async fn run(args: Args) -> Result<(), BoxError> {
             .await,
         );
     }
+    if args.tokens > 0 {
+        if !args.json {
+            println!("storing {} more service tokens...", args.tokens);
+        }
+        store_tokens(&auth_db, &setup.project, args.tokens).await?;
+        let label: &'static str = Box::leak(
+            format!("Authorize, service token, +{} tokens", args.tokens).into_boxed_str(),
+        );
+        let auth = AuthServiceClient::with_interceptor(
+            auth_channel.clone(),
+            Bearer::new(None)?.with_internal_key(&internal_key)?,
+        );
+        let token = setup.service_token.clone();
+        results.push(
+            measure(label, Kind::Auth, duration, n, move || {
+                let mut c = auth.clone();
+                let request = tonic::Request::new(auth_pb::AuthorizeRequest {
+                    token: token.clone(),
+                    client_ip: "127.0.0.1".into(),
+                    project_id: String::new(),
+                    environment: "dev".into(),
+                    secret_path: "/bench".into(),
+                    action: auth_pb::Action::Read.into(),
+                    raw: false,
+                    recursive: false,
+                });
+                async move { c.authorize(request).await.map(drop) }
+            })
+            .await,
+        );
+    }
+    databases.drop_all().await;
     if args.json {
         println!("{}", report_json(&results));
     } else {
@@ -336,12 +386,12 @@ fn ratios(results: &[Outcome]) -> Vec<(Option<f64>, Option<f64>)> {
 fn report(results: &[Outcome]) {
     let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
     println!(
-        "{:<36} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}",
+        "{:<44} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}",
         "scenario", "calls/s", "p50 µs", "p99 µs", "vs 1-hop", "vs 2-hop", "errors"
     );
     for (o, (one, two)) in results.iter().zip(ratios(results)) {
         println!(
-            "{:<36} {:>9.0} {:>9} {:>9} {:>8} {:>8} {:>7}",
+            "{:<44} {:>9.0} {:>9} {:>9} {:>8} {:>8} {:>7}",
             o.label,
             o.rate(),
             o.p50.as_micros(),
@@ -434,12 +484,20 @@ async fn start_echo() -> Result<String, BoxError> {
     Ok(url)
 }
 
-async fn start_auth(data: &str, internal_key: &str) -> Result<String, BoxError> {
-    let vars = Vars::from_pairs([
+/// The auth service on a free port: its URL and its database's.
+async fn start_auth(
+    data: &str,
+    internal_key: &str,
+    database: Option<&str>,
+) -> Result<(String, String), BoxError> {
+    let mut pairs = vec![
         ("LATCHKEY_DATA_DIR", data),
         ("LATCHKEY_INTERNAL_KEY", internal_key),
-    ]);
+    ];
+    pairs.extend(database.map(|url| ("DATABASE_URL", url)));
+    let vars = Vars::from_pairs(pairs);
     let config = latchkey_auth_service::Config::from_vars(&vars)?;
+    let database_url = config.database_url.clone();
     let running = latchkey_auth_service::startup::start(
         &config,
         Arc::new(latchkey_domain::ports::SystemClock),
@@ -456,15 +514,22 @@ async fn start_auth(data: &str, internal_key: &str) -> Result<String, BoxError> 
         )
         .await;
     });
-    Ok(url)
+    Ok((url, database_url))
 }
 
-async fn start_secrets(data: &str, internal_key: &str, auth_url: &str) -> Result<String, BoxError> {
-    let vars = Vars::from_pairs([
+async fn start_secrets(
+    data: &str,
+    internal_key: &str,
+    auth_url: &str,
+    database: Option<&str>,
+) -> Result<String, BoxError> {
+    let mut pairs = vec![
         ("LATCHKEY_DATA_DIR", data),
         ("LATCHKEY_INTERNAL_KEY", internal_key),
         ("LATCHKEY_AUTH_URL", auth_url),
-    ]);
+    ];
+    pairs.extend(database.map(|url| ("DATABASE_URL", url)));
+    let vars = Vars::from_pairs(pairs);
     let config = latchkey_secrets_service::Config::from_vars(&vars)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
