@@ -264,10 +264,11 @@ where
         if !service.starts_with("latchkey.") {
             return Box::pin(inner.call(request));
         }
-        let (service, method) = (service.to_owned(), method.to_owned());
+        let full = rpc_name(path);
+        let split = service.len();
         let span = tracing::info_span!(
             "rpc",
-            otel.name = %format!("{service}/{method}"),
+            otel.name = %full,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
             rpc.system = "grpc",
@@ -317,7 +318,8 @@ where
                 span.record("otel.status_code", "ERROR");
             }
             let m = metrics();
-            let method_attr = KeyValue::new("rpc.method", format!("{service}/{method}"));
+            let method = full.get(split + 1..).unwrap_or_default();
+            let method_attr = KeyValue::new("rpc.method", full.clone());
             if let Some(reason) = &reason {
                 span.record("latchkey.reason", reason.as_str());
                 if code != tonic::Code::InvalidArgument {
@@ -338,6 +340,33 @@ where
             result
         })
     }
+}
+
+/// Longest distinct `service/method` names kept shared: the services have
+/// about thirty, so a caller inventing paths cannot grow it.
+const RPC_NAMES: usize = 256;
+
+/// The shared `service/method` names, at most [`RPC_NAMES`].
+static RPC_NAME_TABLE: RpcNameTable = OnceLock::new();
+
+type RpcNameTable =
+    OnceLock<std::sync::Mutex<std::collections::HashMap<Box<str>, std::sync::Arc<str>>>>;
+
+/// `service/method` of a call as a shared string: one atomic increment per
+/// call instead of formatting it twice.
+fn rpc_name(path: &str) -> std::sync::Arc<str> {
+    let names = RPC_NAME_TABLE.get_or_init(Default::default);
+    let Ok(mut names) = names.lock() else {
+        return path.into();
+    };
+    if let Some(name) = names.get(path) {
+        return name.clone();
+    }
+    let name: std::sync::Arc<str> = path.into();
+    if names.len() < RPC_NAMES {
+        names.insert(path.into(), name.clone());
+    }
+    name
 }
 
 /// tonic's own refusal of a message over the size limit (`OUT_OF_RANGE`
@@ -365,7 +394,11 @@ pub fn record_token(span: &tracing::Span, token: &str) {
             AnyToken::Identity(_) => "identity",
         };
         span.record("latchkey.token.type", kind);
-        span.record("latchkey.token.id", parsed.id().to_string().as_str());
+        let mut id = latchkey_domain::token::Uuid::encode_buffer();
+        span.record(
+            "latchkey.token.id",
+            &*parsed.id().hyphenated().encode_lower(&mut id),
+        );
     }
 }
 
@@ -399,5 +432,25 @@ impl Injector for MetadataInjector<'_> {
         ) {
             self.0.insert(key, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_method_name_is_shared_between_calls_and_invented_paths_cannot_grow_the_table() {
+        let first = rpc_name("latchkey.auth.v1.AuthService/Authorize");
+        let again = rpc_name("latchkey.auth.v1.AuthService/Authorize");
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        for i in 0..(RPC_NAMES * 2) {
+            let name = rpc_name(&format!("latchkey.x.v1.X/M{i}"));
+            assert_eq!(&*name, format!("latchkey.x.v1.X/M{i}"));
+        }
+        let kept = RPC_NAME_TABLE
+            .get()
+            .map_or(0, |t| t.lock().map_or(0, |t| t.len()));
+        assert!(kept <= RPC_NAMES, "{kept}");
     }
 }
