@@ -15,6 +15,7 @@ backend_tests!(
     a_client_over_the_failure_limit_is_refused_while_another_ip_is_not,
     a_verified_token_is_not_held_back_by_failures_against_its_id,
     oversized_inputs_are_refused_naming_the_field_and_the_limit,
+    a_burst_of_first_calls_with_a_valid_token_is_all_allowed,
 );
 
 /// `Authorize` of `dev:/` for `token` as the secrets service would ask it
@@ -280,4 +281,31 @@ fn invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, li
         status.message().len() < 400,
         "the input is not echoed whole"
     );
+}
+
+/// A service starting 64 workers at once: their first calls arrive together,
+/// before the token was ever verified. They share one argon2 run and spend
+/// one attempt between them, so none is refused as a failure (the default
+/// burst is 10 per token id).
+async fn a_burst_of_first_calls_with_a_valid_token_is_all_allowed(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = stack
+        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["read"]))
+        .await;
+    let stack = std::sync::Arc::new(stack);
+    let before = stack.auth.app.verifier().argon2_runs();
+    let calls: Vec<_> = (0..64)
+        .map(|_| {
+            let (stack, token) = (stack.clone(), token.clone());
+            tokio::spawn(async move { authorize(&stack, &token, "127.0.0.1").await })
+        })
+        .collect();
+    for call in calls {
+        let result = call.await.unwrap();
+        assert!(result.is_ok(), "{:?}", result.err());
+    }
+    assert_eq!(stack.auth.app.verifier().argon2_runs(), before + 1);
 }

@@ -72,6 +72,7 @@ enum Kind {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -186,20 +187,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
             Bearer::new(None)?.with_internal_key(&internal_key)?,
         );
         results.push(
-            measure(label, Kind::Auth, duration, n, move || {
-                let mut c = auth.clone();
-                let request = tonic::Request::new(auth_pb::AuthorizeRequest {
-                    token: token.clone(),
-                    client_ip: "127.0.0.1".into(),
-                    project_id: project.clone(),
-                    environment: "dev".into(),
-                    secret_path: "/bench".into(),
-                    action: auth_pb::Action::Read.into(),
-                    raw,
-                    recursive: false,
-                });
-                async move { c.authorize(request).await.map(drop) }
-            })
+            measure(
+                label,
+                Kind::Auth,
+                duration,
+                n,
+                authorize(auth, token, project, raw),
+            )
             .await,
         );
     }
@@ -256,24 +250,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
             auth_channel.clone(),
             Bearer::new(None)?.with_internal_key(&internal_key)?,
         );
-        let token = setup.service_token.clone();
-        results.push(
-            measure(label, Kind::Auth, duration, n, move || {
-                let mut c = auth.clone();
-                let request = tonic::Request::new(auth_pb::AuthorizeRequest {
-                    token: token.clone(),
-                    client_ip: "127.0.0.1".into(),
-                    project_id: String::new(),
-                    environment: "dev".into(),
-                    secret_path: "/bench".into(),
-                    action: auth_pb::Action::Read.into(),
-                    raw: false,
-                    recursive: false,
-                });
-                async move { c.authorize(request).await.map(drop) }
-            })
-            .await,
-        );
+        let call = authorize(auth, setup.service_token.clone(), String::new(), false);
+        results.push(measure(label, Kind::Auth, duration, n, call).await);
     }
     databases.drop_all().await;
     if args.json {
@@ -282,6 +260,29 @@ async fn run(args: Args) -> Result<(), BoxError> {
         report(&results);
     }
     Ok(())
+}
+
+/// One `Authorize` call for `token`, as the secrets service makes it.
+fn authorize(
+    auth: AuthServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>,
+    token: String,
+    project: String,
+    raw: bool,
+) -> impl Fn() -> BoxFuture<Result<(), tonic::Status>> + Send + Sync + 'static {
+    move || {
+        let mut c = auth.clone();
+        let request = tonic::Request::new(auth_pb::AuthorizeRequest {
+            token: token.clone(),
+            client_ip: "127.0.0.1".into(),
+            project_id: project.clone(),
+            environment: "dev".into(),
+            secret_path: "/bench".into(),
+            action: auth_pb::Action::Read.into(),
+            raw,
+            recursive: false,
+        });
+        Box::pin(async move { c.authorize(request).await.map(drop) })
+    }
 }
 
 /// One scenario's outcome.
@@ -318,7 +319,15 @@ where
                     let mut errors = 0;
                     while start.elapsed() < phase {
                         let t = Instant::now();
-                        if call().await.is_err() {
+                        if let Err(status) = call().await {
+                            // The first of each worker's errors says what went wrong.
+                            if errors == 0 {
+                                eprintln!(
+                                    "latchkey-bench: {label}: {:?}: {}",
+                                    status.code(),
+                                    status.message()
+                                );
+                            }
                             errors += 1;
                         }
                         latencies.push(t.elapsed());

@@ -1,6 +1,8 @@
 //! Who is calling: verifying a presented token (argon2id behind the
 //! verifier's cache and the failure limits) and checking it is live.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use latchkey_domain::model::{AccessTokenId, ServiceTokenId};
 use std::net::IpAddr;
 
@@ -110,16 +112,31 @@ impl AuthApp {
             return Ok(());
         }
         let now = self.clock.now();
-        // Suspect if it failed before; then this attempt is spent up front,
-        // so attempts in flight count against the budgets at once.
         let suspect = self.failures.failed_recently(id, now);
-        self.failures.attempt(client_ip, id, now)?;
-        let ok = match hash {
-            Some(h) => self.verifier.verify(raw, secret, h.as_str(), suspect).await,
-            None => self.verifier.verify_unknown(raw, secret, suspect).await,
+        // The attempt is spent when its verification starts, so attempts in
+        // flight count against the budgets at once; concurrent calls with
+        // the same token share one verification and spend once between them.
+        let spent = AtomicBool::new(false);
+        let spend = || {
+            self.failures.attempt(client_ip, id, now)?;
+            spent.store(true, Ordering::Relaxed);
+            Ok(())
         };
-        if matches!(ok, Ok(true) | Err(_)) {
-            // A success, or no verdict (refused as busy): not a failure.
+        let ok = match hash {
+            Some(h) => {
+                self.verifier
+                    .verify_spending(raw, secret, h.as_str(), suspect, spend)
+                    .await
+            }
+            None => {
+                self.verifier
+                    .verify_unknown(raw, secret, suspect, spend)
+                    .await
+            }
+        };
+        // A success, or no verdict (refused as busy), gives back what this
+        // call spent: it was not a failure.
+        if spent.load(Ordering::Relaxed) && matches!(ok, Ok(true) | Err(_)) {
             self.failures.succeeded(client_ip, id, self.clock.now());
         }
         if ok? {

@@ -98,13 +98,32 @@ impl Verifier {
         phc: &str,
         suspect: bool,
     ) -> Result<bool, AuthError> {
+        self.verify_spending(raw, secret, phc, suspect, || Ok(()))
+            .await
+    }
+
+    /// [`Self::verify`], calling `spend` first, only in the call that runs
+    /// argon2: concurrent calls with the same token share its run, and so
+    /// spend one attempt between them, not one each. An error from `spend`
+    /// refuses this call before any argon2.
+    pub async fn verify_spending(
+        &self,
+        raw: &str,
+        secret: &str,
+        phc: &str,
+        suspect: bool,
+        spend: impl FnOnce() -> Result<(), AuthError>,
+    ) -> Result<bool, AuthError> {
         let key = fingerprint(raw);
         if self.cached(&key, phc) {
             return Ok(true);
         }
         let ok = self
             .in_flight
-            .run(key, || self.pool.verify(secret, phc, suspect))
+            .run(key, || async {
+                spend()?;
+                self.pool.verify(secret, phc, suspect).await
+            })
             .await?;
         if ok && let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, phc_tag(phc));
@@ -120,9 +139,10 @@ impl Verifier {
         raw: &str,
         secret: &str,
         suspect: bool,
+        spend: impl FnOnce() -> Result<(), AuthError>,
     ) -> Result<bool, AuthError> {
         let decoy = self.decoy_hash.clone();
-        self.verify(raw, secret, &decoy, suspect)
+        self.verify_spending(raw, secret, &decoy, suspect, spend)
             .await
             .map(|_| false)
     }

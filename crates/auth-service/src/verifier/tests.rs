@@ -36,13 +36,13 @@ async fn unknown_ids_pay_one_argon2_run_and_are_never_valid() {
     let verifier = Verifier::new(10);
     assert!(
         !verifier
-            .verify_unknown("tok", "s3cret", false)
+            .verify_unknown("tok", "s3cret", false, || Ok(()))
             .await
             .unwrap()
     );
     assert!(
         !verifier
-            .verify_unknown("tok", "s3cret", false)
+            .verify_unknown("tok", "s3cret", false, || Ok(()))
             .await
             .unwrap()
     );

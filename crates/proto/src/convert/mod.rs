@@ -5,6 +5,38 @@
 pub mod auth;
 pub mod secrets;
 
+use latchkey_domain::crypto::Sealed;
+
+/// Both APIs carry the project key's envelope in a message of their own.
+macro_rules! envelope {
+    ($($pb:path),*) => {$(
+        impl From<&Sealed> for $pb {
+            fn from(sealed: &Sealed) -> Self {
+                Self {
+                    ciphertext: sealed.ciphertext.clone(),
+                    iv: sealed.iv.clone(),
+                    tag: sealed.tag.clone(),
+                }
+            }
+        }
+
+        impl From<$pb> for Sealed {
+            fn from(key: $pb) -> Self {
+                Sealed {
+                    ciphertext: key.ciphertext,
+                    iv: key.iv,
+                    tag: key.tag,
+                }
+            }
+        }
+    )*};
+}
+
+envelope!(
+    crate::auth::v1::EncryptedProjectKey,
+    crate::secrets::v1::EncryptedProjectKey
+);
+
 use chrono::{DateTime, Utc};
 
 /// A time as a protobuf timestamp.

@@ -60,26 +60,6 @@ impl From<pb::SetSecretRequest> for Sealed {
     }
 }
 
-impl From<&Sealed> for pb::EncryptedProjectKey {
-    fn from(sealed: &Sealed) -> Self {
-        pb::EncryptedProjectKey {
-            ciphertext: sealed.ciphertext.clone(),
-            iv: sealed.iv.clone(),
-            tag: sealed.tag.clone(),
-        }
-    }
-}
-
-impl From<pb::EncryptedProjectKey> for Sealed {
-    fn from(key: pb::EncryptedProjectKey) -> Self {
-        Sealed {
-            ciphertext: key.ciphertext,
-            iv: key.iv,
-            tag: key.tag,
-        }
-    }
-}
-
 impl From<&Secret> for pb::Secret {
     fn from(secret: &Secret) -> Self {
         pb::Secret {

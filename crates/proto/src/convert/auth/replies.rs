@@ -1,6 +1,6 @@
 //! Domain entities as the auth API returns them.
 
-use latchkey_domain::crypto::{Sealed, key_rotation_recommended};
+use latchkey_domain::crypto::key_rotation_recommended;
 use latchkey_domain::identity::TokenAuthConfig;
 use latchkey_domain::model::{
     AccessToken, Identity, IdentityId, Membership, Project, ServiceToken,
@@ -34,26 +34,6 @@ pub fn permissions_pb(permissions: Permissions) -> Vec<i32> {
         out.push(pb::Permission::Write.into());
     }
     out
-}
-
-impl From<&Sealed> for pb::EncryptedProjectKey {
-    fn from(sealed: &Sealed) -> Self {
-        pb::EncryptedProjectKey {
-            ciphertext: sealed.ciphertext.clone(),
-            iv: sealed.iv.clone(),
-            tag: sealed.tag.clone(),
-        }
-    }
-}
-
-impl From<pb::EncryptedProjectKey> for Sealed {
-    fn from(key: pb::EncryptedProjectKey) -> Self {
-        Sealed {
-            ciphertext: key.ciphertext,
-            iv: key.iv,
-            tag: key.tag,
-        }
-    }
 }
 
 impl From<&Project> for pb::Project {
