@@ -125,15 +125,6 @@ async fn renew(
         .map(tonic::Response::into_inner)
 }
 
-async fn lookup(stack: &Stack, token: &str) -> Result<auth_pb::LookupTokenResponse, tonic::Status> {
-    stack
-        .auth_client()
-        .await
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 /// An identity with Token Auth `config` (identity id filled in) and `role` in `project`.
 async fn identity_with(
     stack: &Stack,
@@ -214,7 +205,7 @@ async fn exactly_fifty_of_two_hundred_concurrent_calls_pass_a_limit_of_fifty(bac
 
     assert_eq!(count_outcomes(results).await, (50, 150));
     assert_eq!(
-        lookup(&stack, &token).await.unwrap_err().code(),
+        stack.lookup(&token).await.unwrap_err().code(),
         Code::Unauthenticated
     );
 }
@@ -322,14 +313,14 @@ async fn renewal_extends_by_the_ttl_but_never_past_the_max_ttl(backend: Backend)
         (60, 150, "Bearer")
     );
     stack.clock.advance(Duration::seconds(55)); // t=105: alive thanks to the renewal (expiry 110)
-    assert!(lookup(&stack, &token).await.is_ok());
+    assert!(stack.lookup(&token).await.is_ok());
 
     let capped = renew(&stack, &token).await.unwrap(); // min(105 + 60, 0 + 150) = 150
     assert_eq!(capped.expires_in, 45);
     stack.clock.advance(Duration::seconds(45)); // t=150
 
     assert_denied(
-        lookup(&stack, &token).await,
+        stack.lookup(&token).await,
         Code::Unauthenticated,
         "TOKEN_EXPIRED",
     );
@@ -379,7 +370,7 @@ async fn renewing_a_revoked_or_exhausted_token_fails_with_its_reason(backend: Ba
         "TOKEN_REVOKED",
     );
     assert_denied(
-        lookup(&stack, &other).await,
+        stack.lookup(&other).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );
@@ -658,7 +649,7 @@ async fn no_access_identity_cannot_call_admin_methods(backend: Backend) {
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
-    let me = lookup(&stack, &token).await.unwrap();
+    let me = stack.lookup(&token).await.unwrap();
     assert_eq!(me.org_role, "no-access");
 }
 
@@ -766,8 +757,8 @@ async fn config_change_applies_to_tokens_issued_after_it(backend: Backend) {
     let new = stack.create_access_token(&identity).await;
 
     let (old_info, new_info) = (
-        lookup(&stack, &old).await.unwrap(),
-        lookup(&stack, &new).await.unwrap(),
+        stack.lookup(&old).await.unwrap(),
+        stack.lookup(&new).await.unwrap(),
     );
     assert_eq!((old_info.use_limit, new_info.use_limit), (0, 1));
     let ttl = |i: &auth_pb::LookupTokenResponse| i.expires_at.as_ref().unwrap().seconds;
@@ -814,7 +805,7 @@ async fn deleting_an_identity_revokes_its_tokens(backend: Backend) {
     .unwrap();
 
     assert_denied(
-        lookup(&stack, &token).await,
+        stack.lookup(&token).await,
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );
@@ -827,7 +818,7 @@ async fn deleting_an_identity_revokes_its_tokens(backend: Backend) {
         .unwrap()
         .into_inner();
     assert!(listed.identities.iter().all(|i| i.id != identity));
-    let me = lookup(&stack, &stack.admin_token).await.unwrap();
+    let me = stack.lookup(&stack.admin_token).await.unwrap();
     let own = me.principal.trim_start_matches("identity:").to_owned();
     let status = auth
         .delete_identity(with_token(
@@ -850,7 +841,8 @@ async fn identity_reads_and_writes_raw_but_not_on_e2ee_projects(backend: Backend
     let project = stack.create_project(false).await;
     let sealed_project = stack.create_project(true).await;
     let (_, token) = stack.identity_in_project(&project, "developer", 0).await;
-    let identity = lookup(&stack, &token)
+    let identity = stack
+        .lookup(&token)
         .await
         .unwrap()
         .principal
@@ -998,8 +990,8 @@ async fn lookup_reports_uses_and_limit_without_consuming_one(backend: Backend) {
     .await
     .unwrap();
 
-    let first = lookup(&stack, &token).await.unwrap();
-    let second = lookup(&stack, &token).await.unwrap();
+    let first = stack.lookup(&token).await.unwrap();
+    let second = stack.lookup(&token).await.unwrap();
 
     assert_eq!((first.use_count, first.use_limit), (1, 5));
     assert_eq!(second.use_count, 1);

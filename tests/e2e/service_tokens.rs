@@ -63,7 +63,7 @@ fn location(env: &str, path: &str) -> Location {
 
 /// The project key as a client holding `token` recovers it.
 async fn project_key(stack: &Stack, token: &str) -> Result<(String, WireKey), tonic::Status> {
-    let info = lookup_with(stack, token).await?;
+    let info = stack.lookup(token).await?;
     let key = open_project_key(
         &service_token(token),
         info.encrypted_project_key.map(Into::into),
@@ -133,18 +133,6 @@ async fn get_unchecked(
         .map(tonic::Response::into_inner)
 }
 
-async fn lookup_with(
-    stack: &Stack,
-    token: &str,
-) -> Result<auth_pb::LookupTokenResponse, tonic::Status> {
-    stack
-        .auth_client()
-        .await
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 async fn authorize(
     stack: &Stack,
     token: &str,
@@ -177,13 +165,7 @@ async fn authorize(
 
 /// `LookupToken` with `token`, which must succeed.
 async fn lookup(stack: &Stack, token: &str) -> auth_pb::LookupTokenResponse {
-    stack
-        .auth_client()
-        .await
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
-        .await
-        .unwrap()
-        .into_inner()
+    stack.lookup(token).await.unwrap()
 }
 
 async fn rw_token(stack: &Stack, project: &str) -> String {

@@ -149,6 +149,21 @@ impl Stack {
             .expect("connect secrets")
     }
 
+    /// `LookupToken` with `token` (which uses none of its uses).
+    pub async fn lookup(
+        &self,
+        token: &str,
+    ) -> Result<latchkey_proto::auth::v1::LookupTokenResponse, tonic::Status> {
+        self.auth_client()
+            .await
+            .lookup_token(with_token(
+                latchkey_proto::auth::v1::LookupTokenRequest {},
+                token,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// Sends `body` to `Authorize` with the internal key, as the secrets
     /// service does (see [`crate::authorize_read`] for a body to start from).
     pub async fn authorize(
