@@ -14,6 +14,7 @@ mod crash;
 mod delegation;
 mod identities;
 mod root_key_rotation;
+mod secrets_replicas;
 mod service_tokens;
 mod telemetry;
 mod tls;

@@ -9,7 +9,7 @@ use latchkey_domain::crypto::RootKey;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_service_kit::config::{
     ConfigError, InternalKey, InternalLink, Mode, Vars, data_dir, database_url, secret_or_dev_file,
-    trusted_proxies,
+    state_cache_ttl, trusted_proxies,
 };
 use latchkey_service_kit::serve::Listening;
 
@@ -35,8 +35,6 @@ pub mod var {
     pub const VERIFY_CACHE_CAPACITY: &str = "LATCHKEY_VERIFY_CACHE_CAPACITY";
     /// Verifications that may wait for an argon2 worker.
     pub const VERIFY_QUEUE_CAPACITY: &str = "LATCHKEY_VERIFY_QUEUE_CAPACITY";
-    /// How stale a cached row may be, in milliseconds.
-    pub const STATE_CACHE_MILLIS: &str = "LATCHKEY_STATE_CACHE_MILLIS";
     /// How long an expired token answers `TOKEN_EXPIRED` before it is reaped.
     pub const EXPIRED_GRACE_SECONDS: &str = "LATCHKEY_EXPIRED_GRACE_SECONDS";
     /// Failed verifications allowed per token id before the limit.
@@ -68,8 +66,6 @@ pub mod default {
     pub const REAPER_INTERVAL_SECONDS: u64 = 60;
     /// Verified tokens remembered per replica.
     pub const VERIFY_CACHE_CAPACITY: usize = 100_000;
-    /// One second.
-    pub const STATE_CACHE_MILLIS: u64 = 1000;
     /// Seven days.
     pub const EXPIRED_GRACE_SECONDS: i64 = 7 * 24 * 3600;
     /// Ten failures per token id, then one every six seconds.
@@ -238,9 +234,7 @@ impl Config {
                 .parse_or(var::VERIFY_CACHE_CAPACITY, default::VERIFY_CACHE_CAPACITY)?,
             internal_addr,
             listening,
-            state_cache_ttl: Duration::from_millis(
-                vars.parse_or(var::STATE_CACHE_MILLIS, default::STATE_CACHE_MILLIS)?,
-            ),
+            state_cache_ttl: state_cache_ttl(vars)?,
             internal_link,
             failure_limits,
             verify_queue_capacity: vars

@@ -5,7 +5,7 @@
 //! - [`config`]: the typed configuration, read once at start-up.
 //! - [`app`]: the use cases, thin over `latchkey-domain` and `latchkey-store`.
 //! - [`verifier`]: argon2id verification, bounded in concurrency and cached.
-//! - [`state_cache`]: the TTL cache and use batch the store view is built of.
+//! - [`state_cache`]: the batched use counts the store view flushes.
 //! - [`store`]: the database behind the state cache and batched use counts.
 //! - [`grpc`]: the tonic service: parse, apply, encode.
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
@@ -20,7 +20,6 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod limiter;
-pub mod single_flight;
 pub mod startup;
 pub mod state_cache;
 pub mod store;

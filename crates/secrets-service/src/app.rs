@@ -4,14 +4,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::error::SecretsError;
+use crate::store::CachedSecretStore;
 use latchkey_domain::crypto::{Sealed, secret_aad};
 use latchkey_domain::model::{Folder, PlainSecret, Secret, SecretKey, check_envelope, check_value};
 use latchkey_domain::path::SecretName;
-use latchkey_domain::ports::{AuthorizationRequest, Authorizer, BearerToken, Clock, Grant};
+use latchkey_domain::ports::{AuthorizationRequest, Authorizer, BearerToken, Grant};
 use latchkey_domain::scope::Action;
-use latchkey_store::secrets::SecretStore;
-
-use crate::error::SecretsError;
 
 /// Who is calling: their token and address.
 #[derive(Debug, Clone)]
@@ -25,20 +24,15 @@ pub struct Caller {
 /// The secrets service's use cases over an [`Authorizer`].
 #[derive(Debug)]
 pub struct SecretsApp<A> {
-    store: SecretStore,
+    store: CachedSecretStore,
     authorizer: Arc<A>,
-    clock: Arc<dyn Clock>,
 }
 
 impl<A: Authorizer> SecretsApp<A> {
     /// Wires the use cases.
     #[must_use]
-    pub fn new(store: SecretStore, authorizer: Arc<A>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            authorizer,
-            clock,
-        }
+    pub fn new(store: CachedSecretStore, authorizer: Arc<A>) -> Self {
+        Self { store, authorizer }
     }
 
     /// Lists a folder (and the folders below it that the token may read,
@@ -108,9 +102,10 @@ impl<A: Authorizer> SecretsApp<A> {
                 recursive,
             )
             .await?
-            .into_iter()
+            .iter()
             // Sub-folders outside the scopes are left out, never an error.
             .filter(|r| grant.scopes.allows(&r.key.environment, &r.key.path))
+            .cloned()
             .collect();
         Ok((grant, secrets))
     }
@@ -147,7 +142,7 @@ impl<A: Authorizer> SecretsApp<A> {
             .authorize(caller, folder, Action::Write, false, false)
             .await?;
         let key = secret_key(&grant, folder, name);
-        Ok(self.store.put(&key, sealed, self.clock.now()).await?)
+        Ok(self.store.put(&key, sealed).await?)
     }
 
     /// Encrypts a plaintext value under the project key and stores it.
@@ -167,7 +162,7 @@ impl<A: Authorizer> SecretsApp<A> {
         let sealed = project_key
             .seal(value.as_bytes(), &aad(&key), &mut rand::rngs::OsRng)
             .map_err(|e| SecretsError::Undecryptable(format!("encrypting {}: {e}", key.name)))?;
-        Ok(self.store.put(&key, sealed, self.clock.now()).await?)
+        Ok(self.store.put(&key, sealed).await?)
     }
 
     /// Deletes a secret.

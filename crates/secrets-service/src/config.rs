@@ -8,7 +8,8 @@ use latchkey_service_kit::serve::Listening;
 
 use crate::auth_client::AuthTlsFiles;
 use latchkey_service_kit::config::{
-    ConfigError, InternalKey, InternalLink, Mode, Vars, data_dir, database_url, trusted_proxies,
+    ConfigError, InternalKey, InternalLink, Mode, Vars, data_dir, database_url, state_cache_ttl,
+    trusted_proxies,
 };
 
 /// The variables only the secrets service reads; the shared ones are in
@@ -26,6 +27,8 @@ pub mod var {
     pub const AUTH_CLIENT_CERT_FILE: &str = "LATCHKEY_AUTH_CLIENT_CERT_FILE";
     /// The private key of [`AUTH_CLIENT_CERT_FILE`].
     pub const AUTH_CLIENT_KEY_FILE: &str = "LATCHKEY_AUTH_CLIENT_KEY_FILE";
+    /// Memory for cached ciphertext, in bytes.
+    pub const SECRETS_CACHE_BYTES: &str = "LATCHKEY_SECRETS_CACHE_BYTES";
 }
 
 /// The defaults of [`var`].
@@ -41,6 +44,8 @@ pub mod default {
     pub const AUTH_TIMEOUT_MS: u64 = 2000;
     /// The SQLite file in the data directory.
     pub const DATABASE_FILE: &str = "secrets.db";
+    /// 64 MiB.
+    pub const SECRETS_CACHE_BYTES: usize = 64 << 20;
 }
 
 /// Everything the secrets service needs, validated.
@@ -65,6 +70,13 @@ pub struct Config {
     /// `LATCHKEY_INTERNAL_TLS`: in production the call to the auth service
     /// must be mTLS unless this says a mesh provides it.
     pub internal_link: InternalLink,
+    /// `LATCHKEY_STATE_CACHE_MILLIS`: how long this replica serves a read
+    /// from memory, so how stale it may be for a change another replica
+    /// made; default 1000, 0 reads the database on every call.
+    pub state_cache_ttl: Duration,
+    /// `LATCHKEY_SECRETS_CACHE_BYTES`: memory for cached ciphertext, default
+    /// 64 MiB; 0 disables the cache.
+    pub secrets_cache_bytes: usize,
 }
 
 impl Config {
@@ -126,6 +138,9 @@ impl Config {
             auth_tls,
             listening: Listening::from_vars(vars)?,
             internal_link,
+            state_cache_ttl: state_cache_ttl(vars)?,
+            secrets_cache_bytes: vars
+                .parse_or(var::SECRETS_CACHE_BYTES, default::SECRETS_CACHE_BYTES)?,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! - [`auth_client`]: the tonic implementation of the domain's `Authorizer`;
 //!   it fails closed with `AUTH_UNAVAILABLE`.
 //! - [`app`]: the use cases: authorise, then touch the store.
+//! - [`store`]: the database behind the per-replica ciphertext cache.
 //! - [`grpc`]: the tonic service: parse, apply, encode.
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
 //! - [`startup`]: wiring: `start` (store migrated), `serve`, and `run` for both.
@@ -27,5 +28,6 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod startup;
+pub mod store;
 
 pub use config::Config;

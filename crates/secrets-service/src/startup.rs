@@ -19,6 +19,7 @@ use crate::app::SecretsApp;
 use crate::auth_client::GrpcAuthorizer;
 use crate::config::Config;
 use crate::grpc::SecretsGrpc;
+use crate::store::CachedSecretStore;
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +89,11 @@ pub async fn start<A: Authorizer>(
     let lock = StartupLock::acquire(&config.database_url, "secrets").await?;
     let store = SecretStore::connect(&config.database_url).await;
     lock.release().await;
+    let ttl = chrono::Duration::from_std(config.state_cache_ttl)
+        .unwrap_or_else(|_| chrono::Duration::seconds(1));
+    let store = CachedSecretStore::new(store?, clock, ttl, config.secrets_cache_bytes);
     Ok(Running {
-        app: Arc::new(SecretsApp::new(store?, authorizer, clock)),
+        app: Arc::new(SecretsApp::new(store, authorizer)),
     })
 }
 

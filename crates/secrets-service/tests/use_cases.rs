@@ -1,6 +1,7 @@
 //! The secrets use cases over a fake authorizer and a real store: every call
-//! is authorised before the store is touched, and `NOT_FOUND` is only ever
-//! said to a caller the auth service granted.
+//! is authorised before the store is touched, `NOT_FOUND` is only ever said
+//! to a caller the auth service granted, and the ciphertext cache is never
+//! staler than its TTL (and never stale on the replica that wrote).
 
 #![expect(
     unused_crate_dependencies,
@@ -18,14 +19,20 @@ use latchkey_domain::scope::{Action, Scope, Scopes};
 use latchkey_domain::{AccessError, Reason};
 use latchkey_secrets_service::app::{Caller, SecretsApp};
 use latchkey_secrets_service::error::SecretsError;
+use latchkey_secrets_service::store::CachedSecretStore;
 use latchkey_store::secrets::SecretStore;
 use latchkey_test_support::{Backend, FakeAuthorizer, ManualClock, TestDb};
 
-/// One database; apps over it with different authorizers.
+/// How long a replica serves a read from memory, in these tests.
+const TTL_MS: i64 = 1000;
+
+/// One database and one clock; apps over them (each a replica with its own
+/// cache) with different authorizers.
 struct Fixture {
     db: TestDb,
     project: ProjectId,
     key: WireKey,
+    clock: Arc<ManualClock>,
 }
 
 impl Fixture {
@@ -34,6 +41,7 @@ impl Fixture {
             db: TestDb::create(Backend::Sqlite).await.expect("sqlite"),
             project: ProjectId::generate(),
             key: WireKey::generate(&mut rand::rngs::OsRng),
+            clock: Arc::new(ManualClock::new()),
         }
     }
 
@@ -47,7 +55,13 @@ impl Fixture {
     ) -> (SecretsApp<FakeAuthorizer>, Arc<FakeAuthorizer>) {
         let store = SecretStore::connect(&self.db.url).await.expect("store");
         let authorizer = Arc::new(authorizer);
-        let app = SecretsApp::new(store, authorizer.clone(), Arc::new(ManualClock::new()));
+        let store = CachedSecretStore::new(
+            store,
+            self.clock.clone(),
+            chrono::Duration::milliseconds(TTL_MS),
+            1 << 20,
+        );
+        let app = SecretsApp::new(store, authorizer.clone());
         (app, authorizer)
     }
 
@@ -213,4 +227,105 @@ async fn an_auth_service_that_cannot_decide_fails_the_call_closed() {
         matches!(&err, SecretsError::Denied(e) if e.reason == Reason::AuthUnavailable),
         "{err:?}"
     );
+}
+
+async fn read(app: &SecretsApp<FakeAuthorizer>, path: &str, secret: &str) -> Option<String> {
+    match app.get_raw(&caller(), &folder(path), &name(secret)).await {
+        Ok((_, plain)) => Some(plain.value),
+        Err(SecretsError::NotFound(_)) => None,
+        Err(e) => panic!("get {path}/{secret}: {e:?}"),
+    }
+}
+
+async fn write(app: &SecretsApp<FakeAuthorizer>, path: &str, secret: &str, value: &str) {
+    app.set_raw(&caller(), &folder(path), &name(secret), value)
+        .await
+        .expect("set");
+}
+
+async fn listed(app: &SecretsApp<FakeAuthorizer>, path: &str, recursive: bool) -> Vec<String> {
+    let (_, plain) = app
+        .list_raw(&caller(), &folder(path), recursive)
+        .await
+        .expect("list");
+    plain.into_iter().map(|p| p.value).collect()
+}
+
+#[tokio::test]
+async fn the_replica_that_wrote_never_serves_what_it_replaced_or_deleted() {
+    let f = Fixture::new().await;
+    let (app, _) = f.granting().await;
+    write(&app, "/app", "K", "v1").await;
+    // Fill every kind of entry that the next write can change.
+    assert_eq!(read(&app, "/app", "K").await.as_deref(), Some("v1"));
+    assert_eq!(listed(&app, "/app", false).await, ["v1"]);
+    assert_eq!(listed(&app, "/", true).await, ["v1"]);
+
+    write(&app, "/app", "K", "v2").await;
+    assert_eq!(read(&app, "/app", "K").await.as_deref(), Some("v2"));
+    assert_eq!(listed(&app, "/app", false).await, ["v2"]);
+    assert_eq!(listed(&app, "/", true).await, ["v2"]);
+
+    app.delete(&caller(), &folder("/app"), &name("K"))
+        .await
+        .expect("delete");
+    assert_eq!(read(&app, "/app", "K").await, None);
+    assert!(listed(&app, "/app", false).await.is_empty());
+    assert!(listed(&app, "/", true).await.is_empty());
+
+    // A cached "not found" goes too when the secret is created.
+    write(&app, "/app", "K", "v3").await;
+    assert_eq!(read(&app, "/app", "K").await.as_deref(), Some("v3"));
+}
+
+#[tokio::test]
+async fn another_replicas_write_and_delete_are_read_here_within_the_ttl() {
+    let f = Fixture::new().await;
+    let (writer, _) = f.granting().await;
+    let (reader, _) = f.granting().await;
+    writer
+        .set_raw(&caller(), &folder("/"), &name("K"), "v1")
+        .await
+        .expect("set");
+    assert_eq!(read(&reader, "/", "K").await.as_deref(), Some("v1"));
+    assert_eq!(listed(&reader, "/", false).await, ["v1"]);
+
+    writer
+        .set_raw(&caller(), &folder("/"), &name("K"), "v2")
+        .await
+        .expect("set");
+    f.clock.advance(chrono::Duration::milliseconds(TTL_MS - 1));
+    // Served from memory until the TTL (so this test sees the cache at work)...
+    assert_eq!(read(&reader, "/", "K").await.as_deref(), Some("v1"));
+    assert_eq!(listed(&reader, "/", false).await, ["v1"]);
+    f.clock.advance(chrono::Duration::milliseconds(1));
+    // ...and never after it.
+    assert_eq!(read(&reader, "/", "K").await.as_deref(), Some("v2"));
+    assert_eq!(listed(&reader, "/", false).await, ["v2"]);
+
+    writer
+        .delete(&caller(), &folder("/"), &name("K"))
+        .await
+        .expect("delete");
+    f.clock.advance(chrono::Duration::milliseconds(TTL_MS));
+    assert_eq!(read(&reader, "/", "K").await, None, "deleted");
+    assert!(listed(&reader, "/", false).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_zero_ttl_reads_the_database_on_every_call() {
+    let f = Fixture::new().await;
+    let (writer, _) = f.granting().await;
+    let store = SecretStore::connect(&f.db.url).await.expect("store");
+    let uncached = SecretsApp::new(
+        CachedSecretStore::new(store, f.clock.clone(), chrono::Duration::zero(), 1 << 20),
+        Arc::new(FakeAuthorizer::granting(f.grant())),
+    );
+    for value in ["v1", "v2"] {
+        writer
+            .set_raw(&caller(), &folder("/"), &name("K"), value)
+            .await
+            .expect("set");
+        assert_eq!(read(&uncached, "/", "K").await.as_deref(), Some(value));
+    }
 }

@@ -1,5 +1,7 @@
 //! What both Latchkey services share at their edges, so each rule has one home:
 //!
+//! - [`cache`]: per-replica TTL caches bounded in size and staleness, with
+//!   single-flight loads and race-free invalidation.
 //! - [`config`]: environment variables (and `*_FILE` variants) read once at
 //!   start-up, with errors that name the variable; key files generated for development.
 //! - [`status`]: domain errors to `tonic::Status` with a `google.rpc.ErrorInfo`
@@ -11,6 +13,7 @@
 //! - [`telemetry`]: logs, OTLP traces and metrics, the per-RPC span and
 //!   W3C trace context propagation.
 
+pub mod cache;
 pub mod config;
 pub mod request;
 pub mod serve;

@@ -21,7 +21,8 @@ use latchkey_store::StoreError;
 use latchkey_store::auth::AuthStore;
 use tokio::sync::RwLock;
 
-use crate::state_cache::{TtlCache, UseBatch};
+use crate::state_cache::UseBatch;
+use latchkey_service_kit::cache::TtlCache;
 
 mod directory;
 mod tokens;

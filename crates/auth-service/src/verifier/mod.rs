@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use self::verified::Verified;
 use crate::error::AuthError;
-use crate::single_flight::SingleFlight;
+use latchkey_service_kit::cache::SingleFlight;
 
 mod verified;
 

@@ -55,6 +55,24 @@ pub mod var {
     pub const SHUTDOWN_GRACE_SECONDS: &str = "LATCHKEY_SHUTDOWN_GRACE_SECONDS";
     /// `json` for JSON logs.
     pub const LOG_FORMAT: &str = "LATCHKEY_LOG_FORMAT";
+    /// How stale a replica's cached rows may be, in milliseconds: the auth
+    /// service's token and project rows, the secrets service's ciphertext.
+    pub const STATE_CACHE_MILLIS: &str = "LATCHKEY_STATE_CACHE_MILLIS";
+}
+
+/// The defaults of [`var`], where one is not derived at start-up.
+pub mod default {
+    /// One second.
+    pub const STATE_CACHE_MILLIS: u64 = 1000;
+}
+
+/// `LATCHKEY_STATE_CACHE_MILLIS`: the staleness bound of a replica's caches
+/// for changes another replica made (0 disables caching).
+pub fn state_cache_ttl(vars: &Vars) -> Result<std::time::Duration, ConfigError> {
+    Ok(std::time::Duration::from_millis(vars.parse_or(
+        var::STATE_CACHE_MILLIS,
+        default::STATE_CACHE_MILLIS,
+    )?))
 }
 
 /// A snapshot of configuration variables. Services read the process
