@@ -42,7 +42,7 @@ impl<A: Authorizer> SecretsApp<A> {
         caller: &Caller,
         folder: &Folder,
         recursive: bool,
-    ) -> Result<(Grant, Vec<Secret>), SecretsError> {
+    ) -> Result<(Grant, Arc<[Secret]>), SecretsError> {
         self.list_as(caller, folder, recursive, false).await
     }
 
@@ -55,8 +55,8 @@ impl<A: Authorizer> SecretsApp<A> {
     ) -> Result<(Grant, Vec<PlainSecret>), SecretsError> {
         let (grant, secrets) = self.list_as(caller, folder, recursive, true).await?;
         let plain = secrets
-            .into_iter()
-            .map(|secret| decrypt(&grant, secret))
+            .iter()
+            .map(|secret| decrypt(&grant, secret.clone()))
             .collect::<Result<_, _>>()?;
         Ok((grant, plain))
     }
@@ -89,11 +89,11 @@ impl<A: Authorizer> SecretsApp<A> {
         folder: &Folder,
         recursive: bool,
         raw: bool,
-    ) -> Result<(Grant, Vec<Secret>), SecretsError> {
+    ) -> Result<(Grant, Arc<[Secret]>), SecretsError> {
         let grant = self
             .authorize(caller, folder, Action::Read, raw, recursive)
             .await?;
-        let secrets = self
+        let rows = self
             .store
             .list(
                 &grant.project_id,
@@ -101,12 +101,15 @@ impl<A: Authorizer> SecretsApp<A> {
                 &folder.path,
                 recursive,
             )
-            .await?
-            .iter()
-            // Sub-folders outside the scopes are left out, never an error.
-            .filter(|r| grant.scopes.allows(&r.key.environment, &r.key.path))
-            .cloned()
-            .collect();
+            .await?;
+        // Sub-folders outside the scopes are left out, never an error; the
+        // cached rows are shared as they are when all of them may be read.
+        let allowed = |r: &Secret| grant.scopes.allows(&r.key.environment, &r.key.path);
+        let secrets = if rows.iter().all(allowed) {
+            rows
+        } else {
+            rows.iter().filter(|r| allowed(r)).cloned().collect()
+        };
         Ok((grant, secrets))
     }
 
