@@ -2,7 +2,7 @@
 //! state, with a bounded staleness.
 //!
 //! Rows (tokens, identities, projects, memberships) are cached for at most
-//! the state TTL in a [`TtlCache`]; uses of tokens without a limit are
+//! the state TTL in a [`latchkey_service_kit::cache::TtlCache`]; uses of tokens without a limit are
 //! counted in memory here and flushed at least every TTL; limited tokens
 //! always consume through one atomic database update.
 
