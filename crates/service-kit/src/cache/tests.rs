@@ -26,30 +26,43 @@ fn removed_entries_are_reloaded_and_a_zero_ttl_disables_caching() {
     assert_eq!(off.get(&"a", t0()), None);
 }
 
+/// Loads `key` as `stale` while `invalidate` runs mid-load (after the
+/// read, before the load returns), as a write committing would; returns
+/// what the load gave its caller.
+async fn load_across(
+    cache: &std::sync::Arc<TtlCache<&'static str, &'static str>>,
+    key: &'static str,
+    stale: &'static str,
+    invalidate: impl FnOnce(),
+) -> Result<&'static str, ()> {
+    let (read_tx, read_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let loader = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_load(key, t0(), true, || async {
+                    let _ = read_tx.send(());
+                    let _ = go_rx.await;
+                    Ok::<_, ()>(stale)
+                })
+                .await
+        })
+    };
+    read_rx.await.unwrap();
+    invalidate();
+    go_tx.send(()).unwrap();
+    loader.await.unwrap()
+}
+
 #[tokio::test]
 async fn a_load_that_began_before_an_invalidation_is_not_cached() {
     let cache = std::sync::Arc::new(TtlCache::new(Duration::seconds(60), 10));
     for _ in 0..100 {
-        let (read_tx, read_rx) = tokio::sync::oneshot::channel::<()>();
-        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-        let loader = {
-            let cache = cache.clone();
-            tokio::spawn(async move {
-                cache
-                    .get_or_load("token", t0(), true, || async {
-                        // The row as it was before the revoking UPDATE.
-                        let _ = read_tx.send(());
-                        let _ = go_rx.await;
-                        Ok::<_, ()>("live")
-                    })
-                    .await
-            })
-        };
-        read_rx.await.unwrap();
-        // The revocation commits and invalidates while the load is in flight.
-        cache.remove(&"token");
-        go_tx.send(()).unwrap();
-        assert_eq!(loader.await.unwrap(), Ok("live"));
+        // The row as it was before the revoking UPDATE, which commits and
+        // invalidates while the load is in flight.
+        let loaded = load_across(&cache, "token", "live", || cache.remove(&"token")).await;
+        assert_eq!(loaded, Ok("live"));
 
         assert_eq!(
             cache.get(&"token", t0()),
@@ -145,24 +158,11 @@ fn remove_where_forgets_exactly_the_keys_it_picks() {
 #[tokio::test]
 async fn a_load_in_flight_during_remove_where_is_not_cached() {
     let cache = std::sync::Arc::new(TtlCache::new(Duration::seconds(60), 10));
-    let (read_tx, read_rx) = tokio::sync::oneshot::channel::<()>();
-    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-    let loader = {
-        let cache = cache.clone();
-        tokio::spawn(async move {
-            cache
-                .get_or_load("p1/a", t0(), true, || async {
-                    let _ = read_tx.send(());
-                    let _ = go_rx.await;
-                    Ok::<_, ()>("before the write")
-                })
-                .await
-        })
-    };
-    read_rx.await.unwrap();
-    cache.remove_where(|k| k.starts_with("p1/"));
-    go_tx.send(()).unwrap();
-    assert_eq!(loader.await.unwrap(), Ok("before the write"));
+    let loaded = load_across(&cache, "p1/a", "before the write", || {
+        cache.remove_where(|k| k.starts_with("p1/"));
+    })
+    .await;
+    assert_eq!(loaded, Ok("before the write"));
     assert_eq!(cache.get(&"p1/a", t0()), None);
 }
 
