@@ -12,6 +12,7 @@
 mod abuse;
 mod crash;
 mod delegation;
+mod http_api;
 mod identities;
 mod root_key_rotation;
 mod secrets_replicas;

@@ -49,6 +49,22 @@ pub enum StatusClass {
     ResourceExhausted,
 }
 
+impl StatusClass {
+    /// The HTTP status of this class on the Infisical-compatible API, as
+    /// Infisical's clients expect: 401 for the token, 403 for access, 400
+    /// for an end-to-end encrypted project, 503 and 429 to retry.
+    #[must_use]
+    pub fn http_status(self) -> u16 {
+        match self {
+            StatusClass::Unauthenticated => 401,
+            StatusClass::PermissionDenied => 403,
+            StatusClass::FailedPrecondition => 400,
+            StatusClass::Unavailable => 503,
+            StatusClass::ResourceExhausted => 429,
+        }
+    }
+}
+
 impl Reason {
     /// Every reason, for exhaustive tests and parsing.
     pub const ALL: [Reason; 12] = [
@@ -222,6 +238,29 @@ mod tests {
         for (wire, class) in table {
             let reason = Reason::from_wire(wire).unwrap();
             assert_eq!(reason.status_class(), class, "{wire}");
+        }
+    }
+
+    #[test]
+    fn reasons_map_to_the_http_statuses_infisicals_clients_expect() {
+        let table = [
+            ("TOKEN_MALFORMED", 401),
+            ("TOKEN_INVALID", 401),
+            ("TOKEN_EXPIRED", 401),
+            ("TOKEN_REVOKED", 401),
+            ("TOKEN_INACTIVE", 401),
+            ("TOKEN_USES_EXHAUSTED", 401),
+            ("IP_NOT_TRUSTED", 403),
+            ("SCOPE_DENIED", 403),
+            ("PERMISSION_DENIED", 403),
+            ("E2EE_ENABLED", 400),
+            ("AUTH_UNAVAILABLE", 503),
+            ("TOO_MANY_FAILED_ATTEMPTS", 429),
+        ];
+        assert_eq!(table.len(), Reason::ALL.len());
+        for (wire, status) in table {
+            let reason = Reason::from_wire(wire).unwrap();
+            assert_eq!(reason.status_class().http_status(), status, "{wire}");
         }
     }
 

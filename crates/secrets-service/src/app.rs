@@ -168,21 +168,22 @@ impl<A: Authorizer> SecretsApp<A> {
         Ok(self.store.put(&key, sealed).await?)
     }
 
-    /// Deletes a secret.
+    /// Deletes a secret; returns it as it was (its ciphertext, which a
+    /// write-only caller cannot open).
     pub async fn delete(
         &self,
         caller: &Caller,
         folder: &Folder,
         name: &SecretName,
-    ) -> Result<(), SecretsError> {
+    ) -> Result<Secret, SecretsError> {
         let grant = self
             .authorize(caller, folder, Action::Write, false, false)
             .await?;
         let key = secret_key(&grant, folder, name);
-        if !self.store.delete(&key).await? {
-            return Err(not_found(folder, name));
-        }
-        Ok(())
+        self.store
+            .delete(&key)
+            .await?
+            .ok_or_else(|| not_found(folder, name))
     }
 
     async fn authorize(

@@ -27,6 +27,8 @@ pub mod var {
     pub const AUTH_CLIENT_CERT_FILE: &str = "LATCHKEY_AUTH_CLIENT_CERT_FILE";
     /// The private key of [`AUTH_CLIENT_CERT_FILE`].
     pub const AUTH_CLIENT_KEY_FILE: &str = "LATCHKEY_AUTH_CLIENT_KEY_FILE";
+    /// The Infisical-compatible HTTP API's listen address; unset, not served.
+    pub const HTTP_ADDR: &str = "LATCHKEY_HTTP_ADDR";
     /// Memory for cached ciphertext, in bytes.
     pub const SECRETS_CACHE_BYTES: &str = "LATCHKEY_SECRETS_CACHE_BYTES";
 }
@@ -70,6 +72,9 @@ pub struct Config {
     /// `LATCHKEY_INTERNAL_TLS`: in production the call to the auth service
     /// must be mTLS unless this says a mesh provides it.
     pub internal_link: InternalLink,
+    /// `LATCHKEY_HTTP_ADDR`: where the Infisical-compatible HTTP API
+    /// listens (same TLS files as gRPC); unset, it is not served.
+    pub http_addr: Option<SocketAddr>,
     /// `LATCHKEY_STATE_CACHE_MILLIS`: how long this replica serves a read
     /// from memory, so how stale it may be for a change another replica
     /// made; default 1000, 0 reads the database on every call.
@@ -138,6 +143,10 @@ impl Config {
             auth_tls,
             listening: Listening::from_vars(vars)?,
             internal_link,
+            http_addr: vars
+                .get(var::HTTP_ADDR)
+                .map(|_| vars.parse_or(var::HTTP_ADDR, default::SECRETS_ADDR))
+                .transpose()?,
             state_cache_ttl: state_cache_ttl(vars)?,
             secrets_cache_bytes: vars
                 .parse_or(var::SECRETS_CACHE_BYTES, default::SECRETS_CACHE_BYTES)?,

@@ -36,41 +36,67 @@ impl From<latchkey_domain::ports::AuthorizeError> for SecretsError {
     }
 }
 
-impl From<SecretsError> for Status {
-    fn from(err: SecretsError) -> Self {
-        match err {
+/// What a failure means for the caller, whatever the transport.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// Refused (`reason`, message).
+    Denied(&'a AccessError),
+    /// Bad input naming the field.
+    Invalid(&'a InvalidInput),
+    /// No such secret (or project).
+    NotFound(&'a str),
+    /// Our fault; details stay in the log.
+    Internal,
+}
+
+impl SecretsError {
+    /// Logs the failure (never a token, key or value) at its level and says
+    /// what the caller is told; both transports answer through this.
+    pub fn outcome(&self) -> Outcome<'_> {
+        match self {
             SecretsError::Denied(e) if e.reason == Reason::AuthUnavailable => {
                 tracing::warn!(
                     reason = e.reason.as_str(),
                     "auth service unavailable; failing closed"
                 );
-                status::access_denied(&e)
+                Outcome::Denied(e)
             }
             SecretsError::Denied(e) => {
                 tracing::info!(reason = e.reason.as_str(), "denied");
-                status::access_denied(&e)
+                Outcome::Denied(e)
             }
             SecretsError::Invalid(e) => {
                 tracing::info!(field = %e.field, "invalid argument");
-                status::invalid_argument(&e)
+                Outcome::Invalid(e)
             }
-            SecretsError::NotFound(m) => status::not_found(&m),
+            SecretsError::NotFound(m) => Outcome::NotFound(m),
             SecretsError::Store(StoreError::Conflict(m)) => {
                 tracing::info!(error = %m, "conflict");
-                status::internal()
+                Outcome::Internal
             }
             SecretsError::Store(e @ (StoreError::Database(_) | StoreError::Busy(_))) => {
-                tracing::warn!(error = %status::cause_chain(&e), "database unavailable");
-                status::internal()
+                tracing::warn!(error = %status::cause_chain(e), "database unavailable");
+                Outcome::Internal
             }
             SecretsError::Store(e @ StoreError::Corrupt(_)) => {
-                tracing::error!(error = %status::cause_chain(&e), "stored data is corrupt");
-                status::internal()
+                tracing::error!(error = %status::cause_chain(e), "stored data is corrupt");
+                Outcome::Internal
             }
             SecretsError::Undecryptable(m) => {
                 tracing::error!(error = %m, "stored secret does not decrypt");
-                status::internal()
+                Outcome::Internal
             }
+        }
+    }
+}
+
+impl From<SecretsError> for Status {
+    fn from(err: SecretsError) -> Self {
+        match err.outcome() {
+            Outcome::Denied(e) => status::access_denied(e),
+            Outcome::Invalid(e) => status::invalid_argument(e),
+            Outcome::NotFound(m) => status::not_found(m),
+            Outcome::Internal => status::internal(),
         }
     }
 }

@@ -35,10 +35,10 @@ impl<A> SecretsGrpc<A> {
 
     fn caller<T>(&self, request: &Request<T>) -> Result<Caller, SecretsError> {
         Ok(Caller {
-            token: bearer_token(request.metadata())?,
+            token: bearer_token(request.metadata().as_ref())?,
             ip: client_ip(
                 request.remote_addr().map(|a| a.ip()),
-                request.metadata(),
+                request.metadata().as_ref(),
                 &self.trusted_proxies,
             ),
         })

@@ -7,6 +7,7 @@
 //! - [`app`]: the use cases: authorise, then touch the store.
 //! - [`store`]: the database behind the per-replica ciphertext cache.
 //! - [`grpc`]: the tonic service: parse, apply, encode.
+//! - [`http`]: the Infisical-compatible HTTP API over the same use cases.
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
 //! - [`startup`]: wiring: `start` (store migrated), `serve`, and `run` for both.
 
@@ -27,6 +28,7 @@ pub mod auth_client;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod startup;
 pub mod store;
 

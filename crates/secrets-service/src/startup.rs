@@ -39,6 +39,9 @@ pub enum StartError {
     /// The TLS files do not load.
     #[error("TLS: {0}")]
     Tls(#[from] latchkey_service_kit::tls::TlsError),
+    /// The HTTP port could not be bound or failed.
+    #[error("HTTP API: {0}")]
+    Http(String),
     /// The health port could not be bound or failed.
     #[error("{0}")]
     Health(#[from] latchkey_service_kit::serve::HealthServeError),
@@ -143,6 +146,37 @@ pub async fn serve<A: Authorizer>(
         shutdown.clone(),
         listening.shutdown_grace,
     );
+    let http_tls = match config.http_addr {
+        Some(_) => listening
+            .tls
+            .as_ref()
+            .map(|files| ReloadingTls::load_for_http(files.without_client_auth()))
+            .transpose()?,
+        None => None,
+    };
+    let http_reloader = http_tls
+        .as_ref()
+        .map(|t| t.spawn_reloader(listening.tls_reload));
+    let http = async {
+        match config.http_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::Http(format!("cannot listen on {addr}: {e}")))?;
+                tracing::info!(addr = %addr, "Infisical-compatible HTTP API listening");
+                crate::http::serve(
+                    crate::http::router(running.app.clone(), config.trusted_proxies.clone()),
+                    listener,
+                    http_tls.as_ref(),
+                    shutdown.clone(),
+                    listening.shutdown_grace,
+                )
+                .await
+                .map_err(|e| StartError::Http(e.to_string()))
+            }
+            None => Ok(()),
+        }
+    };
     let health = async {
         match listening.health_addr {
             Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone())
@@ -151,9 +185,13 @@ pub async fn serve<A: Authorizer>(
             None => Ok(()),
         }
     };
-    let result =
-        tokio::try_join!(async { public.await.map_err(StartError::from) }, health).map(drop);
-    if let Some(reloader) = reloader {
+    let result = tokio::try_join!(
+        async { public.await.map_err(StartError::from) },
+        health,
+        http
+    )
+    .map(drop);
+    for reloader in [reloader, http_reloader].into_iter().flatten() {
         reloader.abort();
     }
     result

@@ -74,6 +74,7 @@ fn weigh(rows: &Rows) -> usize {
                     + s.key.environment.as_str().len()
                     + s.key.path.as_str().len()
                     + s.key.name.as_str().len()
+                    + s.id.len()
             })
             .sum::<usize>()
 }
@@ -152,8 +153,9 @@ impl CachedSecretStore {
         result
     }
 
-    /// Deletes a secret and its versions; false when it did not exist.
-    pub async fn delete(&self, key: &SecretKey) -> Result<bool, StoreError> {
+    /// Deletes a secret and its versions; returns it as it was, or `None`
+    /// when it did not exist.
+    pub async fn delete(&self, key: &SecretKey) -> Result<Option<Secret>, StoreError> {
         let result = self.store.delete(key).await;
         self.written(key);
         result

@@ -3,21 +3,21 @@
 
 use std::net::IpAddr;
 
+use http::HeaderMap;
 use latchkey_domain::ip::{TrustedIps, canonical};
 use latchkey_domain::ports::BearerToken;
 use latchkey_domain::{AccessError, Reason};
-use tonic::metadata::MetadataMap;
 
 /// The longest bearer token read: far above any real token (a four-part
 /// service token is 107 bytes), far below the transport's header limit.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 
 /// The `authorization: Bearer <token>` of a request.
-pub fn bearer_token(metadata: &MetadataMap) -> Result<BearerToken, AccessError> {
+pub fn bearer_token(metadata: &HeaderMap) -> Result<BearerToken, AccessError> {
     let missing = || {
         AccessError::new(
             Reason::TokenMalformed,
-            "missing token: send the metadata \"authorization: Bearer <token>\"",
+            "missing token: send the header (gRPC metadata) \"authorization: Bearer <token>\"",
         )
     };
     let value = metadata
@@ -50,7 +50,7 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<BearerToken, AccessError> 
 #[must_use]
 pub fn client_ip(
     peer: Option<IpAddr>,
-    metadata: &MetadataMap,
+    metadata: &HeaderMap,
     trusted_proxies: &TrustedIps,
 ) -> Option<IpAddr> {
     let peer = canonical(peer?);
@@ -86,8 +86,8 @@ pub fn client_ip(
 mod tests {
     use super::*;
 
-    fn md(pairs: &[(&'static str, &str)]) -> MetadataMap {
-        let mut map = MetadataMap::new();
+    fn md(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
         for (k, v) in pairs {
             map.append(*k, v.parse().unwrap());
         }

@@ -74,7 +74,7 @@ impl ServerTlsFiles {
             }
         };
         // Checked now so a typo fails at start-up, naming the variable.
-        build(&files, files.client_ca.is_some())
+        build(&files, files.client_ca.is_some(), GRPC_ALPN)
             .map_err(|e| ConfigError::new(e.variable, e.message))?;
         Ok(Some(files))
     }
@@ -94,8 +94,14 @@ impl ServerTlsFiles {
 #[derive(Clone)]
 pub struct ReloadingTls {
     files: ServerTlsFiles,
+    alpn: &'static [&'static [u8]],
     current: Arc<RwLock<Loaded>>,
 }
+
+/// gRPC is HTTP/2 only.
+const GRPC_ALPN: &[&[u8]] = &[b"h2"];
+/// HTTP clients (Infisical's SDKs) mostly speak HTTP/1.1.
+const HTTP_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 struct Loaded {
     /// The files' bytes the acceptor was built from; compared, never logged.
@@ -125,10 +131,21 @@ impl ReloadingTls {
     /// Loads the files; client certificates are required when the files
     /// name a client CA.
     pub fn load(files: ServerTlsFiles) -> Result<Self, TlsError> {
+        Self::load_with(files, GRPC_ALPN)
+    }
+
+    /// Like [`ReloadingTls::load`], offering HTTP/1.1 as well as HTTP/2
+    /// (the HTTP API's port).
+    pub fn load_for_http(files: ServerTlsFiles) -> Result<Self, TlsError> {
+        Self::load_with(files, HTTP_ALPN)
+    }
+
+    fn load_with(files: ServerTlsFiles, alpn: &'static [&'static [u8]]) -> Result<Self, TlsError> {
         let require_client = files.client_ca.is_some();
-        let (source, config) = build(&files, require_client)?;
+        let (source, config) = build(&files, require_client, alpn)?;
         Ok(Self {
             files,
+            alpn,
             current: Arc::new(RwLock::new(Loaded {
                 source,
                 acceptor: TlsAcceptor::from(Arc::new(config)),
@@ -143,7 +160,7 @@ impl ReloadingTls {
         if self.read_current(|l| l.source == source) {
             return Ok(false);
         }
-        let (source, config) = build(&self.files, self.files.client_ca.is_some())?;
+        let (source, config) = build(&self.files, self.files.client_ca.is_some(), self.alpn)?;
         if let Ok(mut current) = self.current.write() {
             *current = Loaded {
                 source,
@@ -247,6 +264,7 @@ fn read_all(files: &ServerTlsFiles) -> Result<Vec<u8>, TlsError> {
 fn build(
     files: &ServerTlsFiles,
     require_client: bool,
+    alpn: &[&[u8]],
 ) -> Result<(Vec<u8>, rustls::ServerConfig), TlsError> {
     let source = read_all(files)?;
     let bad = |variable: &'static str| {
@@ -286,7 +304,7 @@ fn build(
     let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| bad(var::TLS_KEY_FILE)(&e))?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok((source, config))
 }
 

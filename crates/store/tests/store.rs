@@ -189,10 +189,10 @@ async fn deleting_a_secret_removes_it_and_reports_absence(backend: Backend) {
         .await
         .unwrap();
 
-    assert!(store.delete(&key("/", "A")).await.unwrap());
+    assert!(store.delete(&key("/", "A")).await.unwrap().is_some());
 
     assert!(store.get(&key("/", "A")).await.unwrap().is_none());
-    assert!(!store.delete(&key("/", "A")).await.unwrap());
+    assert!(store.delete(&key("/", "A")).await.unwrap().is_none());
     let again = store
         .put(&key("/", "A"), sealed(3), Utc::now())
         .await

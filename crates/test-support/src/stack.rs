@@ -24,6 +24,8 @@ pub struct Stack {
     pub auth_url: String,
     /// `http://127.0.0.1:<port>` of the secrets service.
     pub secrets_url: String,
+    /// `127.0.0.1:<port>` of the secrets service's Infisical-compatible HTTP API.
+    pub http_addr: String,
     /// The bootstrap admin's token.
     pub admin_token: String,
     /// The auth service's use cases (counters, reaper).
@@ -72,12 +74,14 @@ impl Stack {
             .trim()
             .to_owned();
 
+        let http_addr = format!("127.0.0.1:{}", crate::process::free_port());
         let secrets_vars = Vars::from_pairs([
             ("LATCHKEY_DATA_DIR", data_dir.as_str()),
             ("DATABASE_URL", secrets_db.url.as_str()),
             ("LATCHKEY_INTERNAL_KEY", internal_key.as_str()),
             ("LATCHKEY_AUTH_URL", auth_url.as_str()),
             ("LATCHKEY_AUTH_TIMEOUT_MS", "1000"),
+            ("LATCHKEY_HTTP_ADDR", http_addr.as_str()),
         ]);
         let secrets_config =
             latchkey_secrets_service::Config::from_vars(&secrets_vars).expect("secrets config");
@@ -111,6 +115,7 @@ impl Stack {
         let stack = Stack {
             auth_url,
             secrets_url,
+            http_addr,
             admin_token,
             auth: running,
             clock,

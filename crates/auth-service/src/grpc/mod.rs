@@ -58,7 +58,7 @@ impl AuthGrpc {
     fn ip<T>(&self, request: &Request<T>) -> Option<IpAddr> {
         client_ip(
             request.remote_addr().map(|a| a.ip()),
-            request.metadata(),
+            request.metadata().as_ref(),
             &self.trusted_proxies,
         )
     }
@@ -380,7 +380,7 @@ impl AuthService for AuthGrpc {
 }
 
 fn bearer<T>(request: &Request<T>) -> Result<BearerToken, AuthError> {
-    Ok(bearer_token(request.metadata())?)
+    Ok(bearer_token(request.metadata().as_ref())?)
 }
 
 /// A request's arguments in domain types, or `INVALID_ARGUMENT` naming the field.

@@ -62,12 +62,16 @@ pub struct SecretKey {
 /// A stored secret: the server holds only its ciphertext.
 #[derive(Debug, Clone)]
 pub struct Secret {
+    /// Its row id: opaque, fixed for the secret's life.
+    pub id: String,
     /// Where it lives.
     pub key: SecretKey,
     /// The value under the project key.
     pub sealed: Sealed,
     /// Version, from 1.
     pub version: u64,
+    /// First write.
+    pub created_at: DateTime<Utc>,
     /// Last write.
     pub updated_at: DateTime<Utc>,
 }
@@ -81,6 +85,24 @@ pub struct Folder {
     pub environment: Environment,
     /// The folder path; a caller's empty path means `/`.
     pub path: SecretPath,
+}
+
+impl Folder {
+    /// The folder a request names, as the caller wrote it: a blank project
+    /// is the service token's own (errors name it `project_field`), a blank
+    /// path is `/`.
+    pub fn parse(
+        project_id: &str,
+        project_field: &str,
+        environment: &str,
+        path: &str,
+    ) -> Result<Folder, InvalidInput> {
+        Ok(Folder {
+            project_id: ProjectId::parse_optional_uuid(project_id, project_field)?,
+            environment: Environment::parse(environment)?,
+            path: SecretPath::parse_or_root(path)?,
+        })
+    }
 }
 
 /// A secret the server decrypted; its `Debug` omits the value.
@@ -137,6 +159,7 @@ mod tests {
     fn plain_secret_debug_omits_the_value() {
         let secret = PlainSecret {
             secret: Secret {
+                id: "s".into(),
                 key: SecretKey {
                     project_id: ProjectId::from_stored("p".into()),
                     environment: Environment::parse("dev").unwrap(),
@@ -145,6 +168,7 @@ mod tests {
                 },
                 sealed: Sealed::default(),
                 version: 1,
+                created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
                 updated_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             },
             value: "postgres://u:hunter2@db".into(),

@@ -2,18 +2,14 @@
 
 use latchkey_domain::InvalidInput;
 use latchkey_domain::crypto::Sealed;
-use latchkey_domain::model::{Folder, PlainSecret, ProjectId, Secret};
-use latchkey_domain::path::{Environment, SecretName, SecretPath};
+use latchkey_domain::model::{Folder, PlainSecret, Secret};
+use latchkey_domain::path::SecretName;
 
 use crate::secrets::v1 as pb;
 
 /// The folder every secrets request names; a blank project is the token's own.
 fn folder(project_id: &str, environment: &str, path: &str) -> Result<Folder, InvalidInput> {
-    Ok(Folder {
-        project_id: ProjectId::parse_optional_uuid(project_id, "project_id")?,
-        environment: Environment::parse(environment)?,
-        path: SecretPath::parse_or_root(path)?,
-    })
+    Folder::parse(project_id, "project_id", environment, path)
 }
 
 /// A listing: the folder and whether it descends into subfolders.

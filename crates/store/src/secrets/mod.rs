@@ -66,10 +66,11 @@ impl SecretStore {
         let txn = self.db.begin().await?;
         // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
         let existing = find(key).lock_exclusive().one(&txn).await?;
-        let (id, version) = match existing {
+        let (id, version, created_at) = match existing {
             Some(row) => {
                 let version = row.version + 1;
                 let id = row.id.clone();
+                let created_at = row.created_at;
                 let mut active: secret::ActiveModel = row.into();
                 active.ciphertext = Set(sealed.ciphertext.clone());
                 active.iv = Set(sealed.iv.clone());
@@ -77,7 +78,7 @@ impl SecretStore {
                 active.version = Set(version);
                 active.updated_at = Set(now);
                 active.update(&txn).await?;
-                (id, version)
+                (id, version, created_at)
             }
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
@@ -96,11 +97,11 @@ impl SecretStore {
                 }
                 .insert(&txn)
                 .await?;
-                (id, 1)
+                (id, 1, now)
             }
         };
         secret_version::ActiveModel {
-            secret_id: Set(id),
+            secret_id: Set(id.clone()),
             version: Set(version),
             ciphertext: Set(sealed.ciphertext.clone()),
             iv: Set(sealed.iv.clone()),
@@ -111,9 +112,11 @@ impl SecretStore {
         .await?;
         txn.commit().await?;
         Ok(Secret {
+            id,
             key: key.clone(),
             sealed: sealed.clone(),
             version: to_u64(version, "version")?,
+            created_at,
             updated_at: now,
         })
     }
@@ -162,19 +165,21 @@ impl SecretStore {
             .collect()
     }
 
-    /// Deletes a secret and its versions; false when it did not exist.
-    pub async fn delete(&self, key: &SecretKey) -> Result<bool, StoreError> {
+    /// Deletes a secret and its versions; returns it as it was, or `None`
+    /// when it did not exist.
+    pub async fn delete(&self, key: &SecretKey) -> Result<Option<Secret>, StoreError> {
         let txn = self.db.begin().await?;
         let Some(row) = find(key).one(&txn).await? else {
-            return Ok(false);
+            return Ok(None);
         };
+        let deleted = record(row.clone())?;
         secret_version::Entity::delete_many()
             .filter(secret_version::Column::SecretId.eq(row.id.clone()))
             .exec(&txn)
             .await?;
         secret::Entity::delete_by_id(row.id).exec(&txn).await?;
         txn.commit().await?;
-        Ok(true)
+        Ok(Some(deleted))
     }
 }
 
@@ -188,6 +193,7 @@ fn find(key: &SecretKey) -> sea_orm::Select<secret::Entity> {
 
 fn record(m: secret::Model) -> Result<Secret, StoreError> {
     Ok(Secret {
+        id: m.id,
         key: SecretKey {
             environment: Environment::parse(&m.environment)
                 .map_err(|e| corrupt("environment", e))?,
@@ -201,6 +207,7 @@ fn record(m: secret::Model) -> Result<Secret, StoreError> {
             tag: m.tag,
         },
         version: to_u64(m.version, "version")?,
+        created_at: m.created_at,
         updated_at: m.updated_at,
     })
 }

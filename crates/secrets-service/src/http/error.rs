@@ -1,0 +1,116 @@
+//! Failures as Infisical's clients read them: the HTTP status and
+//! `{statusCode, message, error, reqId}`, plus Latchkey's stable `reason`
+//! (and `field` for bad input). Every client reads `message`; the CLI also
+//! reads `reqId` and `error`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_domain::InvalidInput;
+use serde::Serialize;
+
+use crate::error::{Outcome, SecretsError};
+
+/// A failed request.
+#[derive(Debug)]
+pub(super) struct HttpError(pub(super) SecretsError);
+
+impl<E: Into<SecretsError>> From<E> for HttpError {
+    fn from(err: E) -> Self {
+        HttpError(err.into())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    status_code: u16,
+    message: &'a str,
+    error: &'a str,
+    req_id: String,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let invalid_message;
+        let (status, reason, message, field, retry_after) = match self.0.outcome() {
+            Outcome::Denied(e) => (
+                StatusCode::from_u16(e.reason.status_class().http_status())
+                    .unwrap_or(StatusCode::FORBIDDEN),
+                e.reason.as_str(),
+                e.message.as_str(),
+                None,
+                e.retry_after,
+            ),
+            Outcome::Invalid(e) => {
+                invalid_message = e.to_string();
+                (
+                    StatusCode::BAD_REQUEST,
+                    latchkey_service_kit::status::INVALID_ARGUMENT_REASON,
+                    invalid_message.as_str(),
+                    Some(e.field.as_str()),
+                    None,
+                )
+            }
+            Outcome::NotFound(m) => (StatusCode::NOT_FOUND, "NOT_FOUND", m, None, None),
+            Outcome::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error; the service log has the details",
+                None,
+                None,
+            ),
+        };
+        let body = Body {
+            status_code: status.as_u16(),
+            message,
+            error: error_name(status),
+            req_id: request_id(),
+            reason,
+            field,
+        };
+        tracing::debug!(req_id = %body.req_id, status = status.as_u16(), "HTTP error");
+        let mut response = (status, Json(&body)).into_response();
+        if let Some(delay) = retry_after {
+            let seconds = delay.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// Infisical's `error` names for the statuses it sends.
+fn error_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "BadRequest",
+        StatusCode::UNAUTHORIZED => "UnauthorizedError",
+        StatusCode::FORBIDDEN => "PermissionDenied",
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::TOO_MANY_REQUESTS => "RateLimitExceeded",
+        StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
+        _ => "InternalServerError",
+    }
+}
+
+/// A fresh id for the caller to quote; it is logged with the error.
+fn request_id() -> String {
+    format!("req-{}", hex::encode(rand::random::<[u8; 8]>()))
+}
+
+/// Any path this API does not serve: 404 naming it.
+pub(super) async fn unknown_route(uri: axum::http::Uri) -> HttpError {
+    HttpError(SecretsError::NotFound(format!(
+        "Latchkey does not serve {}; see the README's table of the Infisical endpoints it serves",
+        uri.path()
+    )))
+}
+
+/// Bad input in `field` (an Infisical parameter name).
+pub(super) fn invalid(field: &str, message: impl Into<String>) -> HttpError {
+    HttpError(SecretsError::Invalid(InvalidInput::new(field, message)))
+}

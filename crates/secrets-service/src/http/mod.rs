@@ -1,0 +1,186 @@
+//! The Infisical-compatible HTTP API: a second transport over the same use
+//! cases as gRPC, so every scope, permission, IP, expiry and use-limit rule
+//! is the auth service's `Authorize`, as for gRPC. Infisical's own clients
+//! (SDKs, CLI, Kubernetes operator) read and write through it unchanged;
+//! `INFISICAL-COMPAT.md` is the reference for what they send and read.
+//!
+//! - [`error`]: denials and bad input as Infisical's JSON error bodies.
+//! - [`params`]: query strings and bodies to domain types.
+//! - [`raw`]: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
+
+mod error;
+mod params;
+mod raw;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::ports::Authorizer;
+use latchkey_service_kit::serve::{MAX_REQUEST_BYTES, Shutdown, prepare_accepted};
+use latchkey_service_kit::tls::ReloadingTls;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::app::SecretsApp;
+
+/// What every handler shares.
+#[derive(Debug)]
+struct Http<A> {
+    app: Arc<SecretsApp<A>>,
+    trusted_proxies: TrustedIps,
+}
+
+/// The HTTP routes over `app`, honouring `x-forwarded-for` only from
+/// `trusted_proxies`.
+pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIps) -> Router {
+    let state = Arc::new(Http {
+        app,
+        trusted_proxies,
+    });
+    Router::new()
+        .route("/api/v3/secrets/raw", get(raw::list::<A>))
+        .route(
+            "/api/v3/secrets/raw/{name}",
+            get(raw::get::<A>)
+                .post(raw::create::<A>)
+                .patch(raw::update::<A>)
+                .delete(raw::delete::<A>),
+        )
+        .route("/api/v4/secrets", get(raw::list::<A>))
+        .route(
+            "/api/v4/secrets/{name}",
+            get(raw::get::<A>)
+                .post(raw::create::<A>)
+                .patch(raw::update::<A>)
+                .delete(raw::delete::<A>),
+        )
+        .fallback(error::unknown_route)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` (over TLS when given) until `shutdown`,
+/// then lets requests in flight finish for at most `grace`.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    tls: Option<&ReloadingTls>,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let service = router.into_make_service_with_connect_info::<Peer>();
+    let signal = shutdown.clone().fired();
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some(tls) => {
+            let local = listener.local_addr()?;
+            let listener = TlsListener {
+                accepted: tls.incoming(listener),
+                local,
+            };
+            Box::pin(
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(signal)
+                    .into_future(),
+            )
+        }
+        None => Box::pin(
+            axum::serve(PlainListener(listener), service)
+                .with_graceful_shutdown(signal)
+                .into_future(),
+        ),
+    };
+    let bound = async {
+        shutdown.fired().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = bound => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "HTTP requests still in flight at the end of the drain bound; closing");
+            Ok(())
+        }
+    }
+}
+
+/// The TCP peer of a connection, for the client-IP rules.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+macro_rules! peer_of {
+    ($($listener:ty),*) => {$(
+        impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, $listener>>
+            for Peer
+        {
+            fn connect_info(stream: axum::serve::IncomingStream<'_, $listener>) -> Self {
+                Peer(*stream.remote_addr())
+            }
+        }
+    )*};
+}
+
+peer_of!(PlainListener, TlsListener);
+
+/// Plain TCP connections, each [`prepare_accepted`] (`TCP_NODELAY`).
+struct PlainListener(TcpListener);
+
+impl axum::serve::Listener for PlainListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, peer)) => {
+                    prepare_accepted(&stream);
+                    return (stream, peer);
+                }
+                Err(e) => {
+                    // Out of descriptors, most likely: back off, as axum does.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// TLS connections, handshaken by [`ReloadingTls::incoming`] (which sets
+/// `TCP_NODELAY` on each) as an axum listener.
+struct TlsListener {
+    accepted: ReceiverStream<std::io::Result<TlsStream<TcpStream>>>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.accepted.next().await {
+                Some(Ok(stream)) => match stream.get_ref().0.peer_addr() {
+                    Ok(peer) => return (stream, peer),
+                    Err(e) => tracing::info!(error = %e, "accepted connection has no peer"),
+                },
+                Some(Err(e)) => tracing::warn!(error = %e, "TLS accept failed"),
+                // The acceptor stops only with the process.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

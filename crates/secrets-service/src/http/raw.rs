@@ -1,0 +1,276 @@
+//! Plaintext secrets for projects without end-to-end encryption:
+//! `/api/v3/secrets/raw[/{name}]` (the SDKs, the operator through go-sdk,
+//! CLIs from 2024-07) and `/api/v4/secrets[/{name}]` (current CLIs), with
+//! the same fields and the same answers. The server decrypts with the
+//! project key the auth service grants for the call, as `*Raw` over gRPC.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use latchkey_domain::model::{PlainSecret, Secret};
+use latchkey_domain::ports::Authorizer;
+use latchkey_service_kit::request::{bearer_token, client_ip};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::error::{HttpError, invalid};
+use super::params::{Params, secret_name};
+use super::{Http, Peer};
+use crate::app::Caller;
+
+type Shared<A> = State<Arc<Http<A>>>;
+type Pairs = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+/// A secret as Infisical's clients decode it (the union of the fields the
+/// Python SDK requires and the Go structs read).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSecret<'a> {
+    id: &'a str,
+    #[serde(rename = "_id")]
+    underscore_id: &'a str,
+    workspace: &'a str,
+    environment: &'a str,
+    version: u64,
+    r#type: &'static str,
+    secret_key: &'a str,
+    secret_value: &'a str,
+    secret_comment: &'static str,
+    secret_path: &'a str,
+    secret_value_hidden: bool,
+    skip_multiline_encoding: bool,
+    secret_reminder_note: Option<()>,
+    secret_reminder_repeat_days: Option<()>,
+    secret_metadata: [(); 0],
+    tags: [(); 0],
+    created_at: String,
+    updated_at: String,
+}
+
+impl<'a> RawSecret<'a> {
+    /// `value` is `None` for an answer that must not carry it (a delete).
+    fn new(secret: &'a Secret, value: Option<&'a str>) -> Self {
+        RawSecret {
+            id: &secret.id,
+            underscore_id: &secret.id,
+            workspace: secret.key.project_id.as_str(),
+            environment: secret.key.environment.as_str(),
+            version: secret.version,
+            r#type: "shared",
+            secret_key: secret.key.name.as_str(),
+            secret_value: value.unwrap_or(""),
+            secret_comment: "",
+            secret_path: secret.key.path.as_str(),
+            secret_value_hidden: value.is_none(),
+            skip_multiline_encoding: false,
+            secret_reminder_note: None,
+            secret_reminder_repeat_days: None,
+            secret_metadata: [],
+            tags: [],
+            created_at: time(secret.created_at),
+            updated_at: time(secret.updated_at),
+        }
+    }
+
+    fn plain(plain: &'a PlainSecret) -> Self {
+        Self::new(&plain.secret, Some(&plain.value))
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, as Infisical sends.
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    secrets: Vec<RawSecret<'a>>,
+    /// Latchkey has no secret imports; clients require the key.
+    imports: [(); 0],
+}
+
+#[derive(Serialize)]
+struct One<'a> {
+    secret: RawSecret<'a>,
+}
+
+fn caller<A>(http: &Http<A>, headers: &HeaderMap, peer: SocketAddr) -> Result<Caller, HttpError> {
+    Ok(Caller {
+        token: bearer_token(headers)?,
+        ip: client_ip(Some(peer.ip()), headers, &http.trusted_proxies),
+    })
+}
+
+fn query(pairs: Pairs) -> Result<Vec<(String, String)>, HttpError> {
+    pairs
+        .map(|Query(pairs)| pairs)
+        .map_err(|e| invalid("query", e.body_text()))
+}
+
+/// `GET .../secrets/raw` and `GET /api/v4/secrets`: one folder, or it and
+/// the folders below it that the token may read (`recursive=true`).
+pub(super) async fn list<A: Authorizer>(
+    State(http): Shared<A>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    pairs: Pairs,
+) -> Result<Response, HttpError> {
+    let params = Params::from_query(query(pairs)?);
+    let caller = caller(&http, &headers, peer)?;
+    let folder = params.folder()?;
+    let recursive = params.flag(&["recursive"], false)?;
+    // Validated, then moot: there are no imports to include.
+    params.flag(&["include_imports", "includeImports"], false)?;
+    let (_, plain) = http.app.list_raw(&caller, &folder, recursive).await?;
+    let body = Listing {
+        secrets: plain.iter().map(RawSecret::plain).collect(),
+        imports: [],
+    };
+    json_with_etag(&headers, &body)
+}
+
+/// `GET .../secrets/raw/{name}`; `type=personal` is served the shared
+/// secret, the only kind Latchkey has.
+pub(super) async fn get<A: Authorizer>(
+    State(http): Shared<A>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    pairs: Pairs,
+) -> Result<Response, HttpError> {
+    let params = Params::from_query(query(pairs)?);
+    let caller = caller(&http, &headers, peer)?;
+    let (folder, name) = (params.folder()?, secret_name(&name)?);
+    let (_, plain) = http.app.get_raw(&caller, &folder, &name).await?;
+    json_with_etag(
+        &headers,
+        &One {
+            secret: RawSecret::plain(&plain),
+        },
+    )
+}
+
+/// `POST .../secrets/raw/{name}`: writes the value (a new version if the
+/// secret exists).
+pub(super) async fn create<A: Authorizer>(
+    state: Shared<A>,
+    peer: ConnectInfo<Peer>,
+    name: Path<String>,
+    headers: HeaderMap,
+    pairs: Pairs,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    write(state, peer, name, headers, pairs, body, false).await
+}
+
+/// `PATCH .../secrets/raw/{name}`: the same write; renaming is refused.
+pub(super) async fn update<A: Authorizer>(
+    state: Shared<A>,
+    peer: ConnectInfo<Peer>,
+    name: Path<String>,
+    headers: HeaderMap,
+    pairs: Pairs,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    write(state, peer, name, headers, pairs, body, true).await
+}
+
+async fn write<A: Authorizer>(
+    State(http): Shared<A>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    pairs: Pairs,
+    body: Bytes,
+    update: bool,
+) -> Result<Response, HttpError> {
+    let params = Params::from_body(&body, query(pairs)?)?;
+    let caller = caller(&http, &headers, peer)?;
+    let (folder, name) = (params.folder()?, secret_name(&name)?);
+    params.shared_only()?;
+    if params.get(&["secretComment"]).is_some() {
+        return Err(invalid(
+            "secretComment",
+            "Latchkey does not store comments; omit it or send an empty one",
+        ));
+    }
+    if update && params.get(&["newSecretName"]).is_some() {
+        return Err(invalid(
+            "newSecretName",
+            "renaming is not supported; create the new name and delete the old one",
+        ));
+    }
+    let value = params
+        .value("secretValue")
+        .ok_or_else(|| invalid("secretValue", "required: the value to store (may be empty)"))?;
+    let secret = http.app.set_raw(&caller, &folder, &name, value).await?;
+    Ok(json(&One {
+        secret: RawSecret::new(&secret, Some(value)),
+    }))
+}
+
+/// `DELETE .../secrets/raw/{name}` (parameters in the body or the query):
+/// answers with the deleted secret, its value hidden (deleting needs only
+/// write permission, which does not read).
+pub(super) async fn delete<A: Authorizer>(
+    State(http): Shared<A>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    pairs: Pairs,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let params = Params::from_body(&body, query(pairs)?)?;
+    let caller = caller(&http, &headers, peer)?;
+    let (folder, name) = (params.folder()?, secret_name(&name)?);
+    params.shared_only()?;
+    let deleted = http.app.delete(&caller, &folder, &name).await?;
+    Ok(json(&One {
+        secret: RawSecret::new(&deleted, None),
+    }))
+}
+
+/// A JSON body with `Content-Type: application/json` (Go clients decode
+/// nothing without it).
+fn json(body: &impl Serialize) -> Response {
+    match encode(body) {
+        Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn encode(body: &impl Serialize) -> Option<Vec<u8>> {
+    serde_json::to_vec(body)
+        .inspect_err(|e| tracing::error!(error = %e, "encoding a reply"))
+        .ok()
+}
+
+/// [`json`] with an `ETag` of the body, or `304 Not Modified` when the
+/// client's `If-None-Match` already names it (the operator polls so).
+fn json_with_etag(headers: &HeaderMap, body: &impl Serialize) -> Result<Response, HttpError> {
+    let Some(bytes) = encode(body) else {
+        return Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    };
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*");
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
