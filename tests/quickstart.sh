@@ -10,8 +10,10 @@ work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 auth_port=$(free_port)
 secrets_port=$(free_port)
+http_port=$(free_port)
 export LATCHKEY_DATA_DIR="$work/latchkey-data"
 export LATCHKEY_AUTH_ADDR="127.0.0.1:$auth_port" LATCHKEY_SECRETS_ADDR="127.0.0.1:$secrets_port"
+export LATCHKEY_HTTP_ADDR="127.0.0.1:$http_port"
 export LATCHKEY_AUTH_URL="http://$LATCHKEY_AUTH_ADDR" RUST_LOG=warn
 unset LATCHKEY_TOKEN DATABASE_URL XDG_CONFIG_HOME LATCHKEY_CONFIG_DIR
 
@@ -31,6 +33,7 @@ grep -q "Latchkey is running" "$work/services.log" || { echo "quickstart: servic
 awk '/<!-- quickstart:begin -->/{on=1; next} /<!-- quickstart:end -->/{on=0} on && !/^```/' README.md \
   | sed -e "s#127.0.0.1:50051#$LATCHKEY_AUTH_ADDR#g" \
         -e "s#127.0.0.1:50052#$LATCHKEY_SECRETS_ADDR#g" \
+        -e "s#127.0.0.1:8080#$LATCHKEY_HTTP_ADDR#g" \
         -e "s#latchkey-data/#$LATCHKEY_DATA_DIR/#g" > "$work/quickstart.sh"
 [ -s "$work/quickstart.sh" ] || { echo "quickstart: no block between the markers in README.md" >&2; exit 1; }
 
@@ -64,6 +67,10 @@ expect "exit code 3"
 # The identity token's three allowed reads print the bare value.
 [ "$(grep -c '^postgres://db.internal:5432/app$' "$work/out")" -eq 3 ] && passed=$((passed + 1)) || {
   failed=$((failed + 1)); echo "quickstart: expected exactly three plain reads" >&2; }
+# Infisical's raw listing over HTTP, with the service token's access part.
+expect '"secretKey": "API_KEY"'
+expect '"secretValue": "sk_live_4242"'
+expect '"imports": []'
 # grpcurl: reflection lists each service on its own port only, with health and both reflection versions.
 expect "latchkey.auth.v1.AuthService"
 expect "latchkey.secrets.v1.SecretsService"
