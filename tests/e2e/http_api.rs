@@ -9,10 +9,10 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP/1.1 exchange: status, headers (lower-case names) and body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
@@ -21,7 +21,7 @@ impl Reply {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -37,9 +37,22 @@ async fn http(
     extra: &[(&str, &str)],
     body: Option<Value>,
 ) -> Reply {
+    http_to(&stack.http_addr, method, target, token, extra, body).await
+}
+
+/// One request to the HTTP API at `addr` (`host:port`), retrying the
+/// connection while the port comes up.
+pub(crate) async fn http_to(
+    addr: &str,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
     let mut stream = None;
     for _ in 0..100 {
-        match tokio::net::TcpStream::connect(&stack.http_addr).await {
+        match tokio::net::TcpStream::connect(addr).await {
             Ok(s) => {
                 stream = Some(s);
                 break;
@@ -51,8 +64,7 @@ async fn http(
     let mut stream = stream.unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut request = format!(
-        "{method} {target} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        stack.http_addr,
+        "{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
     );
     if !body.is_empty() {

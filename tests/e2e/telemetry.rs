@@ -125,7 +125,7 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(receiver)),
     );
     let dir = tempfile::tempdir().unwrap();
-    let (auth_port, secrets_port) = (free_port(), free_port());
+    let (auth_port, secrets_port, http_port) = (free_port(), free_port(), free_port());
     let common = |addr_var: &'static str, port: u16| {
         vec![
             (addr_var, format!("127.0.0.1:{port}")),
@@ -148,6 +148,7 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
     );
     let mut secrets_vars = common("LATCHKEY_SECRETS_ADDR", secrets_port);
     secrets_vars.push(("LATCHKEY_AUTH_URL", format!("http://127.0.0.1:{auth_port}")));
+    secrets_vars.push(("LATCHKEY_HTTP_ADDR", format!("127.0.0.1:{http_port}")));
     let _secrets = ServiceProcess::start(&binary("latchkey-secrets"), &secrets_vars);
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let mut auth = AuthServiceClient::connect(format!("http://127.0.0.1:{auth_port}"))
@@ -271,12 +272,65 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
     };
     assert_eq!(hex::encode(&from_cli.parent_span_id), cli_span);
 
+    // The HTTP API: the same trace across both services, and the trace
+    // context written back on the response.
+    let (http_trace, http_client_span) = ("5bf92f3577b34da6a3ce929d0e0e4737", "10f067aa0ba902b8");
+    let reply = crate::http_api::http_to(
+        &format!("127.0.0.1:{http_port}"),
+        "GET",
+        "/api/v3/secrets/raw?environment=dev&secretPath=/",
+        Some(&token),
+        &[(
+            "traceparent",
+            &format!("00-{http_trace}-{http_client_span}-01"),
+        )],
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("traceparent")
+            .is_some_and(|t| t.contains(http_trace)),
+        "{:?}",
+        reply.headers
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (http_span, http_authorize) = loop {
+        let spans = received.spans.lock().unwrap().clone();
+        let find = |service: &str, name: &str| {
+            spans
+                .iter()
+                .find(|(s, span)| {
+                    s == service && span.name == name && hex::encode(&span.trace_id) == http_trace
+                })
+                .map(|(_, span)| span.clone())
+        };
+        if let (Some(h), Some(a)) = (
+            find("latchkey-secrets", "GET /api/v3/secrets/raw"),
+            find("latchkey-auth", "latchkey.auth.v1.AuthService/Authorize"),
+        ) {
+            break (h, a);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "HTTP spans not exported within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(hex::encode(&http_span.parent_span_id), http_client_span);
+    assert_eq!(http_authorize.parent_span_id, http_span.span_id);
+    assert_eq!(text(&http_span, "http.route"), "/api/v3/secrets/raw");
+    assert_eq!(text(&http_span, "http.response.status_code"), "200");
+    assert_eq!(text(&http_span, "latchkey.token.id"), token_id);
+
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let metrics = received.metrics.lock().unwrap().clone();
         let has =
             |service: &str, name: &str| metrics.iter().any(|(s, m)| s == service && m == name);
         if has("latchkey-secrets", "latchkey.rpc.calls")
+            && has("latchkey-secrets", "latchkey.http.requests")
             && has("latchkey-auth", "latchkey.rpc.calls")
             && has("latchkey-auth", "latchkey.authorize.duration")
             && has("latchkey-auth", "latchkey.token.uses")

@@ -136,6 +136,10 @@ pub struct Metrics {
     pub denials: Counter<u64>,
     /// Server-side duration of every call, by method (milliseconds).
     pub duration: Histogram<f64>,
+    /// HTTP API requests, by route and status.
+    pub http_requests: Counter<u64>,
+    /// Server-side duration of HTTP API requests, by route (milliseconds).
+    pub http_duration: Histogram<f64>,
     /// `Authorize` duration (milliseconds).
     pub authorize_duration: Histogram<f64>,
     /// Allowed uses of tokens, by token type.
@@ -168,6 +172,15 @@ pub fn metrics() -> &'static Metrics {
                 .f64_histogram("latchkey.rpc.duration")
                 .with_unit("ms")
                 .with_description("Server-side duration of gRPC calls, by method")
+                .build(),
+            http_requests: meter
+                .u64_counter("latchkey.http.requests")
+                .with_description("HTTP API requests served, by route and status")
+                .build(),
+            http_duration: meter
+                .f64_histogram("latchkey.http.duration")
+                .with_unit("ms")
+                .with_description("Server-side duration of HTTP API requests, by route")
                 .build(),
             authorize_duration: meter
                 .f64_histogram("latchkey.authorize.duration")
@@ -399,6 +412,33 @@ pub fn record_token(span: &tracing::Span, token: &str) {
             "latchkey.token.id",
             &*parsed.id().hyphenated().encode_lower(&mut id),
         );
+    }
+}
+
+/// Makes `span` the child of the W3C trace context in `headers`, if any
+/// (the HTTP API's requests; the gRPC layer does the same itself).
+pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let _ = span.set_parent(parent);
+}
+
+/// Writes `span`'s W3C trace context into `headers` (an HTTP response, so
+/// a caller can find the trace of its request).
+pub fn inject_trace_headers(span: &tracing::Span, headers: &mut http::HeaderMap) {
+    let context = span.context();
+    global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderInjector(headers)));
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::try_from(value),
+        ) {
+            self.0.insert(key, value);
+        }
     }
 }
 

@@ -36,34 +36,35 @@ struct Body<'a> {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let invalid_message;
-        let (status, reason, message, field, retry_after) = match self.0.outcome() {
-            Outcome::Denied(e) => (
-                StatusCode::from_u16(e.reason.status_class().http_status())
-                    .unwrap_or(StatusCode::FORBIDDEN),
-                e.reason.as_str(),
-                e.message.as_str(),
-                None,
-                e.retry_after,
-            ),
-            Outcome::Invalid(e) => {
-                invalid_message = e.to_string();
-                (
-                    StatusCode::BAD_REQUEST,
-                    latchkey_service_kit::status::INVALID_ARGUMENT_REASON,
-                    invalid_message.as_str(),
-                    Some(e.field.as_str()),
+        let (status, reason, message, field, retry_after): (_, &'static str, _, _, _) =
+            match self.0.outcome() {
+                Outcome::Denied(e) => (
+                    StatusCode::from_u16(e.reason.status_class().http_status())
+                        .unwrap_or(StatusCode::FORBIDDEN),
+                    e.reason.as_str(),
+                    e.message.as_str(),
                     None,
-                )
-            }
-            Outcome::NotFound(m) => (StatusCode::NOT_FOUND, "NOT_FOUND", m, None, None),
-            Outcome::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "internal error; the service log has the details",
-                None,
-                None,
-            ),
-        };
+                    e.retry_after,
+                ),
+                Outcome::Invalid(e) => {
+                    invalid_message = e.to_string();
+                    (
+                        StatusCode::BAD_REQUEST,
+                        latchkey_service_kit::status::INVALID_ARGUMENT_REASON,
+                        invalid_message.as_str(),
+                        Some(e.field.as_str()),
+                        None,
+                    )
+                }
+                Outcome::NotFound(m) => (StatusCode::NOT_FOUND, "NOT_FOUND", m, None, None),
+                Outcome::Internal => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error; the service log has the details",
+                    None,
+                    None,
+                ),
+            };
         let body = Body {
             status_code: status.as_u16(),
             message,
@@ -74,6 +75,9 @@ impl IntoResponse for HttpError {
         };
         tracing::debug!(req_id = %body.req_id, status = status.as_u16(), "HTTP error");
         let mut response = (status, Json(&body)).into_response();
+        response
+            .extensions_mut()
+            .insert(super::trace::Refused(reason));
         if let Some(delay) = retry_after {
             let seconds = delay.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {

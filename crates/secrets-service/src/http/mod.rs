@@ -7,10 +7,12 @@
 //! - [`error`]: denials and bad input as Infisical's JSON error bodies.
 //! - [`params`]: query strings and bodies to domain types.
 //! - [`raw`]: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
+//! - [`trace`]: the per-request span, trace context and metrics.
 
 mod error;
 mod params;
 mod raw;
+mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +64,7 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
                 .delete(raw::delete::<A>),
         )
         .fallback(error::unknown_route)
+        .layer(axum::middleware::from_fn(trace::trace))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
