@@ -144,8 +144,30 @@ def policies(objects, overlay):
             and "LATCHKEY_AUTH_CLIENT_CERT_FILE" in sec and "LATCHKEY_AUTH_CLIENT_KEY_FILE" in sec,
             "[prod] secrets calls auth over mTLS",
         )
+    # Infisical's HTTP API: configured, named on the pod, on the Service, and let in.
+    sec_deploy = next(d for d in deployments if d["metadata"]["name"] == "latchkey-secrets")
+    http_addr = env_of(objects, sec_deploy).get("LATCHKEY_HTTP_ADDR", "")
+    check(http_addr.endswith(":8080"), f"{name} LATCHKEY_HTTP_ADDR on port 8080")
+    sec_container = sec_deploy["spec"]["template"]["spec"]["containers"][0]
+    check(
+        any(p.get("name") == "http" and p.get("containerPort") == 8080 for p in sec_container.get("ports", [])),
+        f"{name} the secrets container names its http port",
+    )
+    sec_service = next(s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "latchkey-secrets")
+    check(
+        any(p.get("port") == 8080 and p.get("targetPort") == "http" for p in sec_service["spec"]["ports"]),
+        f"{name} the latchkey-secrets Service exposes the HTTP API",
+    )
     # Network: default deny, and the internal port only from the secrets pods.
     nps = by_kind(objects, "NetworkPolicy")
+    check(
+        any(
+            n["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == "latchkey-secrets"
+            and any(8080 in {p.get("port") for p in r.get("ports", [])} for r in n["spec"].get("ingress", []))
+            for n in nps
+        ),
+        f"{name} a NetworkPolicy lets clients reach the HTTP API",
+    )
     check(
         any(n["spec"]["podSelector"] == {} and "ingress" not in n["spec"] for n in nps),
         f"{name} default-deny ingress",
