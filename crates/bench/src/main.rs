@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 mod databases;
+mod http;
 mod setup;
 
 // The allocator the service binaries use, since the bench runs them in-process.
@@ -97,7 +98,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let echo_url = start_echo().await?;
     let databases = Databases::create(args.backend).await?;
     let (auth_url, auth_db) = start_auth(&data, &internal_key, databases.auth.as_deref()).await?;
-    let secrets_url = start_secrets(
+    let (secrets_url, http_addr) = start_secrets(
         &data,
         &internal_key,
         &auth_url,
@@ -245,6 +246,23 @@ async fn run(args: Args) -> Result<(), BoxError> {
                         c.list_secrets(request).await.map(drop)
                     }
                 }
+            })
+            .await,
+        );
+    }
+    // Infisical's SDKs' read of the same folder over the HTTP API.
+    let label = "HTTP GET /api/v3/secrets/raw, identity token";
+    if wanted(label) {
+        let pool = http::Pool::new(&http_addr);
+        let token = setup.identity_token.clone();
+        let target = format!(
+            "/api/v3/secrets/raw?workspaceId={}&environment=dev&secretPath=/bench",
+            setup.project
+        );
+        results.push(
+            measure(label, Kind::Secrets, duration, n, move || {
+                let (pool, token, target) = (pool.clone(), token.clone(), target.clone());
+                async move { pool.get(&target, &token).await }
             })
             .await,
         );
@@ -537,16 +555,21 @@ async fn start_auth(
     Ok((url, database_url))
 }
 
+/// Starts the secrets service; returns its gRPC URL and its HTTP API's address.
 async fn start_secrets(
     data: &str,
     internal_key: &str,
     auth_url: &str,
     database: Option<&str>,
-) -> Result<String, BoxError> {
+) -> Result<(String, String), BoxError> {
+    let http_addr = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string();
     let mut pairs = vec![
         ("LATCHKEY_DATA_DIR", data),
         ("LATCHKEY_INTERNAL_KEY", internal_key),
         ("LATCHKEY_AUTH_URL", auth_url),
+        ("LATCHKEY_HTTP_ADDR", http_addr.as_str()),
     ];
     pairs.extend(database.map(|url| ("DATABASE_URL", url)));
     let vars = Vars::from_pairs(pairs);
@@ -557,5 +580,5 @@ async fn start_secrets(
         let _ =
             latchkey_secrets_service::startup::run(config, listener, std::future::pending()).await;
     });
-    Ok(url)
+    Ok((url, http_addr))
 }
