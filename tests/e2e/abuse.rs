@@ -229,7 +229,7 @@ async fn oversized_inputs_are_refused_naming_the_field_and_the_limit(backend: Ba
     for size in [17 * 1024, 64 * 1024] {
         let status = assert_denied(
             auth.lookup_token(with_token(
-                auth_pb::LookupTokenRequest {},
+                auth_pb::LookupTokenRequest::default(),
                 &format!("st.{}", "a".repeat(size)),
             ))
             .await,
@@ -239,7 +239,7 @@ async fn oversized_inputs_are_refused_naming_the_field_and_the_limit(backend: Ba
         assert!(status.message().contains("4096"), "{}", status.message());
     }
     auth.lookup_token(with_token(
-        auth_pb::LookupTokenRequest {},
+        auth_pb::LookupTokenRequest::default(),
         &stack.admin_token,
     ))
     .await

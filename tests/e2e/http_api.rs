@@ -412,3 +412,150 @@ async fn denials_carry_the_same_reason_over_grpc_and_http() {
         assert_eq!(reason(&denied), want, "gRPC: {denied:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_token_endpoint_describes_the_token_and_its_key_opens_with_the_key_part() {
+    use base64::Engine as _;
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let project = stack.create_project(false).await;
+    let token = stack
+        .create_service_token(Stack::token_request(
+            &project,
+            &["dev:/app/**", "prod:/"],
+            &["read", "write"],
+        ))
+        .await;
+    let access = latchkey_domain::token::access_token_part(&token).to_owned();
+    // Both bearer forms: the operator sends the whole token.
+    for bearer in [access.as_str(), token.as_str()] {
+        let reply = http(
+            &stack,
+            "GET",
+            "/api/v2/service-token",
+            Some(bearer),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.json());
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let body = reply.json();
+        assert_eq!(body["projectId"], project.as_str());
+        assert_eq!(body["workspace"], project.as_str());
+        assert_eq!(body["id"], token.split('.').nth(1).unwrap());
+        assert_eq!(body["_id"], body["id"]);
+        assert_eq!(
+            body["scopes"],
+            serde_json::json!([
+                {"environment": "dev", "secretPath": "/app/**"},
+                {"environment": "prod", "secretPath": "/"}
+            ])
+        );
+        assert_eq!(body["permissions"], serde_json::json!(["read", "write"]));
+        for time in ["createdAt", "updatedAt"] {
+            assert!(chrono::DateTime::parse_from_rfc3339(body[time].as_str().unwrap()).is_ok());
+        }
+        assert!(body["expiresAt"].is_null(), "a token that never expires");
+        // Infisical's envelope: AES-256-GCM under the key part's ASCII bytes,
+        // no associated data, the tag apart.
+        let sealed = latchkey_domain::crypto::Sealed {
+            ciphertext: b64(&body["encryptedKey"]),
+            iv: b64(&body["iv"]),
+            tag: b64(&body["tag"]),
+        };
+        let holder = latchkey_domain::token::ServiceTokenSecret::parse(&token).unwrap();
+        let project_key = holder.key().open(&sealed, &[]).unwrap();
+        assert_eq!(project_key.len(), 32);
+        assert!(project_key.iter().all(u8::is_ascii_hexdigit));
+        let text = String::from_utf8_lossy(&reply.body);
+        assert!(
+            !text.contains(token.rsplit('.').next().unwrap()),
+            "the key part never comes back"
+        );
+    }
+
+    let (_, identity) = stack.identity_in_project(&project, "viewer", 0).await;
+    let refused = http(
+        &stack,
+        "GET",
+        "/api/v2/service-token",
+        Some(&identity),
+        &[],
+        None,
+    )
+    .await;
+    assert_error(&refused, 403, "PERMISSION_DENIED");
+    let bad = http(
+        &stack,
+        "GET",
+        "/api/v2/service-token",
+        Some("st.x.y"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, 401);
+}
+
+/// The secrets service names the client's address when it looks a token up
+/// on the client's behalf; nobody else may, or trusted IPs could be dodged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_internal_key_may_name_the_client_ip_of_a_token_lookup() {
+    use latchkey_proto::auth::v1 as auth_pb;
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let project = stack.create_project(false).await;
+    let mut request = Stack::token_request(&project, &["dev:/**"], &["read"]);
+    request.trusted_ips = vec!["127.0.0.1".into()];
+    let token = stack.create_service_token(request).await;
+    let access = latchkey_domain::token::access_token_part(&token).to_owned();
+    let lookup = |client_ip: &str, internal_key: Option<&str>| {
+        let body = auth_pb::LookupTokenRequest {
+            client_ip: client_ip.to_owned(),
+        };
+        let mut request = match internal_key {
+            Some(key) => latchkey_test_support::with_internal_key(body, key),
+            None => tonic::Request::new(body),
+        };
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {access}").parse().unwrap());
+        request
+    };
+    let mut auth = stack.auth_client().await;
+
+    let spoofed = auth
+        .lookup_token(lookup("127.0.0.1", None))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&spoofed), "PERMISSION_DENIED", "{spoofed:?}");
+    let wrong_key = auth
+        .lookup_token(lookup("127.0.0.1", Some("not-the-internal-key-0123456789")))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&wrong_key), "PERMISSION_DENIED");
+    let outside = auth
+        .lookup_token(lookup("10.1.2.3", Some(&stack.internal_key)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&outside), "IP_NOT_TRUSTED", "{outside:?}");
+    let inside = auth
+        .lookup_token(lookup("127.0.0.1", Some(&stack.internal_key)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inside.project_id, project);
+    let own = auth
+        .lookup_token(lookup("", None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        own.name, inside.name,
+        "without client_ip: the caller itself"
+    );
+}

@@ -851,7 +851,10 @@ async fn every_service_token_call(
     let mut auth = stack.auth_client().await;
     let mut secrets = stack.secrets_client().await;
     let lookup = auth
-        .lookup_token(with_bearer_text(auth_pb::LookupTokenRequest {}, bearer))
+        .lookup_token(with_bearer_text(
+            auth_pb::LookupTokenRequest::default(),
+            bearer,
+        ))
         .await
         .unwrap()
         .into_inner();

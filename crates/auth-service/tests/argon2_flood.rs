@@ -52,7 +52,7 @@ async fn cancelled_wrong_secret_flood_keeps_argon2_bounded_in_threads_and_memory
             while Instant::now() < deadline {
                 // A different wrong secret each time, so no two calls share a run.
                 let wrong = format!("st.{id}.{:032x}", (i as u128) << 64 | u128::from(calls));
-                let mut request = with_token(auth_pb::LookupTokenRequest {}, &wrong);
+                let mut request = with_token(auth_pb::LookupTokenRequest::default(), &wrong);
                 request.set_timeout(Duration::from_millis(150));
                 let _ = client.lookup_token(request).await;
                 calls += 1;
@@ -86,7 +86,7 @@ async fn cancelled_wrong_secret_flood_keeps_argon2_bounded_in_threads_and_memory
     assert!(peak_threads <= 32, "{peak_threads} threads at most");
     // Still serving: the valid token verifies once the flood is over.
     let lookup = auth
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, &token))
+        .lookup_token(with_token(auth_pb::LookupTokenRequest::default(), &token))
         .await
         .unwrap()
         .into_inner();

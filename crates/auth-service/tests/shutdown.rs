@@ -70,7 +70,7 @@ async fn in_flight_calls(
             let done = done_tx.clone();
             tokio::spawn(async move {
                 let result = client
-                    .lookup_token(with_token(auth_pb::LookupTokenRequest {}, &token))
+                    .lookup_token(with_token(auth_pb::LookupTokenRequest::default(), &token))
                     .await
                     .map(drop);
                 let _ = done.send(());

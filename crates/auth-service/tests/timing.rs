@@ -33,7 +33,7 @@ async fn time_lookup(
 ) -> Duration {
     let started = Instant::now();
     let status = client
-        .lookup_token(with_token(auth_pb::LookupTokenRequest {}, token))
+        .lookup_token(with_token(auth_pb::LookupTokenRequest::default(), token))
         .await
         .unwrap_err();
     let elapsed = started.elapsed();

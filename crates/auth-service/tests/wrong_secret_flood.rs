@@ -47,7 +47,7 @@ async fn a_wrong_secret_flood_neither_grows_the_process_nor_delays_a_fresh_valid
                 let mut client = AuthServiceClient::connect(url).await.unwrap();
                 let wrong = format!("st.{id}.{n:032x}");
                 client
-                    .lookup_token(with_token(auth_pb::LookupTokenRequest {}, &wrong))
+                    .lookup_token(with_token(auth_pb::LookupTokenRequest::default(), &wrong))
                     .await
                     .unwrap_err()
                     .code()

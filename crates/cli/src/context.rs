@@ -69,7 +69,7 @@ impl Context {
         Ok(self
             .auth()
             .await?
-            .lookup_token(auth_pb::LookupTokenRequest {})
+            .lookup_token(auth_pb::LookupTokenRequest::default())
             .await?
             .into_inner())
     }

@@ -191,7 +191,7 @@ impl SecretsClient {
                     )
                 })?;
                 let lookup = auth
-                    .lookup_token(auth_pb::LookupTokenRequest {})
+                    .lookup_token(auth_pb::LookupTokenRequest::default())
                     .await?
                     .into_inner();
                 let key = open_project_key(st, lookup.encrypted_project_key.map(Into::into))?;

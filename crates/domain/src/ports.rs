@@ -114,6 +114,30 @@ pub enum AuthorizeError {
     NotFound(String),
 }
 
+/// What a service token is, for a client that asks about its own token
+/// (Infisical's `GET /api/v2/service-token`). Uses none of its uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTokenDetails {
+    /// Token id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its project.
+    pub project_id: ProjectId,
+    /// Its scopes as `(environment, folder glob)` text.
+    pub scopes: Vec<(String, String)>,
+    /// May read.
+    pub read: bool,
+    /// May write.
+    pub write: bool,
+    /// Expiry; `None` never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// The project key under the token's key part, without associated data.
+    pub encrypted_project_key: Sealed,
+}
+
 /// Decides whether a call is allowed.
 pub trait Authorizer: Send + Sync + 'static {
     /// Authorizes one call, consuming one use of the token when allowed.
@@ -121,6 +145,15 @@ pub trait Authorizer: Send + Sync + 'static {
         &self,
         request: AuthorizationRequest,
     ) -> impl Future<Output = Result<Grant, AuthorizeError>> + Send;
+
+    /// Describes the caller's own token, checked as for any call (expiry,
+    /// revocation, trusted IPs from `client_ip`); `None` when it is not a
+    /// service token.
+    fn describe(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> impl Future<Output = Result<Option<ServiceTokenDetails>, AuthorizeError>> + Send;
 }
 
 #[cfg(test)]

@@ -9,8 +9,11 @@ use crate::store::CachedSecretStore;
 use latchkey_domain::crypto::{Sealed, secret_aad};
 use latchkey_domain::model::{Folder, PlainSecret, Secret, SecretKey, check_envelope, check_value};
 use latchkey_domain::path::SecretName;
-use latchkey_domain::ports::{AuthorizationRequest, Authorizer, BearerToken, Grant};
+use latchkey_domain::ports::{
+    AuthorizationRequest, Authorizer, BearerToken, Grant, ServiceTokenDetails,
+};
 use latchkey_domain::scope::Action;
+use latchkey_domain::{AccessError, Reason};
 
 /// Who is calling: their token and address.
 #[derive(Debug, Clone)]
@@ -184,6 +187,24 @@ impl<A: Authorizer> SecretsApp<A> {
             .delete(&key)
             .await?
             .ok_or_else(|| not_found(folder, name))
+    }
+
+    /// Describes the caller's own service token, checked as any call is
+    /// (Infisical's `GET /api/v2/service-token`); uses none of its uses.
+    pub async fn describe_token(
+        &self,
+        caller: &Caller,
+    ) -> Result<ServiceTokenDetails, SecretsError> {
+        self.authorizer
+            .describe(caller.token.clone(), caller.ip)
+            .await?
+            .ok_or_else(|| {
+                AccessError::new(
+                    Reason::PermissionDenied,
+                    "this describes service tokens; a machine identity's access token has none to describe",
+                )
+                .into()
+            })
     }
 
     async fn authorize(

@@ -4,12 +4,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use latchkey_domain::ports::{AuthorizationRequest, AuthorizeError, Authorizer, Grant};
+use std::net::IpAddr;
+
+use latchkey_domain::ports::{
+    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, ServiceTokenDetails,
+};
 use latchkey_domain::scope::ScopeCache;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
-use latchkey_proto::convert::auth::grant_scopes;
+use latchkey_proto::convert::auth::{grant_scopes, service_token_details};
 use latchkey_service_kit::config::{INTERNAL_KEY_HEADER, InternalKey};
 use latchkey_service_kit::status::access_error_of;
 use tonic::metadata::MetadataValue;
@@ -200,6 +204,36 @@ impl Authorizer for GrpcAuthorizer {
             .get_or_parse(&scope_key(&listed), || grant_scopes(&listed))
             .map_err(malformed)?;
         Ok(grant)
+    }
+
+    async fn describe(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Option<ServiceTokenDetails>, AuthorizeError> {
+        let mut request = tonic::Request::new(pb::LookupTokenRequest {
+            client_ip: client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        });
+        let key = MetadataValue::try_from(self.internal_key.expose()).map_err(|_| {
+            unavailable("the internal key is not valid metadata; check LATCHKEY_INTERNAL_KEY")
+        })?;
+        request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
+        let bearer =
+            MetadataValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+                AccessError::new(Reason::TokenMalformed, "the token is not valid header text")
+            })?;
+        request.metadata_mut().insert("authorization", bearer);
+        latchkey_service_kit::telemetry::inject_trace_context(request.metadata_mut());
+        let reply = self
+            .client()
+            .lookup_token(request)
+            .await
+            .map_err(|status| authorize_error(&status))?
+            .into_inner();
+        service_token_details(reply).map_err(|e| {
+            tracing::warn!(field = %e.field, "auth service sent a malformed token description");
+            unavailable(&format!("the auth service sent a malformed {}", e.field)).into()
+        })
     }
 }
 

@@ -62,4 +62,13 @@ impl Authorizer for FakeAuthorizer {
             .push(request);
         self.answer.clone()
     }
+
+    async fn describe(
+        &self,
+        _token: latchkey_domain::ports::BearerToken,
+        _client_ip: Option<std::net::IpAddr>,
+    ) -> Result<Option<latchkey_domain::ports::ServiceTokenDetails>, AuthorizeError> {
+        // A refusing fake refuses this too; a granting one knows no token.
+        self.answer.clone().map(|_| None)
+    }
 }

@@ -162,7 +162,7 @@ impl Stack {
         self.auth_client()
             .await
             .lookup_token(with_token(
-                latchkey_proto::auth::v1::LookupTokenRequest {},
+                latchkey_proto::auth::v1::LookupTokenRequest::default(),
                 token,
             ))
             .await

@@ -17,6 +17,19 @@ use super::{AuthApp, Authenticated, Freshness};
 use crate::error::AuthError;
 
 impl AuthApp {
+    /// Refuses a caller without the internal key: only the secrets service
+    /// may ask on a client's behalf (it vouches for the client IP).
+    pub fn check_internal_key(&self, presented_key: Option<&str>) -> Result<(), AuthError> {
+        if presented_key.is_some_and(|k| self.internal_key.matches(k)) {
+            return Ok(());
+        }
+        Err(AccessError::new(
+            Reason::PermissionDenied,
+            "internal call: only the secrets service, presenting the internal key, may make it",
+        )
+        .into())
+    }
+
     /// Decides whether the secrets service may serve a call, and consumes one
     /// use when it may. Only callers presenting the internal key are heard,
     /// because they vouch for the client IP.
@@ -25,13 +38,7 @@ impl AuthApp {
         presented_key: Option<&str>,
         req: AuthorizationRequest,
     ) -> Result<Grant, AuthError> {
-        if !presented_key.is_some_and(|k| self.internal_key.matches(k)) {
-            return Err(AccessError::new(
-                Reason::PermissionDenied,
-                "Authorize is internal: only the secrets service, presenting the internal key, may call it",
-            )
-            .into());
-        }
+        self.check_internal_key(presented_key)?;
         match self
             .authenticate(&req.token, req.client_ip, Freshness::Cached)
             .await?

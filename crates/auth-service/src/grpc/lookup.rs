@@ -24,6 +24,8 @@ pub(super) fn reply(lookup: Lookup) -> pb::LookupTokenResponse {
             key_encryption_count: lookup.key_encryption_count,
             key_rotation_recommended: key_rotation_recommended(lookup.key_encryption_count),
             org_role: String::new(),
+            name: token.name,
+            created_at: Some(timestamp(token.created_at)),
             token_id: token.id.into_string(),
         },
         Authenticated::Identity { token, identity } => pb::LookupTokenResponse {
@@ -33,6 +35,8 @@ pub(super) fn reply(lookup: Lookup) -> pb::LookupTokenResponse {
             use_count: token.use_count,
             org_role: identity.org_role.as_str().to_owned(),
             use_limit: token.num_uses_limit,
+            name: token.name,
+            created_at: Some(timestamp(token.created_at)),
             token_id: token.id.into_string(),
             ..Default::default()
         },

@@ -354,7 +354,29 @@ impl AuthService for AuthGrpc {
         request: Request<pb::LookupTokenRequest>,
     ) -> Reply<pb::LookupTokenResponse> {
         let token = bearer(&request)?;
-        let lookup = self.app.lookup(&token, self.ip(&request)).await?;
+        let ip = if request.get_ref().client_ip.is_empty() {
+            self.ip(&request)
+        } else {
+            // Only the secrets service, where Authorize is served and with
+            // the internal key, may name the address it asks on behalf of.
+            self.check_gate(&request)?;
+            let presented = request
+                .metadata()
+                .get(INTERNAL_KEY_HEADER)
+                .and_then(|v| v.to_str().ok());
+            self.app.check_internal_key(presented)?;
+            let text = &request.get_ref().client_ip;
+            Some(text.parse().map_err(|_| {
+                AuthError::from(latchkey_domain::InvalidInput::new(
+                    "client_ip",
+                    format!(
+                        "{} is not an IP address",
+                        latchkey_domain::error::excerpt(text)
+                    ),
+                ))
+            })?)
+        };
+        let lookup = self.app.lookup(&token, ip).await?;
         Ok(Response::new(lookup::reply(lookup)))
     }
 

@@ -7,11 +7,15 @@
 //! - [`error`]: denials and bad input as Infisical's JSON error bodies.
 //! - [`params`]: query strings and bodies to domain types.
 //! - [`raw`]: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
+//! - [`service_token`]: `GET /api/v2/service-token`, what a service token is.
+//! - [`reply`]: the caller, the query string and JSON replies.
 //! - [`trace`]: the per-request span, trace context and metrics.
 
 mod error;
 mod params;
 mod raw;
+mod reply;
+mod service_token;
 mod trace;
 
 use std::net::SocketAddr;
@@ -47,6 +51,7 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
         trusted_proxies,
     });
     Router::new()
+        .route("/api/v2/service-token", get(service_token::describe::<A>))
         .route("/api/v3/secrets/raw", get(raw::list::<A>))
         .route(
             "/api/v3/secrets/raw/{name}",

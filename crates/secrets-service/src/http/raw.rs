@@ -4,27 +4,22 @@
 //! the same fields and the same answers. The server decrypts with the
 //! project key the auth service grants for the call, as `*Raw` over gRPC.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, SecondsFormat, Utc};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use latchkey_domain::model::{PlainSecret, Secret};
 use latchkey_domain::ports::Authorizer;
-use latchkey_service_kit::request::{bearer_token, client_ip};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::error::{HttpError, invalid};
 use super::params::{Params, secret_name};
+use super::reply::{Pairs, caller, json, json_with_etag, query, time};
 use super::{Http, Peer};
-use crate::app::Caller;
 
 type Shared<A> = State<Arc<Http<A>>>;
-type Pairs = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
 /// A secret as Infisical's clients decode it (the union of the fields the
 /// Python SDK requires and the Go structs read).
@@ -82,11 +77,6 @@ impl<'a> RawSecret<'a> {
     }
 }
 
-/// RFC 3339 in UTC with milliseconds, as Infisical sends.
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 #[derive(Serialize)]
 struct Listing<'a> {
     secrets: Vec<RawSecret<'a>>,
@@ -97,19 +87,6 @@ struct Listing<'a> {
 #[derive(Serialize)]
 struct One<'a> {
     secret: RawSecret<'a>,
-}
-
-fn caller<A>(http: &Http<A>, headers: &HeaderMap, peer: SocketAddr) -> Result<Caller, HttpError> {
-    Ok(Caller {
-        token: bearer_token(headers)?,
-        ip: client_ip(Some(peer.ip()), headers, &http.trusted_proxies),
-    })
-}
-
-fn query(pairs: Pairs) -> Result<Vec<(String, String)>, HttpError> {
-    pairs
-        .map(|Query(pairs)| pairs)
-        .map_err(|e| invalid("query", e.body_text()))
 }
 
 /// `GET .../secrets/raw` and `GET /api/v4/secrets`: one folder, or it and
@@ -233,44 +210,4 @@ pub(super) async fn delete<A: Authorizer>(
     Ok(json(&One {
         secret: RawSecret::new(&deleted, None),
     }))
-}
-
-/// A JSON body with `Content-Type: application/json` (Go clients decode
-/// nothing without it).
-fn json(body: &impl Serialize) -> Response {
-    match encode(body) {
-        Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
-fn encode(body: &impl Serialize) -> Option<Vec<u8>> {
-    serde_json::to_vec(body)
-        .inspect_err(|e| tracing::error!(error = %e, "encoding a reply"))
-        .ok()
-}
-
-/// [`json`] with an `ETag` of the body, or `304 Not Modified` when the
-/// client's `If-None-Match` already names it (the operator polls so).
-fn json_with_etag(headers: &HeaderMap, body: &impl Serialize) -> Result<Response, HttpError> {
-    let Some(bytes) = encode(body) else {
-        return Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response());
-    };
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
-    let matches = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == etag || tag == "*");
-    let mut response = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-    };
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    Ok(response)
 }

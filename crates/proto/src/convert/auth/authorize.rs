@@ -1,11 +1,12 @@
 //! `Authorize`, both ways: the auth service reads requests and writes
 //! grants, the secrets service the reverse.
 
+use chrono::DateTime;
 use latchkey_domain::InvalidInput;
 use latchkey_domain::crypto::WireKey;
 use latchkey_domain::model::{Principal, ProjectId};
 use latchkey_domain::path::{Environment, SecretPath};
-use latchkey_domain::ports::{AuthorizationRequest, BearerToken, Grant};
+use latchkey_domain::ports::{AuthorizationRequest, BearerToken, Grant, ServiceTokenDetails};
 use latchkey_domain::scope::{Action, Scope, Scopes};
 
 use super::replies::scopes_pb;
@@ -122,4 +123,41 @@ pub fn grant_scopes(scopes: &[pb::Scope]) -> Result<Scopes, InvalidInput> {
         .collect::<Result<Vec<_>, _>>()
         .map(Scopes::new)
         .map_err(|e| e.in_field("scopes"))
+}
+
+/// What `LookupToken` says of a service token, for the secrets service
+/// asking on a client's behalf; `None` for any other kind of token.
+pub fn service_token_details(
+    reply: pb::LookupTokenResponse,
+) -> Result<Option<ServiceTokenDetails>, InvalidInput> {
+    if reply.token_type != i32::from(pb::TokenType::Service) {
+        return Ok(None);
+    }
+    let time = |t: Option<prost_types::Timestamp>, field: &str| {
+        t.map(|t| {
+            DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+                .ok_or_else(|| InvalidInput::new(field, "is not a time"))
+        })
+        .transpose()
+    };
+    let has = |p: pb::Permission| reply.permissions.contains(&i32::from(p));
+    Ok(Some(ServiceTokenDetails {
+        read: has(pb::Permission::Read),
+        write: has(pb::Permission::Write),
+        expires_at: time(reply.expires_at, "expires_at")?,
+        created_at: time(reply.created_at, "created_at")?
+            .ok_or_else(|| InvalidInput::new("created_at", "is missing"))?,
+        project_id: ProjectId::parse(&reply.project_id, "project_id")?,
+        scopes: reply
+            .scopes
+            .into_iter()
+            .map(|s| (s.environment, s.secret_path))
+            .collect(),
+        encrypted_project_key: reply
+            .encrypted_project_key
+            .map(Into::into)
+            .ok_or_else(|| InvalidInput::new("encrypted_project_key", "is missing"))?,
+        id: reply.token_id,
+        name: reply.name,
+    }))
 }
