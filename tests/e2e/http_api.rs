@@ -559,3 +559,25 @@ async fn only_the_internal_key_may_name_the_client_ip_of_a_token_lookup() {
         "without client_ip: the caller itself"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_encrypted_reads_refuse_an_e2ee_project_saying_why() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let project = stack.create_project(true).await;
+    let token = stack
+        .create_service_token(Stack::token_request(&project, &["dev:/**"], &["read"]))
+        .await;
+    let access = latchkey_domain::token::access_token_part(&token).to_owned();
+    for target in [
+        "/api/v3/secrets?environment=dev&secretPath=/",
+        "/api/v3/secrets/DB_URL?environment=dev&type=personal",
+    ] {
+        let reply = http(&stack, "GET", target, Some(&access), &[], None).await;
+        let body = assert_error(&reply, 400, "E2EE_ENABLED");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("end-to-end encrypted") && message.contains("gRPC"),
+            "{message}"
+        );
+    }
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs Infisical's own SDKs, installed by `make tools` (PyPI infisicalsdk in
-# .tools/venv-infisical, npm @infisical/sdk in tests/infisical/node_modules),
-# unchanged against freshly started services on free ports: each lists,
-# reads, creates, updates and deletes secrets over the HTTP API with a
-# machine identity's access token and with a service token. Part of `make test`.
+# .tools/venv-infisical and infisical==1.6.0 in .tools/venv-infisical-legacy,
+# npm @infisical/sdk and infisical-node@1.5.1 in tests/infisical/node_modules),
+# unchanged against freshly started services on free ports: the current SDKs
+# list, read, create, update and delete secrets over the HTTP API with a
+# machine identity's access token and with a service token; the older ones
+# read with a service token and decrypt on the client. Part of `make test`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -38,12 +40,17 @@ cli identity token-auth attach --identity-id "$identity" > /dev/null
 cli project add-identity --projectId "$project" --identity-id "$identity" --role developer --scope='dev:/sdk/**' > /dev/null
 identity_token=$(cli identity token create --identity-id "$identity" --token-only)
 host="http://$LATCHKEY_HTTP_ADDR"
+# What the older, client-side-decrypting SDKs read, written by Latchkey's CLI.
+LATCHKEY_TOKEN="$service_token" cli secrets set DB_URL=postgres://legacy API_KEY=sk_legacy \
+  --projectId "$project" --env dev --path /sdk/legacy > /dev/null
 
 status=0
 # The Python SDK gets the whole four-part service token, the Node SDK the
 # access part: both bearer forms.
 .tools/venv-infisical/bin/python tests/infisical/python_sdk.py "$host" "$project" "$identity_token" "$service_token" || status=1
 node tests/infisical/node_sdk.mjs "$host" "$project" "$identity_token" "${service_token%.*}" || status=1
+.tools/venv-infisical-legacy/bin/python tests/infisical/python_legacy.py "$host" "$service_token" || status=1
+node tests/infisical/node_legacy.mjs "$host" "$service_token" || status=1
 if [ "$status" -ne 0 ]; then
   echo "infisical: a client failed; the services' log:" >&2
   cat "$work/services.log" >&2

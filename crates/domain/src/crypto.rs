@@ -99,6 +99,32 @@ impl WireKey {
         seal(&self.aes_key(), plaintext, aad, rng)
     }
 
+    /// Encrypts as Infisical's E2EE clients expect (their
+    /// `encryptSymmetric128BitHexKeyUTF8`): a fresh random 16-byte IV and no
+    /// associated data, the tag apart. Only for re-encrypting a plaintext
+    /// answer to an older client; Latchkey's own ciphertexts use [`seal`].
+    pub fn seal_for_infisical<R: RngCore + CryptoRng>(
+        &self,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Sealed, CryptoError> {
+        let mut iv = [0u8; 16];
+        rng.fill_bytes(&mut iv);
+        let mut buf = plaintext.to_vec();
+        let tag = Aes256Gcm16::new((&self.aes_key()).into())
+            .encrypt_in_place_detached(
+                aes_gcm::aead::generic_array::GenericArray::from_slice(&iv),
+                b"",
+                &mut buf,
+            )
+            .map_err(|_| CryptoError::Encrypt)?;
+        Ok(Sealed {
+            ciphertext: buf,
+            iv: iv.to_vec(),
+            tag: tag.to_vec(),
+        })
+    }
+
     /// Decrypts with this key (see [`open`]).
     pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open(&self.aes_key(), sealed, aad)
@@ -319,6 +345,21 @@ mod tests {
             .unwrap();
         let other = WireKey::parse(&"0".repeat(32)).unwrap();
         assert_eq!(other.open(&sealed, &aad()), Err(CryptoError::Decrypt));
+    }
+
+    #[test]
+    fn infisical_envelopes_have_a_sixteen_byte_iv_no_aad_and_a_fresh_iv_each_time() {
+        let key = WireKey::parse("0123456789abcdef0123456789abcdef").unwrap();
+        let mut rng = rng();
+        let one = key.seal_for_infisical(b"DB_URL", &mut rng).unwrap();
+        let two = key.seal_for_infisical(b"DB_URL", &mut rng).unwrap();
+        assert_eq!((one.iv.len(), one.tag.len()), (16, 16));
+        assert_ne!(one.iv, two.iv);
+        assert_eq!(key.open(&one, b"").unwrap(), b"DB_URL");
+        assert_eq!(key.open(&one, b"x"), Err(CryptoError::Decrypt), "no AAD");
+        let empty = key.seal_for_infisical(b"", &mut rng).unwrap();
+        assert!(empty.ciphertext.is_empty());
+        assert_eq!(key.open(&empty, b"").unwrap(), b"");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (SDKs, CLI, Kubernetes operator) read and write through it unchanged;
 //! `INFISICAL-COMPAT.md` is the reference for what they send and read.
 //!
+//! - [`encrypted`]: the older clients' encrypted reads (`GET /api/v3/secrets`).
 //! - [`error`]: denials and bad input as Infisical's JSON error bodies.
 //! - [`params`]: query strings and bodies to domain types.
 //! - [`raw`]: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
@@ -11,6 +12,7 @@
 //! - [`reply`]: the caller, the query string and JSON replies.
 //! - [`trace`]: the per-request span, trace context and metrics.
 
+mod encrypted;
 mod error;
 mod params;
 mod raw;
@@ -52,6 +54,8 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
     });
     Router::new()
         .route("/api/v2/service-token", get(service_token::describe::<A>))
+        .route("/api/v3/secrets", get(encrypted::list::<A>))
+        .route("/api/v3/secrets/{name}", get(encrypted::get::<A>))
         .route("/api/v3/secrets/raw", get(raw::list::<A>))
         .route(
             "/api/v3/secrets/raw/{name}",

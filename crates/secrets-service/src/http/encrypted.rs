@@ -1,0 +1,206 @@
+//! The encrypted reads of Infisical's older clients (PyPI `infisical`
+//! 1.6.0, npm `infisical-node`, CLIs and operators before 2024-07):
+//! `GET /api/v3/secrets` and `GET /api/v3/secrets/{name}`. They decrypt on
+//! the client with the project key from `GET /api/v2/service-token`, in
+//! Infisical's envelope: no associated data, 16-byte IVs, the tag apart.
+//!
+//! Latchkey binds its own ciphertexts to their location (associated data
+//! these clients cannot check), so the server opens each secret as a raw
+//! read does and re-encrypts its name, value and (empty) comment per
+//! response. That needs the project key in the service, so it is served
+//! only for projects without end-to-end encryption, as the raw reads are.
+
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use latchkey_domain::crypto::{Sealed, WireKey};
+use latchkey_domain::model::PlainSecret;
+use latchkey_domain::ports::{Authorizer, Grant};
+use latchkey_domain::{AccessError, Reason};
+use serde::Serialize;
+
+use super::error::HttpError;
+use super::params::{Params, secret_name};
+use super::reply::{Pairs, caller, json_with_etag, query, time};
+use super::{Http, Peer};
+use crate::error::SecretsError;
+
+/// One secret in Infisical's encrypted form.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Encrypted<'a> {
+    id: &'a str,
+    #[serde(rename = "_id")]
+    underscore_id: &'a str,
+    #[serde(rename = "__v")]
+    revision: u8,
+    version: u64,
+    workspace: &'a str,
+    environment: &'a str,
+    r#type: &'static str,
+    user: Option<()>,
+    /// Latchkey has no folder ids; the path names the folder.
+    folder_id: &'a str,
+    tags: [(); 0],
+    secret_key_ciphertext: String,
+    #[serde(rename = "secretKeyIV")]
+    secret_key_iv: String,
+    secret_key_tag: String,
+    secret_value_ciphertext: String,
+    #[serde(rename = "secretValueIV")]
+    secret_value_iv: String,
+    secret_value_tag: String,
+    secret_comment_ciphertext: String,
+    #[serde(rename = "secretCommentIV")]
+    secret_comment_iv: String,
+    secret_comment_tag: String,
+    algorithm: &'static str,
+    key_encoding: &'static str,
+    skip_multiline_encoding: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+fn b64(sealed: &Sealed) -> (String, String, String) {
+    (
+        STANDARD.encode(&sealed.ciphertext),
+        STANDARD.encode(&sealed.iv),
+        STANDARD.encode(&sealed.tag),
+    )
+}
+
+fn encrypted<'a>(key: &WireKey, plain: &'a PlainSecret) -> Result<Encrypted<'a>, HttpError> {
+    let seal = |text: &str| {
+        key.seal_for_infisical(text.as_bytes(), &mut rand::rngs::OsRng)
+            .map(|s| b64(&s))
+            .map_err(|e| {
+                HttpError(SecretsError::Undecryptable(format!(
+                    "re-encrypting for an Infisical client: {e}"
+                )))
+            })
+    };
+    let secret = &plain.secret;
+    let (key_ct, key_iv, key_tag) = seal(secret.key.name.as_str())?;
+    let (value_ct, value_iv, value_tag) = seal(&plain.value)?;
+    // Some CLIs fail a whole read when the comment does not decrypt, so an
+    // empty comment is a real encryption too.
+    let (comment_ct, comment_iv, comment_tag) = seal("")?;
+    Ok(Encrypted {
+        id: &secret.id,
+        underscore_id: &secret.id,
+        revision: 0,
+        version: secret.version,
+        workspace: secret.key.project_id.as_str(),
+        environment: secret.key.environment.as_str(),
+        r#type: "shared",
+        user: None,
+        folder_id: secret.key.path.as_str(),
+        tags: [],
+        secret_key_ciphertext: key_ct,
+        secret_key_iv: key_iv,
+        secret_key_tag: key_tag,
+        secret_value_ciphertext: value_ct,
+        secret_value_iv: value_iv,
+        secret_value_tag: value_tag,
+        secret_comment_ciphertext: comment_ct,
+        secret_comment_iv: comment_iv,
+        secret_comment_tag: comment_tag,
+        algorithm: "aes-256-gcm",
+        key_encoding: "utf8",
+        skip_multiline_encoding: false,
+        created_at: time(secret.created_at),
+        updated_at: time(secret.updated_at),
+    })
+}
+
+/// The project key of a raw grant.
+fn project_key(grant: &Grant) -> Result<&WireKey, HttpError> {
+    grant.project_key.as_ref().ok_or_else(|| {
+        HttpError(SecretsError::Undecryptable(
+            "the auth service granted a raw call without the project key".to_owned(),
+        ))
+    })
+}
+
+/// An end-to-end encrypted project's refusal, saying why for these clients.
+fn explained(err: SecretsError) -> HttpError {
+    match err {
+        SecretsError::Denied(e) if e.reason == Reason::E2eeEnabled => {
+            HttpError(SecretsError::Denied(AccessError::new(
+                Reason::E2eeEnabled,
+                "this project is end-to-end encrypted: Latchkey binds its ciphertexts to their \
+                 location, which Infisical's encrypted GET /api/v3/secrets clients cannot check, \
+                 and re-encrypting them would need the project key on the server; read it with \
+                 Latchkey's gRPC API (latchkey secrets, latchkey-client) instead",
+            )))
+        }
+        other => HttpError(other),
+    }
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    secrets: Vec<Encrypted<'a>>,
+    imports: [(); 0],
+}
+
+#[derive(Serialize)]
+struct One<'a> {
+    secret: Encrypted<'a>,
+}
+
+/// `GET /api/v3/secrets`: one folder, encrypted per response.
+pub(super) async fn list<A: Authorizer>(
+    State(http): State<Arc<Http<A>>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    pairs: Pairs,
+) -> Result<Response, HttpError> {
+    let params = Params::from_query(query(pairs)?);
+    let caller = caller(&http, &headers, peer)?;
+    let folder = params.folder()?;
+    let recursive = params.flag(&["recursive"], false)?;
+    params.flag(&["include_imports", "includeImports"], false)?;
+    let (grant, plain) = http
+        .app
+        .list_raw(&caller, &folder, recursive)
+        .await
+        .map_err(explained)?;
+    let key = project_key(&grant)?;
+    let secrets = plain
+        .iter()
+        .map(|p| encrypted(key, p))
+        .collect::<Result<_, _>>()?;
+    json_with_etag(
+        &headers,
+        &Listing {
+            secrets,
+            imports: [],
+        },
+    )
+}
+
+/// `GET /api/v3/secrets/{name}`; `type=personal` (these clients' default)
+/// is served the shared secret, the only kind Latchkey has.
+pub(super) async fn get<A: Authorizer>(
+    State(http): State<Arc<Http<A>>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    pairs: Pairs,
+) -> Result<Response, HttpError> {
+    let params = Params::from_query(query(pairs)?);
+    let caller = caller(&http, &headers, peer)?;
+    let (folder, name) = (params.folder()?, secret_name(&name)?);
+    let (grant, plain) = http
+        .app
+        .get_raw(&caller, &folder, &name)
+        .await
+        .map_err(explained)?;
+    let secret = encrypted(project_key(&grant)?, &plain)?;
+    json_with_etag(&headers, &One { secret })
+}
