@@ -4,13 +4,13 @@
 //! (SDKs, CLI, Kubernetes operator) read and write through it unchanged;
 //! `INFISICAL-COMPAT.md` is the reference for what they send and read.
 //!
-//! - [`encrypted`]: the older clients' encrypted reads (`GET /api/v3/secrets`).
-//! - [`error`]: denials and bad input as Infisical's JSON error bodies.
-//! - [`params`]: query strings and bodies to domain types.
-//! - [`raw`]: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
-//! - [`service_token`]: `GET /api/v2/service-token`, what a service token is.
-//! - [`reply`]: the caller, the query string and JSON replies.
-//! - [`trace`]: the per-request span, trace context and metrics.
+//! - `encrypted`: the older clients' encrypted reads (`GET /api/v3/secrets`).
+//! - `error`: denials and bad input as Infisical's JSON error bodies.
+//! - `params`: query strings and bodies to domain types.
+//! - `raw`: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
+//! - `service_token`: `GET /api/v2/service-token`, what a service token is.
+//! - `reply`: the caller, the query string and JSON replies.
+//! - `trace`: the per-request span, trace context and metrics.
 
 mod encrypted;
 mod error;
