@@ -581,3 +581,70 @@ async fn the_encrypted_reads_refuse_an_e2ee_project_saying_why() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_renew_and_revoke_work_on_the_access_token_in_the_body() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let project = stack.create_project(false).await;
+    let (_, token) = stack.identity_in_project(&project, "viewer", 0).await;
+    let body = || Some(serde_json::json!({ "accessToken": token }));
+    let read = format!("/api/v3/secrets/raw?workspaceId={project}&environment=dev");
+
+    let renewed = http(
+        &stack,
+        "POST",
+        "/api/v1/auth/token/renew",
+        None,
+        &[],
+        body(),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.json());
+    let reply = renewed.json();
+    assert_eq!(reply["accessToken"], token.as_str());
+    assert_eq!(reply["tokenType"], "Bearer");
+    assert!(
+        reply["expiresIn"].as_i64().is_some_and(|s| s > 0),
+        "{reply}"
+    );
+    assert!(reply["accessTokenMaxTTL"].is_i64(), "{reply}");
+    assert_eq!(
+        http(&stack, "GET", &read, Some(&token), &[], None)
+            .await
+            .status,
+        200
+    );
+
+    let missing = http(&stack, "POST", "/api/v1/auth/token/revoke", None, &[], None).await;
+    assert_eq!(
+        assert_error(&missing, 400, "INVALID_ARGUMENT")["field"],
+        "accessToken"
+    );
+
+    let revoked = http(
+        &stack,
+        "POST",
+        "/api/v1/auth/token/revoke",
+        None,
+        &[],
+        body(),
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.json());
+    assert_eq!(
+        revoked.json()["message"],
+        "Successfully revoked access token"
+    );
+    let after = http(&stack, "GET", &read, Some(&token), &[], None).await;
+    assert_error(&after, 401, "TOKEN_REVOKED");
+    let renew_revoked = http(
+        &stack,
+        "POST",
+        "/api/v1/auth/token/renew",
+        None,
+        &[],
+        body(),
+    )
+    .await;
+    assert_error(&renew_revoked, 401, "TOKEN_REVOKED");
+}

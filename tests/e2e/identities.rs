@@ -120,6 +120,7 @@ async fn renew(
         .await
         .renew_access_token(auth_pb::RenewAccessTokenRequest {
             access_token: token.to_owned(),
+            client_ip: String::new(),
         })
         .await
         .map(tonic::Response::into_inner)
@@ -361,6 +362,7 @@ async fn renewing_a_revoked_or_exhausted_token_fails_with_its_reason(backend: Ba
         .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
             access_token: other.clone(),
             token_id: String::new(),
+            client_ip: String::new(),
         })
         .await
         .unwrap();
@@ -500,6 +502,7 @@ async fn revocation_is_immediate_where_made_and_within_the_cache_bound_elsewhere
         .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
             access_token: token.clone(),
             token_id: String::new(),
+            client_ip: String::new(),
         })
         .await
         .unwrap();
@@ -1075,6 +1078,7 @@ async fn holder_cannot_revoke_its_token_from_an_untrusted_ip(backend: Backend) {
             .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
                 access_token: token.clone(),
                 token_id: String::new(),
+                client_ip: String::new(),
             })
             .await,
         Code::PermissionDenied,

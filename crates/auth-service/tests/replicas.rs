@@ -159,6 +159,7 @@ async fn revocation_through_one_process_is_honoured_by_the_other_within_the_boun
         .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
             access_token: token.clone(),
             token_id: String::new(),
+            client_ip: String::new(),
         })
         .await
         .unwrap();

@@ -269,7 +269,10 @@ pub(crate) async fn run(ctx: &Context, cmd: IdentityCommand) -> Result<(), CliEr
                     )
                 })?;
             let renewed = auth
-                .renew_access_token(auth_pb::RenewAccessTokenRequest { access_token })
+                .renew_access_token(auth_pb::RenewAccessTokenRequest {
+                    access_token,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner();
             println!(
@@ -289,6 +292,7 @@ pub(crate) async fn run(ctx: &Context, cmd: IdentityCommand) -> Result<(), CliEr
             auth.revoke_access_token(auth_pb::RevokeAccessTokenRequest {
                 access_token: access_token.unwrap_or_default(),
                 token_id: token_id.unwrap_or_default(),
+                client_ip: String::new(),
             })
             .await?;
             println!("Access token revoked.");

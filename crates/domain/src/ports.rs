@@ -138,6 +138,15 @@ pub struct ServiceTokenDetails {
     pub encrypted_project_key: Sealed,
 }
 
+/// A renewed machine identity access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewed {
+    /// Seconds until its new expiry.
+    pub expires_in: i64,
+    /// The max TTL it was issued under, in seconds.
+    pub max_ttl: i64,
+}
+
 /// Decides whether a call is allowed.
 pub trait Authorizer: Send + Sync + 'static {
     /// Authorizes one call, consuming one use of the token when allowed.
@@ -154,6 +163,21 @@ pub trait Authorizer: Send + Sync + 'static {
         token: BearerToken,
         client_ip: Option<IpAddr>,
     ) -> impl Future<Output = Result<Option<ServiceTokenDetails>, AuthorizeError>> + Send;
+
+    /// Renews a machine identity access token (Token Auth), checked as the
+    /// auth service checks its own `RenewAccessToken` for `client_ip`.
+    fn renew(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> impl Future<Output = Result<Renewed, AuthorizeError>> + Send;
+
+    /// Revokes a machine identity access token by the token itself.
+    fn revoke(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> impl Future<Output = Result<(), AuthorizeError>> + Send;
 }
 
 #[cfg(test)]

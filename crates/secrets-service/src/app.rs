@@ -10,7 +10,7 @@ use latchkey_domain::crypto::{Sealed, secret_aad};
 use latchkey_domain::model::{Folder, PlainSecret, Secret, SecretKey, check_envelope, check_value};
 use latchkey_domain::path::SecretName;
 use latchkey_domain::ports::{
-    AuthorizationRequest, Authorizer, BearerToken, Grant, ServiceTokenDetails,
+    AuthorizationRequest, Authorizer, BearerToken, Grant, Renewed, ServiceTokenDetails,
 };
 use latchkey_domain::scope::Action;
 use latchkey_domain::{AccessError, Reason};
@@ -205,6 +205,25 @@ impl<A: Authorizer> SecretsApp<A> {
                 )
                 .into()
             })
+    }
+
+    /// Renews a machine identity access token on its holder's behalf
+    /// (Infisical's Token Auth renew): the auth service's own rules apply.
+    pub async fn renew_access_token(
+        &self,
+        token: BearerToken,
+        ip: Option<IpAddr>,
+    ) -> Result<Renewed, SecretsError> {
+        Ok(self.authorizer.renew(token, ip).await?)
+    }
+
+    /// Revokes a machine identity access token by the token itself.
+    pub async fn revoke_access_token(
+        &self,
+        token: BearerToken,
+        ip: Option<IpAddr>,
+    ) -> Result<(), SecretsError> {
+        Ok(self.authorizer.revoke(token, ip).await?)
     }
 
     async fn authorize(

@@ -7,7 +7,8 @@ use std::time::Duration;
 use std::net::IpAddr;
 
 use latchkey_domain::ports::{
-    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, ServiceTokenDetails,
+    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, Renewed,
+    ServiceTokenDetails,
 };
 use latchkey_domain::scope::ScopeCache;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
@@ -180,13 +181,7 @@ fn channel(
 
 impl Authorizer for GrpcAuthorizer {
     async fn authorize(&self, req: AuthorizationRequest) -> Result<Grant, AuthorizeError> {
-        let mut request = tonic::Request::new(pb::AuthorizeRequest::from(&req));
-        let key = MetadataValue::try_from(self.internal_key.expose()).map_err(|_| {
-            unavailable("the internal key is not valid metadata; check LATCHKEY_INTERNAL_KEY")
-        })?;
-        request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
-        // The auth service's span joins this call's trace.
-        latchkey_service_kit::telemetry::inject_trace_context(request.metadata_mut());
+        let request = self.internal(pb::AuthorizeRequest::from(&req))?;
         let mut reply = self
             .client()
             .authorize(request)
@@ -211,19 +206,14 @@ impl Authorizer for GrpcAuthorizer {
         token: BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<Option<ServiceTokenDetails>, AuthorizeError> {
-        let mut request = tonic::Request::new(pb::LookupTokenRequest {
-            client_ip: client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        });
-        let key = MetadataValue::try_from(self.internal_key.expose()).map_err(|_| {
-            unavailable("the internal key is not valid metadata; check LATCHKEY_INTERNAL_KEY")
+        let mut request = self.internal(pb::LookupTokenRequest {
+            client_ip: ip_text(client_ip),
         })?;
-        request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
         let bearer =
             MetadataValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
                 AccessError::new(Reason::TokenMalformed, "the token is not valid header text")
             })?;
         request.metadata_mut().insert("authorization", bearer);
-        latchkey_service_kit::telemetry::inject_trace_context(request.metadata_mut());
         let reply = self
             .client()
             .lookup_token(request)
@@ -235,6 +225,63 @@ impl Authorizer for GrpcAuthorizer {
             unavailable(&format!("the auth service sent a malformed {}", e.field)).into()
         })
     }
+
+    async fn renew(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Renewed, AuthorizeError> {
+        let request = self.internal(pb::RenewAccessTokenRequest {
+            access_token: token.expose().to_owned(),
+            client_ip: ip_text(client_ip),
+        })?;
+        let reply = self
+            .client()
+            .renew_access_token(request)
+            .await
+            .map_err(|status| authorize_error(&status))?
+            .into_inner();
+        Ok(Renewed {
+            expires_in: reply.expires_in,
+            max_ttl: reply.access_token_max_ttl,
+        })
+    }
+
+    async fn revoke(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), AuthorizeError> {
+        let request = self.internal(pb::RevokeAccessTokenRequest {
+            access_token: token.expose().to_owned(),
+            token_id: String::new(),
+            client_ip: ip_text(client_ip),
+        })?;
+        self.client()
+            .revoke_access_token(request)
+            .await
+            .map_err(|status| authorize_error(&status))?;
+        Ok(())
+    }
+}
+
+impl GrpcAuthorizer {
+    /// `body` as an internal call: the internal key, and the current span's
+    /// trace context so the auth service's span joins this call's trace.
+    fn internal<T>(&self, body: T) -> Result<tonic::Request<T>, AuthorizeError> {
+        let mut request = tonic::Request::new(body);
+        let key = MetadataValue::try_from(self.internal_key.expose()).map_err(|_| {
+            unavailable("the internal key is not valid metadata; check LATCHKEY_INTERNAL_KEY")
+        })?;
+        request.metadata_mut().insert(INTERNAL_KEY_HEADER, key);
+        latchkey_service_kit::telemetry::inject_trace_context(request.metadata_mut());
+        Ok(request)
+    }
+}
+
+/// A client address as the auth service's internal `client_ip` fields take it.
+fn ip_text(ip: Option<IpAddr>) -> String {
+    ip.map(|ip| ip.to_string()).unwrap_or_default()
 }
 
 /// A scope list's cache key: its environments and globs, which hold no `\0`.

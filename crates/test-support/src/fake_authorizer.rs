@@ -71,4 +71,25 @@ impl Authorizer for FakeAuthorizer {
         // A refusing fake refuses this too; a granting one knows no token.
         self.answer.clone().map(|_| None)
     }
+
+    async fn renew(
+        &self,
+        _token: latchkey_domain::ports::BearerToken,
+        _client_ip: Option<std::net::IpAddr>,
+    ) -> Result<latchkey_domain::ports::Renewed, AuthorizeError> {
+        self.answer
+            .clone()
+            .map(|_| latchkey_domain::ports::Renewed {
+                expires_in: 0,
+                max_ttl: 0,
+            })
+    }
+
+    async fn revoke(
+        &self,
+        _token: latchkey_domain::ports::BearerToken,
+        _client_ip: Option<std::net::IpAddr>,
+    ) -> Result<(), AuthorizeError> {
+        self.answer.clone().map(drop)
+    }
 }

@@ -55,6 +55,35 @@ impl AuthGrpc {
         self.app.caller(&bearer(request)?, self.ip(request)).await
     }
 
+    /// The caller's address, or, when the request names one (`named`), the
+    /// address of the client the secrets service acts for: only it may name
+    /// one, where `Authorize` is served and with the internal key.
+    fn client_ip_for<T>(
+        &self,
+        request: &Request<T>,
+        named: &str,
+    ) -> Result<Option<IpAddr>, AuthError> {
+        if named.is_empty() {
+            return Ok(self.ip(request));
+        }
+        self.check_gate(request)?;
+        let presented = request
+            .metadata()
+            .get(INTERNAL_KEY_HEADER)
+            .and_then(|v| v.to_str().ok());
+        self.app.check_internal_key(presented)?;
+        let ip = named.parse().map_err(|_| {
+            AuthError::from(latchkey_domain::InvalidInput::new(
+                "client_ip",
+                format!(
+                    "{} is not an IP address",
+                    latchkey_domain::error::excerpt(named)
+                ),
+            ))
+        })?;
+        Ok(Some(ip))
+    }
+
     fn ip<T>(&self, request: &Request<T>) -> Option<IpAddr> {
         client_ip(
             request.remote_addr().map(|a| a.ip()),
@@ -290,7 +319,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::RenewAccessTokenRequest>,
     ) -> Reply<pb::RenewAccessTokenResponse> {
-        let ip = self.ip(&request);
+        let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
         let token = match request.get_ref().access_token.as_str() {
             "" => bearer(&request)?,
             given => BearerToken::new(given),
@@ -310,9 +339,8 @@ impl AuthService for AuthGrpc {
     ) -> Reply<pb::RevokeAccessTokenResponse> {
         match parse(request.get_ref())? {
             RevokeTarget::Own(token) => {
-                self.app
-                    .revoke_own_access_token(&token, self.ip(&request))
-                    .await?;
+                let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
+                self.app.revoke_own_access_token(&token, ip).await?;
             }
             RevokeTarget::ById(id) => {
                 let caller = self.caller(&request).await?;
@@ -354,28 +382,7 @@ impl AuthService for AuthGrpc {
         request: Request<pb::LookupTokenRequest>,
     ) -> Reply<pb::LookupTokenResponse> {
         let token = bearer(&request)?;
-        let ip = if request.get_ref().client_ip.is_empty() {
-            self.ip(&request)
-        } else {
-            // Only the secrets service, where Authorize is served and with
-            // the internal key, may name the address it asks on behalf of.
-            self.check_gate(&request)?;
-            let presented = request
-                .metadata()
-                .get(INTERNAL_KEY_HEADER)
-                .and_then(|v| v.to_str().ok());
-            self.app.check_internal_key(presented)?;
-            let text = &request.get_ref().client_ip;
-            Some(text.parse().map_err(|_| {
-                AuthError::from(latchkey_domain::InvalidInput::new(
-                    "client_ip",
-                    format!(
-                        "{} is not an IP address",
-                        latchkey_domain::error::excerpt(text)
-                    ),
-                ))
-            })?)
-        };
+        let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
         let lookup = self.app.lookup(&token, ip).await?;
         Ok(Response::new(lookup::reply(lookup)))
     }

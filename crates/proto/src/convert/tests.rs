@@ -116,6 +116,7 @@ fn revoking_needs_a_token_or_an_id() {
     let by_id = auth::RevokeAccessTokenRequest {
         access_token: "ignored".to_owned(),
         token_id: "t1".to_owned(),
+        client_ip: String::new(),
     };
     assert!(
         matches!(RevokeTarget::try_from(&by_id), Ok(RevokeTarget::ById(id)) if id.as_str() == "t1")

@@ -10,6 +10,7 @@
 //! - `raw`: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
 //! - `service_token`: `GET /api/v2/service-token`, what a service token is.
 //! - `reply`: the caller, the query string and JSON replies.
+//! - `token_auth`: Token Auth renew and revoke for machine identity tokens.
 //! - `trace`: the per-request span, trace context and metrics.
 
 mod encrypted;
@@ -18,6 +19,7 @@ mod params;
 mod raw;
 mod reply;
 mod service_token;
+mod token_auth;
 mod trace;
 
 use std::net::SocketAddr;
@@ -26,7 +28,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::ports::Authorizer;
 use latchkey_service_kit::serve::{MAX_REQUEST_BYTES, Shutdown, prepare_accepted};
@@ -53,6 +55,8 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
         trusted_proxies,
     });
     Router::new()
+        .route("/api/v1/auth/token/renew", post(token_auth::renew::<A>))
+        .route("/api/v1/auth/token/revoke", post(token_auth::revoke::<A>))
         .route("/api/v2/service-token", get(service_token::describe::<A>))
         .route("/api/v3/secrets", get(encrypted::list::<A>))
         .route("/api/v3/secrets/{name}", get(encrypted::get::<A>))
