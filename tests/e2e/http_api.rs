@@ -648,3 +648,133 @@ async fn token_auth_renew_and_revoke_work_on_the_access_token_in_the_body() {
     .await;
     assert_error(&renew_revoked, 401, "TOKEN_REVOKED");
 }
+
+/// Asks the same listing over HTTP and gRPC with `token`; both must refuse
+/// with `want`, HTTP with `status`.
+async fn refused_alike(stack: &Stack, token: &str, project: &str, want: &str, status: u16) {
+    let target = format!("/api/v3/secrets/raw?workspaceId={project}&environment=dev");
+    let reply = http(stack, "GET", &target, Some(token), &[], None).await;
+    assert_error(&reply, status, want);
+    let request = secrets_pb::ListSecretsRequest {
+        project_id: project.to_owned(),
+        environment: "dev".into(),
+        secret_path: "/".into(),
+        recursive: false,
+    };
+    let denied = stack
+        .secrets_client()
+        .await
+        .list_secrets_raw(with_token(request, token))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&denied), want, "gRPC: {denied:?}");
+}
+
+/// Every denial reason of DESIGN.md over HTTP, each with the status
+/// Infisical's clients expect and the same reason as over gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_denial_reason_comes_back_over_http_with_its_status() {
+    use latchkey_proto::auth::v1 as auth_pb;
+    let mut stack = Stack::start_with(
+        Backend::Sqlite,
+        &[
+            ("LATCHKEY_TOKEN_FAILURE_BURST", "2"),
+            ("LATCHKEY_TOKEN_FAILURE_REFILL_SECONDS", "600"),
+        ],
+    )
+    .await
+    .unwrap();
+    let project = stack.create_project(false).await;
+    let service = |scopes: &'static [&'static str], permissions: &'static [&'static str]| {
+        Stack::token_request(&project, scopes, permissions)
+    };
+    let id_of = |token: &str| token.split('.').nth(1).unwrap().to_owned();
+    let admin = stack.admin_token.clone();
+
+    // PERMISSION_DENIED: a write-only token reads.
+    let write_only = stack
+        .create_service_token(service(&["dev:/**"], &["write"]))
+        .await;
+    refused_alike(&stack, &write_only, &project, "PERMISSION_DENIED", 403).await;
+
+    // IP_NOT_TRUSTED: the token allows another address than loopback.
+    let mut request = service(&["dev:/**"], &["read"]);
+    request.trusted_ips = vec!["10.0.0.1".into()];
+    let elsewhere = stack.create_service_token(request).await;
+    refused_alike(&stack, &elsewhere, &project, "IP_NOT_TRUSTED", 403).await;
+
+    // TOKEN_INACTIVE and TOKEN_REVOKED.
+    let inactive = stack
+        .create_service_token(service(&["dev:/**"], &["read"]))
+        .await;
+    let mut auth = stack.auth_client().await;
+    auth.set_service_token_active(with_token(
+        auth_pb::SetServiceTokenActiveRequest {
+            token_id: id_of(&inactive),
+            active: false,
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    refused_alike(&stack, &inactive, &project, "TOKEN_INACTIVE", 401).await;
+    let deleted = stack
+        .create_service_token(service(&["dev:/**"], &["read"]))
+        .await;
+    auth.delete_service_token(with_token(
+        auth_pb::DeleteServiceTokenRequest {
+            token_id: id_of(&deleted),
+        },
+        &admin,
+    ))
+    .await
+    .unwrap();
+    refused_alike(&stack, &deleted, &project, "TOKEN_REVOKED", 401).await;
+
+    // TOKEN_USES_EXHAUSTED: one use, spent.
+    let (_, once) = stack.identity_in_project(&project, "viewer", 1).await;
+    let target = format!("/api/v3/secrets/raw?workspaceId={project}&environment=dev");
+    assert_eq!(
+        http(&stack, "GET", &target, Some(&once), &[], None)
+            .await
+            .status,
+        200
+    );
+    refused_alike(&stack, &once, &project, "TOKEN_USES_EXHAUSTED", 401).await;
+
+    // TOO_MANY_FAILED_ATTEMPTS, with Retry-After: two wrong secrets spend
+    // the token id's budget.
+    let guarded = stack
+        .create_service_token(service(&["dev:/**"], &["read"]))
+        .await;
+    let wrong = format!("st.{}.{:032x}", id_of(&guarded), 7);
+    for _ in 0..2 {
+        let reply = http(&stack, "GET", &target, Some(&wrong), &[], None).await;
+        assert_error(&reply, 401, "TOKEN_INVALID");
+    }
+    let limited = http(&stack, "GET", &target, Some(&wrong), &[], None).await;
+    assert_error(&limited, 429, "TOO_MANY_FAILED_ATTEMPTS");
+    assert!(
+        limited
+            .header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s > 0)),
+        "{:?}",
+        limited.headers
+    );
+    refused_alike(&stack, &wrong, &project, "TOO_MANY_FAILED_ATTEMPTS", 429).await;
+
+    // TOKEN_EXPIRED: a minute's token, two minutes later.
+    let mut request = service(&["dev:/**"], &["read"]);
+    request.expires_in_seconds = 60;
+    let short = stack.create_service_token(request).await;
+    stack.clock.advance(chrono::Duration::minutes(2));
+    refused_alike(&stack, &short, &project, "TOKEN_EXPIRED", 401).await;
+
+    // AUTH_UNAVAILABLE: the auth service is gone; the secrets service
+    // fails closed, cache or not.
+    let valid = stack
+        .create_service_token(service(&["dev:/**"], &["read"]))
+        .await;
+    stack.stop_auth().await;
+    refused_alike(&stack, &valid, &project, "AUTH_UNAVAILABLE", 503).await;
+}
