@@ -14,6 +14,7 @@ mod crash;
 mod delegation;
 mod http_api;
 mod identities;
+mod infisical_replays;
 mod root_key_rotation;
 mod secrets_replicas;
 mod service_tokens;
