@@ -163,6 +163,33 @@ async fn an_identity_token_writes_reads_lists_and_deletes_over_v3_raw_and_v4() {
     .await;
     assert_eq!(created.status, 200, "{}", created.json());
     assert_eq!(created.json()["secret"]["version"], 1);
+    // As on Infisical: a create of an existing secret and an update of a
+    // missing one are refused, and change nothing.
+    let again = http(
+        &stack,
+        "POST",
+        "/api/v3/secrets/raw/DB_URL",
+        Some(&token),
+        &[],
+        Some(serde_json::json!({
+            "workspaceId": project, "environment": "dev", "secretPath": "/app",
+            "secretValue": "postgres://clobbered",
+        })),
+    )
+    .await;
+    assert_error(&again, 400, "ALREADY_EXISTS");
+    let missing = http(
+        &stack,
+        "PATCH",
+        "/api/v3/secrets/raw/NOPE",
+        Some(&token),
+        &[],
+        Some(serde_json::json!({
+            "workspaceId": project, "environment": "dev", "secretPath": "/app", "secretValue": "v",
+        })),
+    )
+    .await;
+    assert_error(&missing, 404, "NOT_FOUND");
 
     let updated = http(
         &stack,

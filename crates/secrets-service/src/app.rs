@@ -14,6 +14,7 @@ use latchkey_domain::ports::{
 };
 use latchkey_domain::scope::Action;
 use latchkey_domain::{AccessError, Reason};
+pub use latchkey_store::secrets::WriteMode;
 
 /// Who is calling: their token and address.
 #[derive(Debug, Clone)]
@@ -148,7 +149,7 @@ impl<A: Authorizer> SecretsApp<A> {
             .authorize(caller, folder, Action::Write, false, false)
             .await?;
         let key = secret_key(&grant, folder, name);
-        Ok(self.store.put(&key, sealed).await?)
+        self.write(&key, sealed, WriteMode::Upsert, folder).await
     }
 
     /// Encrypts a plaintext value under the project key and stores it.
@@ -159,6 +160,21 @@ impl<A: Authorizer> SecretsApp<A> {
         name: &SecretName,
         value: &str,
     ) -> Result<Secret, SecretsError> {
+        self.set_raw_as(caller, folder, name, value, WriteMode::Upsert)
+            .await
+    }
+
+    /// [`SecretsApp::set_raw`] under `mode`: Infisical's create refuses an
+    /// existing secret (`AlreadyExists`) and its update a missing one
+    /// (`NotFound`), both decided after authorisation.
+    pub async fn set_raw_as(
+        &self,
+        caller: &Caller,
+        folder: &Folder,
+        name: &SecretName,
+        value: &str,
+        mode: WriteMode,
+    ) -> Result<Secret, SecretsError> {
         check_value(value)?;
         let grant = self
             .authorize(caller, folder, Action::Write, true, false)
@@ -168,7 +184,26 @@ impl<A: Authorizer> SecretsApp<A> {
         let sealed = project_key
             .seal(value.as_bytes(), &aad(&key), &mut rand::rngs::OsRng)
             .map_err(|e| SecretsError::Undecryptable(format!("encrypting {}: {e}", key.name)))?;
-        Ok(self.store.put(&key, sealed).await?)
+        self.write(&key, sealed, mode, folder).await
+    }
+
+    async fn write(
+        &self,
+        key: &SecretKey,
+        sealed: Sealed,
+        mode: WriteMode,
+        folder: &Folder,
+    ) -> Result<Secret, SecretsError> {
+        match self.store.put(key, sealed, mode).await? {
+            Some(secret) => Ok(secret),
+            None if mode == WriteMode::CreateOnly => Err(SecretsError::AlreadyExists(format!(
+                "secret {:?} already exists in {}:{}; update it instead",
+                key.name.as_str(),
+                folder.environment,
+                folder.path
+            ))),
+            None => Err(not_found(folder, &key.name)),
+        }
     }
 
     /// Deletes a secret; returns it as it was (its ciphertext, which a

@@ -17,6 +17,9 @@ pub enum SecretsError {
     /// No such secret.
     #[error("{0}")]
     NotFound(String),
+    /// A create-only write found the secret there.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -45,6 +48,8 @@ pub enum Outcome<'a> {
     Invalid(&'a InvalidInput),
     /// No such secret (or project).
     NotFound(&'a str),
+    /// A create-only write found the secret there.
+    AlreadyExists(&'a str),
     /// Our fault; details stay in the log.
     Internal,
 }
@@ -70,6 +75,7 @@ impl SecretsError {
                 Outcome::Invalid(e)
             }
             SecretsError::NotFound(m) => Outcome::NotFound(m),
+            SecretsError::AlreadyExists(m) => Outcome::AlreadyExists(m),
             SecretsError::Store(StoreError::Conflict(m)) => {
                 tracing::info!(error = %m, "conflict");
                 Outcome::Internal
@@ -96,6 +102,7 @@ impl From<SecretsError> for Status {
             Outcome::Denied(e) => status::access_denied(e),
             Outcome::Invalid(e) => status::invalid_argument(e),
             Outcome::NotFound(m) => status::not_found(m),
+            Outcome::AlreadyExists(m) => Status::already_exists(m),
             Outcome::Internal => status::internal(),
         }
     }

@@ -19,7 +19,7 @@ use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use latchkey_domain::ports::Clock;
 use latchkey_service_kit::cache::TtlCache;
 use latchkey_store::StoreError;
-use latchkey_store::secrets::SecretStore;
+use latchkey_store::secrets::{SecretStore, WriteMode};
 
 /// What a cache entry answers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -145,9 +145,15 @@ impl CachedSecretStore {
         Ok(rows.first().cloned())
     }
 
-    /// Stores the secret's next version.
-    pub async fn put(&self, key: &SecretKey, sealed: Sealed) -> Result<Secret, StoreError> {
-        let result = self.store.put(key, sealed, self.clock.now()).await;
+    /// Stores the secret's next version under `mode`; `None` when `mode`
+    /// refused.
+    pub async fn put(
+        &self,
+        key: &SecretKey,
+        sealed: Sealed,
+        mode: WriteMode,
+    ) -> Result<Option<Secret>, StoreError> {
+        let result = self.store.put_as(key, sealed, self.clock.now(), mode).await;
         // Also on an error: the commit may have happened.
         self.written(key);
         result

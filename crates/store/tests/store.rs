@@ -20,7 +20,7 @@ use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use latchkey_domain::scope::{Permissions, Scope, Scopes};
 use latchkey_store::StoreError;
 use latchkey_store::auth::AuthStore;
-use latchkey_store::secrets::SecretStore;
+use latchkey_store::secrets::{SecretStore, WriteMode};
 use latchkey_test_support::{Backend, TestDb, backend_tests};
 
 backend_tests!(
@@ -28,6 +28,7 @@ backend_tests!(
     concurrent_writes_of_one_secret_get_distinct_versions,
     recursive_listing_treats_like_wildcards_and_case_literally,
     deleting_a_secret_removes_it_and_reports_absence,
+    create_only_and_update_only_writes_refuse_without_changing_anything,
     revoked_token_keeps_its_hash_but_loses_its_key_copy,
     reaper_removes_expired_and_long_revoked_tokens_only,
     reaper_removes_long_expired_and_long_revoked_access_tokens_only,
@@ -173,6 +174,52 @@ async fn recursive_listing_treats_like_wildcards_and_case_literally(backend: Bac
         .await
         .unwrap();
     assert_eq!(flat.len(), 1);
+}
+
+async fn create_only_and_update_only_writes_refuse_without_changing_anything(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = SecretStore::connect(&db.url).await.unwrap();
+    let k = key("/", "A");
+    let missing = store
+        .put_as(&k, sealed(1), Utc::now(), WriteMode::UpdateOnly)
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+    assert!(
+        store.get(&k).await.unwrap().is_none(),
+        "nothing was created"
+    );
+
+    let created = store
+        .put_as(&k, sealed(2), Utc::now(), WriteMode::CreateOnly)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.version, 1);
+    let twice = store
+        .put_as(&k, sealed(3), Utc::now(), WriteMode::CreateOnly)
+        .await
+        .unwrap();
+    assert!(twice.is_none());
+    assert_eq!(
+        store.get(&k).await.unwrap().unwrap().sealed,
+        sealed(2),
+        "unchanged"
+    );
+
+    let updated = store
+        .put_as(&k, sealed(4), Utc::now(), WriteMode::UpdateOnly)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    // PostgreSQL keeps microseconds: the creation time stays, to that precision.
+    assert_eq!(
+        (updated.created_at - created.created_at).num_milliseconds(),
+        0
+    );
 }
 
 async fn deleting_a_secret_removes_it_and_reports_absence(backend: Backend) {

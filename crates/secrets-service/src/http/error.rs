@@ -36,35 +36,39 @@ struct Body<'a> {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let invalid_message;
-        let (status, reason, message, field, retry_after): (_, &'static str, _, _, _) =
-            match self.0.outcome() {
-                Outcome::Denied(e) => (
-                    StatusCode::from_u16(e.reason.status_class().http_status())
-                        .unwrap_or(StatusCode::FORBIDDEN),
-                    e.reason.as_str(),
-                    e.message.as_str(),
+        let (status, reason, message, field, retry_after): (_, &'static str, _, _, _) = match self
+            .0
+            .outcome()
+        {
+            Outcome::Denied(e) => (
+                StatusCode::from_u16(e.reason.status_class().http_status())
+                    .unwrap_or(StatusCode::FORBIDDEN),
+                e.reason.as_str(),
+                e.message.as_str(),
+                None,
+                e.retry_after,
+            ),
+            Outcome::Invalid(e) => {
+                invalid_message = e.to_string();
+                (
+                    StatusCode::BAD_REQUEST,
+                    latchkey_service_kit::status::INVALID_ARGUMENT_REASON,
+                    invalid_message.as_str(),
+                    Some(e.field.as_str()),
                     None,
-                    e.retry_after,
-                ),
-                Outcome::Invalid(e) => {
-                    invalid_message = e.to_string();
-                    (
-                        StatusCode::BAD_REQUEST,
-                        latchkey_service_kit::status::INVALID_ARGUMENT_REASON,
-                        invalid_message.as_str(),
-                        Some(e.field.as_str()),
-                        None,
-                    )
-                }
-                Outcome::NotFound(m) => (StatusCode::NOT_FOUND, "NOT_FOUND", m, None, None),
-                Outcome::Internal => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "internal error; the service log has the details",
-                    None,
-                    None,
-                ),
-            };
+                )
+            }
+            Outcome::NotFound(m) => (StatusCode::NOT_FOUND, "NOT_FOUND", m, None, None),
+            // Infisical answers a create of an existing secret with a 400.
+            Outcome::AlreadyExists(m) => (StatusCode::BAD_REQUEST, "ALREADY_EXISTS", m, None, None),
+            Outcome::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error; the service log has the details",
+                None,
+                None,
+            ),
+        };
         let body = Body {
             status_code: status.as_u16(),
             message,

@@ -18,6 +18,7 @@ use super::error::{HttpError, invalid};
 use super::params::{Params, secret_name};
 use super::reply::{Pairs, caller, json, json_with_etag, query, time};
 use super::{Http, Peer};
+use crate::app::WriteMode;
 
 type Shared<A> = State<Arc<Http<A>>>;
 
@@ -132,8 +133,8 @@ pub(super) async fn get<A: Authorizer>(
     )
 }
 
-/// `POST .../secrets/raw/{name}`: writes the value (a new version if the
-/// secret exists).
+/// `POST .../secrets/raw/{name}`: creates the secret; `400 ALREADY_EXISTS`
+/// if it exists, as Infisical answers.
 pub(super) async fn create<A: Authorizer>(
     state: Shared<A>,
     peer: ConnectInfo<Peer>,
@@ -145,7 +146,8 @@ pub(super) async fn create<A: Authorizer>(
     write(state, peer, name, headers, pairs, body, false).await
 }
 
-/// `PATCH .../secrets/raw/{name}`: the same write; renaming is refused.
+/// `PATCH .../secrets/raw/{name}`: writes the next version of an existing
+/// secret (`404` if there is none); renaming is refused.
 pub(super) async fn update<A: Authorizer>(
     state: Shared<A>,
     peer: ConnectInfo<Peer>,
@@ -185,7 +187,15 @@ async fn write<A: Authorizer>(
     let value = params
         .value("secretValue")
         .ok_or_else(|| invalid("secretValue", "required: the value to store (may be empty)"))?;
-    let secret = http.app.set_raw(&caller, &folder, &name, value).await?;
+    let mode = if update {
+        WriteMode::UpdateOnly
+    } else {
+        WriteMode::CreateOnly
+    };
+    let secret = http
+        .app
+        .set_raw_as(&caller, &folder, &name, value, mode)
+        .await?;
     Ok(json(&One {
         secret: RawSecret::new(&secret, Some(value)),
     }))

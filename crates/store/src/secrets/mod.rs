@@ -20,6 +20,18 @@ use crate::{StoreError, connect, corrupt, to_u64};
 /// How often a write retries after losing a race with a concurrent writer.
 const PUT_RETRIES: u32 = 20;
 
+/// When a write may happen: Infisical's create refuses an existing secret
+/// and its update a missing one; Latchkey's own set writes either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create or write the next version.
+    Upsert,
+    /// Only if the secret does not exist.
+    CreateOnly,
+    /// Only if the secret exists.
+    UpdateOnly,
+}
+
 /// The secrets service's repository.
 #[derive(Debug, Clone)]
 pub struct SecretStore {
@@ -42,11 +54,26 @@ impl SecretStore {
         sealed: Sealed,
         now: DateTime<Utc>,
     ) -> Result<Secret, StoreError> {
+        self.put_as(key, sealed, now, WriteMode::Upsert)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("an upsert was refused".to_owned()))
+    }
+
+    /// Like [`SecretStore::put`] under `mode`, decided in the writing
+    /// transaction (so two creates of one name cannot both succeed); `None`
+    /// when `mode` refused.
+    pub async fn put_as(
+        &self,
+        key: &SecretKey,
+        sealed: Sealed,
+        now: DateTime<Utc>,
+        mode: WriteMode,
+    ) -> Result<Option<Secret>, StoreError> {
         // Concurrent first writes race on the unique index, and SQLite lets one
         // writer in at a time: the loser retries and finds the row.
         let mut attempt = 0;
         loop {
-            match self.put_once(key, &sealed, now).await {
+            match self.put_once(key, &sealed, now, mode).await {
                 Err(StoreError::Conflict(_) | StoreError::Busy(_)) if attempt < PUT_RETRIES => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt)))
@@ -62,10 +89,15 @@ impl SecretStore {
         key: &SecretKey,
         sealed: &Sealed,
         now: DateTime<Utc>,
-    ) -> Result<Secret, StoreError> {
+        mode: WriteMode,
+    ) -> Result<Option<Secret>, StoreError> {
         let txn = self.db.begin().await?;
         // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
         let existing = find(key).lock_exclusive().one(&txn).await?;
+        match (mode, &existing) {
+            (WriteMode::CreateOnly, Some(_)) | (WriteMode::UpdateOnly, None) => return Ok(None),
+            _ => {}
+        }
         let (id, version, created_at) = match existing {
             Some(row) => {
                 let version = row.version + 1;
@@ -111,14 +143,14 @@ impl SecretStore {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(Secret {
+        Ok(Some(Secret {
             id,
             key: key.clone(),
             sealed: sealed.clone(),
             version: to_u64(version, "version")?,
             created_at,
             updated_at: now,
-        })
+        }))
     }
 
     /// One secret, or `None`.
