@@ -200,3 +200,62 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener as _;
+    use latchkey_service_kit::tls::ServerTlsFiles;
+    use rustls::pki_types::ServerName;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_plaintext_http_connection_is_accepted_with_tcp_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = PlainListener(listener);
+        for _ in 0..3 {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (server_side, peer) = listener.accept().await;
+            assert!(server_side.nodelay().unwrap());
+            assert_eq!(peer, client.local_addr().unwrap());
+        }
+    }
+
+    /// Python's `requests` and Node offer only `http/1.1` over TLS; the
+    /// gRPC ports offer only `h2`.
+    #[tokio::test]
+    async fn tls_http_connections_get_tcp_nodelay_and_negotiate_http_1_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+        std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+        let tls = ReloadingTls::load_for_http(ServerTlsFiles {
+            cert: cert_path,
+            key: key_path,
+            client_ca: None,
+        })
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let local = listener.local_addr().unwrap();
+        let mut listener = TlsListener {
+            accepted: tls.incoming(listener),
+            local,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let mut config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(local).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let (client, (server_side, _)) =
+            tokio::join!(connector.connect(name, tcp), listener.accept());
+        let client = client.unwrap();
+        assert_eq!(client.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+        assert!(server_side.get_ref().0.nodelay().unwrap());
+    }
+}
