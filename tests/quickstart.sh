@@ -7,26 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-auth_port=$(free_port)
-secrets_port=$(free_port)
-http_port=$(free_port)
-export LATCHKEY_DATA_DIR="$work/latchkey-data"
-export LATCHKEY_AUTH_ADDR="127.0.0.1:$auth_port" LATCHKEY_SECRETS_ADDR="127.0.0.1:$secrets_port"
-export LATCHKEY_HTTP_ADDR="127.0.0.1:$http_port"
-export LATCHKEY_AUTH_URL="http://$LATCHKEY_AUTH_ADDR" RUST_LOG=warn
-unset LATCHKEY_TOKEN DATABASE_URL XDG_CONFIG_HOME LATCHKEY_CONFIG_DIR
-
-cleanup() { [ -n "${services:-}" ] && kill "$services" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-bash tests/run-services.sh > "$work/services.log" 2>&1 &
-services=$!
-for _ in $(seq 1 600); do
-  grep -q "Latchkey is running" "$work/services.log" && break
-  kill -0 "$services" 2>/dev/null || { cat "$work/services.log" >&2; exit 1; }
-  sleep 0.05
-done
-grep -q "Latchkey is running" "$work/services.log" || { echo "quickstart: services did not start" >&2; cat "$work/services.log" >&2; exit 1; }
+source tests/start-services.sh quickstart
 
 # The block between the markers, with the default ports and data directory
 # swapped for this run's.

@@ -11,24 +11,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export LATCHKEY_DATA_DIR="$work/latchkey-data"
-export LATCHKEY_AUTH_ADDR="127.0.0.1:$(free_port)" LATCHKEY_SECRETS_ADDR="127.0.0.1:$(free_port)"
-export LATCHKEY_HTTP_ADDR="127.0.0.1:$(free_port)"
-export LATCHKEY_AUTH_URL="http://$LATCHKEY_AUTH_ADDR" RUST_LOG=warn
+source tests/start-services.sh infisical
 export LATCHKEY_CONFIG_DIR="$work/cli"
-unset LATCHKEY_TOKEN DATABASE_URL
-
-cleanup() { [ -n "${services:-}" ] && kill "$services" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-bash tests/run-services.sh > "$work/services.log" 2>&1 &
-services=$!
-for _ in $(seq 1 600); do
-  grep -q "Latchkey is running" "$work/services.log" && break
-  kill -0 "$services" 2>/dev/null || { cat "$work/services.log" >&2; exit 1; }
-  sleep 0.05
-done
-grep -q "Latchkey is running" "$work/services.log" || { echo "infisical: services did not start" >&2; cat "$work/services.log" >&2; exit 1; }
 
 cli() { target/debug/latchkey --auth-addr "$LATCHKEY_AUTH_ADDR" --secrets-addr "$LATCHKEY_SECRETS_ADDR" "$@"; }
 export LATCHKEY_TOKEN="$(cat "$LATCHKEY_DATA_DIR/admin-token")"
