@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::error::HttpError;
 use super::params::{Params, secret_name};
-use super::reply::{Pairs, caller, json_with_etag, query, time};
+use super::reply::{Listing, One, Pairs, caller, json_with_etag, query, time};
 use super::{Http, Peer};
 use crate::error::SecretsError;
 
@@ -140,17 +140,6 @@ fn explained(err: SecretsError) -> HttpError {
         }
         other => HttpError(other),
     }
-}
-
-#[derive(Serialize)]
-struct Listing<'a> {
-    secrets: Vec<Encrypted<'a>>,
-    imports: [(); 0],
-}
-
-#[derive(Serialize)]
-struct One<'a> {
-    secret: Encrypted<'a>,
 }
 
 /// `GET /api/v3/secrets`: one folder, encrypted per response.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::error::{HttpError, invalid};
 use super::params::{Params, secret_name};
-use super::reply::{Pairs, caller, json, json_with_etag, query, time};
+use super::reply::{Listing, One, Pairs, caller, json, json_with_etag, query, time};
 use super::{Http, Peer};
 use crate::app::WriteMode;
 
@@ -76,18 +76,6 @@ impl<'a> RawSecret<'a> {
     fn plain(plain: &'a PlainSecret) -> Self {
         Self::new(&plain.secret, Some(&plain.value))
     }
-}
-
-#[derive(Serialize)]
-struct Listing<'a> {
-    secrets: Vec<RawSecret<'a>>,
-    /// Latchkey has no secret imports; clients require the key.
-    imports: [(); 0],
-}
-
-#[derive(Serialize)]
-struct One<'a> {
-    secret: RawSecret<'a>,
 }
 
 /// `GET .../secrets/raw` and `GET /api/v4/secrets`: one folder, or it and

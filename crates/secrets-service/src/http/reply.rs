@@ -19,6 +19,20 @@ use crate::app::Caller;
 pub(super) type Pairs =
     Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
+/// A listing, raw or encrypted: `imports` is always there (clients require
+/// the key) and empty (Latchkey has no secret imports).
+#[derive(Serialize)]
+pub(super) struct Listing<S> {
+    pub(super) secrets: Vec<S>,
+    pub(super) imports: [(); 0],
+}
+
+/// One secret, raw or encrypted.
+#[derive(Serialize)]
+pub(super) struct One<S> {
+    pub(super) secret: S,
+}
+
 /// RFC 3339 in UTC with milliseconds, as Infisical sends.
 pub(super) fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
