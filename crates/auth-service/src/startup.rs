@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
+use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
     serve_health, serve_router,
@@ -181,6 +182,8 @@ pub async fn serve(
         .chain(internal_tls.iter())
         .map(|tls| tls.spawn_reloader(listening.tls_reload))
         .collect();
+    // One registry for every port: the descriptor limit is the process's.
+    let connections = Connections::new(listening.limits.clone(), config.trusted_proxies.clone());
     let grpc = AuthGrpc::new(running.app.clone(), config.trusted_proxies.clone());
     let public_gate = if listeners.internal.is_some() {
         AuthorizeGate::Elsewhere
@@ -195,6 +198,7 @@ pub async fn serve(
                 grpc.clone().with_gate(public_gate),
             ))),
         listeners.public,
+        &connections,
         public_tls.as_ref(),
         shutdown.clone(),
         listening.shutdown_grace,
@@ -217,6 +221,7 @@ pub async fn serve(
                 grpc.clone().with_gate(gate),
             ))),
             listener,
+            &connections,
             internal_tls.as_ref(),
             shutdown.clone(),
             listening.shutdown_grace,
@@ -225,9 +230,11 @@ pub async fn serve(
     };
     let health = async {
         match listening.health_addr {
-            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone())
-                .await
-                .map_err(StartError::from),
+            Some(addr) => {
+                serve_health(addr, health_service.clone(), &connections, shutdown.clone())
+                    .await
+                    .map_err(StartError::from)
+            }
             None => Ok(()),
         }
     };

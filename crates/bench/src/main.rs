@@ -470,12 +470,14 @@ async fn start_hop(echo_url: &str) -> Result<String, BoxError> {
     );
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
+    let connections = ceiling_connections();
     tokio::spawn(
         tonic::transport::Server::builder()
+            .layer(connections.activity())
             .add_service(tonic_health::pb::health_server::HealthServer::new(Hop(
                 next,
             )))
-            .serve_with_incoming(latchkey_service_kit::serve::incoming(listener)),
+            .serve_with_incoming(connections.incoming(listener)),
     );
     Ok(url)
 }
@@ -514,12 +516,24 @@ async fn start_echo() -> Result<String, BoxError> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (_reporter, health) = tonic_health::server::health_reporter();
+    let connections = ceiling_connections();
     tokio::spawn(
         tonic::transport::Server::builder()
+            .layer(connections.activity())
             .add_service(health)
-            .serve_with_incoming(latchkey_service_kit::serve::incoming(listener)),
+            .serve_with_incoming(connections.incoming(listener)),
     );
     Ok(url)
+}
+
+/// The ceilings accept through the services' listener layer, so they pay
+/// the same per-connection and per-call guard.
+fn ceiling_connections() -> latchkey_service_kit::listen::Connections {
+    use latchkey_service_kit::listen::{ConnectionLimits, Connections, descriptor_limit};
+    Connections::new(
+        ConnectionLimits::for_descriptors(descriptor_limit()),
+        latchkey_domain::ip::TrustedIps::default(),
+    )
 }
 
 /// The auth service on a free port: its URL and its database's.

@@ -99,6 +99,26 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The default prefix length by which an IPv6 client is counted: one
+/// host or site is routinely given a whole /64, so counting its addresses
+/// apart would give it 2^64 budgets and connection allowances.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The key under which a client's connections and failures are counted: an
+/// IPv4 address as it is (IPv4-mapped addresses as IPv4), an IPv6 address
+/// truncated to its first `ipv6_prefix` bits (at most 128).
+#[must_use]
+pub fn client_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u32::from(ipv6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +198,22 @@ mod tests {
         assert_eq!(err.field, "trusted_ips[1]");
         let err = TrustedIps::parse(&["localhost"], "trusted_ips").unwrap_err();
         assert_eq!(err.field, "trusted_ips[0]");
+    }
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_prefix_and_ipv4_by_address() {
+        let key = |ip: &str, bits| client_key(ip.parse().unwrap(), bits);
+        assert_eq!(
+            key("2001:db8:1:2:aaaa::1", 64),
+            key("2001:db8:1:2:ffff::9", 64)
+        );
+        assert_eq!(
+            key("2001:db8:1:2:aaaa::1", 64).to_string(),
+            "2001:db8:1:2::"
+        );
+        assert_ne!(key("2001:db8:1:2::1", 64), key("2001:db8:1:3::1", 64));
+        assert_ne!(key("2001:db8::1", 128), key("2001:db8::2", 128));
+        assert_eq!(key("2001:db8::1", 0).to_string(), "::");
+        assert_eq!(key("::ffff:10.1.2.3", 64).to_string(), "10.1.2.3");
+        assert_ne!(key("10.1.2.3", 64), key("10.1.2.4", 64));
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::{Authorizer, Clock, SystemClock};
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
+use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
     serve_health, serve_router,
@@ -132,6 +133,8 @@ pub async fn serve<A: Authorizer>(
         .map(|files| ReloadingTls::load(files.without_client_auth()))
         .transpose()?;
     let reloader = tls.as_ref().map(|t| t.spawn_reloader(listening.tls_reload));
+    // One registry for every port: the descriptor limit is the process's.
+    let connections = Connections::new(listening.limits.clone(), config.trusted_proxies.clone());
     let public = serve_router(
         Routes::new(health_service.clone())
             .add_service(reflection_v1)
@@ -142,6 +145,7 @@ pub async fn serve<A: Authorizer>(
                     .max_encoding_message_size(MAX_RESPONSE_BYTES),
             ),
         listener,
+        &connections,
         tls.as_ref(),
         shutdown.clone(),
         listening.shutdown_grace,
@@ -167,21 +171,24 @@ pub async fn serve<A: Authorizer>(
                 crate::http::serve(
                     crate::http::router(running.app.clone(), config.trusted_proxies.clone()),
                     listener,
+                    &connections,
                     http_tls.as_ref(),
                     shutdown.clone(),
                     listening.shutdown_grace,
                 )
-                .await
-                .map_err(|e| StartError::Http(e.to_string()))
+                .await;
+                Ok(())
             }
             None => Ok(()),
         }
     };
     let health = async {
         match listening.health_addr {
-            Some(addr) => serve_health(addr, health_service.clone(), shutdown.clone())
-                .await
-                .map_err(StartError::from),
+            Some(addr) => {
+                serve_health(addr, health_service.clone(), &connections, shutdown.clone())
+                    .await
+                    .map_err(StartError::from)
+            }
             None => Ok(()),
         }
     };

@@ -6,6 +6,9 @@
 //!   start-up, with errors that name the variable; key files generated for development.
 //! - [`status`]: domain errors to `tonic::Status` with a `google.rpc.ErrorInfo`
 //!   reason, and back.
+//! - [`listen`]: the one listener layer of every port: connection caps in
+//!   all and per client address, first-byte, header and idle deadlines,
+//!   HTTP/2 stream caps and keepalive, request timeouts.
 //! - [`request`]: the bearer token and the client IP of a request.
 //! - [`serve`]: reflection (v1 and v1alpha) and health, listening (TLS, the
 //!   health port, the bounded drain on shutdown), and tracing set-up.
@@ -15,6 +18,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod listen;
 pub mod request;
 pub mod serve;
 pub mod status;

@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_stream::{Stream, StreamExt};
 use tonic::service::Routes;
 
 use crate::config::var;
@@ -15,6 +13,7 @@ use crate::telemetry::RpcLayer;
 use tonic_health::server::HealthReporter;
 
 use crate::config::{ConfigError, Vars};
+use crate::listen::{ConnectionLimits, Connections};
 use crate::tls::{ReloadingTls, ServerTlsFiles};
 
 /// The reflection services, `v1` and `v1alpha` (grpcurl builds that speak
@@ -91,6 +90,8 @@ pub struct Listening {
     /// `LATCHKEY_SHUTDOWN_GRACE_SECONDS`: after SIGTERM, how long in-flight
     /// calls may take to finish before the server closes, default 20.
     pub shutdown_grace: Duration,
+    /// The connection caps and deadlines of every port.
+    pub limits: ConnectionLimits,
 }
 
 impl Listening {
@@ -108,6 +109,7 @@ impl Listening {
             tls_reload: Duration::from_millis(reload.max(10)),
             health_addr,
             shutdown_grace: Duration::from_secs(vars.parse_or(var::SHUTDOWN_GRACE_SECONDS, 20)?),
+            limits: ConnectionLimits::from_vars(vars)?,
         })
     }
 }
@@ -152,35 +154,28 @@ pub fn prepare_accepted(stream: &TcpStream) {
     }
 }
 
-/// The connections `listener` accepts, each [`prepare_accepted`]. Serving
-/// with tonic's `serve_with_incoming*` bypasses its own `tcp_nodelay`, so the
-/// listeners use this instead of a bare `TcpListenerStream`.
-pub fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<TcpStream>> + Send {
-    TcpListenerStream::new(listener).map(|accepted| accepted.inspect(prepare_accepted))
-}
-
-/// Serves `routes` on `listener` (over TLS when given), one span per RPC,
-/// until `shutdown`, then lets in-flight calls finish for at most `grace`
-/// before closing.
+/// Serves `routes` on `listener` (over TLS when given) through
+/// `connections`, one span per RPC, until `shutdown`, then lets in-flight
+/// calls finish for at most `grace` before closing.
 pub async fn serve_router(
     routes: Routes,
     listener: TcpListener,
+    connections: &Connections,
     tls: Option<&ReloadingTls>,
     shutdown: Shutdown,
     grace: Duration,
 ) -> Result<(), tonic::transport::Error> {
     let signal = shutdown.clone().fired();
-    let router = tonic::transport::Server::builder()
-        // Well above any real header (tokens past MAX_TOKEN_BYTES are refused
-        // by name), so only absurd ones meet the transport's own refusal.
-        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+    let router = grpc_server(connections.limits())
+        .layer(connections.activity())
         .layer(RpcLayer)
         .add_routes(routes);
+    let accepted = connections.incoming(listener);
     let server: std::pin::Pin<
         Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
     > = match tls {
-        Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.incoming(listener), signal)),
-        None => Box::pin(router.serve_with_incoming_shutdown(incoming(listener), signal)),
+        Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.incoming(accepted), signal)),
+        None => Box::pin(router.serve_with_incoming_shutdown(accepted, signal)),
     };
     let bound = async {
         shutdown.fired().await;
@@ -195,20 +190,35 @@ pub async fn serve_router(
     }
 }
 
-/// Serves only `health` on `addr`, plaintext, until `shutdown`.
+/// tonic's server with the limits that it enforces itself: the request
+/// timeout, streams per connection, HTTP/2 keepalive and the header list.
+fn grpc_server(limits: &ConnectionLimits) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        // Well above any real header (tokens past MAX_TOKEN_BYTES are refused
+        // by name), so only absurd ones meet the transport's own refusal.
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .timeout(limits.request_timeout)
+        .max_concurrent_streams(limits.max_streams)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+}
+
+/// Serves only `health` on `addr`, plaintext, through `connections`, until `shutdown`.
 pub async fn serve_health(
     addr: SocketAddr,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
+    connections: &Connections,
     shutdown: Shutdown,
 ) -> Result<(), HealthServeError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| BindError { addr, source: e })?;
-    tonic::transport::Server::builder()
+    grpc_server(connections.limits())
+        .layer(connections.activity())
         .add_service(health)
-        .serve_with_incoming_shutdown(incoming(listener), shutdown.fired())
+        .serve_with_incoming_shutdown(connections.incoming(listener), shutdown.fired())
         .await
         .map_err(HealthServeError::Transport)
 }
@@ -287,59 +297,5 @@ pub async fn health_check(vars: &Vars, addr_var: &str, default: SocketAddr, serv
             eprintln!("health: {addr}: {e}");
             false
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use rustls::pki_types::ServerName;
-    use tokio::net::TcpStream;
-
-    use super::*;
-    use crate::tls::{ReloadingTls, ServerTlsFiles};
-
-    #[tokio::test]
-    async fn every_plaintext_connection_is_accepted_with_tcp_nodelay() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut accepted = Box::pin(incoming(listener));
-        for _ in 0..3 {
-            let _client = TcpStream::connect(addr).await.unwrap();
-            let server_side = accepted.next().await.unwrap().unwrap();
-            assert!(server_side.nodelay().unwrap());
-        }
-    }
-
-    #[tokio::test]
-    async fn every_tls_connection_is_accepted_with_tcp_nodelay() {
-        let dir = tempfile::tempdir().unwrap();
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("c.key"));
-        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-        std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-        let tls = ReloadingTls::load(ServerTlsFiles {
-            cert: cert_path,
-            key: key_path,
-            client_ca: None,
-        })
-        .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut accepted = tls.incoming(listener);
-
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.cert.der().clone()).unwrap();
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let (client, server_side) = tokio::join!(connector.connect(name, tcp), accepted.next());
-        client.unwrap();
-        let server_side = server_side.unwrap().unwrap();
-        assert!(server_side.get_ref().0.nodelay().unwrap());
     }
 }

@@ -17,7 +17,10 @@ use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio_stream::{Stream, StreamExt};
+
+use crate::listen::Guarded;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -191,30 +194,28 @@ impl ReloadingTls {
         })
     }
 
-    /// Accepts on `listener`, handshaking each connection on its own task
-    /// so a slow client holds up no other; the stream ends when the server
+    /// Handshakes each connection of `accepted` on its own task, so a
+    /// slow client holds up no other; the stream ends when the server
     /// drops it.
     #[must_use]
     pub fn incoming(
         &self,
-        listener: TcpListener,
-    ) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
+        accepted: impl Stream<Item = io::Result<Guarded<TcpStream>>> + Send + 'static,
+    ) -> ReceiverStream<Result<TlsStream<Guarded<TcpStream>>, io::Error>> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let tls = self.clone();
         tokio::spawn(async move {
+            let mut accepted = std::pin::pin!(accepted);
             loop {
-                let (tcp, peer) = tokio::select! {
+                let tcp = tokio::select! {
                     () = tx.closed() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
+                    next = accepted.next() => match next {
+                        Some(Ok(tcp)) => tcp,
+                        Some(Err(_)) => continue,
+                        None => break,
                     },
                 };
-                crate::serve::prepare_accepted(&tcp);
+                let peer = tcp.peer();
                 let acceptor = tls.read_current(|l| l.acceptor.clone());
                 let tx = tx.clone();
                 tokio::spawn(async move {

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
@@ -145,7 +145,7 @@ fn explained(err: SecretsError) -> HttpError {
 /// `GET /api/v3/secrets`: one folder, encrypted per response.
 pub(super) async fn list<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, HttpError> {
@@ -177,7 +177,7 @@ pub(super) async fn list<A: Authorizer>(
 /// is served the shared secret, the only kind Latchkey has.
 pub(super) async fn get<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     Path(name): Path<String>,
     headers: HeaderMap,
     pairs: Pairs,

@@ -31,12 +31,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::ports::Authorizer;
-use latchkey_service_kit::serve::{MAX_REQUEST_BYTES, Shutdown, prepare_accepted};
+use latchkey_service_kit::listen::{Connections, PeerAddr, serve_http};
+use latchkey_service_kit::serve::{MAX_REQUEST_BYTES, Shutdown};
 use latchkey_service_kit::tls::ReloadingTls;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::net::TcpListener;
 
 use crate::app::SecretsApp;
 
@@ -82,145 +80,55 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
         .with_state(state)
 }
 
-/// Serves `router` on `listener` (over TLS when given) until `shutdown`,
-/// then lets requests in flight finish for at most `grace`.
+/// Serves `router` on `listener` (over TLS when given) through
+/// `connections` until `shutdown`, then lets requests in flight finish for
+/// at most `grace`.
 pub async fn serve(
     router: Router,
     listener: TcpListener,
+    connections: &Connections,
     tls: Option<&ReloadingTls>,
     shutdown: Shutdown,
     grace: Duration,
-) -> std::io::Result<()> {
-    let service = router.into_make_service_with_connect_info::<Peer>();
-    let signal = shutdown.clone().fired();
-    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
-        Some(tls) => {
-            let local = listener.local_addr()?;
-            let listener = TlsListener {
-                accepted: tls.incoming(listener),
-                local,
-            };
-            Box::pin(
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(signal)
-                    .into_future(),
-            )
-        }
-        None => Box::pin(
-            axum::serve(PlainListener(listener), service)
-                .with_graceful_shutdown(signal)
-                .into_future(),
-        ),
-    };
-    let bound = async {
-        shutdown.fired().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result,
-        () = bound => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "HTTP requests still in flight at the end of the drain bound; closing");
-            Ok(())
-        }
+) {
+    let accepted = connections.incoming(listener);
+    match tls {
+        Some(tls) => serve_http(router, tls.incoming(accepted), connections, shutdown, grace).await,
+        None => serve_http(router, accepted, connections, shutdown, grace).await,
     }
 }
 
-/// The TCP peer of a connection, for the client-IP rules.
+/// The TCP peer of a request, for the client-IP rules.
 #[derive(Debug, Clone, Copy)]
 struct Peer(SocketAddr);
 
-macro_rules! peer_of {
-    ($($listener:ty),*) => {$(
-        impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, $listener>>
-            for Peer
-        {
-            fn connect_info(stream: axum::serve::IncomingStream<'_, $listener>) -> Self {
-                Peer(*stream.remote_addr())
-            }
-        }
-    )*};
-}
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = axum::http::StatusCode;
 
-peer_of!(PlainListener, TlsListener);
-
-/// Plain TCP connections, each [`prepare_accepted`] (`TCP_NODELAY`).
-struct PlainListener(TcpListener);
-
-impl axum::serve::Listener for PlainListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, peer)) => {
-                    prepare_accepted(&stream);
-                    return (stream, peer);
-                }
-                Err(e) => {
-                    // Out of descriptors, most likely: back off, as axum does.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-/// TLS connections, handshaken by [`ReloadingTls::incoming`] (which sets
-/// `TCP_NODELAY` on each) as an axum listener.
-struct TlsListener {
-    accepted: ReceiverStream<std::io::Result<TlsStream<TcpStream>>>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.accepted.next().await {
-                Some(Ok(stream)) => match stream.get_ref().0.peer_addr() {
-                    Ok(peer) => return (stream, peer),
-                    Err(e) => tracing::info!(error = %e, "accepted connection has no peer"),
-                },
-                Some(Err(e)) => tracing::warn!(error = %e, "TLS accept failed"),
-                // The acceptor stops only with the process.
-                None => std::future::pending::<()>().await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // Every request served by `serve` carries it: without it no
+        // client-IP rule could be applied, so nothing is served.
+        parts
+            .extensions
+            .get::<PeerAddr>()
+            .map(|PeerAddr(addr)| Peer(*addr))
+            .ok_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::serve::Listener as _;
+    use latchkey_domain::ip::TrustedIps;
+    use latchkey_service_kit::listen::ConnectionLimits;
     use latchkey_service_kit::tls::ServerTlsFiles;
     use rustls::pki_types::ServerName;
+    use tokio::net::TcpStream;
+    use tokio_stream::StreamExt;
 
     use super::*;
-
-    #[tokio::test]
-    async fn every_plaintext_http_connection_is_accepted_with_tcp_nodelay() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut listener = PlainListener(listener);
-        for _ in 0..3 {
-            let client = TcpStream::connect(addr).await.unwrap();
-            let (server_side, peer) = listener.accept().await;
-            assert!(server_side.nodelay().unwrap());
-            assert_eq!(peer, client.local_addr().unwrap());
-        }
-    }
 
     /// Python's `requests` and Node offer only `http/1.1` over TLS; the
     /// gRPC ports offer only `h2`.
@@ -239,10 +147,11 @@ mod tests {
         .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let local = listener.local_addr().unwrap();
-        let mut listener = TlsListener {
-            accepted: tls.incoming(listener),
-            local,
-        };
+        let connections = Connections::new(
+            ConnectionLimits::for_descriptors(1024),
+            TrustedIps::default(),
+        );
+        let mut accepted = tls.incoming(connections.incoming(listener));
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert.cert.der().clone()).unwrap();
         let mut config = rustls::ClientConfig::builder()
@@ -252,10 +161,13 @@ mod tests {
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = TcpStream::connect(local).await.unwrap();
         let name = ServerName::try_from("localhost").unwrap();
-        let (client, (server_side, _)) =
-            tokio::join!(connector.connect(name, tcp), listener.accept());
+        let (client, server_side) = tokio::join!(connector.connect(name, tcp), accepted.next());
         let client = client.unwrap();
         assert_eq!(client.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
-        assert!(server_side.get_ref().0.nodelay().unwrap());
+        let server_side = server_side.unwrap().unwrap();
+        assert_eq!(
+            server_side.get_ref().0.peer(),
+            client.get_ref().0.local_addr().unwrap()
+        );
     }
 }

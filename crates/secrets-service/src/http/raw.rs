@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use latchkey_domain::model::{PlainSecret, Secret};
@@ -82,7 +82,7 @@ impl<'a> RawSecret<'a> {
 /// the folders below it that the token may read (`recursive=true`).
 pub(super) async fn list<A: Authorizer>(
     State(http): Shared<A>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, HttpError> {
@@ -104,7 +104,7 @@ pub(super) async fn list<A: Authorizer>(
 /// secret, the only kind Latchkey has.
 pub(super) async fn get<A: Authorizer>(
     State(http): Shared<A>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     Path(name): Path<String>,
     headers: HeaderMap,
     pairs: Pairs,
@@ -125,7 +125,7 @@ pub(super) async fn get<A: Authorizer>(
 /// if it exists, as Infisical answers.
 pub(super) async fn create<A: Authorizer>(
     state: Shared<A>,
-    peer: ConnectInfo<Peer>,
+    peer: Peer,
     name: Path<String>,
     headers: HeaderMap,
     pairs: Pairs,
@@ -138,7 +138,7 @@ pub(super) async fn create<A: Authorizer>(
 /// secret (`404` if there is none); renaming is refused.
 pub(super) async fn update<A: Authorizer>(
     state: Shared<A>,
-    peer: ConnectInfo<Peer>,
+    peer: Peer,
     name: Path<String>,
     headers: HeaderMap,
     pairs: Pairs,
@@ -149,7 +149,7 @@ pub(super) async fn update<A: Authorizer>(
 
 async fn write<A: Authorizer>(
     State(http): Shared<A>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     Path(name): Path<String>,
     headers: HeaderMap,
     pairs: Pairs,
@@ -194,7 +194,7 @@ async fn write<A: Authorizer>(
 /// write permission, which does not read).
 pub(super) async fn delete<A: Authorizer>(
     State(http): Shared<A>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     Path(name): Path<String>,
     headers: HeaderMap,
     pairs: Pairs,

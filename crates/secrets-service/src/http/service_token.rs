@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
@@ -52,7 +52,7 @@ struct Details<'a> {
 /// The handler.
 pub(super) async fn describe<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let caller = caller(&http, &headers, peer)?;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use latchkey_domain::ports::{Authorizer, BearerToken};
@@ -40,7 +40,7 @@ struct RenewReply<'a> {
 /// `POST /api/v1/auth/token/renew`.
 pub(super) async fn renew<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
@@ -63,7 +63,7 @@ struct RevokeReply {
 /// `POST /api/v1/auth/token/revoke`.
 pub(super) async fn revoke<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
