@@ -1,10 +1,13 @@
 //! Failed-attempt limits, end to end on both backends: over its budget a
-//! client IP or token id is refused before any argon2 work, with a retry
-//! delay that reaches the caller through the secrets service, and a token
-//! this replica already verified is never held back by others' failures.
+//! client IP is refused before any argon2 work, with a retry delay that
+//! reaches the caller through the secrets service, and wrong secrets for a
+//! token id, from anywhere, never refuse its holder.
 
+use latchkey_domain::model::ServiceTokenId;
+use latchkey_domain::token::SecretHash;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
+use latchkey_store::auth::AuthStore;
 use latchkey_test_support::{
     Backend, Stack, assert_denied, authorize_read, backend_tests, with_token,
 };
@@ -13,7 +16,8 @@ use tonic_types::StatusExt;
 
 backend_tests!(
     a_client_over_the_failure_limit_is_refused_while_another_ip_is_not,
-    a_verified_token_is_not_held_back_by_failures_against_its_id,
+    wrong_secrets_for_a_token_id_never_refuse_its_holder_and_cost_no_argon2,
+    a_row_without_a_fingerprint_verifies_and_gets_one,
     oversized_inputs_are_refused_naming_the_field_and_the_limit,
     a_burst_of_first_calls_with_a_valid_token_is_all_allowed,
 );
@@ -130,35 +134,78 @@ async fn a_client_over_the_failure_limit_is_refused_while_another_ip_is_not(back
     );
 }
 
-async fn a_verified_token_is_not_held_back_by_failures_against_its_id(backend: Backend) {
+/// The lockout attack: a token's id is not secret, so anyone can send
+/// wrong secrets for it, from any number of addresses. Before the holder's
+/// first call (as on a fresh replica, nothing verified yet) and after it.
+async fn wrong_secrets_for_a_token_id_never_refuse_its_holder_and_cost_no_argon2(backend: Backend) {
     let Some((stack, token)) = limited_stack(backend, "2", "100").await else {
         return;
     };
-    authorize(&stack, &token, "192.0.2.1").await.unwrap();
+    let runs = || stack.auth.app.verifier().argon2_runs();
+    let before = runs();
+    for n in 0..20 {
+        assert_denied(
+            authorize(
+                &stack,
+                &wrong_secret(&token, n),
+                &format!("192.0.2.{}", 10 + n),
+            )
+            .await,
+            Code::Unauthenticated,
+            "TOKEN_INVALID",
+        );
+    }
+    let unknown = format!("st.{}.{:032x}", uuid::Uuid::new_v4(), 7);
+    assert_denied(
+        authorize(&stack, &unknown, "192.0.2.9").await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    assert_eq!(
+        runs(),
+        before,
+        "wrong secrets and unknown ids cost no argon2"
+    );
 
-    for n in 0..2 {
+    authorize(&stack, &token, "192.0.2.1").await.unwrap();
+    for n in 20..25 {
         assert_denied(
             authorize(&stack, &wrong_secret(&token, n), "192.0.2.66").await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
+        authorize(&stack, &token, "192.0.2.2").await.unwrap();
     }
-    let refused = assert_denied(
-        authorize(&stack, &wrong_secret(&token, 3), "192.0.2.67").await,
-        Code::ResourceExhausted,
-        "TOO_MANY_FAILED_ATTEMPTS",
+    assert_eq!(
+        runs(),
+        before + 1,
+        "one verification, for the holder's first call"
     );
+}
 
+/// Rows written before fingerprints existed (or under a root key since
+/// rotated out) still verify, and carry a fingerprint afterwards.
+async fn a_row_without_a_fingerprint_verifies_and_gets_one(backend: Backend) {
+    let Some((stack, token)) = limited_stack(backend, "10", "100").await else {
+        return;
+    };
+    let id = ServiceTokenId::parse(token.split('.').nth(1).unwrap(), "id").unwrap();
+    let store = AuthStore::connect(&stack.auth_db.url).await.unwrap();
+    let sealed = store.service_token(&id).await.unwrap().unwrap().secret_hash;
     assert!(
-        refused.message().contains("this token"),
-        "{}",
-        refused.message()
+        sealed.as_str().starts_with("fp1."),
+        "new rows carry a fingerprint"
     );
-    // The holder's token, verified before, is served without argon2.
-    let before = stack.auth.app.verifier().argon2_runs();
+    let legacy = SecretHash::new(sealed.phc().to_owned());
+    store
+        .set_service_token_secret_hash(&id, &legacy)
+        .await
+        .unwrap();
+
     authorize(&stack, &token, "192.0.2.1").await.unwrap();
-    authorize(&stack, &token, "192.0.2.2").await.unwrap();
-    assert_eq!(stack.auth.app.verifier().argon2_runs(), before);
+
+    let after = store.service_token(&id).await.unwrap().unwrap().secret_hash;
+    assert_eq!(after, sealed, "the same fingerprint, stored again");
 }
 
 async fn oversized_inputs_are_refused_naming_the_field_and_the_limit(backend: Backend) {

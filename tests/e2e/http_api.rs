@@ -705,8 +705,8 @@ async fn every_denial_reason_comes_back_over_http_with_its_status() {
     let mut stack = Stack::start_with(
         Backend::Sqlite,
         &[
-            ("LATCHKEY_TOKEN_FAILURE_BURST", "2"),
-            ("LATCHKEY_TOKEN_FAILURE_REFILL_SECONDS", "600"),
+            ("LATCHKEY_IP_FAILURE_BURST", "2"),
+            ("LATCHKEY_IP_FAILURE_REFILL_SECONDS", "600"),
         ],
     )
     .await
@@ -769,8 +769,16 @@ async fn every_denial_reason_comes_back_over_http_with_its_status() {
     );
     refused_alike(&stack, &once, &project, "TOKEN_USES_EXHAUSTED", 401).await;
 
+    // TOKEN_EXPIRED: a minute's token, two minutes later.
+    let mut request = service(&["dev:/**"], &["read"]);
+    request.expires_in_seconds = 60;
+    let short = stack.create_service_token(request).await;
+    stack.clock.advance(chrono::Duration::minutes(2));
+    refused_alike(&stack, &short, &project, "TOKEN_EXPIRED", 401).await;
+
     // TOO_MANY_FAILED_ATTEMPTS, with Retry-After: two wrong secrets spend
-    // the token id's budget.
+    // this address's budget (never the token id's: see abuse.rs), so it
+    // comes last of the checks that reach the auth service.
     let guarded = stack
         .create_service_token(service(&["dev:/**"], &["read"]))
         .await;
@@ -789,13 +797,6 @@ async fn every_denial_reason_comes_back_over_http_with_its_status() {
         limited.headers
     );
     refused_alike(&stack, &wrong, &project, "TOO_MANY_FAILED_ATTEMPTS", 429).await;
-
-    // TOKEN_EXPIRED: a minute's token, two minutes later.
-    let mut request = service(&["dev:/**"], &["read"]);
-    request.expires_in_seconds = 60;
-    let short = stack.create_service_token(request).await;
-    stack.clock.advance(chrono::Duration::minutes(2));
-    refused_alike(&stack, &short, &project, "TOKEN_EXPIRED", 401).await;
 
     // AUTH_UNAVAILABLE: the auth service is gone; the secrets service
     // fails closed, cache or not.

@@ -36,6 +36,7 @@ use crate::limiter::{FailureLimiter, FailureLimits};
 use crate::store::CachedAuthStore;
 pub use crate::store::Freshness;
 use crate::verifier::Verifier;
+use latchkey_domain::token::FingerprintKey;
 
 /// Deleted and revoked tokens answer `TOKEN_REVOKED` this long, then are reaped.
 pub const REVOKED_RETENTION_DAYS: i64 = 7;
@@ -79,6 +80,11 @@ pub struct AuthApp {
     /// How long expired tokens are kept, answering `TOKEN_EXPIRED`.
     expired_grace: Duration,
     failures: FailureLimiter,
+    /// Fingerprints of token secrets, so a wrong one costs no argon2.
+    fingerprints: FingerprintKey,
+    /// Hashing a new token's secret: at most one argon2 per core at once,
+    /// whatever callers do (each takes ~19 MiB and a core for ~45 ms).
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl AuthApp {
@@ -91,8 +97,11 @@ impl AuthApp {
         clock: Arc<dyn Clock>,
         verifier: Verifier,
     ) -> Self {
+        let hashers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
             store,
+            fingerprints: FingerprintKey::derive(&root_key),
+            hashing: Arc::new(tokio::sync::Semaphore::new(hashers)),
             root_key,
             secondary_root_key: None,
             internal_key,

@@ -208,6 +208,7 @@ impl Config {
                 ),
             )?,
             capacity: vars.parse_or(var::FAILURE_LIMITER_CAPACITY, defaults.capacity)?,
+            ipv6_prefix: listening.limits.ipv6_prefix,
         };
         let interval: u64 = vars.parse_or(
             var::REAPER_INTERVAL_SECONDS,

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use latchkey_domain::AccessError;
 use latchkey_domain::attempts::{FailureBudget, Spent, too_many_failures};
+use latchkey_domain::ip::{DEFAULT_IPV6_PREFIX, client_key};
 use latchkey_domain::token::Uuid;
 use lru::LruCache;
 
@@ -23,6 +24,9 @@ pub struct FailureLimits {
     pub per_ip: FailureBudget,
     /// Keys (token ids and IPs) remembered at most.
     pub capacity: usize,
+    /// IPv6 clients share one budget per prefix of this many bits
+    /// (`LATCHKEY_IPV6_PREFIX_BITS`, default 64): one host routinely holds a /64.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for FailureLimits {
@@ -32,6 +36,7 @@ impl Default for FailureLimits {
             per_token: FailureBudget::new(10, chrono::Duration::seconds(6)),
             per_ip: FailureBudget::new(30, chrono::Duration::seconds(2)),
             capacity: 100_000,
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
         }
     }
 }
@@ -71,12 +76,10 @@ impl FailureLimiter {
         token: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), AccessError> {
-        let Ok(mut spent) = self.spent.lock() else {
-            return Ok(());
-        };
+        let mut spent = self.lock();
         let keys = [
             Some((Key::Token(token), self.limits.per_token)),
-            client_ip.map(|ip| (Key::Ip(ip), self.limits.per_ip)),
+            client_ip.map(|ip| (self.ip_key(ip), self.limits.per_ip)),
         ];
         for (key, budget) in keys.iter().flatten() {
             budget
@@ -95,11 +98,35 @@ impl FailureLimiter {
         Ok(())
     }
 
+    /// Counts a failure that cost next to nothing (a secret whose
+    /// fingerprint does not match, an unknown token id) against the client
+    /// address only: such a failure never spends the token id's budget, so
+    /// nobody can lock a token's holder out by knowing its id. Refuses when
+    /// the address is already over its budget.
+    pub fn cheap_failure(
+        &self,
+        client_ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AccessError> {
+        let Some(ip) = client_ip else {
+            return Ok(());
+        };
+        let budget = self.limits.per_ip;
+        let key = self.ip_key(ip);
+        let mut spent = self.lock();
+        budget
+            .check(spent.peek(&key).copied(), now)
+            .map_err(|wait| too_many_failures(&format!("address {ip}"), wait))?;
+        if !budget.is_unlimited() {
+            let next = budget.spend(spent.peek(&key).copied(), now);
+            spent.put(key, next);
+        }
+        Ok(())
+    }
+
     /// Gives back the attempt of a verification that succeeded.
     pub fn succeeded(&self, client_ip: Option<IpAddr>, token: Uuid, now: DateTime<Utc>) {
-        let Ok(mut spent) = self.spent.lock() else {
-            return;
-        };
+        let mut spent = self.lock();
         let mut refund = |key: Key, budget: &FailureBudget| {
             if let Some(s) = spent.peek(&key).copied() {
                 match budget.refund(s, now) {
@@ -114,25 +141,36 @@ impl FailureLimiter {
         };
         refund(Key::Token(token), &self.limits.per_token);
         if let Some(ip) = client_ip {
-            refund(Key::Ip(ip), &self.limits.per_ip);
+            refund(self.ip_key(ip), &self.limits.per_ip);
         }
+    }
+
+    fn ip_key(&self, ip: IpAddr) -> Key {
+        Key::Ip(client_key(ip, self.limits.ipv6_prefix))
+    }
+
+    /// The budgets are plain counters that no panic leaves half-written, so
+    /// a poisoned lock is recovered, never bypassed (which would let every
+    /// attempt through).
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Key, Spent>> {
+        self.spent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// True when the token id failed and its budget is not whole again:
     /// its verifications wait behind never-failed ones.
     #[must_use]
     pub fn failed_recently(&self, token: Uuid, now: DateTime<Utc>) -> bool {
-        self.spent.lock().is_ok_and(|spent| {
-            spent
-                .peek(&Key::Token(token))
-                .is_some_and(|s| !FailureBudget::is_whole(*s, now))
-        })
+        self.lock()
+            .peek(&Key::Token(token))
+            .is_some_and(|s| !FailureBudget::is_whole(*s, now))
     }
 
     /// Keys remembered, for tests.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.spent.lock().map_or(0, |s| s.len())
+        self.lock().len()
     }
 
     /// True when no key is remembered.
@@ -157,6 +195,7 @@ mod tests {
             per_token: FailureBudget::new(token, Duration::seconds(10)),
             per_ip: FailureBudget::new(ip, Duration::seconds(10)),
             capacity,
+            ipv6_prefix: 64,
         })
     }
 
@@ -220,5 +259,52 @@ mod tests {
             limiter.attempt(None, first, t0()).is_ok(),
             "evicted, so whole again"
         );
+    }
+
+    #[test]
+    fn an_ipv6_host_has_one_budget_for_its_whole_slash_64() {
+        let limiter = limiter(100, 3, 100);
+        for host in 1..=3 {
+            let ip: IpAddr = format!("2001:db8:1:2::{host}").parse().unwrap();
+            limiter.attempt(Some(ip), Uuid::new_v4(), t0()).unwrap();
+        }
+        let next: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let err = limiter
+            .attempt(Some(next), Uuid::new_v4(), t0())
+            .unwrap_err();
+        assert_eq!(err.reason, Reason::TooManyFailedAttempts);
+        assert!(limiter.cheap_failure(Some(next), t0()).is_err());
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limiter.attempt(Some(other), Uuid::new_v4(), t0()).is_ok());
+    }
+
+    #[test]
+    fn cheap_failures_spend_the_address_budget_and_never_the_token_budget() {
+        let limiter = limiter(1, 3, 100);
+        let token = Uuid::new_v4();
+        let attacker: IpAddr = "192.0.2.66".parse().unwrap();
+        for _ in 0..3 {
+            limiter.cheap_failure(Some(attacker), t0()).unwrap();
+        }
+        let err = limiter.cheap_failure(Some(attacker), t0()).unwrap_err();
+        assert_eq!(err.reason, Reason::TooManyFailedAttempts);
+        assert!(!limiter.failed_recently(token, t0()));
+        let holder: IpAddr = "198.51.100.7".parse().unwrap();
+        assert!(limiter.attempt(Some(holder), token, t0()).is_ok());
+    }
+
+    #[test]
+    fn a_poisoned_lock_still_counts_failures() {
+        let limiter = std::sync::Arc::new(limiter(1, 100, 100));
+        let poisoner = limiter.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.spent.lock().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(limiter.spent.is_poisoned());
+        let token = Uuid::new_v4();
+        limiter.attempt(None, token, t0()).unwrap();
+        assert!(limiter.attempt(None, token, t0()).is_err());
     }
 }

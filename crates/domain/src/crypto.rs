@@ -179,10 +179,29 @@ impl RootKey {
         )
     }
 
+    /// A 256-bit key for one purpose, named by `label`: HMAC-SHA-256 of the
+    /// label under the root key, so no derived key reveals another or the root.
+    #[must_use]
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        hmac_sha256(&self.0, label.as_bytes())
+    }
+
     /// Unwraps a project key wrapped for `project_id`.
     pub fn unwrap_key(&self, project_id: &str, sealed: &Sealed) -> Result<WireKey, CryptoError> {
         WireKey::from_bytes(&open(&self.0, sealed, &project_key_aad(project_id))?)
     }
+}
+
+/// HMAC-SHA-256 of `message` under `key`.
+#[must_use]
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC takes a key of any length, so this never fails.
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) else {
+        return [0u8; 32];
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 impl fmt::Debug for RootKey {

@@ -12,9 +12,7 @@ use latchkey_domain::token::{AnyToken, IdentityTokenSecret};
 use latchkey_domain::ttl::{access_token_expiry, renewed_expiry, seconds_until};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 
-use super::{
-    AuthApp, Authenticated, Caller, Freshness, admin::AdminScope, authn::invalid_token, keys::hash,
-};
+use super::{AuthApp, Authenticated, Caller, Freshness, admin::AdminScope, authn::invalid_token};
 use crate::error::AuthError;
 
 /// A new access token, as returned once; its `Debug` omits the token.
@@ -55,7 +53,7 @@ impl AuthApp {
             id: AccessTokenId::from(token.id()),
             identity_id: identity_id.clone(),
             name: name.into_string(),
-            secret_hash: hash(token.secret()).await?,
+            secret_hash: self.hash(token.secret()).await?,
             expires_at: Some(expires_at),
             revoked_at: None,
             use_count: 0,

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use latchkey_domain::access::{check_client_ip, check_token_state};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::ports::BearerToken;
-use latchkey_domain::token::{AnyToken, SecretHash};
+use latchkey_domain::token::{AnyToken, Precheck, SecretHash};
 use latchkey_domain::{AccessError, Reason};
 
 use super::{AuthApp, Authenticated, Caller, Freshness, Lookup};
@@ -33,9 +33,16 @@ impl AuthApp {
                     .service_token(&ServiceTokenId::from(st.id()), freshness)
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
-                self.verify_presented(raw, st.id(), st.secret(), hash, client_ip)
+                let resealed = self
+                    .verify_presented(raw, st.id(), st.secret(), hash, client_ip)
                     .await?;
                 let record = record.ok_or_else(invalid_token)?;
+                if let Some(hash) = resealed {
+                    self.store
+                        .set_service_token_secret_hash(&record.id, &hash)
+                        .await
+                        .unwrap_or_else(|e| tracing::warn!(token.id = %record.id, error = %e, "storing the secret's fingerprint failed; retried at the next verification"));
+                }
                 check_token_state(record.state(), self.clock.now())?;
                 // Whether the holder's key part opens `encrypted_project_key` is
                 // the client's check: the key part never reaches this service.
@@ -47,9 +54,16 @@ impl AuthApp {
                     .identity_token(&AccessTokenId::from(it.id()), freshness)
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
-                self.verify_presented(raw, it.id(), it.secret(), hash, client_ip)
+                let resealed = self
+                    .verify_presented(raw, it.id(), it.secret(), hash, client_ip)
                     .await?;
                 let record = record.ok_or_else(invalid_token)?;
+                if let Some(hash) = resealed {
+                    self.store
+                        .set_identity_token_secret_hash(&record.id, &hash)
+                        .await
+                        .unwrap_or_else(|e| tracing::warn!(token.id = %record.id, error = %e, "storing the secret's fingerprint failed; retried at the next verification"));
+                }
                 check_token_state(record.state(), self.clock.now())?;
                 let identity = self
                     .store
@@ -96,10 +110,13 @@ impl AuthApp {
     }
 
     /// Checks a presented secret against its row's hash (`None`: no such
-    /// token, checked against a decoy at the same cost). A token this
-    /// replica verified before skips the failure limits; any other is
-    /// refused while its id or `client_ip` is over budget, and a failure
-    /// spends both budgets.
+    /// token). A token this replica verified before passes at once. A
+    /// secret whose fingerprint does not match (and any secret for an
+    /// unknown id, at the same cost) is refused for one HMAC, spending only
+    /// `client_ip`'s budget: the token id's budget falls only on secrets
+    /// that match the fingerprint, so nobody can lock its holder out. The
+    /// rest pay argon2, refused while the id or `client_ip` is over budget.
+    /// Returns the hash to store when the row had no fingerprint yet.
     pub(crate) async fn verify_presented(
         &self,
         raw: &str,
@@ -107,11 +124,20 @@ impl AuthApp {
         secret: &str,
         hash: Option<&SecretHash>,
         client_ip: Option<IpAddr>,
-    ) -> Result<(), AuthError> {
-        if hash.is_some_and(|h| self.verifier.is_verified(raw, h.as_str())) {
-            return Ok(());
+    ) -> Result<Option<SecretHash>, AuthError> {
+        if hash.is_some_and(|h| self.verifier.is_verified(raw, h.phc())) {
+            return Ok(None);
         }
         let now = self.clock.now();
+        let precheck = match hash {
+            Some(h) => self.fingerprints.check(secret, h),
+            None => self.fingerprints.check_unknown(secret),
+        };
+        if precheck == Precheck::Mismatch {
+            self.failures.cheap_failure(client_ip, now)?;
+            record_failure(hash.is_some());
+            return Err(invalid_token().into());
+        }
         let suspect = self.failures.failed_recently(id, now);
         // The attempt is spent when its verification starts, so attempts in
         // flight count against the budgets at once; concurrent calls with
@@ -125,7 +151,7 @@ impl AuthApp {
         let ok = match hash {
             Some(h) => {
                 self.verifier
-                    .verify_spending(raw, secret, h.as_str(), suspect, spend)
+                    .verify_spending(raw, secret, h.phc(), suspect, spend)
                     .await
             }
             None => {
@@ -140,13 +166,11 @@ impl AuthApp {
             self.failures.succeeded(client_ip, id, self.clock.now());
         }
         if ok? {
-            return Ok(());
+            return Ok(hash
+                .filter(|_| precheck == Precheck::Absent)
+                .map(|h| self.fingerprints.seal(secret, h.phc())));
         }
-        latchkey_service_kit::telemetry::record_failed_verification(if hash.is_some() {
-            "wrong_secret"
-        } else {
-            "unknown_id"
-        });
+        record_failure(hash.is_some());
         Err(invalid_token().into())
     }
 
@@ -177,6 +201,14 @@ impl AuthApp {
             key_encryption_count,
         })
     }
+}
+
+fn record_failure(known: bool) {
+    latchkey_service_kit::telemetry::record_failed_verification(if known {
+        "wrong_secret"
+    } else {
+        "unknown_id"
+    });
 }
 
 pub(super) fn invalid_token() -> AccessError {

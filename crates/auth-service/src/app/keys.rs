@@ -69,12 +69,26 @@ impl AuthApp {
     }
 }
 
-/// argon2id-hashes a token secret on the blocking pool.
-pub(super) async fn hash(secret: &str) -> Result<SecretHash, AuthError> {
-    let secret = secret.to_owned();
-    tokio::task::spawn_blocking(move || hash_secret(&secret, &mut rand::rngs::OsRng))
+impl AuthApp {
+    /// argon2id-hashes a new token's secret, with its fingerprint, on the
+    /// blocking pool: at most one hash per core runs at once and the rest
+    /// wait their turn, so creations bound memory and threads.
+    pub(super) async fn hash(&self, secret: &str) -> Result<SecretHash, AuthError> {
+        let permit = self
+            .hashing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| AuthError::internal("hashing pool closed", e))?;
+        let owned = secret.to_owned();
+        let phc = tokio::task::spawn_blocking(move || {
+            let hashed = hash_secret(&owned, &mut rand::rngs::OsRng);
+            drop(permit);
+            hashed
+        })
         .await
         .map_err(|e| AuthError::internal("hash task failed", e))?
-        .map(SecretHash::new)
-        .map_err(|e| AuthError::internal("argon2 hash failed", e))
+        .map_err(|e| AuthError::internal("argon2 hash failed", e))?;
+        Ok(self.fingerprints.seal(secret, &phc))
+    }
 }

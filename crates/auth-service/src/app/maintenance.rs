@@ -9,7 +9,7 @@ use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{AccessToken, AccessTokenId, Identity, IdentityId};
 use latchkey_domain::token::IdentityTokenSecret;
 
-use super::{AuthApp, REVOKED_RETENTION_DAYS, keys::hash};
+use super::{AuthApp, REVOKED_RETENTION_DAYS};
 use crate::error::AuthError;
 
 impl AuthApp {
@@ -55,7 +55,7 @@ impl AuthApp {
             id: AccessTokenId::from(token.id()),
             identity_id: identity.id.clone(),
             name: "bootstrap".to_owned(),
-            secret_hash: hash(token.secret()).await?,
+            secret_hash: self.hash(token.secret()).await?,
             expires_at: None,
             revoked_at: None,
             use_count: 0,

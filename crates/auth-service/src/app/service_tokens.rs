@@ -4,7 +4,7 @@ use latchkey_domain::model::{NewServiceToken, ProjectId, ServiceToken, ServiceTo
 use latchkey_domain::token::ServiceTokenSecret;
 use latchkey_domain::ttl::expiry_after;
 
-use super::{AuthApp, Caller, Freshness, admin::AdminScope, keys::hash};
+use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
 
 impl AuthApp {
@@ -35,7 +35,7 @@ impl AuthApp {
             id: ServiceTokenId::from(token.id()),
             project_id: project.id,
             name: new.name.into_string(),
-            secret_hash: hash(token.secret()).await?,
+            secret_hash: self.hash(token.secret()).await?,
             scopes: new.scopes,
             permissions: new.permissions,
             trusted_ips: new.trusted_ips,

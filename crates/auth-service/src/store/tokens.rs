@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use latchkey_domain::model::{
     AccessToken, AccessTokenId, IdentityId, ProjectId, ServiceToken, ServiceTokenId,
 };
+use latchkey_domain::token::SecretHash;
 use latchkey_store::StoreError;
 
 use super::{CachedAuthStore, Freshness};
@@ -60,6 +61,17 @@ impl CachedAuthStore {
         active: bool,
     ) -> Result<bool, StoreError> {
         let result = self.store.set_service_token_active(id, active).await;
+        self.service_tokens.remove(&id.clone());
+        result
+    }
+
+    /// Stores a service token's secret hash again (with its fingerprint).
+    pub async fn set_service_token_secret_hash(
+        &self,
+        id: &ServiceTokenId,
+        hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let result = self.store.set_service_token_secret_hash(id, hash).await;
         self.service_tokens.remove(&id.clone());
         result
     }
@@ -131,6 +143,17 @@ impl CachedAuthStore {
     /// false when it is exhausted, expired or revoked.
     pub async fn consume_identity_token_use(&self, id: &AccessTokenId) -> Result<bool, StoreError> {
         self.store.consume_identity_token_use(id, self.now()).await
+    }
+
+    /// Stores an access token's secret hash again (with its fingerprint).
+    pub async fn set_identity_token_secret_hash(
+        &self,
+        id: &AccessTokenId,
+        hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let result = self.store.set_identity_token_secret_hash(id, hash).await;
+        self.identity_tokens.remove(&id.clone());
+        result
     }
 
     /// Counts one use of an unlimited access token, in memory until the next flush.

@@ -19,6 +19,9 @@ use sha2::{Digest, Sha256};
 /// The id part of a token: a UUID (its text form is the entity's id).
 pub use uuid::Uuid;
 
+mod fingerprint;
+pub use fingerprint::{FingerprintKey, Precheck};
+
 use crate::crypto::{WireKey, is_lower_hex};
 use crate::{AccessError, Reason};
 

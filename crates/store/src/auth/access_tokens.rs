@@ -86,6 +86,23 @@ impl AuthStore {
             .collect()
     }
 
+    /// Replaces an access token's stored secret hash.
+    pub async fn set_identity_token_secret_hash(
+        &self,
+        id: &AccessTokenId,
+        hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        identity_token::Entity::update_many()
+            .col_expr(
+                identity_token::Column::SecretHash,
+                Expr::value(hash.as_str().to_owned()),
+            )
+            .filter(identity_token::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Revokes an access token; false when there was no live token with that id.
     pub async fn revoke_identity_token(
         &self,

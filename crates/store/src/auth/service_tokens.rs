@@ -104,6 +104,23 @@ impl AuthStore {
         Ok(result.rows_affected == 1)
     }
 
+    /// Replaces a service token's stored secret hash.
+    pub async fn set_service_token_secret_hash(
+        &self,
+        id: &ServiceTokenId,
+        hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        service_token::Entity::update_many()
+            .col_expr(
+                service_token::Column::SecretHash,
+                Expr::value(hash.as_str().to_owned()),
+            )
+            .filter(service_token::Column::Id.eq(id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Adds `uses` uses of a service token, the last at `last_used_at`, atomically.
     pub async fn add_service_token_uses(
         &self,
