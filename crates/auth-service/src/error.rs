@@ -76,10 +76,11 @@ impl From<AuthError> for Status {
                 tracing::info!(error = %m, "conflict");
                 status::already_exists("a conflicting row exists; retry")
             }
-            // A dependency down: the operator's concern, not a bug.
+            // A dependency down or busy: the operator's concern, not a bug,
+            // and the caller's to retry.
             AuthError::Store(StoreError::Database(_) | StoreError::Busy(_)) => {
                 tracing::warn!(error = %cause_chain(&err), "database unavailable");
-                status::internal()
+                status::access_denied(&AccessError::store_unavailable())
             }
             AuthError::Store(StoreError::Corrupt(_)) | AuthError::Internal { .. } => {
                 tracing::error!(error = %cause_chain(&err), "internal error");
@@ -131,9 +132,9 @@ mod tests {
             ),
             (
                 StoreError::unavailable("connection refused").into(),
-                Code::Internal,
-                "INTERNAL",
-                "internal error; the server log has the details",
+                Code::Unavailable,
+                "STORE_UNAVAILABLE",
+                "the database is busy or unreachable; nothing was changed, retry in a moment",
             ),
             (
                 StoreError::Corrupt("scopes: not JSON".into()).into(),

@@ -125,6 +125,9 @@ impl From<tonic::Status> for CliError {
             Some(Reason::AuthUnavailable) => {
                 "\nhint: the secrets service cannot reach the auth service; check that both are running"
             }
+            Some(Reason::StoreUnavailable) => {
+                "\nhint: the service's database is busy or unreachable; nothing was changed, retry in a moment"
+            }
             Some(Reason::TooManyFailedAttempts) => {
                 "\nhint: too many failed verifications from this address or for this token; wait as long as the message says, and check that the token was copied whole"
             }

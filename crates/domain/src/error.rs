@@ -32,6 +32,8 @@ pub enum Reason {
     /// Too many failed verifications from this client IP or for this token
     /// id, or too many new tokens waiting for verification: retry later.
     TooManyFailedAttempts,
+    /// The database is busy or unreachable: retry later.
+    StoreUnavailable,
 }
 
 /// The gRPC status class of a [`Reason`], without depending on tonic.
@@ -67,7 +69,7 @@ impl StatusClass {
 
 impl Reason {
     /// Every reason, for exhaustive tests and parsing.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::TokenMalformed,
         Reason::TokenInvalid,
         Reason::TokenExpired,
@@ -80,6 +82,7 @@ impl Reason {
         Reason::E2eeEnabled,
         Reason::AuthUnavailable,
         Reason::TooManyFailedAttempts,
+        Reason::StoreUnavailable,
     ];
 
     /// The wire string, e.g. `TOKEN_EXPIRED`.
@@ -98,6 +101,7 @@ impl Reason {
             Reason::E2eeEnabled => "E2EE_ENABLED",
             Reason::AuthUnavailable => "AUTH_UNAVAILABLE",
             Reason::TooManyFailedAttempts => "TOO_MANY_FAILED_ATTEMPTS",
+            Reason::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
 
@@ -121,7 +125,7 @@ impl Reason {
                 StatusClass::PermissionDenied
             }
             Reason::E2eeEnabled => StatusClass::FailedPrecondition,
-            Reason::AuthUnavailable => StatusClass::Unavailable,
+            Reason::AuthUnavailable | Reason::StoreUnavailable => StatusClass::Unavailable,
             Reason::TooManyFailedAttempts => StatusClass::ResourceExhausted,
         }
     }
@@ -156,6 +160,17 @@ impl AccessError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// The database is busy or unreachable (`STORE_UNAVAILABLE`); a retry
+    /// after a second may succeed. Nothing was changed.
+    #[must_use]
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            Reason::StoreUnavailable,
+            "the database is busy or unreachable; nothing was changed, retry in a moment",
+        )
+        .retry_after(std::time::Duration::from_secs(1))
     }
 
     /// The same denial, saying a retry after `delay` may succeed.
@@ -233,6 +248,7 @@ mod tests {
             ("E2EE_ENABLED", FailedPrecondition),
             ("AUTH_UNAVAILABLE", Unavailable),
             ("TOO_MANY_FAILED_ATTEMPTS", ResourceExhausted),
+            ("STORE_UNAVAILABLE", Unavailable),
         ];
         assert_eq!(table.len(), Reason::ALL.len());
         for (wire, class) in table {
@@ -256,6 +272,7 @@ mod tests {
             ("E2EE_ENABLED", 400),
             ("AUTH_UNAVAILABLE", 503),
             ("TOO_MANY_FAILED_ATTEMPTS", 429),
+            ("STORE_UNAVAILABLE", 503),
         ];
         assert_eq!(table.len(), Reason::ALL.len());
         for (wire, status) in table {

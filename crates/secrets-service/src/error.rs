@@ -39,6 +39,9 @@ impl From<latchkey_domain::ports::AuthorizeError> for SecretsError {
     }
 }
 
+static STORE_UNAVAILABLE: std::sync::LazyLock<AccessError> =
+    std::sync::LazyLock::new(AccessError::store_unavailable);
+
 /// What a failure means for the caller, whatever the transport.
 #[derive(Debug)]
 pub enum Outcome<'a> {
@@ -76,13 +79,16 @@ impl SecretsError {
             }
             SecretsError::NotFound(m) => Outcome::NotFound(m),
             SecretsError::AlreadyExists(m) => Outcome::AlreadyExists(m),
+            // A concurrent create of the same secret won the race.
             SecretsError::Store(StoreError::Conflict(m)) => {
                 tracing::info!(error = %m, "conflict");
-                Outcome::Internal
+                Outcome::AlreadyExists(
+                    "a concurrent write created this secret first; read it, or retry as an update",
+                )
             }
             SecretsError::Store(e @ (StoreError::Database(_) | StoreError::Busy(_))) => {
                 tracing::warn!(error = %status::cause_chain(e), "database unavailable");
-                Outcome::Internal
+                Outcome::Denied(&STORE_UNAVAILABLE)
             }
             SecretsError::Store(e @ StoreError::Corrupt(_)) => {
                 tracing::error!(error = %status::cause_chain(e), "stored data is corrupt");
@@ -102,8 +108,46 @@ impl From<SecretsError> for Status {
             Outcome::Denied(e) => status::access_denied(e),
             Outcome::Invalid(e) => status::invalid_argument(e),
             Outcome::NotFound(m) => status::not_found(m),
-            Outcome::AlreadyExists(m) => Status::already_exists(m),
+            Outcome::AlreadyExists(m) => status::already_exists(m),
             Outcome::Internal => status::internal(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn a_database_that_is_down_or_busy_is_store_unavailable_with_a_retry_delay() {
+        let status = Status::from(SecretsError::Store(StoreError::unavailable("refused")));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status::reason_of(&status).as_deref(),
+            Some("STORE_UNAVAILABLE")
+        );
+        assert!(status.message().contains("nothing was changed"));
+        assert_eq!(
+            status.get_error_details().retry_info().unwrap().retry_delay,
+            Some(std::time::Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn existing_secrets_and_lost_create_races_are_already_exists_with_a_reason() {
+        for err in [
+            SecretsError::AlreadyExists("secret K exists".into()),
+            SecretsError::Store(StoreError::Conflict("UNIQUE constraint failed".into())),
+        ] {
+            let status = Status::from(err);
+            assert_eq!(status.code(), Code::AlreadyExists);
+            assert_eq!(
+                status::reason_of(&status).as_deref(),
+                Some("ALREADY_EXISTS")
+            );
         }
     }
 }

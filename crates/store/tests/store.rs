@@ -26,6 +26,7 @@ use latchkey_test_support::{Backend, TestDb, backend_tests};
 backend_tests!(
     migrations_are_idempotent_across_restarts,
     concurrent_writes_of_one_secret_get_distinct_versions,
+    sixty_four_writers_over_two_connections_pools_all_succeed,
     recursive_listing_treats_like_wildcards_and_case_literally,
     deleting_a_secret_removes_it_and_reports_absence,
     create_only_and_update_only_writes_refuse_without_changing_anything,
@@ -139,6 +140,52 @@ async fn concurrent_writes_of_one_secret_get_distinct_versions(backend: Backend)
         "every writer landed with its own version"
     );
     assert_eq!(store.get(&k).await.unwrap().unwrap().version, 6);
+}
+
+/// Writes queue instead of failing: 64 writers, half through a second
+/// store (as a second process would be, so SQLite's own lock arbitrates
+/// between them), each reading then writing secrets others write too.
+async fn sixty_four_writers_over_two_connections_pools_all_succeed(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let stores = [
+        SecretStore::connect(&db.url).await.unwrap(),
+        SecretStore::connect(&db.url).await.unwrap(),
+    ];
+    let writers = (0..64u8).map(|w| {
+        let store = stores[usize::from(w % 2)].clone();
+        tokio::spawn(async move {
+            for n in 0..10u8 {
+                let k = key("/load", &format!("K{}", (w + n) % 8));
+                store.put(&k, sealed(n), Utc::now()).await?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    });
+    let mut failures = Vec::new();
+    for writer in writers {
+        if let Err(e) = writer.await.unwrap() {
+            failures.push(e.to_string());
+        }
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} writes failed: {failures:?}",
+        failures.len()
+    );
+    let listed = stores[0]
+        .list(
+            &p1(),
+            &Environment::parse("dev").unwrap(),
+            &SecretPath::parse("/load").unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+    let total: u64 = listed.iter().map(|s| s.version).sum();
+    assert_eq!(total, 640, "every write landed as its own version");
 }
 
 async fn recursive_listing_treats_like_wildcards_and_case_literally(backend: Backend) {

@@ -6,7 +6,6 @@ use latchkey_domain::model::{AccessToken, Identity, IdentityId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -33,9 +32,9 @@ impl AuthStore {
         identity: &Identity,
         token: &AccessToken,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        identity_model(identity).insert(&txn).await?;
-        identity_token_model(token).insert(&txn).await?;
+        let txn = self.writer.begin(&self.db).await?;
+        identity_model(identity).insert(&*txn).await?;
+        identity_token_model(token).insert(&*txn).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -67,22 +66,22 @@ impl AuthStore {
         id: &IdentityId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin(&self.db).await?;
         identity_token::Entity::update_many()
             .col_expr(identity_token::Column::RevokedAt, Expr::value(now))
             .filter(identity_token::Column::IdentityId.eq(id.as_str()))
             .filter(identity_token::Column::RevokedAt.is_null())
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         membership::Entity::delete_many()
             .filter(membership::Column::IdentityId.eq(id.as_str()))
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         token_auth_config::Entity::delete_by_id(id.as_str())
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         let deleted = identity::Entity::delete_by_id(id.as_str())
-            .exec(&txn)
+            .exec(&*txn)
             .await?
             .rows_affected
             == 1;

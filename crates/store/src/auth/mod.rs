@@ -16,12 +16,14 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use serde_json::json;
 
+use crate::write::Writer;
 use crate::{StoreError, connect, corrupt};
 
 /// The auth service's repository.
 #[derive(Debug, Clone)]
 pub struct AuthStore {
     db: DatabaseConnection,
+    writer: Writer,
     /// Scope lists by their stored text, compiled once: a row reloaded
     /// into the state cache every second does not recompile its globs.
     compiled: Arc<ScopeCache>,
@@ -33,6 +35,7 @@ impl AuthStore {
         let db = connect(url).await?;
         migration::Migrator::up(&db, None).await?;
         Ok(Self {
+            writer: Writer::for_db(&db),
             db,
             compiled: Arc::new(ScopeCache::default()),
         })

@@ -8,7 +8,6 @@ use latchkey_domain::path::Environment;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -19,7 +18,7 @@ use crate::{StoreError, corrupt, to_u64};
 impl AuthStore {
     /// Inserts a project and its environments in one transaction.
     pub async fn insert_project(&self, new: NewProject) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin(&self.db).await?;
         project::ActiveModel {
             id: Set(new.id.as_str().to_owned()),
             name: Set(new.name),
@@ -31,10 +30,10 @@ impl AuthStore {
             trusted_ips: Set("[]".to_owned()),
             created_at: Set(new.created_at),
         }
-        .insert(&txn)
+        .insert(&*txn)
         .await?;
         for (position, (slug, name)) in new.environments.iter().enumerate() {
-            insert_environment(&txn, &new.id, slug, name, position, new.created_at).await?;
+            insert_environment(&*txn, &new.id, slug, name, position, new.created_at).await?;
         }
         txn.commit().await?;
         Ok(())

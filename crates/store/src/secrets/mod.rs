@@ -10,11 +10,12 @@ use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use sea_orm_migration::MigratorTrait;
 
 use self::entity::{secret, secret_version};
+use crate::write::Writer;
 use crate::{StoreError, connect, corrupt, to_u64};
 
 /// How often a write retries after losing a race with a concurrent writer.
@@ -36,6 +37,7 @@ pub enum WriteMode {
 #[derive(Debug, Clone)]
 pub struct SecretStore {
     db: DatabaseConnection,
+    writer: Writer,
 }
 
 impl SecretStore {
@@ -43,7 +45,10 @@ impl SecretStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let db = connect(url).await?;
         migration::Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        Ok(Self {
+            writer: Writer::for_db(&db),
+            db,
+        })
     }
 
     /// Creates a secret at version 1 or writes its next version; keeps every
@@ -91,9 +96,9 @@ impl SecretStore {
         now: DateTime<Utc>,
         mode: WriteMode,
     ) -> Result<Option<Secret>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin(&self.db).await?;
         // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
-        let existing = find(key).lock_exclusive().one(&txn).await?;
+        let existing = find(key).lock_exclusive().one(&*txn).await?;
         match (mode, &existing) {
             (WriteMode::CreateOnly, Some(_)) | (WriteMode::UpdateOnly, None) => return Ok(None),
             _ => {}
@@ -109,7 +114,7 @@ impl SecretStore {
                 active.tag = Set(sealed.tag.clone());
                 active.version = Set(version);
                 active.updated_at = Set(now);
-                active.update(&txn).await?;
+                active.update(&*txn).await?;
                 (id, version, created_at)
             }
             None => {
@@ -127,7 +132,7 @@ impl SecretStore {
                     created_at: Set(now),
                     updated_at: Set(now),
                 }
-                .insert(&txn)
+                .insert(&*txn)
                 .await?;
                 (id, 1, now)
             }
@@ -140,7 +145,7 @@ impl SecretStore {
             tag: Set(sealed.tag.clone()),
             created_at: Set(now),
         }
-        .insert(&txn)
+        .insert(&*txn)
         .await?;
         txn.commit().await?;
         Ok(Some(Secret {
@@ -200,16 +205,16 @@ impl SecretStore {
     /// Deletes a secret and its versions; returns it as it was, or `None`
     /// when it did not exist.
     pub async fn delete(&self, key: &SecretKey) -> Result<Option<Secret>, StoreError> {
-        let txn = self.db.begin().await?;
-        let Some(row) = find(key).one(&txn).await? else {
+        let txn = self.writer.begin(&self.db).await?;
+        let Some(row) = find(key).one(&*txn).await? else {
             return Ok(None);
         };
         let deleted = record(row.clone())?;
         secret_version::Entity::delete_many()
             .filter(secret_version::Column::SecretId.eq(row.id.clone()))
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
-        secret::Entity::delete_by_id(row.id).exec(&txn).await?;
+        secret::Entity::delete_by_id(row.id).exec(&*txn).await?;
         txn.commit().await?;
         Ok(Some(deleted))
     }
