@@ -239,18 +239,28 @@ async fn oversized_inputs_are_refused_naming_the_field_and_the_limit(backend: Ba
         "trusted_ips",
         "at most 256",
     );
-    invalid(
-        auth.create_environment(with_token(
+    let environment = |slug: String| {
+        with_token(
             auth_pb::CreateEnvironmentRequest {
                 project_id: project.clone(),
-                slug: "x".repeat(1_000_000),
+                slug,
                 name: String::new(),
             },
             &stack.admin_token,
-        ))
-        .await,
+        )
+    };
+    invalid(
+        auth.create_environment(environment("x".repeat(100))).await,
         "slug",
         "1 to 32",
+    );
+    // A message past its method's real maximum is cut off while it arrives,
+    // never buffered whole.
+    invalid(
+        auth.create_environment(environment("x".repeat(1_000_000)))
+            .await,
+        "request",
+        "larger than 16384 bytes",
     );
     let deep = Stack::token_request(&project, &[&format!("dev:{}", "/a".repeat(33))], &["read"]);
     invalid(

@@ -81,6 +81,31 @@ pub(crate) async fn http_to(
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
+    parse_reply(&raw)
+}
+
+/// Sends `request` as it is (a head, perhaps a partial body) and reads
+/// the answer the server gives without waiting for the rest.
+async fn send_partial(addr: &str, request: &[u8]) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The whole answer, or what came before the deadline.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(!raw.is_empty(), "no answer before the body arrived");
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8(raw[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
@@ -805,4 +830,57 @@ async fn every_denial_reason_comes_back_over_http_with_its_status() {
         .await;
     stack.stop_auth().await;
     refused_alike(&stack, &valid, &project, "AUTH_UNAVAILABLE", 503).await;
+}
+
+/// A write's body is read only after its token: one without a token (or
+/// a malformed one) is refused at once, whatever its body announces or
+/// holds, and a body over the limit is refused naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_refused_for_its_token_before_its_body_and_for_its_size_by_name() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let project = stack.create_project(false).await;
+    let (_, developer) = stack.identity_in_project(&project, "developer", 0).await;
+    let head = |token: Option<&str>, length: usize| {
+        let auth = token
+            .map(|t| format!("authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "POST /api/v3/secrets/raw/X HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+             content-type: application/json\r\n{auth}content-length: {length}\r\n\r\n"
+        )
+    };
+
+    // 1 MiB announced, a few bytes sent, the rest never comes.
+    for token in [None, Some("st.not-a-token")] {
+        let partial = format!("{}{{\"workspaceId\": \"", head(token, 1 << 20));
+        let reply = send_partial(&stack.http_addr, partial.as_bytes()).await;
+        assert_error(&reply, 401, "TOKEN_MALFORMED");
+    }
+    // Not JSON, and no token: the token is what is wrong first.
+    let garbage = format!("{}{{not json", head(None, 9));
+    let reply = send_partial(&stack.http_addr, garbage.as_bytes()).await;
+    assert_error(&reply, 401, "TOKEN_MALFORMED");
+
+    // With a token, a body announced over the limit is refused before it is sent.
+    let reply = send_partial(&stack.http_addr, head(Some(&developer), 1 << 20).as_bytes()).await;
+    let body = assert_error(&reply, 400, "INVALID_ARGUMENT");
+    assert_eq!(body["field"], "body", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("larger than"),
+        "{body}"
+    );
+    // And one that only grows past it while arriving (chunked, no length).
+    let value = "v".repeat(500 * 1024);
+    let chunk = format!(
+        "{{\"workspaceId\":\"{project}\",\"environment\":\"dev\",\"secretValue\":\"{value}\"}}"
+    );
+    let chunked = format!(
+        "POST /api/v3/secrets/raw/X HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+         content-type: application/json\r\nauthorization: Bearer {developer}\r\n\
+         transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    let reply = send_partial(&stack.http_addr, chunked.as_bytes()).await;
+    let body = assert_error(&reply, 400, "INVALID_ARGUMENT");
+    assert_eq!(body["field"], "body", "{body}");
 }

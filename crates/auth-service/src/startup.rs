@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
+use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
@@ -190,6 +191,7 @@ pub async fn serve(
     } else {
         AuthorizeGate::InternalKey
     };
+    let rules = method_rules();
     let public = serve_router(
         Routes::new(health_service.clone())
             .add_service(reflection_v1)
@@ -197,6 +199,7 @@ pub async fn serve(
             .add_service(limited(AuthServiceServer::new(
                 grpc.clone().with_gate(public_gate),
             ))),
+        &rules,
         listeners.public,
         &connections,
         public_tls.as_ref(),
@@ -220,6 +223,7 @@ pub async fn serve(
             Routes::new(health_service.clone()).add_service(limited(AuthServiceServer::new(
                 grpc.clone().with_gate(gate),
             ))),
+            &rules,
             listener,
             &connections,
             internal_tls.as_ref(),
@@ -265,6 +269,36 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let running = start(&config, clock).await?;
     serve(&running, &config, listener, shutdown).await
+}
+
+/// Which calls take a bearer token, and each message's real maximum: a
+/// scoped request holds at most `MAX_SCOPES` globs of `MAX_PATH_LEN` with
+/// their environments, and `MAX_TRUSTED_IPS` addresses; every other
+/// request holds ids, names, one path and at most one token.
+fn method_rules() -> MethodRules {
+    use latchkey_domain::ip::MAX_TRUSTED_IPS;
+    use latchkey_domain::path::MAX_PATH_LEN;
+    use latchkey_domain::scope::MAX_SCOPES;
+    const SCOPED: usize = MAX_SCOPES * (MAX_PATH_LEN + 128) + MAX_TRUSTED_IPS * 64 + 8 * 1024;
+    const TRUSTED_IPS: usize = MAX_TRUSTED_IPS * 64 + 8 * 1024;
+    const PREFIX: &str = "/latchkey.auth.v1.AuthService/";
+    MethodRules::new(
+        PREFIX,
+        // Their credentials travel in the message: the internal key and the
+        // token checked (Authorize), or the access token to renew or revoke.
+        &["Authorize", "RenewAccessToken", "RevokeAccessToken"],
+        16 * 1024,
+        &[
+            ("/latchkey.auth.v1.AuthService/CreateServiceToken", SCOPED),
+            ("/latchkey.auth.v1.AuthService/AddIdentityToProject", SCOPED),
+            (
+                "/latchkey.auth.v1.AuthService/SetProjectTrustedIps",
+                TRUSTED_IPS,
+            ),
+            ("/latchkey.auth.v1.AuthService/AttachTokenAuth", TRUSTED_IPS),
+            ("/latchkey.auth.v1.AuthService/UpdateTokenAuth", TRUSTED_IPS),
+        ],
+    )
 }
 
 /// The service with the message size limits set explicitly.

@@ -26,6 +26,9 @@ pub enum SecretsError {
     /// A stored value does not decrypt under the project key.
     #[error("{0}")]
     Undecryptable(String),
+    /// A broken invariant of this service (a bug, never the caller's doing).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<latchkey_domain::ports::AuthorizeError> for SecretsError {
@@ -96,6 +99,10 @@ impl SecretsError {
             }
             SecretsError::Undecryptable(m) => {
                 tracing::error!(error = %m, "stored secret does not decrypt");
+                Outcome::Internal
+            }
+            SecretsError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
                 Outcome::Internal
             }
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::{Authorizer, Clock, SystemClock};
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
+use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
@@ -135,6 +136,7 @@ pub async fn serve<A: Authorizer>(
     let reloader = tls.as_ref().map(|t| t.spawn_reloader(listening.tls_reload));
     // One registry for every port: the descriptor limit is the process's.
     let connections = Connections::new(listening.limits.clone(), config.trusted_proxies.clone());
+    let rules = method_rules();
     let public = serve_router(
         Routes::new(health_service.clone())
             .add_service(reflection_v1)
@@ -144,6 +146,7 @@ pub async fn serve<A: Authorizer>(
                     .max_decoding_message_size(MAX_REQUEST_BYTES)
                     .max_encoding_message_size(MAX_RESPONSE_BYTES),
             ),
+        &rules,
         listener,
         &connections,
         tls.as_ref(),
@@ -202,4 +205,22 @@ pub async fn serve<A: Authorizer>(
         reloader.abort();
     }
     result
+}
+
+/// Every call takes a bearer token; a write holds at most one value of
+/// `MAX_VALUE_BYTES` (or its ciphertext, IV and tag) with its folder and
+/// name, every other request ids, a path and a name.
+fn method_rules() -> MethodRules {
+    use latchkey_domain::model::MAX_VALUE_BYTES;
+    use latchkey_domain::path::MAX_PATH_LEN;
+    const WRITE: usize = MAX_VALUE_BYTES + MAX_PATH_LEN + 8 * 1024;
+    MethodRules::new(
+        "/latchkey.secrets.v1.SecretsService/",
+        &[],
+        16 * 1024,
+        &[
+            ("/latchkey.secrets.v1.SecretsService/SetSecret", WRITE),
+            ("/latchkey.secrets.v1.SecretsService/SetSecretRaw", WRITE),
+        ],
+    )
 }

@@ -6,6 +6,8 @@
 //!   start-up, with errors that name the variable; key files generated for development.
 //! - [`status`]: domain errors to `tonic::Status` with a `google.rpc.ErrorInfo`
 //!   reason, and back.
+//! - [`guard`]: a gRPC request's bearer token checked before its message
+//!   is read, and its message capped at its method's maximum.
 //! - [`listen`]: the one listener layer of every port: connection caps in
 //!   all and per client address, first-byte, header and idle deadlines,
 //!   HTTP/2 stream caps and keepalive, request timeouts.
@@ -18,6 +20,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod guard;
 pub mod listen;
 pub mod request;
 pub mod serve;

@@ -13,6 +13,7 @@ use crate::telemetry::RpcLayer;
 use tonic_health::server::HealthReporter;
 
 use crate::config::{ConfigError, Vars};
+use crate::guard::{GuardLayer, MethodRules};
 use crate::listen::{ConnectionLimits, Connections};
 use crate::tls::{ReloadingTls, ServerTlsFiles};
 
@@ -155,10 +156,11 @@ pub fn prepare_accepted(stream: &TcpStream) {
 }
 
 /// Serves `routes` on `listener` (over TLS when given) through
-/// `connections`, one span per RPC, until `shutdown`, then lets in-flight
+/// `connections`, under `rules` (token before message, message caps), one span per RPC, until `shutdown`, then lets in-flight
 /// calls finish for at most `grace` before closing.
 pub async fn serve_router(
     routes: Routes,
+    rules: &MethodRules,
     listener: TcpListener,
     connections: &Connections,
     tls: Option<&ReloadingTls>,
@@ -169,6 +171,7 @@ pub async fn serve_router(
     let router = grpc_server(connections.limits())
         .layer(connections.activity())
         .layer(RpcLayer)
+        .layer(GuardLayer::new(rules.clone()))
         .add_routes(routes);
     let accepted = connections.incoming(listener);
     let server: std::pin::Pin<

@@ -23,10 +23,11 @@ use latchkey_domain::ports::{Authorizer, Grant};
 use latchkey_domain::{AccessError, Reason};
 use serde::Serialize;
 
+use super::Http;
 use super::error::HttpError;
 use super::params::{Params, secret_name};
-use super::reply::{Listing, One, Pairs, caller, json_with_etag, query, time};
-use super::{Http, Peer};
+use super::reply::{Listing, One, Pairs, json_with_etag, query, time};
+use crate::app::Caller;
 use crate::error::SecretsError;
 
 /// One secret in Infisical's encrypted form.
@@ -145,12 +146,11 @@ fn explained(err: SecretsError) -> HttpError {
 /// `GET /api/v3/secrets`: one folder, encrypted per response.
 pub(super) async fn list<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    Peer(peer): Peer,
+    caller: Caller,
     headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, HttpError> {
     let params = Params::from_query(query(pairs)?);
-    let caller = caller(&http, &headers, peer)?;
     let folder = params.folder()?;
     let recursive = params.flag(&["recursive"], false)?;
     params.flag(&["include_imports", "includeImports"], false)?;
@@ -177,13 +177,12 @@ pub(super) async fn list<A: Authorizer>(
 /// is served the shared secret, the only kind Latchkey has.
 pub(super) async fn get<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    Peer(peer): Peer,
+    caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, HttpError> {
     let params = Params::from_query(query(pairs)?);
-    let caller = caller(&http, &headers, peer)?;
     let (folder, name) = (params.folder()?, secret_name(&name)?);
     let (grant, plain) = http
         .app

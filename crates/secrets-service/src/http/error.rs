@@ -92,6 +92,29 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// A request that took longer than the request timeout: 503, retryable.
+pub(super) fn timed_out(after: std::time::Duration) -> Response {
+    let message = format!(
+        "the request took longer than {} s and was abandoned; retry",
+        after.as_secs()
+    );
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    let body = Body {
+        status_code: status.as_u16(),
+        message: &message,
+        error: error_name(status),
+        req_id: request_id(),
+        reason: "TIMEOUT",
+        field: None,
+    };
+    tracing::warn!(req_id = %body.req_id, timeout_seconds = after.as_secs(), "HTTP request timed out");
+    let mut response = (status, [(header::RETRY_AFTER, "1")], Json(&body)).into_response();
+    response
+        .extensions_mut()
+        .insert(super::trace::Refused("TIMEOUT"));
+    response
+}
+
 /// Infisical's `error` names for the statuses it sends.
 fn error_name(status: StatusCode) -> &'static str {
     match status {

@@ -6,6 +6,7 @@
 //!
 //! - `encrypted`: the older clients' encrypted reads (`GET /api/v3/secrets`).
 //! - `error`: denials and bad input as Infisical's JSON error bodies.
+//! - `extract`: the caller (token checked before the body is read) and bodies through a limit and a deadline.
 //! - `params`: query strings and bodies to domain types.
 //! - `raw`: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
 //! - `service_token`: `GET /api/v2/service-token`, what a service token is.
@@ -15,6 +16,7 @@
 
 mod encrypted;
 mod error;
+mod extract;
 mod params;
 mod raw;
 mod reply;
@@ -22,17 +24,15 @@ mod service_token;
 mod token_auth;
 mod trace;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::ports::Authorizer;
-use latchkey_service_kit::listen::{Connections, PeerAddr, serve_http};
-use latchkey_service_kit::serve::{MAX_REQUEST_BYTES, Shutdown};
+use latchkey_service_kit::listen::{Connections, serve_http};
+use latchkey_service_kit::serve::Shutdown;
 use latchkey_service_kit::tls::ReloadingTls;
 use tokio::net::TcpListener;
 
@@ -76,7 +76,6 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
         )
         .fallback(error::unknown_route)
         .layer(axum::middleware::from_fn(trace::trace))
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
 
@@ -91,31 +90,18 @@ pub async fn serve(
     shutdown: Shutdown,
     grace: Duration,
 ) {
+    let timeout = connections.limits().request_timeout;
+    let router = router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            tokio::time::timeout(timeout, next.run(request))
+                .await
+                .unwrap_or_else(|_| error::timed_out(timeout))
+        },
+    ));
     let accepted = connections.incoming(listener);
     match tls {
         Some(tls) => serve_http(router, tls.incoming(accepted), connections, shutdown, grace).await,
         None => serve_http(router, accepted, connections, shutdown, grace).await,
-    }
-}
-
-/// The TCP peer of a request, for the client-IP rules.
-#[derive(Debug, Clone, Copy)]
-struct Peer(SocketAddr);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
-    type Rejection = axum::http::StatusCode;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        // Every request served by `serve` carries it: without it no
-        // client-IP rule could be applied, so nothing is served.
-        parts
-            .extensions
-            .get::<PeerAddr>()
-            .map(|PeerAddr(addr)| Peer(*addr))
-            .ok_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -14,13 +13,15 @@ use latchkey_domain::model::{PlainSecret, Secret};
 use latchkey_domain::ports::Authorizer;
 use serde::Serialize;
 
+use super::Http;
 use super::error::{HttpError, invalid};
+use super::extract::{Body, WRITE_BODY_BYTES};
 use super::params::{Params, secret_name};
-use super::reply::{Listing, One, Pairs, caller, json, json_with_etag, query, time};
-use super::{Http, Peer};
-use crate::app::WriteMode;
+use super::reply::{Listing, One, Pairs, json, json_with_etag, query, time};
+use crate::app::{Caller, WriteMode};
 
 type Shared<A> = State<Arc<Http<A>>>;
+type WriteBody = Body<WRITE_BODY_BYTES>;
 
 /// A secret as Infisical's clients decode it (the union of the fields the
 /// Python SDK requires and the Go structs read).
@@ -82,12 +83,11 @@ impl<'a> RawSecret<'a> {
 /// the folders below it that the token may read (`recursive=true`).
 pub(super) async fn list<A: Authorizer>(
     State(http): Shared<A>,
-    Peer(peer): Peer,
+    caller: Caller,
     headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, HttpError> {
     let params = Params::from_query(query(pairs)?);
-    let caller = caller(&http, &headers, peer)?;
     let folder = params.folder()?;
     let recursive = params.flag(&["recursive"], false)?;
     // Validated, then moot: there are no imports to include.
@@ -104,13 +104,12 @@ pub(super) async fn list<A: Authorizer>(
 /// secret, the only kind Latchkey has.
 pub(super) async fn get<A: Authorizer>(
     State(http): Shared<A>,
-    Peer(peer): Peer,
+    caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, HttpError> {
     let params = Params::from_query(query(pairs)?);
-    let caller = caller(&http, &headers, peer)?;
     let (folder, name) = (params.folder()?, secret_name(&name)?);
     let (_, plain) = http.app.get_raw(&caller, &folder, &name).await?;
     json_with_etag(
@@ -125,39 +124,35 @@ pub(super) async fn get<A: Authorizer>(
 /// if it exists, as Infisical answers.
 pub(super) async fn create<A: Authorizer>(
     state: Shared<A>,
-    peer: Peer,
+    caller: Caller,
     name: Path<String>,
-    headers: HeaderMap,
     pairs: Pairs,
-    body: Bytes,
+    body: WriteBody,
 ) -> Result<Response, HttpError> {
-    write(state, peer, name, headers, pairs, body, false).await
+    write(state, caller, name, pairs, body, false).await
 }
 
 /// `PATCH .../secrets/raw/{name}`: writes the next version of an existing
 /// secret (`404` if there is none); renaming is refused.
 pub(super) async fn update<A: Authorizer>(
     state: Shared<A>,
-    peer: Peer,
+    caller: Caller,
     name: Path<String>,
-    headers: HeaderMap,
     pairs: Pairs,
-    body: Bytes,
+    body: WriteBody,
 ) -> Result<Response, HttpError> {
-    write(state, peer, name, headers, pairs, body, true).await
+    write(state, caller, name, pairs, body, true).await
 }
 
 async fn write<A: Authorizer>(
     State(http): Shared<A>,
-    Peer(peer): Peer,
+    caller: Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
     pairs: Pairs,
-    body: Bytes,
+    Body(body): WriteBody,
     update: bool,
 ) -> Result<Response, HttpError> {
     let params = Params::from_body(&body, query(pairs)?)?;
-    let caller = caller(&http, &headers, peer)?;
     let (folder, name) = (params.folder()?, secret_name(&name)?);
     params.shared_only()?;
     if params.get(&["secretComment"]).is_some() {
@@ -194,14 +189,12 @@ async fn write<A: Authorizer>(
 /// write permission, which does not read).
 pub(super) async fn delete<A: Authorizer>(
     State(http): Shared<A>,
-    Peer(peer): Peer,
+    caller: Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
     pairs: Pairs,
-    body: Bytes,
+    Body(body): WriteBody,
 ) -> Result<Response, HttpError> {
     let params = Params::from_body(&body, query(pairs)?)?;
-    let caller = caller(&http, &headers, peer)?;
     let (folder, name) = (params.folder()?, secret_name(&name)?);
     params.shared_only()?;
     let deleted = http.app.delete(&caller, &folder, &name).await?;

@@ -1,19 +1,14 @@
 //! What every endpoint shares: the caller, the query string, JSON replies
 //! (with `ETag` where clients poll) and Infisical's time format.
 
-use std::net::SocketAddr;
-
 use axum::extract::Query;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use latchkey_service_kit::request::{bearer_token, client_ip};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::Http;
 use super::error::{HttpError, invalid};
-use crate::app::Caller;
 
 /// The query string's pairs, or why it does not parse.
 pub(super) type Pairs =
@@ -36,17 +31,6 @@ pub(super) struct One<S> {
 /// RFC 3339 in UTC with milliseconds, as Infisical sends.
 pub(super) fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub(super) fn caller<A>(
-    http: &Http<A>,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<Caller, HttpError> {
-    Ok(Caller {
-        token: bearer_token(headers)?,
-        ip: client_ip(Some(peer.ip()), headers, &http.trusted_proxies),
-    })
 }
 
 pub(super) fn query(pairs: Pairs) -> Result<Vec<(String, String)>, HttpError> {

@@ -6,16 +6,16 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use latchkey_domain::ports::Authorizer;
 use serde::Serialize;
 
+use super::Http;
 use super::error::HttpError;
-use super::reply::{caller, json, time};
-use super::{Http, Peer};
+use super::reply::{json, time};
+use crate::app::Caller;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,10 +52,8 @@ struct Details<'a> {
 /// The handler.
 pub(super) async fn describe<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, HttpError> {
-    let caller = caller(&http, &headers, peer)?;
     let token = http.app.describe_token(&caller).await?;
     let key = &token.encrypted_project_key;
     let permissions = [("read", token.read), ("write", token.write)]

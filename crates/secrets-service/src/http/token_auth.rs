@@ -14,10 +14,11 @@ use latchkey_domain::ports::{Authorizer, BearerToken};
 use latchkey_service_kit::request::client_ip;
 use serde::Serialize;
 
+use super::Http;
 use super::error::{HttpError, invalid};
+use super::extract::{Body, Peer, TOKEN_BODY_BYTES};
 use super::params::Params;
 use super::reply::json;
-use super::{Http, Peer};
 
 fn access_token(body: &Bytes) -> Result<BearerToken, HttpError> {
     let params = Params::from_body(body, Vec::new())?;
@@ -42,7 +43,7 @@ pub(super) async fn renew<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body<TOKEN_BODY_BYTES>,
 ) -> Result<Response, HttpError> {
     let token = access_token(&body)?;
     let ip = client_ip(Some(peer.ip()), &headers, &http.trusted_proxies);
@@ -65,7 +66,7 @@ pub(super) async fn revoke<A: Authorizer>(
     State(http): State<Arc<Http<A>>>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body<TOKEN_BODY_BYTES>,
 ) -> Result<Response, HttpError> {
     let token = access_token(&body)?;
     let ip = client_ip(Some(peer.ip()), &headers, &http.trusted_proxies);
