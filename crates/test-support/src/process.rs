@@ -22,7 +22,37 @@ impl ServiceProcess {
     /// once it listens.
     #[must_use]
     pub fn start<K: AsRef<str>, V: AsRef<str>>(binary: &Path, vars: &[(K, V)]) -> ServiceProcess {
-        let mut child = Command::new(binary)
+        Self::spawn(Command::new(binary), vars)
+    }
+
+    /// Like [`ServiceProcess::start`], allowed at most `descriptors` open
+    /// files (through util-linux's `prlimit`), as a small container would be.
+    #[must_use]
+    pub fn start_with_descriptor_limit<K: AsRef<str>, V: AsRef<str>>(
+        binary: &Path,
+        vars: &[(K, V)],
+        descriptors: u64,
+    ) -> ServiceProcess {
+        let prlimit = std::env::var_os("PATH")
+            .and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join("prlimit"))
+                    .find(|candidate| candidate.exists())
+            })
+            .expect("prlimit (util-linux) on the PATH");
+        let mut command = Command::new(prlimit);
+        command
+            .arg(format!("--nofile={descriptors}:{descriptors}"))
+            .arg("--")
+            .arg(binary);
+        Self::spawn(command, vars)
+    }
+
+    fn spawn<K: AsRef<str>, V: AsRef<str>>(
+        mut command: Command,
+        vars: &[(K, V)],
+    ) -> ServiceProcess {
+        let mut child = command
             .env_clear()
             .env("RUST_LOG", "info")
             .envs(vars.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
