@@ -326,6 +326,9 @@ async fn a_listing_answers_304_to_its_own_etag_until_the_folder_changes() {
 
     let first = http(&stack, "GET", &list, Some(&token), &[], None).await;
     let etag = first.header("etag").expect("an ETag").to_owned();
+    // A secret-bearing answer is never stored by a cache nor sniffed.
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    assert_eq!(first.header("x-content-type-options"), Some("nosniff"));
     let same = http(
         &stack,
         "GET",

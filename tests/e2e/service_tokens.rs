@@ -388,12 +388,12 @@ async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: 
     );
     // A replica may answer from its cached row for up to the cache bound.
     stack.clock.advance(Duration::seconds(2));
+    let gone = token_meta(&stack, &token_id(&token)).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    // The id as the caller wrote it, not a Rust type's debug form.
     assert_eq!(
-        token_meta(&stack, &token_id(&token))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
+        gone.message(),
+        format!("service token \"{}\" not found", token_id(&token))
     );
     assert_denied(
         get(&stack, &token, "dev", "/", "K").await,

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -16,7 +16,7 @@ use crate::BoxError;
 #[derive(Clone)]
 pub(crate) struct Pool {
     addr: String,
-    idle: Arc<Mutex<Vec<SendRequest<Empty<Bytes>>>>>,
+    idle: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>,
 }
 
 impl Pool {
@@ -28,7 +28,7 @@ impl Pool {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Empty<Bytes>>, BoxError> {
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, BoxError> {
         let stream = TcpStream::connect(&self.addr).await?;
         stream.set_nodelay(true)?;
         let (send, connection) =
@@ -39,6 +39,19 @@ impl Pool {
 
     /// `GET target` with `token` as the bearer; the whole body is read.
     pub(crate) async fn get(&self, target: &str, token: &str) -> Result<(), tonic::Status> {
+        self.send(hyper::Method::GET, target, token, Bytes::new())
+            .await
+    }
+
+    /// `method target` with `token` as the bearer and a JSON `body`; the
+    /// whole answer is read.
+    pub(crate) async fn send(
+        &self,
+        method: hyper::Method,
+        target: &str,
+        token: &str,
+        body: Bytes,
+    ) -> Result<(), tonic::Status> {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut send = match idle {
             Some(send) => send,
@@ -47,10 +60,13 @@ impl Pool {
                 .await
                 .map_err(|e| tonic::Status::unavailable(e.to_string()))?,
         };
-        let request = hyper::Request::get(target)
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(target)
             .header(hyper::header::HOST, &self.addr)
             .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(Empty::new())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
             .map_err(|e| tonic::Status::internal(e.to_string()))?;
         let response = send
             .send_request(request)

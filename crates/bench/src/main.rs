@@ -267,6 +267,125 @@ async fn run(args: Args) -> Result<(), BoxError> {
             .await,
         );
     }
+    // Self-lookup, beside Authorize: what a client learns of its own token.
+    let label = "LookupToken, service token";
+    if wanted(label) {
+        let auth = AuthServiceClient::with_interceptor(
+            auth_channel.clone(),
+            Bearer::new(Some(&setup.service_token))?,
+        );
+        results.push(
+            measure(label, Kind::Auth, duration, n, move || {
+                let mut c = auth.clone();
+                async move {
+                    c.lookup_token(auth_pb::LookupTokenRequest::default())
+                        .await
+                        .map(drop)
+                }
+            })
+            .await,
+        );
+    }
+    // Writes under contention: 4 and 64 writers, each writing the next
+    // version of one of 16 secrets, over gRPC and HTTP.
+    let writes = "/bench/writes";
+    let mut writer_secrets = SecretsServiceClient::with_interceptor(
+        secrets_channel.clone(),
+        Bearer::new(Some(&setup.identity_token))?,
+    );
+    for i in 0..16 {
+        writer_secrets
+            .set_secret_raw(secrets_pb::SetSecretRawRequest {
+                project_id: setup.project.clone(),
+                environment: "dev".into(),
+                secret_path: writes.into(),
+                name: format!("W{i}"),
+                value: "initial".into(),
+            })
+            .await?;
+    }
+    for writers in [4, 64] {
+        let label: &'static str =
+            Box::leak(format!("SetSecretRaw, {writers} writers").into_boxed_str());
+        if wanted(label) {
+            let (secrets, project) = (writer_secrets.clone(), setup.project.clone());
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            results.push(
+                measure(label, Kind::Secrets, duration, writers, move || {
+                    let mut c = secrets.clone();
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let request = secrets_pb::SetSecretRawRequest {
+                        project_id: project.clone(),
+                        environment: "dev".into(),
+                        secret_path: writes.into(),
+                        name: format!("W{}", i % 16),
+                        value: format!("value {i}"),
+                    };
+                    async move { c.set_secret_raw(request).await.map(drop) }
+                })
+                .await,
+            );
+        }
+        let label: &'static str = Box::leak(
+            format!("HTTP PATCH /api/v3/secrets/raw, {writers} writers").into_boxed_str(),
+        );
+        if wanted(label) {
+            let pool = http::Pool::new(&http_addr);
+            let (token, project) = (setup.identity_token.clone(), setup.project.clone());
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            results.push(
+                measure(label, Kind::Secrets, duration, writers, move || {
+                    let (pool, token) = (pool.clone(), token.clone());
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let target = format!("/api/v3/secrets/raw/W{}", i % 16);
+                    let body = serde_json::json!({
+                        "workspaceId": project,
+                        "environment": "dev",
+                        "secretPath": writes,
+                        "secretValue": format!("value {i}"),
+                    })
+                    .to_string();
+                    async move {
+                        pool.send(hyper::Method::PATCH, &target, &token, body.into())
+                            .await
+                    }
+                })
+                .await,
+            );
+        }
+    }
+    // Token creation (argon2 per token), with the process's peak memory.
+    let label = "CreateServiceToken";
+    if wanted(label) {
+        let auth =
+            AuthServiceClient::with_interceptor(auth_channel.clone(), Bearer::new(Some(&admin))?);
+        let project = setup.project.clone();
+        let before = memory_mib("VmRSS");
+        results.push(
+            measure(label, Kind::Auth, duration, n, move || {
+                let mut c = auth.clone();
+                let request = auth_pb::CreateServiceTokenRequest {
+                    project_id: project.clone(),
+                    name: "bench".into(),
+                    scopes: vec![auth_pb::Scope {
+                        environment: "dev".into(),
+                        secret_path: "/**".into(),
+                    }],
+                    permissions: vec![auth_pb::Permission::Read.into()],
+                    expires_in_seconds: 0,
+                    trusted_ips: Vec::new(),
+                };
+                async move { c.create_service_token(request).await.map(drop) }
+            })
+            .await,
+        );
+        if !args.json {
+            println!(
+                "CreateServiceToken with {n} in flight: resident memory {before} MiB before, peak {} MiB (the whole bench process)",
+                memory_mib("VmHWM")
+            );
+        }
+    }
     if args.tokens > 0 {
         if !args.json {
             println!("storing {} more service tokens...", args.tokens);
@@ -289,6 +408,25 @@ async fn run(args: Args) -> Result<(), BoxError> {
         report(&results);
     }
     Ok(())
+}
+
+/// A memory figure of this process from `/proc/self/status` (`VmRSS`,
+/// `VmHWM`), in MiB; 0 where it cannot be read.
+fn memory_mib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix(field)?
+                    .trim_start_matches(':')
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .map_or(0, |kib| kib / 1024)
 }
 
 /// One `Authorize` call for `token`, as the secrets service makes it.

@@ -13,7 +13,7 @@ use latchkey_domain::ports::{
     AuthorizationRequest, Authorizer, BearerToken, Grant, Renewed, ServiceTokenDetails,
 };
 use latchkey_domain::scope::Action;
-use latchkey_domain::{AccessError, Reason};
+use latchkey_domain::{AccessError, InvalidInput, Reason};
 pub use latchkey_store::secrets::WriteMode;
 
 /// Who is calling: their token and address.
@@ -58,10 +58,28 @@ impl<A: Authorizer> SecretsApp<A> {
         recursive: bool,
     ) -> Result<(Grant, Vec<PlainSecret>), SecretsError> {
         let (grant, secrets) = self.list_as(caller, folder, recursive, true).await?;
+        grant.project_key.as_ref().ok_or_else(missing_key)?;
+        // A row that does not decrypt (written before envelopes were
+        // checked, or damaged) is left out and reported: one bad row must
+        // never fail every reader of the environment.
         let plain = secrets
             .iter()
-            .map(|secret| decrypt(&grant, secret.clone()))
-            .collect::<Result<_, _>>()?;
+            .filter_map(|secret| {
+                decrypt(&grant, secret.clone())
+                    .inspect_err(|_| {
+                        tracing::error!(
+                            project.id = %secret.key.project_id,
+                            secret.environment = %secret.key.environment,
+                            secret.path = %secret.key.path,
+                            secret.name = %secret.key.name,
+                            secret.version = secret.version,
+                            "stored secret does not decrypt under the project key; left out of the listing"
+                        );
+                        latchkey_service_kit::telemetry::record_undecryptable();
+                    })
+                    .ok()
+            })
+            .collect();
         Ok((grant, plain))
     }
 
@@ -145,10 +163,29 @@ impl<A: Authorizer> SecretsApp<A> {
         sealed: Sealed,
     ) -> Result<Secret, SecretsError> {
         check_envelope(&sealed)?;
-        let grant = self
-            .authorize(caller, folder, Action::Write, false, false)
-            .await?;
+        // Where the server may hold the project key (no e2ee), it asks for
+        // it and checks what it stores: an envelope that does not open at
+        // its own location would fail every later raw read of it.
+        let grant = match self
+            .authorize(caller, folder, Action::Write, true, false)
+            .await
+        {
+            Err(SecretsError::Denied(e)) if e.reason == Reason::E2eeEnabled => {
+                self.authorize(caller, folder, Action::Write, false, false)
+                    .await?
+            }
+            other => other?,
+        };
         let key = secret_key(&grant, folder, name);
+        if let Some(project_key) = &grant.project_key {
+            project_key.open(&sealed, &aad(&key)).map_err(|_| {
+                InvalidInput::new(
+                    "ciphertext",
+                    "does not open under the project key with this secret's project, environment, \
+                     path and name as associated data; encrypt it so (the CLI and latchkey-client do)",
+                )
+            })?;
+        }
         self.write(&key, sealed, WriteMode::Upsert, folder).await
     }
 

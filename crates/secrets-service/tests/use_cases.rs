@@ -14,7 +14,7 @@ use std::sync::Arc;
 use latchkey_domain::crypto::{Sealed, WireKey};
 use latchkey_domain::model::{Folder, ProjectId};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
-use latchkey_domain::ports::{AuthorizeError, BearerToken, Grant};
+use latchkey_domain::ports::{AuthorizeError, BearerToken, Clock as _, Grant};
 use latchkey_domain::scope::{Action, Scope, Scopes};
 use latchkey_domain::{AccessError, Reason};
 use latchkey_secrets_service::app::{Caller, SecretsApp};
@@ -212,6 +212,107 @@ async fn raw_reads_decrypt_under_the_grants_key_and_skip_folders_outside_the_sco
             ("/app".to_owned(), "v/app".to_owned())
         ]
     );
+}
+
+/// A write-only token must not be able to break everyone's reads: where
+/// the server may hold the project key, a client envelope that does not
+/// open at its own location is refused, and stores nothing.
+#[tokio::test]
+async fn a_client_envelope_that_does_not_open_at_its_location_is_refused_where_there_is_no_e2ee() {
+    let f = Fixture::new().await;
+    let (app, authorizer) = f.granting().await;
+    let garbage = Sealed {
+        ciphertext: vec![1; 8],
+        iv: vec![0; 12],
+        tag: vec![0; 16],
+    };
+    let err = app
+        .set(&caller(), &folder("/team-a"), &name("K"), garbage)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, SecretsError::Invalid(e) if e.field == "ciphertext"),
+        "{err:?}"
+    );
+    // Sealed for another name: it would not open where it is stored.
+    let elsewhere = f
+        .key
+        .seal(
+            b"v",
+            &latchkey_domain::crypto::secret_aad(f.project.as_str(), "dev", "/team-a", "OTHER"),
+            &mut rand::rngs::OsRng,
+        )
+        .expect("seal");
+    let err = app
+        .set(&caller(), &folder("/team-a"), &name("K"), elsewhere)
+        .await
+        .expect_err("refused");
+    assert!(matches!(&err, SecretsError::Invalid(_)), "{err:?}");
+    assert!(
+        authorizer
+            .asked()
+            .iter()
+            .all(|r| r.raw && r.action == Action::Write)
+    );
+    let (_, listed) = app.list(&caller(), &folder("/"), true).await.expect("list");
+    assert!(listed.is_empty(), "{listed:?}");
+}
+
+/// A project with e2ee grants no key: the envelope is stored as the client
+/// sealed it, after a second, non-raw authorization.
+#[tokio::test]
+async fn on_an_e2ee_project_a_client_envelope_is_stored_unopened() {
+    let f = Fixture::new().await;
+    let mut grant = f.grant();
+    grant.project_key = None;
+    let (app, authorizer) = f
+        .app(FakeAuthorizer::refusing_raw(
+            grant,
+            AccessError::new(Reason::E2eeEnabled, "e2ee"),
+        ))
+        .await;
+    let opaque = Sealed {
+        ciphertext: vec![1; 8],
+        iv: vec![0; 12],
+        tag: vec![0; 16],
+    };
+    app.set(&caller(), &folder("/"), &name("K"), opaque)
+        .await
+        .expect("stored");
+    let asked: Vec<bool> = authorizer.asked().iter().map(|r| r.raw).collect();
+    assert_eq!(asked, [true, false]);
+}
+
+/// One stored row that does not decrypt is left out of raw listings; the
+/// rest are served.
+#[tokio::test]
+async fn a_row_that_does_not_decrypt_is_left_out_of_raw_listings_never_failing_them() {
+    let f = Fixture::new().await;
+    let (app, _) = f.granting().await;
+    write(&app, "/team-a", "GOOD", "fine").await;
+    write(&app, "/team-b", "ALSO_GOOD", "fine too").await;
+    // Damaged in the database (or written before envelopes were checked).
+    let store = SecretStore::connect(&f.db.url).await.expect("store");
+    let damaged = latchkey_domain::model::SecretKey {
+        project_id: f.project.clone(),
+        environment: Environment::parse("dev").expect("env"),
+        path: SecretPath::parse("/team-a").expect("path"),
+        name: name("BAD"),
+    };
+    let garbage = Sealed {
+        ciphertext: vec![1; 8],
+        iv: vec![0; 12],
+        tag: vec![0; 16],
+    };
+    store
+        .put(&damaged, garbage, f.clock.now())
+        .await
+        .expect("put");
+    f.clock.advance(chrono::Duration::milliseconds(TTL_MS));
+
+    let mut values = listed(&app, "/", true).await;
+    values.sort();
+    assert_eq!(values, ["fine", "fine too"]);
 }
 
 #[tokio::test]

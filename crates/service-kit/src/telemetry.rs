@@ -146,6 +146,8 @@ pub struct Metrics {
     pub token_uses: Counter<u64>,
     /// Failed token verifications, by kind (`wrong_secret`, `unknown_id`).
     pub failed_verifications: Counter<u64>,
+    /// Stored secrets that did not decrypt and were left out of a listing.
+    pub undecryptable: Counter<u64>,
     /// Encryptions under a project key so far, by project, against the
     /// 2^32 budget of NIST SP 800-38D.
     pub key_encryptions: Gauge<u64>,
@@ -195,6 +197,10 @@ pub fn metrics() -> &'static Metrics {
                 .u64_counter("latchkey.token.failed_verifications")
                 .with_description("Failed token verifications, by kind")
                 .build(),
+            undecryptable: meter
+                .u64_counter("latchkey.secrets.undecryptable")
+                .with_description("Stored secrets that did not decrypt, left out of listings")
+                .build(),
             key_encryptions: meter
                 .u64_gauge("latchkey.project_key.encryptions")
                 .with_description("AES-GCM encryptions under a project key so far")
@@ -212,6 +218,11 @@ pub fn record_failed_verification(kind: &'static str) {
     metrics()
         .failed_verifications
         .add(1, &[KeyValue::new("failure", kind)]);
+}
+
+/// Records a stored secret that did not decrypt and was left out of a listing.
+pub fn record_undecryptable() {
+    metrics().undecryptable.add(1, &[]);
 }
 
 /// Records one allowed use of a token of `kind` (`service` or `identity`).

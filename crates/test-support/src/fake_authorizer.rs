@@ -12,6 +12,8 @@ use latchkey_domain::scope::{Scope, Scopes};
 #[derive(Debug)]
 pub struct FakeAuthorizer {
     answer: Result<Grant, AuthorizeError>,
+    /// What raw requests get instead, when set.
+    raw_answer: Option<AuthorizeError>,
     asked: Mutex<Vec<AuthorizationRequest>>,
 }
 
@@ -21,6 +23,18 @@ impl FakeAuthorizer {
     pub fn granting(grant: Grant) -> Self {
         Self {
             answer: Ok(grant),
+            raw_answer: None,
+            asked: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Grants every call but raw ones, which it refuses with `error` (an
+    /// end-to-end encrypted project's `E2EE_ENABLED`, say).
+    #[must_use]
+    pub fn refusing_raw(grant: Grant, error: impl Into<AuthorizeError>) -> Self {
+        Self {
+            answer: Ok(grant),
+            raw_answer: Some(error.into()),
             asked: Mutex::new(Vec::new()),
         }
     }
@@ -30,6 +44,7 @@ impl FakeAuthorizer {
     pub fn refusing(error: impl Into<AuthorizeError>) -> Self {
         Self {
             answer: Err(error.into()),
+            raw_answer: None,
             asked: Mutex::new(Vec::new()),
         }
     }
@@ -56,11 +71,15 @@ impl FakeAuthorizer {
 
 impl Authorizer for FakeAuthorizer {
     async fn authorize(&self, request: AuthorizationRequest) -> Result<Grant, AuthorizeError> {
+        let raw = request.raw;
         self.asked
             .lock()
             .expect("fake authorizer lock")
             .push(request);
-        self.answer.clone()
+        match &self.raw_answer {
+            Some(refusal) if raw => Err(refusal.clone()),
+            _ => self.answer.clone(),
+        }
     }
 
     async fn describe(

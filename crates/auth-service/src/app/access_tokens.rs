@@ -157,12 +157,14 @@ impl AuthApp {
             )
             .into());
         };
+        let started = tokio::time::Instant::now();
         let record = self
             .store
             .identity_token(&AccessTokenId::from(it.id()), Freshness::Fresh)
             .await?;
         // The holder proves possession; expiry or exhaustion do not stop a revocation.
         self.verify_presented(
+            started,
             bearer.expose(),
             it.id(),
             it.secret(),
@@ -192,7 +194,7 @@ impl AuthApp {
             .is_none()
         {
             return Err(AuthError::NotFound(format!(
-                "access token {id:?} not found"
+                "access token \"{id}\" not found"
             )));
         }
         self.store.revoke_identity_token(id).await?;

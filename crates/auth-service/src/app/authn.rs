@@ -26,6 +26,7 @@ impl AuthApp {
         freshness: Freshness,
     ) -> Result<Authenticated, AuthError> {
         let raw = bearer.expose();
+        let started = tokio::time::Instant::now();
         match AnyToken::parse(raw)? {
             AnyToken::Service(st) => {
                 let record = self
@@ -34,7 +35,7 @@ impl AuthApp {
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
                 let resealed = self
-                    .verify_presented(raw, st.id(), st.secret(), hash, client_ip)
+                    .verify_presented(started, raw, st.id(), st.secret(), hash, client_ip)
                     .await?;
                 let record = record.ok_or_else(invalid_token)?;
                 if let Some(hash) = resealed {
@@ -55,7 +56,7 @@ impl AuthApp {
                     .await?;
                 let hash = record.as_ref().map(|r| &r.secret_hash);
                 let resealed = self
-                    .verify_presented(raw, it.id(), it.secret(), hash, client_ip)
+                    .verify_presented(started, raw, it.id(), it.secret(), hash, client_ip)
                     .await?;
                 let record = record.ok_or_else(invalid_token)?;
                 if let Some(hash) = resealed {
@@ -119,6 +120,7 @@ impl AuthApp {
     /// Returns the hash to store when the row had no fingerprint yet.
     pub(crate) async fn verify_presented(
         &self,
+        started: tokio::time::Instant,
         raw: &str,
         id: latchkey_domain::token::Uuid,
         secret: &str,
@@ -136,6 +138,9 @@ impl AuthApp {
         if precheck == Precheck::Mismatch {
             self.failures.cheap_failure(client_ip, now)?;
             record_failure(hash.is_some());
+            // Whether a row was found shows in how long its read and
+            // decoding took: every cheap refusal answers at one floor.
+            tokio::time::sleep_until(started + CHEAP_FAILURE_FLOOR).await;
             return Err(invalid_token().into());
         }
         let suspect = self.failures.failed_recently(id, now);
@@ -210,6 +215,11 @@ fn record_failure(known: bool) {
         "unknown_id"
     });
 }
+
+/// How long after its lookup began a cheaply refused secret is answered:
+/// above what reading and decoding a token's row takes, so an unknown id
+/// and a wrong secret cannot be told apart by time; costs no CPU.
+const CHEAP_FAILURE_FLOOR: std::time::Duration = std::time::Duration::from_millis(5);
 
 pub(super) fn invalid_token() -> AccessError {
     AccessError::new(

@@ -40,7 +40,7 @@ impl AuthApp {
         self.store
             .identity(id, Freshness::Fresh)
             .await?
-            .ok_or_else(|| AuthError::NotFound(format!("identity {id:?} not found")))
+            .ok_or_else(|| AuthError::NotFound(format!("identity \"{id}\" not found")))
     }
 
     /// Deletes an identity and revokes its tokens; an identity cannot delete itself.
@@ -55,7 +55,7 @@ impl AuthApp {
         }
         let deleted = self.store.delete_identity(id).await?;
         if !deleted {
-            return Err(AuthError::NotFound(format!("identity {id:?} not found")));
+            return Err(AuthError::NotFound(format!("identity \"{id}\" not found")));
         }
         tracing::info!(identity.id = %id, "identity deleted; its tokens are revoked");
         Ok(())

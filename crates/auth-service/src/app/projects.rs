@@ -58,7 +58,7 @@ impl AuthApp {
         self.store
             .project(id, freshness)
             .await?
-            .ok_or_else(|| AuthError::NotFound(format!("project {id:?} not found")))
+            .ok_or_else(|| AuthError::NotFound(format!("project \"{id}\" not found")))
     }
 
     /// Every project.
@@ -113,7 +113,7 @@ impl AuthApp {
         let changed = self.store.set_project_trusted_ips(project_id, ips).await?;
         if !changed {
             return Err(AuthError::NotFound(format!(
-                "project {project_id:?} not found"
+                "project \"{project_id}\" not found"
             )));
         }
         self.load_project(project_id, Freshness::Fresh).await

@@ -88,7 +88,7 @@ impl AuthApp {
             .service_token(id, Freshness::Fresh)
             .await?
             .filter(|t| t.revoked_at.is_none())
-            .ok_or_else(|| AuthError::NotFound(format!("service token {id:?} not found")))
+            .ok_or_else(|| AuthError::NotFound(format!("service token \"{id}\" not found")))
     }
 
     /// Deletes a service token; it answers `TOKEN_REVOKED` from now on.
@@ -101,7 +101,7 @@ impl AuthApp {
         let revoked = self.store.revoke_service_token(id).await?;
         if !revoked {
             return Err(AuthError::NotFound(format!(
-                "service token {id:?} not found"
+                "service token \"{id}\" not found"
             )));
         }
         tracing::info!(token.id = %id, "service token deleted");
@@ -119,7 +119,7 @@ impl AuthApp {
         let changed = self.store.set_service_token_active(id, active).await?;
         if !changed {
             return Err(AuthError::NotFound(format!(
-                "service token {id:?} not found"
+                "service token \"{id}\" not found"
             )));
         }
         tracing::info!(token.id = %id, active, "service token activation changed");

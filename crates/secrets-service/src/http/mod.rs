@@ -75,8 +75,24 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
                 .delete(raw::delete::<A>),
         )
         .fallback(error::unknown_route)
+        .layer(axum::middleware::map_response(never_stored))
         .layer(axum::middleware::from_fn(trace::trace))
         .with_state(state)
+}
+
+/// Secrets and token details must not linger in a browser's or a proxy's
+/// cache, nor be sniffed into another content type.
+async fn never_stored(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// Serves `router` on `listener` (over TLS when given) through
