@@ -27,6 +27,7 @@ backend_tests!(
     migrations_are_idempotent_across_restarts,
     concurrent_writes_of_one_secret_get_distinct_versions,
     sixty_four_writers_over_two_connections_pools_all_succeed,
+    concurrent_creates_of_one_name_let_exactly_one_through,
     recursive_listing_treats_like_wildcards_and_case_literally,
     deleting_a_secret_removes_it_and_reports_absence,
     create_only_and_update_only_writes_refuse_without_changing_anything,
@@ -186,6 +187,37 @@ async fn sixty_four_writers_over_two_connections_pools_all_succeed(backend: Back
         .unwrap();
     let total: u64 = listed.iter().map(|s| s.version).sum();
     assert_eq!(total, 640, "every write landed as its own version");
+}
+
+/// Writes committed together still succeed or fail alone: of 16
+/// concurrent create-only writes of one name exactly one lands, and the
+/// others' refusals change nothing.
+async fn concurrent_creates_of_one_name_let_exactly_one_through(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = SecretStore::connect(&db.url).await.unwrap();
+    let k = key("/race", "ONCE");
+    let creates = (0..16u8).map(|i| {
+        let (store, k) = (store.clone(), k.clone());
+        tokio::spawn(async move {
+            store
+                .put_as(&k, sealed(i), Utc::now(), WriteMode::CreateOnly)
+                .await
+        })
+    });
+    let mut landed = Vec::new();
+    for create in creates {
+        match create.await.unwrap() {
+            Ok(Some(secret)) => landed.push(secret),
+            Ok(None) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(landed.len(), 1, "exactly one create lands");
+    let stored = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.sealed, landed[0].sealed);
 }
 
 async fn recursive_listing_treats_like_wildcards_and_case_literally(backend: Backend) {

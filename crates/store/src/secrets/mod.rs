@@ -1,5 +1,6 @@
 //! The secrets service's database: ciphertext only.
 
+mod batch;
 mod entity;
 mod migration;
 
@@ -38,6 +39,9 @@ pub enum WriteMode {
 pub struct SecretStore {
     db: DatabaseConnection,
     writer: Writer,
+    /// SQLite's writes, committed together (one fsync for all the writes
+    /// waiting); `None` on PostgreSQL, where each commits on its own.
+    batches: Option<batch::Batches>,
 }
 
 impl SecretStore {
@@ -45,8 +49,13 @@ impl SecretStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let db = connect(url).await?;
         migration::Migrator::up(&db, None).await?;
+        let writer = Writer::for_db(&db);
+        let batches = (sea_orm::ConnectionTrait::get_database_backend(&db)
+            == sea_orm::DbBackend::Sqlite)
+            .then(|| batch::Batches::start(db.clone(), writer.clone()));
         Ok(Self {
-            writer: Writer::for_db(&db),
+            writer,
+            batches,
             db,
         })
     }
@@ -74,8 +83,11 @@ impl SecretStore {
         now: DateTime<Utc>,
         mode: WriteMode,
     ) -> Result<Option<Secret>, StoreError> {
-        // Concurrent first writes race on the unique index, and SQLite lets one
-        // writer in at a time: the loser retries and finds the row.
+        if let Some(batches) = &self.batches {
+            return batches.put(key.clone(), sealed, now, mode).await;
+        }
+        // Concurrent first writes race on the unique index: the loser
+        // retries and finds the row.
         let mut attempt = 0;
         loop {
             match self.put_once(key, &sealed, now, mode).await {
@@ -97,65 +109,11 @@ impl SecretStore {
         mode: WriteMode,
     ) -> Result<Option<Secret>, StoreError> {
         let txn = self.writer.begin(&self.db).await?;
-        // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
-        let existing = find(key).lock_exclusive().one(&*txn).await?;
-        match (mode, &existing) {
-            (WriteMode::CreateOnly, Some(_)) | (WriteMode::UpdateOnly, None) => return Ok(None),
-            _ => {}
+        let put = put_in(&*txn, key, sealed, now, mode).await?;
+        if put.is_some() {
+            txn.commit().await?;
         }
-        let (id, version, created_at) = match existing {
-            Some(row) => {
-                let version = row.version + 1;
-                let id = row.id.clone();
-                let created_at = row.created_at;
-                let mut active: secret::ActiveModel = row.into();
-                active.ciphertext = Set(sealed.ciphertext.clone());
-                active.iv = Set(sealed.iv.clone());
-                active.tag = Set(sealed.tag.clone());
-                active.version = Set(version);
-                active.updated_at = Set(now);
-                active.update(&*txn).await?;
-                (id, version, created_at)
-            }
-            None => {
-                let id = uuid::Uuid::new_v4().to_string();
-                secret::ActiveModel {
-                    id: Set(id.clone()),
-                    project_id: Set(key.project_id.as_str().to_owned()),
-                    environment: Set(key.environment.as_str().to_owned()),
-                    path: Set(key.path.as_str().to_owned()),
-                    name: Set(key.name.as_str().to_owned()),
-                    ciphertext: Set(sealed.ciphertext.clone()),
-                    iv: Set(sealed.iv.clone()),
-                    tag: Set(sealed.tag.clone()),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                }
-                .insert(&*txn)
-                .await?;
-                (id, 1, now)
-            }
-        };
-        secret_version::ActiveModel {
-            secret_id: Set(id.clone()),
-            version: Set(version),
-            ciphertext: Set(sealed.ciphertext.clone()),
-            iv: Set(sealed.iv.clone()),
-            tag: Set(sealed.tag.clone()),
-            created_at: Set(now),
-        }
-        .insert(&*txn)
-        .await?;
-        txn.commit().await?;
-        Ok(Some(Secret {
-            id,
-            key: key.clone(),
-            sealed: sealed.clone(),
-            version: to_u64(version, "version")?,
-            created_at,
-            updated_at: now,
-        }))
+        Ok(put)
     }
 
     /// One secret, or `None`.
@@ -218,6 +176,75 @@ impl SecretStore {
         txn.commit().await?;
         Ok(Some(deleted))
     }
+}
+
+/// Writes `key`'s next version (or refuses under `mode`) in `txn`, which
+/// the caller commits.
+async fn put_in(
+    txn: &impl sea_orm::ConnectionTrait,
+    key: &SecretKey,
+    sealed: &Sealed,
+    now: DateTime<Utc>,
+    mode: WriteMode,
+) -> Result<Option<Secret>, StoreError> {
+    // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
+    let existing = find(key).lock_exclusive().one(txn).await?;
+    match (mode, &existing) {
+        (WriteMode::CreateOnly, Some(_)) | (WriteMode::UpdateOnly, None) => return Ok(None),
+        _ => {}
+    }
+    let (id, version, created_at) = match existing {
+        Some(row) => {
+            let version = row.version + 1;
+            let id = row.id.clone();
+            let created_at = row.created_at;
+            let mut active: secret::ActiveModel = row.into();
+            active.ciphertext = Set(sealed.ciphertext.clone());
+            active.iv = Set(sealed.iv.clone());
+            active.tag = Set(sealed.tag.clone());
+            active.version = Set(version);
+            active.updated_at = Set(now);
+            active.update(txn).await?;
+            (id, version, created_at)
+        }
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            secret::ActiveModel {
+                id: Set(id.clone()),
+                project_id: Set(key.project_id.as_str().to_owned()),
+                environment: Set(key.environment.as_str().to_owned()),
+                path: Set(key.path.as_str().to_owned()),
+                name: Set(key.name.as_str().to_owned()),
+                ciphertext: Set(sealed.ciphertext.clone()),
+                iv: Set(sealed.iv.clone()),
+                tag: Set(sealed.tag.clone()),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            (id, 1, now)
+        }
+    };
+    secret_version::ActiveModel {
+        secret_id: Set(id.clone()),
+        version: Set(version),
+        ciphertext: Set(sealed.ciphertext.clone()),
+        iv: Set(sealed.iv.clone()),
+        tag: Set(sealed.tag.clone()),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(Some(Secret {
+        id,
+        key: key.clone(),
+        sealed: sealed.clone(),
+        version: to_u64(version, "version")?,
+        created_at,
+        updated_at: now,
+    }))
 }
 
 fn find(key: &SecretKey) -> sea_orm::Select<secret::Entity> {
