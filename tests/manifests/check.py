@@ -58,6 +58,15 @@ def by_kind(objects, kind):
     return [o for o in objects if o["kind"] == kind]
 
 
+def mebibytes(quantity):
+    """A Kubernetes memory quantity (`256Mi`, `1Gi`) in MiB."""
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    for unit, factor in units.items():
+        if quantity.endswith(unit):
+            return int(float(quantity[: -len(unit)]) * factor)
+    return int(quantity) // (1024 * 1024)
+
+
 def env_of(objects, deployment):
     """The container's variables: its ConfigMaps' data plus inline env."""
     maps = {o["metadata"]["name"]: o.get("data", {}) for o in by_kind(objects, "ConfigMap")}
@@ -111,6 +120,22 @@ def policies(objects, overlay):
                     "value" not in var or var["name"].endswith("_FILE") or not secret_name(var["name"]),
                     f"{cn} inline secret variable {var['name']}",
                 )
+            # Containers get a large descriptor limit, so the connection
+            # caps derived from it would outgrow the memory limit: set them.
+            memory_mib = mebibytes(res.get("limits", {}).get("memory", "0"))
+            caps = {
+                v: int(env.get(v, "0"))
+                for v in ("LATCHKEY_MAX_CONNECTIONS", "LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS")
+            }
+            check(all(caps.values()), f"{cn} sets its connection caps")
+            check(
+                caps["LATCHKEY_MAX_CONNECTIONS"] * 64 // 1024 <= memory_mib // 2,
+                f"{cn} connection cap fits half the memory limit at 64 KiB each",
+            )
+            check(
+                caps["LATCHKEY_MAX_CONNECTIONS_PER_ADDRESS"] < caps["LATCHKEY_MAX_CONNECTIONS"],
+                f"{cn} one address cannot take every connection",
+            )
             pre = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
             check(grace > 0, f"{cn} LATCHKEY_SHUTDOWN_GRACE_SECONDS set")
             check(
