@@ -887,3 +887,65 @@ async fn a_write_is_refused_for_its_token_before_its_body_and_for_its_size_by_na
     let body = assert_error(&reply, 400, "INVALID_ARGUMENT");
     assert_eq!(body["field"], "body", "{body}");
 }
+
+/// The older clients' encrypted reads seal each secret version once per
+/// project key and reuse it: a poll repeats the same bytes (so its ETag
+/// holds) and costs no encryption, and every seal made is counted against
+/// the key's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_reads_seal_each_version_once_and_count_every_seal() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let project = stack.create_project(false).await;
+    let token = stack
+        .create_service_token(Stack::token_request(
+            &project,
+            &["dev:/**"],
+            &["read", "write"],
+        ))
+        .await;
+    let access = latchkey_domain::token::access_token_part(&token).to_owned();
+    let (_, writer) = stack.identity_in_project(&project, "developer", 0).await;
+    for name in ["A", "B"] {
+        let body =
+            serde_json::json!({"workspaceId": project, "environment": "dev", "secretValue": "v1"});
+        let reply = http(
+            &stack,
+            "POST",
+            &format!("/api/v3/secrets/raw/{name}"),
+            Some(&writer),
+            &[],
+            Some(body),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    let count = || async { stack.lookup(&access).await.unwrap().key_encryption_count };
+    let written = count().await;
+    assert_eq!(written, 2, "one encryption per write");
+
+    let list = "/api/v3/secrets?environment=dev";
+    let first = http(&stack, "GET", list, Some(&access), &[], None).await;
+    assert_eq!(first.status, 200);
+    let second = http(&stack, "GET", list, Some(&access), &[], None).await;
+    assert_eq!(first.json(), second.json(), "the same envelopes, reused");
+    assert_eq!(
+        count().await,
+        written + 6,
+        "name, value and comment of two secrets, once"
+    );
+
+    let body =
+        serde_json::json!({"workspaceId": project, "environment": "dev", "secretValue": "v2"});
+    http(
+        &stack,
+        "PATCH",
+        "/api/v3/secrets/raw/A",
+        Some(&writer),
+        &[],
+        Some(body),
+    )
+    .await;
+    let third = http(&stack, "GET", list, Some(&access), &[], None).await;
+    assert_ne!(third.json(), second.json(), "a new version, new envelopes");
+    assert_eq!(count().await, written + 1 + 6 + 3);
+}

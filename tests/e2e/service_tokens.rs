@@ -16,6 +16,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 backend_tests!(
+    count_encryptions_is_internal_bounded_and_adds_to_the_keys_count,
     value_written_with_client_side_encryption_reads_back_decrypted,
     read_and_write_are_allowed_and_denied_by_scope,
     read_and_write_are_allowed_and_denied_by_permission,
@@ -1441,6 +1442,51 @@ async fn authorize_refuses_callers_without_the_internal_key(backend: Backend) {
         grant.project_key.is_empty(),
         "no clear project key for non-raw calls"
     );
+}
+
+/// The secrets service's count of its own re-encryptions: only with the
+/// internal key, 1 to 1,000,000 at a time, added to the key's count.
+async fn count_encryptions_is_internal_bounded_and_adds_to_the_keys_count(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = rw_token(&stack, &project).await;
+    let request = |count| auth_pb::CountEncryptionsRequest {
+        project_id: project.clone(),
+        count,
+    };
+    let mut auth = stack.auth_client().await;
+
+    let outsider = auth
+        .count_encryptions(with_token(request(5), &stack.admin_token))
+        .await
+        .unwrap_err();
+    assert_eq!(outsider.code(), Code::PermissionDenied, "{outsider:?}");
+    for bad in [0, 1_000_001] {
+        let refused = auth
+            .count_encryptions(latchkey_test_support::with_internal_key(
+                request(bad),
+                &stack.internal_key,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{bad}: {refused:?}");
+        assert!(refused.message().contains("count"), "{}", refused.message());
+    }
+    assert_eq!(lookup(&stack, &token).await.key_encryption_count, 0);
+
+    let counted = auth
+        .count_encryptions(latchkey_test_support::with_internal_key(
+            request(5),
+            &stack.internal_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(counted.key_encryption_count, 5);
+    assert_eq!(lookup(&stack, &token).await.key_encryption_count, 5);
 }
 
 async fn writes_count_encryptions_under_the_project_key(backend: Backend) {

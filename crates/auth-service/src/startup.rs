@@ -284,9 +284,14 @@ fn method_rules() -> MethodRules {
     const PREFIX: &str = "/latchkey.auth.v1.AuthService/";
     MethodRules::new(
         PREFIX,
-        // Their credentials travel in the message: the internal key and the
-        // token checked (Authorize), or the access token to renew or revoke.
-        &["Authorize", "RenewAccessToken", "RevokeAccessToken"],
+        // Their credentials are elsewhere: the internal key (and the token
+        // checked, in the message), or the access token to renew or revoke.
+        &[
+            "Authorize",
+            "CountEncryptions",
+            "RenewAccessToken",
+            "RevokeAccessToken",
+        ],
         16 * 1024,
         &[
             ("/latchkey.auth.v1.AuthService/CreateServiceToken", SCOPED),

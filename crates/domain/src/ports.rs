@@ -178,6 +178,15 @@ pub trait Authorizer: Send + Sync + 'static {
         token: BearerToken,
         client_ip: Option<IpAddr>,
     ) -> impl Future<Output = Result<(), AuthorizeError>> + Send;
+
+    /// Counts `count` encryptions this service made under `project_id`'s
+    /// key outside a write (the auth service keeps each key's count
+    /// against its 2^32 budget); `AUTH_UNAVAILABLE` when it cannot.
+    fn count_encryptions(
+        &self,
+        project_id: &ProjectId,
+        count: u64,
+    ) -> impl Future<Output = Result<(), AuthorizeError>> + Send;
 }
 
 #[cfg(test)]

@@ -289,6 +289,16 @@ impl<A: Authorizer> SecretsApp<A> {
         Ok(self.authorizer.renew(token, ip).await?)
     }
 
+    /// Counts `count` encryptions made under `project_id`'s key outside a
+    /// write, with the auth service that keeps each key's budget.
+    pub async fn count_encryptions(
+        &self,
+        project_id: &latchkey_domain::model::ProjectId,
+        count: u64,
+    ) -> Result<(), SecretsError> {
+        Ok(self.authorizer.count_encryptions(project_id, count).await?)
+    }
+
     /// Revokes a machine identity access token by the token itself.
     pub async fn revoke_access_token(
         &self,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use std::net::IpAddr;
 
+use latchkey_domain::model::ProjectId;
 use latchkey_domain::ports::{
     AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, Renewed,
     ServiceTokenDetails,
@@ -259,6 +260,22 @@ impl Authorizer for GrpcAuthorizer {
         })?;
         self.client()
             .revoke_access_token(request)
+            .await
+            .map_err(|status| authorize_error(&status))?;
+        Ok(())
+    }
+
+    async fn count_encryptions(
+        &self,
+        project_id: &ProjectId,
+        count: u64,
+    ) -> Result<(), AuthorizeError> {
+        let request = self.internal(pb::CountEncryptionsRequest {
+            project_id: project_id.as_str().to_owned(),
+            count,
+        })?;
+        self.client()
+            .count_encryptions(request)
             .await
             .map_err(|status| authorize_error(&status))?;
         Ok(())

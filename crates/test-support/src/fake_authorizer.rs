@@ -14,6 +14,8 @@ pub struct FakeAuthorizer {
     answer: Result<Grant, AuthorizeError>,
     /// What raw requests get instead, when set.
     raw_answer: Option<AuthorizeError>,
+    /// Encryptions counted through [`Authorizer::count_encryptions`].
+    counted: std::sync::atomic::AtomicU64,
     asked: Mutex<Vec<AuthorizationRequest>>,
 }
 
@@ -24,6 +26,7 @@ impl FakeAuthorizer {
         Self {
             answer: Ok(grant),
             raw_answer: None,
+            counted: std::sync::atomic::AtomicU64::new(0),
             asked: Mutex::new(Vec::new()),
         }
     }
@@ -35,6 +38,7 @@ impl FakeAuthorizer {
         Self {
             answer: Ok(grant),
             raw_answer: Some(error.into()),
+            counted: std::sync::atomic::AtomicU64::new(0),
             asked: Mutex::new(Vec::new()),
         }
     }
@@ -45,6 +49,7 @@ impl FakeAuthorizer {
         Self {
             answer: Err(error.into()),
             raw_answer: None,
+            counted: std::sync::atomic::AtomicU64::new(0),
             asked: Mutex::new(Vec::new()),
         }
     }
@@ -60,6 +65,12 @@ impl FakeAuthorizer {
             encrypted_project_key: None,
             project_key: Some(project_key.clone()),
         }
+    }
+
+    /// Encryptions counted so far.
+    #[must_use]
+    pub fn counted(&self) -> u64 {
+        self.counted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every request asked so far, oldest first.
@@ -109,6 +120,16 @@ impl Authorizer for FakeAuthorizer {
         _token: latchkey_domain::ports::BearerToken,
         _client_ip: Option<std::net::IpAddr>,
     ) -> Result<(), AuthorizeError> {
+        self.answer.clone().map(drop)
+    }
+
+    async fn count_encryptions(
+        &self,
+        _project_id: &ProjectId,
+        count: u64,
+    ) -> Result<(), AuthorizeError> {
+        self.counted
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         self.answer.clone().map(drop)
     }
 }

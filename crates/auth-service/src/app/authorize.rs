@@ -8,7 +8,9 @@ use latchkey_domain::access::{
 use latchkey_domain::crypto::{WireKey, key_rotation_recommended};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::Principal;
-use latchkey_domain::model::{AccessToken, AccessTokenId, Identity, Project, ServiceToken};
+use latchkey_domain::model::{
+    AccessToken, AccessTokenId, Identity, Project, ProjectId, ServiceToken,
+};
 use latchkey_domain::ports::{AuthorizationRequest, Grant};
 use latchkey_domain::scope::{Action, Scopes};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
@@ -182,16 +184,30 @@ impl AuthApp {
         if action == Action::Write {
             // Each write is one AES-GCM encryption under the project key, by the client or by us.
             let count = self.store.count_encryption(&project.id).await?;
-            latchkey_service_kit::telemetry::record_key_encryptions(project.id.as_str(), count);
-            if key_rotation_recommended(count) {
-                tracing::warn!(
-                    project.id = %project.id,
-                    key.encryptions = count,
-                    "project key passed 90% of its 2^32 AES-GCM encryption budget; rotate it"
-                );
-            }
+            report_encryptions(&project.id, count);
         }
         Ok(())
+    }
+
+    /// Counts `count` encryptions the secrets service made under a
+    /// project's key outside a write (re-encryptions for Infisical's older
+    /// clients); internal, like `Authorize`. Returns the key's total.
+    pub async fn count_encryptions(
+        &self,
+        presented_key: Option<&str>,
+        project_id: &ProjectId,
+        count: u64,
+    ) -> Result<u64, AuthError> {
+        self.check_internal_key(presented_key)?;
+        if count == 0 || count > MAX_COUNTED_AT_ONCE {
+            return Err(
+                InvalidInput::new("count", format!("must be 1 to {MAX_COUNTED_AT_ONCE}")).into(),
+            );
+        }
+        let project = self.load_project(project_id, Freshness::Cached).await?;
+        let total = self.store.count_encryptions(&project.id, count).await?;
+        report_encryptions(&project.id, total);
+        Ok(total)
     }
 
     pub(super) fn raw_key(
@@ -213,5 +229,20 @@ pub(super) fn target(req: &AuthorizationRequest) -> Target<'_> {
         path: &req.path,
         action: req.action,
         recursive: req.recursive,
+    }
+}
+
+/// The most encryptions one `CountEncryptions` call may count.
+const MAX_COUNTED_AT_ONCE: u64 = 1_000_000;
+
+/// The key's encryption count as a metric, and a warning past 90% of its budget.
+fn report_encryptions(project_id: &ProjectId, count: u64) {
+    latchkey_service_kit::telemetry::record_key_encryptions(project_id.as_str(), count);
+    if key_rotation_recommended(count) {
+        tracing::warn!(
+            project.id = %project_id,
+            key.encryptions = count,
+            "project key passed 90% of its 2^32 AES-GCM encryption budget; rotate it"
+        );
     }
 }

@@ -406,6 +406,29 @@ impl AuthService for AuthGrpc {
         telemetry::record_token_use(grant.principal.kind());
         Ok(Response::new((&grant).into()))
     }
+
+    async fn count_encryptions(
+        &self,
+        request: Request<pb::CountEncryptionsRequest>,
+    ) -> Reply<pb::CountEncryptionsResponse> {
+        // Served where Authorize is, to the same internal caller.
+        self.check_gate(&request)?;
+        let presented = request
+            .metadata()
+            .get(INTERNAL_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let req = request.into_inner();
+        let project_id =
+            ProjectId::parse(&req.project_id, "project_id").map_err(AuthError::from)?;
+        let total = self
+            .app
+            .count_encryptions(presented.as_deref(), &project_id, req.count)
+            .await?;
+        Ok(Response::new(pb::CountEncryptionsResponse {
+            key_encryption_count: total,
+        }))
+    }
 }
 
 fn bearer<T>(request: &Request<T>) -> Result<BearerToken, AuthError> {

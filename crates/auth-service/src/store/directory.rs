@@ -84,6 +84,15 @@ impl CachedAuthStore {
         self.store.count_encryption(project_id).await
     }
 
+    /// Adds `count` encryptions under a project's key; returns the total.
+    pub async fn count_encryptions(
+        &self,
+        project_id: &ProjectId,
+        count: u64,
+    ) -> Result<u64, StoreError> {
+        self.store.count_encryptions(project_id, count).await
+    }
+
     // --- identities -------------------------------------------------------
 
     /// How many identities exist.

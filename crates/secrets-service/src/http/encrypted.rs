@@ -6,9 +6,12 @@
 //!
 //! Latchkey binds its own ciphertexts to their location (associated data
 //! these clients cannot check), so the server opens each secret as a raw
-//! read does and re-encrypts its name, value and (empty) comment per
-//! response. That needs the project key in the service, so it is served
-//! only for projects without end-to-end encryption, as the raw reads are.
+//! read does and re-encrypts its name, value and (empty) comment. That
+//! needs the project key in the service, so it is served only for projects
+//! without end-to-end encryption, as the raw reads are. Each version of a
+//! secret is sealed once per project key and the envelope reused (so
+//! polling clients cost no encryptions, and get a stable `ETag`); every
+//! seal is counted against the key's 2^32 budget with the auth service.
 
 use std::sync::Arc;
 
@@ -74,23 +77,111 @@ fn b64(sealed: &Sealed) -> (String, String, String) {
     )
 }
 
-fn encrypted<'a>(key: &WireKey, plain: &'a PlainSecret) -> Result<Encrypted<'a>, HttpError> {
-    let seal = |text: &str| {
-        key.seal_for_infisical(text.as_bytes(), &mut rand::rngs::OsRng)
-            .map(|s| b64(&s))
-            .map_err(|e| {
-                HttpError(SecretsError::Undecryptable(format!(
-                    "re-encrypting for an Infisical client: {e}"
-                )))
-            })
-    };
+/// A secret version's name, value and comment sealed for these clients.
+type Envelopes = [(String, String, String); 3];
+
+/// The encryptions one [`Envelopes`] takes.
+const SEALS_PER_SECRET: u64 = 3;
+
+/// Envelopes already made, by secret id, version and project key, up to a
+/// byte budget (least recently used dropped first). Keyed by content, never
+/// stale: a new version or a new key is a new entry.
+#[derive(Debug)]
+pub(super) struct Sealed4Infisical {
+    entries: std::sync::Mutex<(lru::LruCache<SealKey, Arc<Envelopes>>, usize)>,
+    budget: usize,
+}
+
+type SealKey = (String, u64, [u8; 8]);
+
+impl Sealed4Infisical {
+    /// At most `budget` bytes of envelopes.
+    pub(super) fn new(budget: usize) -> Self {
+        Self {
+            entries: std::sync::Mutex::new((lru::LruCache::unbounded(), 0)),
+            budget,
+        }
+    }
+
+    /// `plain`'s envelopes under `key`, sealed now (counted in `sealed`) or reused.
+    fn envelopes(
+        &self,
+        key: &WireKey,
+        plain: &PlainSecret,
+        sealed: &mut u64,
+    ) -> Result<Arc<Envelopes>, HttpError> {
+        let id = (plain.secret.id.clone(), plain.secret.version, key_id(key));
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = entries.0.get(&id) {
+            return Ok(found.clone());
+        }
+        let seal = |text: &str| {
+            key.seal_for_infisical(text.as_bytes(), &mut rand::rngs::OsRng)
+                .map(|s| b64(&s))
+                .map_err(|e| {
+                    HttpError(SecretsError::Internal(format!(
+                        "re-encrypting for an Infisical client: {e}"
+                    )))
+                })
+        };
+        // Some CLIs fail a whole read when the comment does not decrypt, so
+        // an empty comment is a real encryption too.
+        let made: Arc<Envelopes> = Arc::new([
+            seal(plain.secret.key.name.as_str())?,
+            seal(&plain.value)?,
+            seal("")?,
+        ]);
+        *sealed += SEALS_PER_SECRET;
+        let weight = weight(&made) + id.0.len();
+        if weight <= self.budget {
+            entries.0.put(id, made.clone());
+            entries.1 += weight;
+            while entries.1 > self.budget {
+                match entries.0.pop_lru() {
+                    Some((old_id, old)) => {
+                        entries.1 = entries.1.saturating_sub(weight_of(&old_id, &old));
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(made)
+    }
+}
+
+fn weight(envelopes: &Envelopes) -> usize {
+    envelopes
+        .iter()
+        .map(|(ct, iv, tag)| ct.len() + iv.len() + tag.len())
+        .sum::<usize>()
+        + 64
+}
+
+fn weight_of(id: &SealKey, envelopes: &Envelopes) -> usize {
+    weight(envelopes) + id.0.len()
+}
+
+/// A short, one-way name for a project key: envelopes made under an old
+/// key are never served under a new one.
+fn key_id(key: &WireKey) -> [u8; 8] {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.expose().as_bytes());
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    id
+}
+
+fn encrypted<'a>(envelopes: &Envelopes, plain: &'a PlainSecret) -> Encrypted<'a> {
     let secret = &plain.secret;
-    let (key_ct, key_iv, key_tag) = seal(secret.key.name.as_str())?;
-    let (value_ct, value_iv, value_tag) = seal(&plain.value)?;
-    // Some CLIs fail a whole read when the comment does not decrypt, so an
-    // empty comment is a real encryption too.
-    let (comment_ct, comment_iv, comment_tag) = seal("")?;
-    Ok(Encrypted {
+    let [
+        (key_ct, key_iv, key_tag),
+        (value_ct, value_iv, value_tag),
+        (comment_ct, comment_iv, comment_tag),
+    ] = envelopes.clone();
+    Encrypted {
         id: &secret.id,
         underscore_id: &secret.id,
         revision: 0,
@@ -115,7 +206,31 @@ fn encrypted<'a>(key: &WireKey, plain: &'a PlainSecret) -> Result<Encrypted<'a>,
         skip_multiline_encoding: false,
         created_at: time(secret.created_at),
         updated_at: time(secret.updated_at),
-    })
+    }
+}
+
+/// `plain` in Infisical's encrypted form under the grant's key, counting
+/// new seals with the auth service.
+async fn encrypt_all<'a, A: Authorizer>(
+    http: &Http<A>,
+    grant: &Grant,
+    plain: &'a [PlainSecret],
+) -> Result<Vec<Encrypted<'a>>, HttpError> {
+    let key = project_key(grant)?;
+    let mut sealed = 0;
+    let mut out = Vec::with_capacity(plain.len());
+    for p in plain {
+        let envelopes = http.seals.envelopes(key, p, &mut sealed)?;
+        out.push(encrypted(&envelopes, p));
+    }
+    if sealed > 0
+        && let Err(e) = http.app.count_encryptions(&grant.project_id, sealed).await
+    {
+        // The answer is made; what failed is the bookkeeping, logged for
+        // the operator. The budget is 2^32; a lost count is a few.
+        tracing::warn!(error = %e, encryptions = sealed, "counting re-encryptions with the auth service failed");
+    }
+    Ok(out)
 }
 
 /// The project key of a raw grant.
@@ -159,11 +274,7 @@ pub(super) async fn list<A: Authorizer>(
         .list_raw(&caller, &folder, recursive)
         .await
         .map_err(explained)?;
-    let key = project_key(&grant)?;
-    let secrets = plain
-        .iter()
-        .map(|p| encrypted(key, p))
-        .collect::<Result<_, _>>()?;
+    let secrets = encrypt_all(&http, &grant, &plain).await?;
     json_with_etag(
         &headers,
         &Listing {
@@ -189,6 +300,9 @@ pub(super) async fn get<A: Authorizer>(
         .get_raw(&caller, &folder, &name)
         .await
         .map_err(explained)?;
-    let secret = encrypted(project_key(&grant)?, &plain)?;
+    let secret = encrypt_all(&http, &grant, std::slice::from_ref(&plain))
+        .await?
+        .pop()
+        .ok_or_else(|| HttpError(SecretsError::Internal("no envelope made".to_owned())))?;
     json_with_etag(&headers, &One { secret })
 }

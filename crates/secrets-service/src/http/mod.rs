@@ -38,11 +38,16 @@ use tokio::net::TcpListener;
 
 use crate::app::SecretsApp;
 
+/// The most bytes of envelopes kept for the older clients' encrypted reads.
+const SEALS_BUDGET_BYTES: usize = 8 * 1024 * 1024;
+
 /// What every handler shares.
 #[derive(Debug)]
 struct Http<A> {
     app: Arc<SecretsApp<A>>,
     trusted_proxies: TrustedIps,
+    /// Envelopes for the older clients' encrypted reads.
+    seals: encrypted::Sealed4Infisical,
 }
 
 /// The HTTP routes over `app`, honouring `x-forwarded-for` only from
@@ -51,6 +56,7 @@ pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIp
     let state = Arc::new(Http {
         app,
         trusted_proxies,
+        seals: encrypted::Sealed4Infisical::new(SEALS_BUDGET_BYTES),
     });
     Router::new()
         .route("/api/v1/auth/token/renew", post(token_auth::renew::<A>))

@@ -141,10 +141,20 @@ impl AuthStore {
 
     /// Counts one encryption under a project key, atomically; returns the new count.
     pub async fn count_encryption(&self, project_id: &ProjectId) -> Result<u64, StoreError> {
+        self.count_encryptions(project_id, 1).await
+    }
+
+    /// Adds `count` encryptions under a project's key; returns the new total.
+    pub async fn count_encryptions(
+        &self,
+        project_id: &ProjectId,
+        count: u64,
+    ) -> Result<u64, StoreError> {
         project::Entity::update_many()
             .col_expr(
                 project::Column::EncryptionCount,
-                Expr::col(project::Column::EncryptionCount).add(1),
+                Expr::col(project::Column::EncryptionCount)
+                    .add(i64::try_from(count).unwrap_or(i64::MAX)),
             )
             .filter(project::Column::Id.eq(project_id.as_str()))
             .exec(&self.db)
