@@ -72,6 +72,7 @@ async fn start(pki: &Pki) -> TlsStack {
             latchkey_auth_service::startup::Listeners {
                 public,
                 internal: Some(internal),
+                health: None,
             },
             async {
                 let _ = auth_rx.await;

@@ -57,25 +57,12 @@ async fn main() -> ExitCode {
         }
     };
     // Bound only once ready, so a client that can connect finds the admin token written.
-    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
-        Ok(listener) => listener,
+    let listeners = match Listeners::bind(&config).await {
+        Ok(listeners) => listeners,
         Err(e) => {
-            eprintln!(
-                "latchkey-auth: cannot listen on {}: {e}",
-                config.listen_addr
-            );
+            eprintln!("latchkey-auth: {e}");
             return ExitCode::from(1);
         }
-    };
-    let internal = match config.internal_addr {
-        None => None,
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                eprintln!("latchkey-auth: cannot listen on {addr} (LATCHKEY_INTERNAL_ADDR): {e}");
-                return ExitCode::from(1);
-            }
-        },
     };
     if let Some(path) = &running.admin_token_file {
         tracing::info!(path = %path.display(), "bootstrap admin token written (mode 0600)");
@@ -88,10 +75,6 @@ async fn main() -> ExitCode {
         admin_token_file = %config.admin_token_file.display(),
         "latchkey-auth listening"
     );
-    let listeners = Listeners {
-        public: listener,
-        internal,
-    };
     match serve(&running, &config, listeners, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -10,8 +10,8 @@ use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
-    serve_health, serve_router,
+    BindError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, bind, health,
+    reflection, serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;
@@ -46,18 +46,40 @@ pub enum StartError {
     /// The TLS files do not load.
     #[error("TLS: {0}")]
     Tls(#[from] latchkey_service_kit::tls::TlsError),
-    /// The health port could not be bound or failed.
+    /// The health port failed.
     #[error("{0}")]
     Health(#[from] latchkey_service_kit::serve::HealthServeError),
+    /// An address could not be bound.
+    #[error("{0}")]
+    Bind(#[from] BindError),
 }
 
-/// The sockets the auth service serves on.
+/// The sockets the auth service serves on, bound by its caller.
 #[derive(Debug)]
 pub struct Listeners {
     /// Clients: every call but `Authorize` when there is an internal port.
     pub public: TcpListener,
     /// `Authorize` for the secrets service (`LATCHKEY_INTERNAL_ADDR`).
     pub internal: Option<TcpListener>,
+    /// Plaintext health for kubelet's probes (`LATCHKEY_HEALTH_ADDR`).
+    pub health: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds every address `config` names.
+    pub async fn bind(config: &Config) -> Result<Self, BindError> {
+        Ok(Self {
+            public: bind(config.listen_addr).await?,
+            internal: match config.internal_addr {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
+            health: match config.listening.health_addr {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
+        })
+    }
 }
 
 impl From<TcpListener> for Listeners {
@@ -65,6 +87,7 @@ impl From<TcpListener> for Listeners {
         Self {
             public,
             internal: None,
+            health: None,
         }
     }
 }
@@ -162,7 +185,8 @@ pub async fn serve(
             }
         })
     };
-    let listeners = listeners.into();
+    let mut listeners = listeners.into();
+    let health_listener = listeners.health.take();
     let shutdown = Shutdown::on(shutdown);
     let listening = &config.listening;
     // Clients get TLS without client certificates; the internal port asks
@@ -233,12 +257,15 @@ pub async fn serve(
         .await
     };
     let health = async {
-        match listening.health_addr {
-            Some(addr) => {
-                serve_health(addr, health_service.clone(), &connections, shutdown.clone())
-                    .await
-                    .map_err(StartError::from)
-            }
+        match health_listener {
+            Some(listener) => serve_health(
+                listener,
+                health_service.clone(),
+                &connections,
+                shutdown.clone(),
+            )
+            .await
+            .map_err(StartError::from),
             None => Ok(()),
         }
     };
@@ -260,15 +287,15 @@ pub async fn serve(
     result
 }
 
-/// Starts and serves until `shutdown`.
+/// Starts and serves on `listeners` until `shutdown`.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let running = start(&config, clock).await?;
-    serve(&running, &config, listener, shutdown).await
+    serve(&running, &config, listeners, shutdown).await
 }
 
 /// Which calls take a bearer token, and each message's real maximum: a

@@ -714,14 +714,12 @@ async fn start_secrets(
     auth_url: &str,
     database: Option<&str>,
 ) -> Result<(String, String), BoxError> {
-    let http_addr = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .to_string();
+    let http = TcpListener::bind("127.0.0.1:0").await?;
+    let http_addr = http.local_addr()?.to_string();
     let mut pairs = vec![
         ("LATCHKEY_DATA_DIR", data),
         ("LATCHKEY_INTERNAL_KEY", internal_key),
         ("LATCHKEY_AUTH_URL", auth_url),
-        ("LATCHKEY_HTTP_ADDR", http_addr.as_str()),
     ];
     pairs.extend(database.map(|url| ("DATABASE_URL", url)));
     let vars = Vars::from_pairs(pairs);
@@ -729,8 +727,13 @@ async fn start_secrets(
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
+        let listeners = latchkey_secrets_service::startup::Listeners {
+            grpc: listener,
+            http: Some(http),
+            health: None,
+        };
         let _ =
-            latchkey_secrets_service::startup::run(config, listener, std::future::pending()).await;
+            latchkey_secrets_service::startup::run(config, listeners, std::future::pending()).await;
     });
     Ok((url, http_addr))
 }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use latchkey_secrets_service::config::Config;
-use latchkey_secrets_service::startup::run;
+use latchkey_secrets_service::startup::{Listeners, run};
 use latchkey_service_kit::config::Vars;
 use latchkey_service_kit::serve::{health_check, shutdown_signal};
 use latchkey_service_kit::telemetry;
@@ -47,18 +47,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
-        Ok(listener) => listener,
+    let listeners = match Listeners::bind(&config).await {
+        Ok(listeners) => listeners,
         Err(e) => {
-            eprintln!(
-                "latchkey-secrets: cannot listen on {}: {e}",
-                config.listen_addr
-            );
+            eprintln!("latchkey-secrets: {e}");
             return ExitCode::from(1);
         }
     };
     tracing::info!(addr = %config.listen_addr, auth = %config.auth_url, "latchkey-secrets listening");
-    match run(config, listener, shutdown_signal()).await {
+    match run(config, listeners, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("latchkey-secrets: {e}");

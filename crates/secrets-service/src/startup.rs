@@ -8,8 +8,8 @@ use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, health, reflection,
-    serve_health, serve_router,
+    BindError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, bind, health,
+    reflection, serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;
@@ -41,12 +41,50 @@ pub enum StartError {
     /// The TLS files do not load.
     #[error("TLS: {0}")]
     Tls(#[from] latchkey_service_kit::tls::TlsError),
-    /// The HTTP port could not be bound or failed.
-    #[error("HTTP API: {0}")]
-    Http(String),
-    /// The health port could not be bound or failed.
+    /// The health port failed.
     #[error("{0}")]
     Health(#[from] latchkey_service_kit::serve::HealthServeError),
+    /// An address could not be bound.
+    #[error("{0}")]
+    Bind(#[from] BindError),
+}
+
+/// The sockets the secrets service serves on, bound by its caller.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC (`LATCHKEY_SECRETS_ADDR`).
+    pub grpc: TcpListener,
+    /// The Infisical-compatible HTTP API (`LATCHKEY_HTTP_ADDR`).
+    pub http: Option<TcpListener>,
+    /// Plaintext health for kubelet's probes (`LATCHKEY_HEALTH_ADDR`).
+    pub health: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds every address `config` names.
+    pub async fn bind(config: &Config) -> Result<Self, BindError> {
+        Ok(Self {
+            grpc: bind(config.listen_addr).await?,
+            http: match config.http_addr {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
+            health: match config.listening.health_addr {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
+        })
+    }
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(grpc: TcpListener) -> Self {
+        Self {
+            grpc,
+            http: None,
+            health: None,
+        }
+    }
 }
 
 /// A started secrets service: store connected and migrated, ready to serve.
@@ -102,24 +140,30 @@ pub async fn start<A: Authorizer>(
     })
 }
 
-/// Starts with the auth client and the system clock, then serves until `shutdown`.
+/// Starts with the auth client and the system clock, then serves on
+/// `listeners` until `shutdown`.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let authorizer = Arc::new(authorizer(&config)?);
     let running = start(&config, authorizer, Arc::new(SystemClock)).await?;
-    serve(&running, &config, listener, shutdown).await
+    serve(&running, &config, listeners, shutdown).await
 }
 
-/// Serves `running` on `listener` (and the health port) until `shutdown` resolves.
+/// Serves `running` on `listeners` until `shutdown` resolves.
 pub async fn serve<A: Authorizer>(
     running: &Running<A>,
     config: &Config,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let Listeners {
+        grpc: listener,
+        http: http_listener,
+        health: health_listener,
+    } = listeners.into();
     let app = running.app.clone();
     let (reflection_v1, reflection_v1alpha) = reflection("latchkey.secrets.v1.SecretsService")?;
     let (reporter, health_service) = health();
@@ -153,7 +197,7 @@ pub async fn serve<A: Authorizer>(
         shutdown.clone(),
         listening.shutdown_grace,
     );
-    let http_tls = match config.http_addr {
+    let http_tls = match &http_listener {
         Some(_) => listening
             .tls
             .as_ref()
@@ -165,33 +209,32 @@ pub async fn serve<A: Authorizer>(
         .as_ref()
         .map(|t| t.spawn_reloader(listening.tls_reload));
     let http = async {
-        match config.http_addr {
-            Some(addr) => {
-                let listener = TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| StartError::Http(format!("cannot listen on {addr}: {e}")))?;
+        if let Some(listener) = http_listener {
+            if let Ok(addr) = listener.local_addr() {
                 tracing::info!(addr = %addr, "Infisical-compatible HTTP API listening");
-                crate::http::serve(
-                    crate::http::router(running.app.clone(), config.trusted_proxies.clone()),
-                    listener,
-                    &connections,
-                    http_tls.as_ref(),
-                    shutdown.clone(),
-                    listening.shutdown_grace,
-                )
-                .await;
-                Ok(())
             }
-            None => Ok(()),
+            crate::http::serve(
+                crate::http::router(running.app.clone(), config.trusted_proxies.clone()),
+                listener,
+                &connections,
+                http_tls.as_ref(),
+                shutdown.clone(),
+                listening.shutdown_grace,
+            )
+            .await;
         }
+        Ok::<_, StartError>(())
     };
     let health = async {
-        match listening.health_addr {
-            Some(addr) => {
-                serve_health(addr, health_service.clone(), &connections, shutdown.clone())
-                    .await
-                    .map_err(StartError::from)
-            }
+        match health_listener {
+            Some(listener) => serve_health(
+                listener,
+                health_service.clone(),
+                &connections,
+                shutdown.clone(),
+            )
+            .await
+            .map_err(StartError::from),
             None => Ok(()),
         }
     };

@@ -206,18 +206,15 @@ fn grpc_server(limits: &ConnectionLimits) -> tonic::transport::Server {
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
 }
 
-/// Serves only `health` on `addr`, plaintext, through `connections`, until `shutdown`.
+/// Serves only `health` on `listener`, plaintext, through `connections`, until `shutdown`.
 pub async fn serve_health(
-    addr: SocketAddr,
+    listener: TcpListener,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
     connections: &Connections,
     shutdown: Shutdown,
 ) -> Result<(), HealthServeError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| BindError { addr, source: e })?;
     grpc_server(connections.limits())
         .layer(connections.activity())
         .add_service(health)
@@ -226,7 +223,14 @@ pub async fn serve_health(
         .map_err(HealthServeError::Transport)
 }
 
-/// The health port could not be bound.
+/// Binds `addr`, or says which address could not be bound.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })
+}
+
+/// A listening address could not be bound.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}")]
 pub struct BindError {
@@ -240,9 +244,6 @@ pub struct BindError {
 /// Why the health port stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum HealthServeError {
-    /// Its address could not be bound.
-    #[error(transparent)]
-    Bind(#[from] BindError),
     /// The server failed.
     #[error("health: {0}")]
     Transport(tonic::transport::Error),

@@ -154,7 +154,9 @@ pub fn start_auth_process(
     )
 }
 
-/// A free loopback port (bound and released, so another may take it).
+/// A free loopback port (bound and released, so another may take it), for
+/// child processes, which bind their own; in-process servers are handed
+/// listeners bound at port 0 instead, which no one can take in between.
 #[must_use]
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -74,14 +74,15 @@ impl Stack {
             .trim()
             .to_owned();
 
-        let http_addr = format!("127.0.0.1:{}", crate::process::free_port());
+        // Bound here and handed over: no port is released and taken again.
+        let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
+        let http_addr = http_listener.local_addr().expect("addr").to_string();
         let secrets_vars = Vars::from_pairs([
             ("LATCHKEY_DATA_DIR", data_dir.as_str()),
             ("DATABASE_URL", secrets_db.url.as_str()),
             ("LATCHKEY_INTERNAL_KEY", internal_key.as_str()),
             ("LATCHKEY_AUTH_URL", auth_url.as_str()),
             ("LATCHKEY_AUTH_TIMEOUT_MS", "1000"),
-            ("LATCHKEY_HTTP_ADDR", http_addr.as_str()),
         ]);
         let secrets_config =
             latchkey_secrets_service::Config::from_vars(&secrets_vars).expect("secrets config");
@@ -104,7 +105,11 @@ impl Stack {
             latchkey_secrets_service::startup::serve(
                 &secrets_running,
                 &secrets_config,
-                secrets_listener,
+                latchkey_secrets_service::startup::Listeners {
+                    grpc: secrets_listener,
+                    http: Some(http_listener),
+                    health: None,
+                },
                 async {
                     let _ = secrets_rx.await;
                 },
