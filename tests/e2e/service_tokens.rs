@@ -1505,6 +1505,20 @@ async fn writes_count_encryptions_under_the_project_key(backend: Backend) {
     let info = lookup(&stack, &token).await;
     assert_eq!(info.key_encryption_count, 3);
     assert!(!info.key_rotation_recommended);
+
+    // Counted in memory, then written with the batched use counts.
+    stack.auth.app.flush_uses().await.unwrap();
+    let store = latchkey_store::auth::AuthStore::connect(&stack.auth_db.url)
+        .await
+        .unwrap();
+    let id = latchkey_domain::model::ProjectId::parse(&project, "project").unwrap();
+    let stored = store.project(&id).await.unwrap().unwrap();
+    assert_eq!(stored.encryption_count, 3, "flushed to the database");
+    assert_eq!(
+        lookup(&stack, &token).await.key_encryption_count,
+        3,
+        "and counted once"
+    );
 }
 
 async fn both_services_serve_health_and_reflection(backend: Backend) {

@@ -29,9 +29,14 @@ impl<K> Default for UseBatch<K> {
 impl<K: Hash + Eq + Clone> UseBatch<K> {
     /// Counts one use of `token_id` at `now`.
     pub fn add(&self, token_id: &K, now: DateTime<Utc>) {
+        self.add_many(token_id, 1, now);
+    }
+
+    /// Counts `n` at once (encryptions under a project key, say).
+    pub fn add_many(&self, key: &K, n: u64, now: DateTime<Utc>) {
         if let Ok(mut pending) = self.pending.lock() {
-            let entry = pending.entry(token_id.clone()).or_insert((0, now));
-            entry.0 += 1;
+            let entry = pending.entry(key.clone()).or_insert((0, now));
+            entry.0 += n;
             entry.1 = entry.1.max(now);
         }
     }

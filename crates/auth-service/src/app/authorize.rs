@@ -183,7 +183,7 @@ impl AuthApp {
     ) -> Result<(), AuthError> {
         if action == Action::Write {
             // Each write is one AES-GCM encryption under the project key, by the client or by us.
-            let count = self.store.count_encryption(&project.id).await?;
+            let count = self.store.count_encryptions(project, 1);
             report_encryptions(&project.id, count);
         }
         Ok(())
@@ -205,7 +205,7 @@ impl AuthApp {
             );
         }
         let project = self.load_project(project_id, Freshness::Cached).await?;
-        let total = self.store.count_encryptions(&project.id, count).await?;
+        let total = self.store.count_encryptions(&project, count);
         report_encryptions(&project.id, total);
         Ok(total)
     }

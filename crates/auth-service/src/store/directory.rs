@@ -29,9 +29,27 @@ impl CachedAuthStore {
         freshness: Freshness,
     ) -> Result<Option<Project>, StoreError> {
         let cached = freshness == Freshness::Cached;
-        self.projects
+        if cached {
+            let project = self
+                .projects
+                .get_or_load(id.clone(), self.now(), cached, || self.store.project(id))
+                .await?;
+            return Ok(project.map(|p| self.with_pending_encryptions(p)));
+        }
+        // As a flush moves counts to the database, a fresh read sees each once.
+        let _flush = self.flushing.read().await;
+        let project = self
+            .projects
             .get_or_load(id.clone(), self.now(), cached, || self.store.project(id))
-            .await
+            .await?;
+        Ok(project.map(|p| self.with_pending_encryptions(p)))
+    }
+
+    fn with_pending_encryptions(&self, mut project: Project) -> Project {
+        if let Some((n, _)) = self.project_encryptions.pending(&project.id) {
+            project.encryption_count += n;
+        }
+        project
     }
 
     /// Every project, oldest first.
@@ -79,18 +97,13 @@ impl CachedAuthStore {
         result
     }
 
-    /// Counts one encryption under the project key; returns the new count.
-    pub async fn count_encryption(&self, project_id: &ProjectId) -> Result<u64, StoreError> {
-        self.store.count_encryption(project_id).await
-    }
-
-    /// Adds `count` encryptions under a project's key; returns the total.
-    pub async fn count_encryptions(
-        &self,
-        project_id: &ProjectId,
-        count: u64,
-    ) -> Result<u64, StoreError> {
-        self.store.count_encryptions(project_id, count).await
+    /// Counts `count` encryptions under the key of `project` (as read
+    /// through this store, so its count includes what is still in memory),
+    /// in memory until the next flush; returns the total this replica knows of.
+    pub fn count_encryptions(&self, project: &Project, count: u64) -> u64 {
+        self.project_encryptions
+            .add_many(&project.id, count, self.now());
+        project.encryption_count + count
     }
 
     // --- identities -------------------------------------------------------

@@ -51,6 +51,10 @@ pub struct CachedAuthStore {
     memberships: TtlCache<(ProjectId, IdentityId), Option<Membership>>,
     service_token_uses: UseBatch<ServiceTokenId>,
     identity_token_uses: UseBatch<AccessTokenId>,
+    /// Encryptions under each project key, counted in memory like uses
+    /// and flushed with them (a write no longer waits on a second
+    /// database's durable commit for its count).
+    project_encryptions: UseBatch<ProjectId>,
     /// Held for writing while a flush moves counts from memory to the
     /// database, so a fresh read never sees a use in both or in neither.
     flushing: RwLock<()>,
@@ -70,6 +74,7 @@ impl CachedAuthStore {
             memberships: TtlCache::new(state_ttl, CACHE_CAPACITY),
             service_token_uses: UseBatch::default(),
             identity_token_uses: UseBatch::default(),
+            project_encryptions: UseBatch::default(),
             flushing: RwLock::new(()),
         }
     }
@@ -114,6 +119,13 @@ impl CachedAuthStore {
         for (i, (id, n, at)) in identity.iter().enumerate() {
             if let Err(e) = self.store.add_identity_token_uses(id, *n, *at).await {
                 self.identity_token_uses.restore(identity[i..].to_vec());
+                return Err(e);
+            }
+        }
+        let encryptions = self.project_encryptions.take();
+        for (i, (id, n, _)) in encryptions.iter().enumerate() {
+            if let Err(e) = self.store.count_encryptions(id, *n).await {
+                self.project_encryptions.restore(encryptions[i..].to_vec());
                 return Err(e);
             }
         }

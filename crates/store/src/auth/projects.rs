@@ -139,11 +139,6 @@ impl AuthStore {
         Ok(result.rows_affected == 1)
     }
 
-    /// Counts one encryption under a project key, atomically; returns the new count.
-    pub async fn count_encryption(&self, project_id: &ProjectId) -> Result<u64, StoreError> {
-        self.count_encryptions(project_id, 1).await
-    }
-
     /// Adds `count` encryptions under a project's key; returns the new total.
     pub async fn count_encryptions(
         &self,
