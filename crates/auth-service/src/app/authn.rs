@@ -185,14 +185,22 @@ impl AuthApp {
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<Lookup, AuthError> {
-        let caller = self
-            .authenticate(bearer, client_ip, Freshness::Fresh)
+        // From the caches Authorize reads, with the same bound for changes
+        // made on another replica; counts this replica made are included.
+        let mut caller = self
+            .authenticate(bearer, client_ip, Freshness::Cached)
             .await?;
+        // A use limit is exact only in the database, where uses are consumed.
+        if matches!(&caller, Authenticated::Identity { token, .. } if token.num_uses_limit > 0) {
+            caller = self
+                .authenticate(bearer, client_ip, Freshness::Fresh)
+                .await?;
+        }
         let mut key_encryption_count = 0;
         match &caller {
             Authenticated::Service { token } => {
                 let project = self
-                    .load_project(&token.project_id, Freshness::Fresh)
+                    .load_project(&token.project_id, Freshness::Cached)
                     .await?;
                 check_client_ip(&token.trusted_ips, &project.trusted_ips, client_ip)?;
                 key_encryption_count = project.encryption_count;

@@ -108,12 +108,15 @@ impl CachedAuthStore {
     /// ones are kept for the next flush.
     pub async fn flush_uses(&self) -> Result<(), StoreError> {
         let _flush = self.flushing.write().await;
+        // A cached row read before its counts were written would show
+        // neither: each flushed row is read again on its next use.
         let service = self.service_token_uses.take();
         for (i, (id, n, at)) in service.iter().enumerate() {
             if let Err(e) = self.store.add_service_token_uses(id, *n, *at).await {
                 self.service_token_uses.restore(service[i..].to_vec());
                 return Err(e);
             }
+            self.service_tokens.remove(id);
         }
         let identity = self.identity_token_uses.take();
         for (i, (id, n, at)) in identity.iter().enumerate() {
@@ -121,6 +124,7 @@ impl CachedAuthStore {
                 self.identity_token_uses.restore(identity[i..].to_vec());
                 return Err(e);
             }
+            self.identity_tokens.remove(id);
         }
         let encryptions = self.project_encryptions.take();
         for (i, (id, n, _)) in encryptions.iter().enumerate() {
@@ -128,6 +132,7 @@ impl CachedAuthStore {
                 self.project_encryptions.restore(encryptions[i..].to_vec());
                 return Err(e);
             }
+            self.projects.remove(id);
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use latchkey_domain::model::{
 use latchkey_domain::token::SecretHash;
 use latchkey_store::StoreError;
 
-use super::{CachedAuthStore, Freshness};
+use super::{CachedAuthStore, CountsUses, Freshness};
 
 impl CachedAuthStore {
     // --- service tokens ---------------------------------------------------
@@ -24,12 +24,17 @@ impl CachedAuthStore {
         freshness: Freshness,
     ) -> Result<Option<ServiceToken>, StoreError> {
         if freshness == Freshness::Cached {
-            return self
+            let mut row = self
                 .service_tokens
                 .get_or_load(id.clone(), self.now(), true, || {
                     self.store.service_token(id)
                 })
-                .await;
+                .await?;
+            // Uses counted here since the row was read.
+            if let Some(row) = row.as_mut() {
+                row.add_pending(&self.service_token_uses);
+            }
+            return Ok(row);
         }
         self.with_pending_uses(&self.service_token_uses, self.store.service_token(id))
             .await
@@ -95,12 +100,16 @@ impl CachedAuthStore {
         freshness: Freshness,
     ) -> Result<Option<AccessToken>, StoreError> {
         if freshness == Freshness::Cached {
-            return self
+            let mut row = self
                 .identity_tokens
                 .get_or_load(id.clone(), self.now(), true, || {
                     self.store.identity_token(id)
                 })
-                .await;
+                .await?;
+            if let Some(row) = row.as_mut() {
+                row.add_pending(&self.identity_token_uses);
+            }
+            return Ok(row);
         }
         self.with_pending_uses(&self.identity_token_uses, self.store.identity_token(id))
             .await
