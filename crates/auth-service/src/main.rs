@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
         }
     };
     // Bound only once ready, so a client that can connect finds the admin token written.
-    let listeners = match Listeners::bind(&config).await {
+    let listeners = match Listeners::bind(&config) {
         Ok(listeners) => listeners,
         Err(e) => {
             eprintln!("latchkey-auth: {e}");

@@ -67,15 +67,15 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds every address `config` names.
-    pub async fn bind(config: &Config) -> Result<Self, BindError> {
+    pub fn bind(config: &Config) -> Result<Self, BindError> {
         Ok(Self {
-            public: bind(config.listen_addr).await?,
+            public: bind(config.listen_addr)?,
             internal: match config.internal_addr {
-                Some(addr) => Some(bind(addr).await?),
+                Some(addr) => Some(bind(addr)?),
                 None => None,
             },
             health: match config.listening.health_addr {
-                Some(addr) => Some(bind(addr).await?),
+                Some(addr) => Some(bind(addr)?),
                 None => None,
             },
         })

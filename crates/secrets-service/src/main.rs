@@ -47,7 +47,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listeners = match Listeners::bind(&config).await {
+    let listeners = match Listeners::bind(&config) {
         Ok(listeners) => listeners,
         Err(e) => {
             eprintln!("latchkey-secrets: {e}");

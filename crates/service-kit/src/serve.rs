@@ -223,11 +223,27 @@ pub async fn serve_health(
         .map_err(HealthServeError::Transport)
 }
 
-/// Binds `addr`, or says which address could not be bound.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| BindError { addr, source })
+/// How many connections the kernel may hold for a listener before they
+/// are accepted (capped by `net.core.somaxconn`). A plain bind asks for
+/// 128, so a burst of a few hundred clients, a service's replicas starting
+/// at once, had some connections dropped and reset before the service
+/// ever saw them.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`], or says which address could not be bound.
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std and tokio do for listeners: a restart rebinds at once.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|source| BindError { addr, source })
 }
 
 /// A listening address could not be bound.

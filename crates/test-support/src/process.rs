@@ -69,8 +69,16 @@ impl ServiceProcess {
                 break;
             }
         }
-        // Keep draining the log so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining the log so the process never blocks on a full pipe;
+        // TEST_LOG (as for in-process servers) prints the child's log too.
+        let show = std::env::var_os("TEST_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if show {
+                    eprintln!("[child] {line}");
+                }
+            }
+        });
         ServiceProcess { child: Some(child) }
     }
 
