@@ -85,17 +85,6 @@ impl MetricsService for Received {
     }
 }
 
-/// A service binary of this workspace, which must be built.
-fn binary(name: &str) -> std::path::PathBuf {
-    let path = assert_cmd::cargo::cargo_bin(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --bins` (make test does)",
-        path.display()
-    );
-    path
-}
-
 fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
     span.attributes
         .iter()
@@ -143,13 +132,16 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
         ]
     };
     let _auth = ServiceProcess::start(
-        &binary("latchkey-auth"),
+        &latchkey_test_support::built_binary("latchkey-auth"),
         &common("LATCHKEY_AUTH_ADDR", auth_port),
     );
     let mut secrets_vars = common("LATCHKEY_SECRETS_ADDR", secrets_port);
     secrets_vars.push(("LATCHKEY_AUTH_URL", format!("http://127.0.0.1:{auth_port}")));
     secrets_vars.push(("LATCHKEY_HTTP_ADDR", format!("127.0.0.1:{http_port}")));
-    let _secrets = ServiceProcess::start(&binary("latchkey-secrets"), &secrets_vars);
+    let _secrets = ServiceProcess::start(
+        &latchkey_test_support::built_binary("latchkey-secrets"),
+        &secrets_vars,
+    );
     let admin = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     let mut auth = AuthServiceClient::connect(format!("http://127.0.0.1:{auth_port}"))
         .await

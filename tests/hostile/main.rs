@@ -43,16 +43,6 @@ struct Services {
     _dir: tempfile::TempDir,
 }
 
-fn binary(name: &str) -> std::path::PathBuf {
-    let path = assert_cmd::cargo::cargo_bin(name);
-    assert!(
-        path.exists(),
-        "{} is not built (make test builds it)",
-        path.display()
-    );
-    path
-}
-
 fn start(extra_auth: &[(&str, &str)]) -> Services {
     let dir = tempfile::tempdir().unwrap();
     let ports: Vec<String> = (0..6)
@@ -92,12 +82,12 @@ fn start(extra_auth: &[(&str, &str)]) -> Services {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let auth = ServiceProcess::start_with_descriptor_limit(
-        &binary("latchkey-auth"),
+        &latchkey_test_support::built_binary("latchkey-auth"),
         &auth_vars,
         DESCRIPTORS,
     );
     let secrets = ServiceProcess::start_with_descriptor_limit(
-        &binary("latchkey-secrets"),
+        &latchkey_test_support::built_binary("latchkey-secrets"),
         &common(&[
             ("LATCHKEY_SECRETS_ADDR", &ports[3]),
             ("LATCHKEY_HTTP_ADDR", &ports[4]),

@@ -30,7 +30,7 @@ pub use db::{Backend, TestDb};
 pub use fake_authorizer::FakeAuthorizer;
 pub use pki::Pki;
 pub use process::{
-    ServiceProcess, authorize_read, authorize_request, create_project_with,
+    ServiceProcess, authorize_read, authorize_request, built_binary, create_project_with,
     create_service_token_with, free_port, start_auth_process, with_internal_key,
 };
 pub use requests::{with_bearer_text, with_token};

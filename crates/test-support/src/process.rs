@@ -162,6 +162,19 @@ pub fn start_auth_process(
     )
 }
 
+/// A binary of this workspace (`latchkey-auth`, `latchkey-secrets`), which
+/// must be built: `make test` builds every binary before the tests.
+#[must_use]
+pub fn built_binary(name: &str) -> std::path::PathBuf {
+    let path = assert_cmd::cargo::cargo_bin(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --bins` (make test does)",
+        path.display()
+    );
+    path
+}
+
 /// A free loopback port (bound and released, so another may take it), for
 /// child processes, which bind their own; in-process servers are handed
 /// listeners bound at port 0 instead, which no one can take in between.

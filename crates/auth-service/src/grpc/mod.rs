@@ -392,11 +392,7 @@ impl AuthService for AuthGrpc {
         request: Request<pb::AuthorizeRequest>,
     ) -> Reply<pb::AuthorizeResponse> {
         self.check_gate(&request)?;
-        let presented = request
-            .metadata()
-            .get(INTERNAL_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let presented = presented_internal_key(&request);
         let req = request.into_inner();
         // The caller's token travels in the body here, not in the metadata
         // the RPC span reads it from.
@@ -413,11 +409,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<pb::CountEncryptionsResponse> {
         // Served where Authorize is, to the same internal caller.
         self.check_gate(&request)?;
-        let presented = request
-            .metadata()
-            .get(INTERNAL_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let presented = presented_internal_key(&request);
         let req = request.into_inner();
         let project_id =
             ProjectId::parse(&req.project_id, "project_id").map_err(AuthError::from)?;
@@ -429,6 +421,15 @@ impl AuthService for AuthGrpc {
             key_encryption_count: total,
         }))
     }
+}
+
+/// The internal key an internal call presents, checked by the use case.
+fn presented_internal_key<T>(request: &Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get(INTERNAL_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn bearer<T>(request: &Request<T>) -> Result<BearerToken, AuthError> {
