@@ -70,14 +70,8 @@ impl Listeners {
     pub fn bind(config: &Config) -> Result<Self, BindError> {
         Ok(Self {
             public: bind(config.listen_addr)?,
-            internal: match config.internal_addr {
-                Some(addr) => Some(bind(addr)?),
-                None => None,
-            },
-            health: match config.listening.health_addr {
-                Some(addr) => Some(bind(addr)?),
-                None => None,
-            },
+            internal: config.internal_addr.map(bind).transpose()?,
+            health: config.listening.health_addr.map(bind).transpose()?,
         })
     }
 }

@@ -65,14 +65,8 @@ impl Listeners {
     pub fn bind(config: &Config) -> Result<Self, BindError> {
         Ok(Self {
             grpc: bind(config.listen_addr)?,
-            http: match config.http_addr {
-                Some(addr) => Some(bind(addr)?),
-                None => None,
-            },
-            health: match config.listening.health_addr {
-                Some(addr) => Some(bind(addr)?),
-                None => None,
-            },
+            http: config.http_addr.map(bind).transpose()?,
+            health: config.listening.health_addr.map(bind).transpose()?,
         })
     }
 }

@@ -190,11 +190,18 @@ impl AuthApp {
         let mut caller = self
             .authenticate(bearer, client_ip, Freshness::Cached)
             .await?;
-        // A use limit is exact only in the database, where uses are consumed.
-        if matches!(&caller, Authenticated::Identity { token, .. } if token.num_uses_limit > 0) {
-            caller = self
-                .authenticate(bearer, client_ip, Freshness::Fresh)
-                .await?;
+        // A use limit is exact only in the database, where uses are consumed:
+        // such a token's row is read again there (verified already).
+        if let Authenticated::Identity { token, .. } = &mut caller
+            && token.num_uses_limit > 0
+        {
+            let fresh = self
+                .store
+                .identity_token(&token.id, Freshness::Fresh)
+                .await?
+                .ok_or_else(invalid_token)?;
+            check_token_state(fresh.state(), self.clock.now())?;
+            *token = fresh;
         }
         let mut key_encryption_count = 0;
         match &caller {
