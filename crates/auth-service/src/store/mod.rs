@@ -102,6 +102,28 @@ impl CachedAuthStore {
         Ok(rows)
     }
 
+    /// A token row from `cache` (read from the database when absent or
+    /// stale), with the uses `batch` counted since it was read.
+    async fn cached_counting<T, Fut>(
+        &self,
+        cache: &TtlCache<T::Id, Option<T>>,
+        batch: &UseBatch<T::Id>,
+        id: &T::Id,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: CountsUses + Clone,
+        Fut: Future<Output = Result<Option<T>, StoreError>>,
+    {
+        let mut row = cache
+            .get_or_load(id.clone(), self.now(), true, load)
+            .await?;
+        if let Some(row) = row.as_mut() {
+            row.add_pending(batch);
+        }
+        Ok(row)
+    }
+
     // --- maintenance ------------------------------------------------------
 
     /// Writes the use counts batched in memory; on failure the unwritten

@@ -7,7 +7,7 @@ use latchkey_domain::model::{
 use latchkey_domain::token::SecretHash;
 use latchkey_store::StoreError;
 
-use super::{CachedAuthStore, CountsUses, Freshness};
+use super::{CachedAuthStore, Freshness};
 
 impl CachedAuthStore {
     // --- service tokens ---------------------------------------------------
@@ -24,17 +24,11 @@ impl CachedAuthStore {
         freshness: Freshness,
     ) -> Result<Option<ServiceToken>, StoreError> {
         if freshness == Freshness::Cached {
-            let mut row = self
-                .service_tokens
-                .get_or_load(id.clone(), self.now(), true, || {
+            return self
+                .cached_counting(&self.service_tokens, &self.service_token_uses, id, || {
                     self.store.service_token(id)
                 })
-                .await?;
-            // Uses counted here since the row was read.
-            if let Some(row) = row.as_mut() {
-                row.add_pending(&self.service_token_uses);
-            }
-            return Ok(row);
+                .await;
         }
         self.with_pending_uses(&self.service_token_uses, self.store.service_token(id))
             .await
@@ -100,16 +94,11 @@ impl CachedAuthStore {
         freshness: Freshness,
     ) -> Result<Option<AccessToken>, StoreError> {
         if freshness == Freshness::Cached {
-            let mut row = self
-                .identity_tokens
-                .get_or_load(id.clone(), self.now(), true, || {
+            return self
+                .cached_counting(&self.identity_tokens, &self.identity_token_uses, id, || {
                     self.store.identity_token(id)
                 })
-                .await?;
-            if let Some(row) = row.as_mut() {
-                row.add_pending(&self.identity_token_uses);
-            }
-            return Ok(row);
+                .await;
         }
         self.with_pending_uses(&self.identity_token_uses, self.store.identity_token(id))
             .await
