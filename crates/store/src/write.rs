@@ -35,6 +35,11 @@ impl Writer {
         }
     }
 
+    /// Whether one transaction writes at a time (SQLite).
+    pub(crate) fn is_serial(&self) -> bool {
+        self.turn.is_some()
+    }
+
     /// A transaction holding the write lock (on SQLite) from its start.
     pub(crate) async fn begin(&self, db: &DatabaseConnection) -> Result<WriteTxn, StoreError> {
         let turn = match &self.turn {

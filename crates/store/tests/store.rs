@@ -27,6 +27,7 @@ backend_tests!(
     migrations_are_idempotent_across_restarts,
     concurrent_writes_of_one_secret_get_distinct_versions,
     sixty_four_writers_over_two_connections_pools_all_succeed,
+    a_write_that_fails_among_concurrent_writes_fails_alone,
     concurrent_creates_of_one_name_let_exactly_one_through,
     recursive_listing_treats_like_wildcards_and_case_literally,
     deleting_a_secret_removes_it_and_reports_absence,
@@ -141,6 +142,89 @@ async fn concurrent_writes_of_one_secret_get_distinct_versions(backend: Backend)
         "every writer landed with its own version"
     );
     assert_eq!(store.get(&k).await.unwrap().unwrap().version, 6);
+}
+
+/// One write the database refuses (a trigger stands in for a full disk or
+/// a broken row) among 32 concurrent ones, committed together on SQLite:
+/// it fails, the others are written, and nothing of it is left.
+async fn a_write_that_fails_among_concurrent_writes_fails_alone(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let store = SecretStore::connect(&db.url).await.unwrap();
+    let raw = sea_orm::Database::connect(&db.url).await.unwrap();
+    let refuse = match backend {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON secret_versions \
+             WHEN (SELECT name FROM secrets WHERE id = NEW.secret_id) = 'POISON' \
+             BEGIN SELECT RAISE(ABORT, 'poison refused'); END",
+        ],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+             IF (SELECT name FROM secrets WHERE id = NEW.secret_id) = 'POISON' THEN \
+             RAISE EXCEPTION 'poison refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON secret_versions \
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        ],
+    };
+    for statement in refuse {
+        raw.execute_unprepared(statement).await.unwrap();
+    }
+    store
+        .put(&key("/b", "KEPT"), sealed(1), Utc::now())
+        .await
+        .unwrap();
+    // Another process holds SQLite's write lock while the writes queue, so
+    // they are committed together once it lets go.
+    let lock = raw.begin().await.unwrap();
+    if backend == Backend::Sqlite {
+        lock.execute_unprepared("UPDATE secrets SET version = version WHERE 0")
+            .await
+            .unwrap();
+    }
+
+    let writes = (0..32u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = if n == 16 {
+                    "POISON".to_owned()
+                } else {
+                    format!("K{n}")
+                };
+                store.put(&key("/b", &name), sealed(n), Utc::now()).await
+            })
+        })
+        .collect::<Vec<_>>();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    lock.commit().await.unwrap();
+    let mut failed = Vec::new();
+    for (n, write) in writes.into_iter().enumerate() {
+        if write.await.unwrap().is_err() {
+            failed.push(n);
+        }
+    }
+
+    assert_eq!(failed, vec![16], "only the refused write fails");
+    assert!(store.get(&key("/b", "POISON")).await.unwrap().is_none());
+    for n in (0..32u8).filter(|n| *n != 16) {
+        let written = store
+            .get(&key("/b", &format!("K{n}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((written.version, written.sealed), (1, sealed(n)));
+    }
+    assert_eq!(
+        store
+            .get(&key("/b", "KEPT"))
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 /// Writes queue instead of failing: 64 writers, half through a second

@@ -8,10 +8,9 @@ use chrono::{DateTime, Utc};
 use latchkey_domain::crypto::Sealed;
 use latchkey_domain::model::{ProjectId, Secret, SecretKey};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
-use sea_orm::sea_query::LikeExpr;
+use sea_orm::sea_query::{Expr, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -39,9 +38,8 @@ pub enum WriteMode {
 pub struct SecretStore {
     db: DatabaseConnection,
     writer: Writer,
-    /// SQLite's writes, committed together (one fsync for all the writes
-    /// waiting); `None` on PostgreSQL, where each commits on its own.
-    batches: Option<batch::Batches>,
+    /// Writes, committed together (one fsync for all the writes waiting).
+    batches: batch::Batches,
 }
 
 impl SecretStore {
@@ -50,9 +48,7 @@ impl SecretStore {
         let db = connect(url).await?;
         migration::Migrator::up(&db, None).await?;
         let writer = Writer::for_db(&db);
-        let batches = (sea_orm::ConnectionTrait::get_database_backend(&db)
-            == sea_orm::DbBackend::Sqlite)
-            .then(|| batch::Batches::start(db.clone(), writer.clone()));
+        let batches = batch::Batches::start(db.clone(), writer.clone());
         Ok(Self {
             writer,
             batches,
@@ -83,37 +79,7 @@ impl SecretStore {
         now: DateTime<Utc>,
         mode: WriteMode,
     ) -> Result<Option<Secret>, StoreError> {
-        if let Some(batches) = &self.batches {
-            return batches.put(key.clone(), sealed, now, mode).await;
-        }
-        // Concurrent first writes race on the unique index: the loser
-        // retries and finds the row.
-        let mut attempt = 0;
-        loop {
-            match self.put_once(key, &sealed, now, mode).await {
-                Err(StoreError::Conflict(_) | StoreError::Busy(_)) if attempt < PUT_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt)))
-                        .await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn put_once(
-        &self,
-        key: &SecretKey,
-        sealed: &Sealed,
-        now: DateTime<Utc>,
-        mode: WriteMode,
-    ) -> Result<Option<Secret>, StoreError> {
-        let txn = self.writer.begin(&self.db).await?;
-        let put = put_in(&*txn, key, sealed, now, mode).await?;
-        if put.is_some() {
-            txn.commit().await?;
-        }
-        Ok(put)
+        self.batches.put(key.clone(), sealed, now, mode).await
     }
 
     /// One secret, or `None`.
@@ -178,6 +144,47 @@ impl SecretStore {
     }
 }
 
+/// Writes `key`'s next version (or refuses under `mode`) in a transaction
+/// of its own.
+async fn put_alone(
+    db: &DatabaseConnection,
+    writer: &Writer,
+    key: &SecretKey,
+    sealed: &Sealed,
+    now: DateTime<Utc>,
+    mode: WriteMode,
+) -> Result<Option<Secret>, StoreError> {
+    // Concurrent first writes (from another replica) race on the unique
+    // index, and writers of other replicas can deadlock on row locks: the
+    // loser retries.
+    let mut attempt = 0;
+    loop {
+        match put_once(db, writer, key, sealed, now, mode).await {
+            Err(StoreError::Conflict(_) | StoreError::Busy(_)) if attempt < PUT_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn put_once(
+    db: &DatabaseConnection,
+    writer: &Writer,
+    key: &SecretKey,
+    sealed: &Sealed,
+    now: DateTime<Utc>,
+    mode: WriteMode,
+) -> Result<Option<Secret>, StoreError> {
+    let txn = writer.begin(db).await?;
+    let put = put_in(&*txn, key, sealed, now, mode).await?;
+    if put.is_some() {
+        txn.commit().await?;
+    }
+    Ok(put)
+}
+
 /// Writes `key`'s next version (or refuses under `mode`) in `txn`, which
 /// the caller commits.
 async fn put_in(
@@ -187,72 +194,115 @@ async fn put_in(
     now: DateTime<Utc>,
     mode: WriteMode,
 ) -> Result<Option<Secret>, StoreError> {
-    // FOR UPDATE on PostgreSQL serialises writers of one secret; SQLite has one writer anyway.
-    let existing = find(key).lock_exclusive().one(txn).await?;
-    match (mode, &existing) {
-        (WriteMode::CreateOnly, Some(_)) | (WriteMode::UpdateOnly, None) => return Ok(None),
-        _ => {}
-    }
-    let (id, version, created_at) = match existing {
-        Some(row) => {
-            let version = row.version + 1;
-            let id = row.id.clone();
-            let created_at = row.created_at;
-            let mut active: secret::ActiveModel = row.into();
-            active.ciphertext = Set(sealed.ciphertext.clone());
-            active.iv = Set(sealed.iv.clone());
-            active.tag = Set(sealed.tag.clone());
-            active.version = Set(version);
-            active.updated_at = Set(now);
-            active.update(txn).await?;
-            (id, version, created_at)
-        }
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            secret::ActiveModel {
-                id: Set(id.clone()),
-                project_id: Set(key.project_id.as_str().to_owned()),
-                environment: Set(key.environment.as_str().to_owned()),
-                path: Set(key.path.as_str().to_owned()),
-                name: Set(key.name.as_str().to_owned()),
-                ciphertext: Set(sealed.ciphertext.clone()),
-                iv: Set(sealed.iv.clone()),
-                tag: Set(sealed.tag.clone()),
-                version: Set(1),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(txn)
-            .await?;
-            (id, 1, now)
-        }
+    let Some(written) = put_row(txn, key, sealed, now, mode).await? else {
+        return Ok(None);
     };
-    secret_version::ActiveModel {
-        secret_id: Set(id.clone()),
-        version: Set(version),
+    version_row(&written)?.insert(txn).await?;
+    Ok(Some(written))
+}
+
+/// Writes `key`'s row at its next version (or refuses under `mode`) in
+/// `txn`; the caller writes its [`version_row`]. One statement when the
+/// secret exists, two when it is created: a write's cost is its round
+/// trips to the database.
+async fn put_row(
+    txn: &impl sea_orm::ConnectionTrait,
+    key: &SecretKey,
+    sealed: &Sealed,
+    now: DateTime<Utc>,
+    mode: WriteMode,
+) -> Result<Option<Secret>, StoreError> {
+    if mode != WriteMode::CreateOnly {
+        // On PostgreSQL the UPDATE's row lock serialises writers of one secret.
+        let updated = secret::Entity::update_many()
+            .col_expr(
+                secret::Column::Ciphertext,
+                Expr::value(sealed.ciphertext.clone()),
+            )
+            .col_expr(secret::Column::Iv, Expr::value(sealed.iv.clone()))
+            .col_expr(secret::Column::Tag, Expr::value(sealed.tag.clone()))
+            .col_expr(
+                secret::Column::Version,
+                Expr::col(secret::Column::Version).add(1),
+            )
+            .col_expr(secret::Column::UpdatedAt, Expr::value(now))
+            .filter(at(key))
+            .exec_with_returning(txn)
+            .await?;
+        if let Some(row) = updated.into_iter().next() {
+            return record(row).map(Some);
+        }
+        if mode == WriteMode::UpdateOnly {
+            return Ok(None);
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let inserted = secret::Entity::insert(secret::ActiveModel {
+        id: Set(id.clone()),
+        project_id: Set(key.project_id.as_str().to_owned()),
+        environment: Set(key.environment.as_str().to_owned()),
+        path: Set(key.path.as_str().to_owned()),
+        name: Set(key.name.as_str().to_owned()),
         ciphertext: Set(sealed.ciphertext.clone()),
         iv: Set(sealed.iv.clone()),
         tag: Set(sealed.tag.clone()),
+        version: Set(1),
         created_at: Set(now),
-    }
-    .insert(txn)
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            secret::Column::ProjectId,
+            secret::Column::Environment,
+            secret::Column::Path,
+            secret::Column::Name,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
     .await?;
-    Ok(Some(Secret {
-        id,
-        key: key.clone(),
-        sealed: sealed.clone(),
-        version: to_u64(version, "version")?,
-        created_at,
-        updated_at: now,
-    }))
+    match (inserted, mode) {
+        (1.., _) => Ok(Some(Secret {
+            id,
+            key: key.clone(),
+            sealed: sealed.clone(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })),
+        (0, WriteMode::CreateOnly) => Ok(None),
+        // A concurrent writer created it after our UPDATE looked: try again.
+        (0, _) => Err(StoreError::Conflict(
+            "the secret was created concurrently".to_owned(),
+        )),
+    }
+}
+
+/// The row keeping `written`'s version.
+fn version_row(written: &Secret) -> Result<secret_version::ActiveModel, StoreError> {
+    let version = i64::try_from(written.version)
+        .map_err(|_| corrupt("version", format!("{} is too large", written.version)))?;
+    Ok(secret_version::ActiveModel {
+        secret_id: Set(written.id.clone()),
+        version: Set(version),
+        ciphertext: Set(written.sealed.ciphertext.clone()),
+        iv: Set(written.sealed.iv.clone()),
+        tag: Set(written.sealed.tag.clone()),
+        created_at: Set(written.updated_at),
+    })
+}
+
+fn at(key: &SecretKey) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(secret::Column::ProjectId.eq(key.project_id.as_str()))
+        .add(secret::Column::Environment.eq(key.environment.as_str()))
+        .add(secret::Column::Path.eq(key.path.as_str()))
+        .add(secret::Column::Name.eq(key.name.as_str()))
 }
 
 fn find(key: &SecretKey) -> sea_orm::Select<secret::Entity> {
-    secret::Entity::find()
-        .filter(secret::Column::ProjectId.eq(key.project_id.as_str()))
-        .filter(secret::Column::Environment.eq(key.environment.as_str()))
-        .filter(secret::Column::Path.eq(key.path.as_str()))
-        .filter(secret::Column::Name.eq(key.name.as_str()))
+    secret::Entity::find().filter(at(key))
 }
 
 fn record(m: secret::Model) -> Result<Secret, StoreError> {
