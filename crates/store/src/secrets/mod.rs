@@ -178,26 +178,11 @@ async fn put_once(
     mode: WriteMode,
 ) -> Result<Option<Secret>, StoreError> {
     let txn = writer.begin(db).await?;
-    let put = put_in(&*txn, key, sealed, now, mode).await?;
-    if put.is_some() {
-        txn.commit().await?;
-    }
-    Ok(put)
-}
-
-/// Writes `key`'s next version (or refuses under `mode`) in `txn`, which
-/// the caller commits.
-async fn put_in(
-    txn: &impl sea_orm::ConnectionTrait,
-    key: &SecretKey,
-    sealed: &Sealed,
-    now: DateTime<Utc>,
-    mode: WriteMode,
-) -> Result<Option<Secret>, StoreError> {
-    let Some(written) = put_row(txn, key, sealed, now, mode).await? else {
+    let Some(written) = put_row(&*txn, key, sealed, now, mode).await? else {
         return Ok(None);
     };
-    version_row(&written)?.insert(txn).await?;
+    version_row(&written)?.insert(&*txn).await?;
+    txn.commit().await?;
     Ok(Some(written))
 }
 
