@@ -5,8 +5,9 @@
 //! - [`config`]: the typed configuration, read once at start-up.
 //! - [`app`]: the use cases, thin over `latchkey-domain` and `latchkey-store`.
 //! - [`verifier`]: argon2id verification, bounded in concurrency and cached.
-//! - [`state_cache`]: the batched use counts the store view flushes.
-//! - [`store`]: the database behind the state cache and batched use counts.
+//! - [`limiter`]: per-address and per-token failure budgets for verification.
+//! - [`store`]: the database behind the per-replica row caches and the
+//!   batched use counts.
 //! - [`grpc`]: the tonic service: parse, apply, encode.
 //! - [`error`]: the one mapping from use-case errors to gRPC statuses.
 //! - [`startup`]: wiring, the bootstrap admin, the expired-token reaper, `run`.
@@ -21,7 +22,6 @@ pub mod error;
 pub mod grpc;
 pub mod limiter;
 pub mod startup;
-pub mod state_cache;
 pub mod store;
 pub mod verifier;
 

@@ -1,7 +1,7 @@
 //! What every call carries: the caller's token, the W3C trace context, and
 //! for service-to-service calls the internal key.
 
-use latchkey_domain::ports::INTERNAL_KEY_HEADER;
+use latchkey_proto::INTERNAL_KEY_HEADER;
 use tonic::metadata::{Ascii, MetadataValue};
 
 use crate::error::ClientError;

@@ -12,6 +12,7 @@
 //!   sealing and opening secrets with the associated data of the location
 //!   *asked for*, so a server cannot substitute another folder's ciphertext.
 //! - [`dotenv`]: the dotenv format secrets are exported in and read from.
+//! - [`error`]: what a call through the client can fail with.
 //!
 //! A service that reads its secrets at start-up (the runnable version is
 //! `examples/read_secrets_at_startup.rs`):

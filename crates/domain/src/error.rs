@@ -36,7 +36,8 @@ pub enum Reason {
     StoreUnavailable,
 }
 
-/// The gRPC status class of a [`Reason`], without depending on tonic.
+/// The class of a [`Reason`], which each transport maps to its own status
+/// (a gRPC code in `service_kit::status`, an HTTP status in the HTTP API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusClass {
     /// `UNAUTHENTICATED`
@@ -49,22 +50,6 @@ pub enum StatusClass {
     Unavailable,
     /// `RESOURCE_EXHAUSTED`
     ResourceExhausted,
-}
-
-impl StatusClass {
-    /// The HTTP status of this class on the Infisical-compatible API, as
-    /// Infisical's clients expect: 401 for the token, 403 for access, 400
-    /// for an end-to-end encrypted project, 503 and 429 to retry.
-    #[must_use]
-    pub fn http_status(self) -> u16 {
-        match self {
-            StatusClass::Unauthenticated => 401,
-            StatusClass::PermissionDenied => 403,
-            StatusClass::FailedPrecondition => 400,
-            StatusClass::Unavailable => 503,
-            StatusClass::ResourceExhausted => 429,
-        }
-    }
 }
 
 impl Reason {
@@ -254,30 +239,6 @@ mod tests {
         for (wire, class) in table {
             let reason = Reason::from_wire(wire).unwrap();
             assert_eq!(reason.status_class(), class, "{wire}");
-        }
-    }
-
-    #[test]
-    fn reasons_map_to_the_http_statuses_infisicals_clients_expect() {
-        let table = [
-            ("TOKEN_MALFORMED", 401),
-            ("TOKEN_INVALID", 401),
-            ("TOKEN_EXPIRED", 401),
-            ("TOKEN_REVOKED", 401),
-            ("TOKEN_INACTIVE", 401),
-            ("TOKEN_USES_EXHAUSTED", 401),
-            ("IP_NOT_TRUSTED", 403),
-            ("SCOPE_DENIED", 403),
-            ("PERMISSION_DENIED", 403),
-            ("E2EE_ENABLED", 400),
-            ("AUTH_UNAVAILABLE", 503),
-            ("TOO_MANY_FAILED_ATTEMPTS", 429),
-            ("STORE_UNAVAILABLE", 503),
-        ];
-        assert_eq!(table.len(), Reason::ALL.len());
-        for (wire, status) in table {
-            let reason = Reason::from_wire(wire).unwrap();
-            assert_eq!(reason.status_class().http_status(), status, "{wire}");
         }
     }
 

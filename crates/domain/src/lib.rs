@@ -6,11 +6,13 @@
 //!   hashing of their secrets, and the fingerprint that keys verification caches.
 //! - [`path`]: environments, folder paths (normalised, never resolved) and secret names.
 //! - [`scope`]: folder path globs, scopes and permissions.
-//! - [`identity`]: org and project roles, Token Auth settings.
+//! - [`identity`]: machine identities, their roles and access tokens, and
+//!   each auth method's configuration.
 //! - [`ip`]: trusted IP allowlists.
 //! - [`ttl`]: expiry arithmetic.
 //! - [`crypto`]: keys and the AES-256-GCM envelope.
 //! - [`access`]: the authorization decision, one check per denial reason.
+//! - [`attempts`]: failed-attempt budgets, the rule the services' limiters apply.
 //! - [`error`]: denial reasons and invalid input.
 //! - [`model`]: the entities and principals the rules speak about.
 //! - [`ports`]: the traits the services are generic over (clock, authorizer).

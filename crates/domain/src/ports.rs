@@ -59,10 +59,6 @@ impl fmt::Debug for BearerToken {
     }
 }
 
-/// The metadata header carrying the internal key: the secrets service
-/// presents it on `Authorize`, vouching for the client IP it reports.
-pub const INTERNAL_KEY_HEADER: &str = "x-latchkey-internal-key";
-
 /// What the secrets service asks the auth service before every call.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {

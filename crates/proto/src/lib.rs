@@ -2,9 +2,14 @@
 //!
 //! `auth::v1` and `secrets::v1` mirror the proto packages, and
 //! [`FILE_DESCRIPTOR_SET`] feeds server reflection; [`convert`] is the one
-//! hand-written part, translating them to and from the domain.
+//! hand-written part, translating them to and from the domain;
+//! [`INTERNAL_KEY_HEADER`] is the one metadata header the services agree on.
 
 pub mod convert;
+
+/// The metadata header carrying the internal key: the secrets service
+/// presents it on `Authorize`, vouching for the client IP it reports.
+pub const INTERNAL_KEY_HEADER: &str = "x-latchkey-internal-key";
 
 /// Package `latchkey.auth.v1`.
 #[expect(

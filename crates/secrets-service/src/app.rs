@@ -7,14 +7,15 @@ use std::sync::Arc;
 use crate::error::SecretsError;
 use crate::store::CachedSecretStore;
 use latchkey_domain::crypto::{Sealed, secret_aad};
-use latchkey_domain::model::{Folder, PlainSecret, Secret, SecretKey, check_envelope, check_value};
+use latchkey_domain::model::{
+    Folder, PlainSecret, Secret, SecretKey, WriteMode, check_envelope, check_value,
+};
 use latchkey_domain::path::SecretName;
 use latchkey_domain::ports::{
     AuthorizationRequest, Authorizer, BearerToken, Grant, Renewed, ServiceTokenDetails,
 };
 use latchkey_domain::scope::Action;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
-pub use latchkey_store::secrets::WriteMode;
 
 /// Who is calling: their token and address.
 #[derive(Debug, Clone)]

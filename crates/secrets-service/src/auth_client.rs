@@ -13,10 +13,11 @@ use latchkey_domain::ports::{
 };
 use latchkey_domain::scope::ScopeCache;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
+use latchkey_proto::INTERNAL_KEY_HEADER;
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::convert::auth::{grant_scopes, service_token_details};
-use latchkey_service_kit::config::{INTERNAL_KEY_HEADER, InternalKey};
+use latchkey_service_kit::config::InternalKey;
 use latchkey_service_kit::status::access_error_of;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};

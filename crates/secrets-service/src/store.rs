@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use latchkey_domain::crypto::Sealed;
-use latchkey_domain::model::{ProjectId, Secret, SecretKey};
+use latchkey_domain::model::{ProjectId, Secret, SecretKey, WriteMode};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use latchkey_domain::ports::Clock;
 use latchkey_service_kit::cache::TtlCache;
 use latchkey_store::StoreError;
-use latchkey_store::secrets::{SecretStore, WriteMode};
+use latchkey_store::secrets::SecretStore;
 
 /// What a cache entry answers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

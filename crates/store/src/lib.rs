@@ -214,6 +214,12 @@ fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| corrupt(what, format!("{n} is negative")))
 }
 
+/// A count or limit as a column holds it: past `i64::MAX` (which no count
+/// reaches) it saturates rather than wraps negative.
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,13 @@ use latchkey_domain::crypto::Sealed;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{
     AccessTokenId, IdentityId, NewProject, ProjectId, SecretKey, ServiceToken, ServiceTokenId,
+    WriteMode,
 };
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use latchkey_domain::scope::{Permissions, Scope, Scopes};
 use latchkey_store::StoreError;
 use latchkey_store::auth::AuthStore;
-use latchkey_store::secrets::{SecretStore, WriteMode};
+use latchkey_store::secrets::SecretStore;
 use latchkey_test_support::{Backend, TestDb, backend_tests};
 
 backend_tests!(

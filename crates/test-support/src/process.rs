@@ -247,7 +247,7 @@ pub fn authorize_read(token: &str) -> auth_pb::AuthorizeRequest {
 pub fn with_internal_key<T>(body: T, internal_key: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(body);
     request.metadata_mut().insert(
-        latchkey_domain::ports::INTERNAL_KEY_HEADER,
+        latchkey_proto::INTERNAL_KEY_HEADER,
         internal_key.parse().expect("an ASCII internal key"),
     );
     request

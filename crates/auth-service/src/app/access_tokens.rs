@@ -57,12 +57,7 @@ impl AuthApp {
             expires_at: Some(expires_at),
             revoked_at: None,
             use_count: 0,
-            num_uses_limit: u64::try_from(config.num_uses_limit).map_err(|e| {
-                AuthError::internal(
-                    format!("Token Auth of {identity_id} has a negative use limit"),
-                    e,
-                )
-            })?,
+            num_uses_limit: config.num_uses_limit,
             ttl_seconds: config.ttl_seconds,
             max_ttl_seconds: config.max_ttl_seconds,
             trusted_ips: config.trusted_ips,

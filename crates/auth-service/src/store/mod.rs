@@ -21,11 +21,13 @@ use latchkey_store::StoreError;
 use latchkey_store::auth::AuthStore;
 use tokio::sync::RwLock;
 
-use crate::state_cache::UseBatch;
 use latchkey_service_kit::cache::TtlCache;
 
 mod directory;
 mod tokens;
+mod use_batch;
+
+use use_batch::UseBatch;
 
 /// Whether a read may come from the per-replica cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,6 +46,18 @@ pub fn check_envelope(sealed: &Sealed) -> Result<(), InvalidInput> {
     Ok(())
 }
 
+/// When a write may happen: Infisical's create refuses an existing secret
+/// and its update a missing one; Latchkey's own set writes either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create or write the next version.
+    Upsert,
+    /// Only if the secret does not exist.
+    CreateOnly,
+    /// Only if the secret exists.
+    UpdateOnly,
+}
+
 /// Where a secret lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretKey {

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_domain::InvalidInput;
+use latchkey_domain::error::StatusClass;
 use serde::Serialize;
 
 use crate::error::{Outcome, SecretsError};
@@ -41,8 +42,7 @@ impl IntoResponse for HttpError {
             .outcome()
         {
             Outcome::Denied(e) => (
-                StatusCode::from_u16(e.reason.status_class().http_status())
-                    .unwrap_or(StatusCode::FORBIDDEN),
+                http_status(e.reason.status_class()),
                 e.reason.as_str(),
                 e.message.as_str(),
                 None,
@@ -115,6 +115,19 @@ pub(super) fn timed_out(after: std::time::Duration) -> Response {
     response
 }
 
+/// The HTTP status of a denial's class, as Infisical's clients expect: 401
+/// for the token, 403 for access, 400 for an end-to-end encrypted project,
+/// 503 and 429 to retry (the gRPC codes are `service_kit::status`'s).
+fn http_status(class: StatusClass) -> StatusCode {
+    match class {
+        StatusClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+        StatusClass::PermissionDenied => StatusCode::FORBIDDEN,
+        StatusClass::FailedPrecondition => StatusCode::BAD_REQUEST,
+        StatusClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        StatusClass::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
 /// Infisical's `error` names for the statuses it sends.
 fn error_name(status: StatusCode) -> &'static str {
     match status {
@@ -144,4 +157,39 @@ pub(super) async fn unknown_route(uri: axum::http::Uri) -> HttpError {
 /// Bad input in `field` (an Infisical parameter name).
 pub(super) fn invalid(field: &str, message: impl Into<String>) -> HttpError {
     HttpError(SecretsError::Invalid(InvalidInput::new(field, message)))
+}
+
+#[cfg(test)]
+mod tests {
+    use latchkey_domain::Reason;
+
+    use super::*;
+
+    #[test]
+    fn reasons_map_to_the_http_statuses_infisicals_clients_expect() {
+        let table = [
+            ("TOKEN_MALFORMED", 401),
+            ("TOKEN_INVALID", 401),
+            ("TOKEN_EXPIRED", 401),
+            ("TOKEN_REVOKED", 401),
+            ("TOKEN_INACTIVE", 401),
+            ("TOKEN_USES_EXHAUSTED", 401),
+            ("IP_NOT_TRUSTED", 403),
+            ("SCOPE_DENIED", 403),
+            ("PERMISSION_DENIED", 403),
+            ("E2EE_ENABLED", 400),
+            ("AUTH_UNAVAILABLE", 503),
+            ("TOO_MANY_FAILED_ATTEMPTS", 429),
+            ("STORE_UNAVAILABLE", 503),
+        ];
+        assert_eq!(table.len(), Reason::ALL.len());
+        for (wire, status) in table {
+            let reason = Reason::from_wire(wire).unwrap();
+            assert_eq!(
+                http_status(reason.status_class()).as_u16(),
+                status,
+                "{wire}"
+            );
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use latchkey_domain::model::{PlainSecret, Secret};
+use latchkey_domain::model::{PlainSecret, Secret, WriteMode};
 use latchkey_domain::ports::Authorizer;
 use serde::Serialize;
 
@@ -18,7 +18,7 @@ use super::error::{HttpError, invalid};
 use super::extract::{Body, WRITE_BODY_BYTES};
 use super::params::{Params, secret_name};
 use super::reply::{Listing, One, Pairs, json, json_with_etag, query, time};
-use crate::app::{Caller, WriteMode};
+use crate::app::Caller;
 
 type Shared<A> = State<Arc<Http<A>>>;
 type WriteBody = Body<WRITE_BODY_BYTES>;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::entity::identity_token;
 use super::{AuthStore, parse_ips};
-use crate::{StoreError, to_u64};
+use crate::{StoreError, to_i64, to_u64};
 
 impl AuthStore {
     /// Adds `uses` uses of an access token without a limit, the last at `last_used_at`.
@@ -22,8 +22,7 @@ impl AuthStore {
         identity_token::Entity::update_many()
             .col_expr(
                 identity_token::Column::UseCount,
-                Expr::col(identity_token::Column::UseCount)
-                    .add(i64::try_from(uses).unwrap_or(i64::MAX)),
+                Expr::col(identity_token::Column::UseCount).add(to_i64(uses)),
             )
             .col_expr(
                 identity_token::Column::LastUsedAt,
@@ -185,7 +184,7 @@ pub(super) fn identity_token_model(token: &AccessToken) -> identity_token::Activ
         expires_at: Set(token.expires_at),
         revoked_at: Set(token.revoked_at),
         use_count: Set(0),
-        num_uses_limit: Set(i64::try_from(token.num_uses_limit).unwrap_or(i64::MAX)),
+        num_uses_limit: Set(to_i64(token.num_uses_limit)),
         ttl_seconds: Set(token.ttl_seconds),
         max_ttl_seconds: Set(token.max_ttl_seconds),
         trusted_ips: Set(json!(token.trusted_ips.to_strings()).to_string()),

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::access_tokens::identity_token_model;
 use super::entity::{identity, identity_token, membership, token_auth_config};
 use super::{AuthStore, parse_ips};
-use crate::{StoreError, corrupt, to_u64};
+use crate::{StoreError, corrupt, to_i64, to_u64};
 
 impl AuthStore {
     /// How many identities exist.
@@ -103,11 +103,7 @@ impl AuthStore {
         Ok(Some(TokenAuthConfig {
             ttl_seconds: m.access_token_ttl,
             max_ttl_seconds: m.access_token_max_ttl,
-            num_uses_limit: i64::try_from(to_u64(
-                m.access_token_num_uses_limit,
-                "access_token_num_uses_limit",
-            )?)
-            .unwrap_or(i64::MAX),
+            num_uses_limit: to_u64(m.access_token_num_uses_limit, "access_token_num_uses_limit")?,
             trusted_ips: parse_ips(&m.access_token_trusted_ips)?,
         }))
     }
@@ -123,7 +119,7 @@ impl AuthStore {
             identity_id: Set(identity_id.as_str().to_owned()),
             access_token_ttl: Set(config.ttl_seconds),
             access_token_max_ttl: Set(config.max_ttl_seconds),
-            access_token_num_uses_limit: Set(config.num_uses_limit),
+            access_token_num_uses_limit: Set(to_i64(config.num_uses_limit)),
             access_token_trusted_ips: Set(json!(config.trusted_ips.to_strings()).to_string()),
             created_at: Set(now),
             updated_at: Set(now),
@@ -151,7 +147,7 @@ impl AuthStore {
             )
             .col_expr(
                 token_auth_config::Column::AccessTokenNumUsesLimit,
-                Expr::value(config.num_uses_limit),
+                Expr::value(to_i64(config.num_uses_limit)),
             )
             .col_expr(
                 token_auth_config::Column::AccessTokenTrustedIps,

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::entity::{environment, project};
 use super::{AuthStore, parse_ips};
-use crate::{StoreError, corrupt, to_u64};
+use crate::{StoreError, corrupt, to_i64, to_u64};
 
 impl AuthStore {
     /// Inserts a project and its environments in one transaction.
@@ -148,8 +148,7 @@ impl AuthStore {
         project::Entity::update_many()
             .col_expr(
                 project::Column::EncryptionCount,
-                Expr::col(project::Column::EncryptionCount)
-                    .add(i64::try_from(count).unwrap_or(i64::MAX)),
+                Expr::col(project::Column::EncryptionCount).add(to_i64(count)),
             )
             .filter(project::Column::Id.eq(project_id.as_str()))
             .exec(&self.db)

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::entity::service_token;
 use super::{AuthStore, cached_scopes, parse_ips, scopes_json};
-use crate::{StoreError, corrupt, to_u64};
+use crate::{StoreError, corrupt, to_i64, to_u64};
 
 impl AuthStore {
     /// Inserts a service token.
@@ -131,8 +131,7 @@ impl AuthStore {
         service_token::Entity::update_many()
             .col_expr(
                 service_token::Column::UseCount,
-                Expr::col(service_token::Column::UseCount)
-                    .add(i64::try_from(uses).unwrap_or(i64::MAX)),
+                Expr::col(service_token::Column::UseCount).add(to_i64(uses)),
             )
             .col_expr(service_token::Column::LastUsedAt, Expr::value(last_used_at))
             .filter(service_token::Column::Id.eq(id.as_str()))

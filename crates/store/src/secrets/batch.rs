@@ -13,12 +13,12 @@
 
 use chrono::{DateTime, Utc};
 use latchkey_domain::crypto::Sealed;
-use latchkey_domain::model::{Secret, SecretKey};
+use latchkey_domain::model::{Secret, SecretKey, WriteMode};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use super::entity::secret_version;
-use super::{WriteMode, put_alone, put_row, version_row};
+use super::{put_alone, put_row, version_row};
 use crate::StoreError;
 use crate::write::{WriteTxn, Writer};
 

@@ -6,7 +6,7 @@ mod migration;
 
 use chrono::{DateTime, Utc};
 use latchkey_domain::crypto::Sealed;
-use latchkey_domain::model::{ProjectId, Secret, SecretKey};
+use latchkey_domain::model::{ProjectId, Secret, SecretKey, WriteMode};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
 use sea_orm::sea_query::{Expr, LikeExpr, OnConflict};
 use sea_orm::{
@@ -20,18 +20,6 @@ use crate::{StoreError, connect, corrupt, to_u64};
 
 /// How often a write retries after losing a race with a concurrent writer.
 const PUT_RETRIES: u32 = 20;
-
-/// When a write may happen: Infisical's create refuses an existing secret
-/// and its update a missing one; Latchkey's own set writes either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// Create or write the next version.
-    Upsert,
-    /// Only if the secret does not exist.
-    CreateOnly,
-    /// Only if the secret exists.
-    UpdateOnly,
-}
 
 /// The secrets service's repository.
 #[derive(Debug, Clone)]

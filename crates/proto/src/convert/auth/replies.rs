@@ -94,7 +94,8 @@ impl From<(&IdentityId, &TokenAuthConfig)> for pb::TokenAuthResponse {
                 identity_id: identity_id.as_str().to_owned(),
                 access_token_ttl: config.ttl_seconds,
                 access_token_max_ttl: config.max_ttl_seconds,
-                access_token_num_uses_limit: config.num_uses_limit,
+                access_token_num_uses_limit: i64::try_from(config.num_uses_limit)
+                    .unwrap_or(i64::MAX),
                 access_token_trusted_ips: config.trusted_ips.to_strings(),
             }),
         }

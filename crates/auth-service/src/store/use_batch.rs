@@ -1,10 +1,7 @@
-//! Per-replica caches that keep `Authorize` off the database in the steady
-//! state, with a bounded staleness.
-//!
-//! Rows (tokens, identities, projects, memberships) are cached for at most
-//! the state TTL in a [`latchkey_service_kit::cache::TtlCache`]; uses of tokens without a limit are
-//! counted in memory here and flushed at least every TTL; limited tokens
-//! always consume through one atomic database update.
+//! Uses counted in memory between flushes: tokens without a use limit are
+//! counted here and written out at least every state TTL (limited tokens
+//! always consume through one atomic database update), and encryptions
+//! under each project key likewise.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -14,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 /// Uses counted in memory, per token id: how many and the last one.
 #[derive(Debug)]
-pub struct UseBatch<K> {
+pub(super) struct UseBatch<K> {
     pending: Mutex<HashMap<K, (u64, DateTime<Utc>)>>,
 }
 
@@ -28,12 +25,12 @@ impl<K> Default for UseBatch<K> {
 
 impl<K: Hash + Eq + Clone> UseBatch<K> {
     /// Counts one use of `token_id` at `now`.
-    pub fn add(&self, token_id: &K, now: DateTime<Utc>) {
+    pub(super) fn add(&self, token_id: &K, now: DateTime<Utc>) {
         self.add_many(token_id, 1, now);
     }
 
     /// Counts `n` at once (encryptions under a project key, say).
-    pub fn add_many(&self, key: &K, n: u64, now: DateTime<Utc>) {
+    pub(super) fn add_many(&self, key: &K, n: u64, now: DateTime<Utc>) {
         if let Ok(mut pending) = self.pending.lock() {
             let entry = pending.entry(key.clone()).or_insert((0, now));
             entry.0 += n;
@@ -42,12 +39,12 @@ impl<K: Hash + Eq + Clone> UseBatch<K> {
     }
 
     /// The uses of `token_id` counted and not yet taken, with the last one.
-    pub fn pending(&self, token_id: &K) -> Option<(u64, DateTime<Utc>)> {
+    pub(super) fn pending(&self, token_id: &K) -> Option<(u64, DateTime<Utc>)> {
         self.pending.lock().ok()?.get(token_id).copied()
     }
 
     /// Takes every pending count, to write them out.
-    pub fn take(&self) -> Vec<(K, u64, DateTime<Utc>)> {
+    pub(super) fn take(&self) -> Vec<(K, u64, DateTime<Utc>)> {
         self.pending
             .lock()
             .map(|mut pending| pending.drain().map(|(id, (n, at))| (id, n, at)).collect())
@@ -55,7 +52,7 @@ impl<K: Hash + Eq + Clone> UseBatch<K> {
     }
 
     /// Puts counts back after a failed write, so no use is lost.
-    pub fn restore(&self, uses: Vec<(K, u64, DateTime<Utc>)>) {
+    pub(super) fn restore(&self, uses: Vec<(K, u64, DateTime<Utc>)>) {
         if let Ok(mut pending) = self.pending.lock() {
             for (id, n, at) in uses {
                 let entry = pending.entry(id).or_insert((0, at));

@@ -1,96 +1,8 @@
-//! Machine identities: org and project roles, and Infisical's Token Auth
-//! configuration.
+//! Infisical's Token Auth: the settings an identity's access tokens are
+//! issued under.
 
 use crate::InvalidInput;
 use crate::ip::TrustedIps;
-use crate::scope::Permissions;
-
-/// An identity's role in the organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrgRole {
-    /// May call every admin method.
-    Admin,
-    /// No org-wide rights; acts through project memberships.
-    Member,
-    /// No org-wide rights at all; project memberships still apply.
-    NoAccess,
-}
-
-impl OrgRole {
-    /// Parses `admin`, `member` or `no-access`; the error names `org_role`.
-    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        match raw {
-            "admin" => Ok(OrgRole::Admin),
-            "member" => Ok(OrgRole::Member),
-            "no-access" => Ok(OrgRole::NoAccess),
-            other => Err(InvalidInput::new(
-                "org_role",
-                format!("{other:?} is not an org role: use admin, member or no-access"),
-            )),
-        }
-    }
-
-    /// The wire and storage form.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgRole::Admin => "admin",
-            OrgRole::Member => "member",
-            OrgRole::NoAccess => "no-access",
-        }
-    }
-}
-
-/// An identity's role in one project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProjectRole {
-    /// Reads secrets.
-    Viewer,
-    /// Reads and writes secrets.
-    Developer,
-    /// Reads and writes secrets and manages the project's tokens and settings.
-    Admin,
-}
-
-impl ProjectRole {
-    /// Parses `viewer`, `developer` or `admin`; the error names `role`.
-    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        match raw {
-            "viewer" => Ok(ProjectRole::Viewer),
-            "developer" => Ok(ProjectRole::Developer),
-            "admin" => Ok(ProjectRole::Admin),
-            other => Err(InvalidInput::new(
-                "role",
-                format!("{other:?} is not a project role: use viewer, developer or admin"),
-            )),
-        }
-    }
-
-    /// The wire and storage form.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProjectRole::Viewer => "viewer",
-            ProjectRole::Developer => "developer",
-            ProjectRole::Admin => "admin",
-        }
-    }
-
-    /// What the role may do with secrets.
-    #[must_use]
-    pub fn permissions(self) -> Permissions {
-        Permissions {
-            read: true,
-            write: !matches!(self, ProjectRole::Viewer),
-        }
-    }
-
-    /// True when the role manages the project's tokens and settings.
-    #[must_use]
-    pub fn manages_project(self) -> bool {
-        matches!(self, ProjectRole::Admin)
-    }
-}
 
 /// Infisical's Token Auth settings for an identity's access tokens. Tokens
 /// keep the settings they were issued under: a change applies to tokens
@@ -102,7 +14,7 @@ pub struct TokenAuthConfig {
     /// Renewal never extends a token past its creation plus this, in seconds.
     pub max_ttl_seconds: i64,
     /// Maximum uses of one token; 0 is unlimited.
-    pub num_uses_limit: i64,
+    pub num_uses_limit: u64,
     /// Addresses the tokens may be used from.
     pub trusted_ips: TrustedIps,
 }
@@ -145,10 +57,19 @@ impl TokenAuthConfig {
         num_uses_limit: Option<i64>,
         trusted_ips: &[String],
     ) -> Result<Self, InvalidInput> {
+        let num_uses_limit = match num_uses_limit {
+            None => self.num_uses_limit,
+            Some(limit) => u64::try_from(limit).map_err(|_| {
+                InvalidInput::new(
+                    "access_token_num_uses_limit",
+                    format!("{limit} is negative; use 0 for unlimited"),
+                )
+            })?,
+        };
         let next = Self {
             ttl_seconds: ttl.unwrap_or(self.ttl_seconds),
             max_ttl_seconds: max_ttl.unwrap_or(self.max_ttl_seconds),
-            num_uses_limit: num_uses_limit.unwrap_or(self.num_uses_limit),
+            num_uses_limit,
             trusted_ips: if trusted_ips.is_empty() {
                 self.trusted_ips.clone()
             } else {
@@ -182,12 +103,6 @@ impl TokenAuthConfig {
                 ),
             ));
         }
-        if next.num_uses_limit < 0 {
-            return Err(InvalidInput::new(
-                "access_token_num_uses_limit",
-                format!("{} is negative; use 0 for unlimited", next.num_uses_limit),
-            ));
-        }
         Ok(next)
     }
 }
@@ -208,29 +123,6 @@ pub struct TokenAuthChanges {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roles_parse_and_print_their_slugs() {
-        for role in ["admin", "member", "no-access"] {
-            assert_eq!(OrgRole::parse(role).unwrap().as_str(), role);
-        }
-        for role in ["viewer", "developer", "admin"] {
-            assert_eq!(ProjectRole::parse(role).unwrap().as_str(), role);
-        }
-        assert_eq!(OrgRole::parse("owner").unwrap_err().field, "org_role");
-        assert_eq!(ProjectRole::parse("Viewer").unwrap_err().field, "role");
-    }
-
-    #[test]
-    fn viewer_reads_developer_writes_admin_manages() {
-        let viewer = ProjectRole::Viewer.permissions();
-        assert!(viewer.read && !viewer.write);
-        let developer = ProjectRole::Developer.permissions();
-        assert!(developer.read && developer.write);
-        assert!(!ProjectRole::Developer.manages_project());
-        assert!(ProjectRole::Admin.manages_project());
-        assert!(ProjectRole::Admin.permissions().write);
-    }
 
     #[test]
     fn defaults_are_infisicals() {
