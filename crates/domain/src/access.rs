@@ -157,9 +157,19 @@ pub fn check_scoped_access(
     Ok(())
 }
 
+/// Whether a call's secrets travel as the client's ciphertext or in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Ciphertext the token holder opens (the non-raw calls).
+    Sealed,
+    /// Plaintext: the server decrypts or encrypts (the `*Raw` calls), so it
+    /// needs the project key and the project must not be end-to-end encrypted.
+    Raw,
+}
+
 /// Refuses plaintext calls on end-to-end encrypted projects.
-pub fn check_raw_allowed(raw: bool, e2ee: bool) -> Result<(), AccessError> {
-    if raw && e2ee {
+pub fn check_raw_allowed(form: Form, e2ee: bool) -> Result<(), AccessError> {
+    if form == Form::Raw && e2ee {
         return Err(AccessError::new(
             Reason::E2eeEnabled,
             "the project has end-to-end encryption, so the server cannot decrypt: \
@@ -352,10 +362,10 @@ mod tests {
 
     #[test]
     fn raw_calls_are_refused_only_on_e2ee_projects() {
-        assert_eq!(check_raw_allowed(true, false), Ok(()));
-        assert_eq!(check_raw_allowed(false, true), Ok(()));
+        assert_eq!(check_raw_allowed(Form::Raw, false), Ok(()));
+        assert_eq!(check_raw_allowed(Form::Sealed, true), Ok(()));
         assert_eq!(
-            check_raw_allowed(true, true).unwrap_err().reason,
+            check_raw_allowed(Form::Raw, true).unwrap_err().reason,
             Reason::E2eeEnabled
         );
     }

@@ -15,7 +15,8 @@
 //! - [`attempts`]: failed-attempt budgets, the rule the services' limiters apply.
 //! - [`error`]: denial reasons and invalid input.
 //! - [`model`]: the entities and principals the rules speak about.
-//! - [`ports`]: the traits the services are generic over (clock, authorizer).
+//! - [`ports`]: the traits the services hold behind `Arc<dyn _>` (clock,
+//!   authorizer), so tests substitute fakes.
 
 pub mod access;
 pub mod attempts;

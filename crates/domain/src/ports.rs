@@ -2,11 +2,11 @@
 //! implementations where those need no I/O.
 
 use std::fmt;
-use std::future::Future;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
+use crate::access::Form;
 use crate::crypto::{Sealed, WireKey};
 use crate::model::{Principal, ProjectId};
 use crate::path::{Environment, SecretPath};
@@ -74,8 +74,8 @@ pub struct AuthorizationRequest {
     pub path: SecretPath,
     /// Read or write.
     pub action: Action,
-    /// A plaintext (`*Raw`) call.
-    pub raw: bool,
+    /// Ciphertext or plaintext (a `*Raw` call).
+    pub form: Form,
     /// A recursive listing.
     pub recursive: bool,
 }
@@ -143,46 +143,46 @@ pub struct Renewed {
     pub max_ttl: i64,
 }
 
-/// Decides whether a call is allowed.
-pub trait Authorizer: Send + Sync + 'static {
+/// Decides whether a call is allowed. Object-safe (held as
+/// `Arc<dyn Authorizer>`), so that tests can pass a fake without a type
+/// parameter threading through the service.
+#[async_trait::async_trait]
+pub trait Authorizer: Send + Sync + std::fmt::Debug + 'static {
     /// Authorizes one call, consuming one use of the token when allowed.
-    fn authorize(
-        &self,
-        request: AuthorizationRequest,
-    ) -> impl Future<Output = Result<Grant, AuthorizeError>> + Send;
+    async fn authorize(&self, request: AuthorizationRequest) -> Result<Grant, AuthorizeError>;
 
     /// Describes the caller's own token, checked as for any call (expiry,
     /// revocation, trusted IPs from `client_ip`); `None` when it is not a
     /// service token.
-    fn describe(
+    async fn describe(
         &self,
         token: BearerToken,
         client_ip: Option<IpAddr>,
-    ) -> impl Future<Output = Result<Option<ServiceTokenDetails>, AuthorizeError>> + Send;
+    ) -> Result<Option<ServiceTokenDetails>, AuthorizeError>;
 
     /// Renews a machine identity access token (Token Auth), checked as the
     /// auth service checks its own `RenewAccessToken` for `client_ip`.
-    fn renew(
+    async fn renew(
         &self,
         token: BearerToken,
         client_ip: Option<IpAddr>,
-    ) -> impl Future<Output = Result<Renewed, AuthorizeError>> + Send;
+    ) -> Result<Renewed, AuthorizeError>;
 
     /// Revokes a machine identity access token by the token itself.
-    fn revoke(
+    async fn revoke(
         &self,
         token: BearerToken,
         client_ip: Option<IpAddr>,
-    ) -> impl Future<Output = Result<(), AuthorizeError>> + Send;
+    ) -> Result<(), AuthorizeError>;
 
     /// Counts `count` encryptions this service made under `project_id`'s
     /// key outside a write (the auth service keeps each key's count
     /// against its 2^32 budget); `AUTH_UNAVAILABLE` when it cannot.
-    fn count_encryptions(
+    async fn count_encryptions(
         &self,
         project_id: &ProjectId,
         count: u64,
-    ) -> impl Future<Output = Result<(), AuthorizeError>> + Send;
+    ) -> Result<(), AuthorizeError>;
 }
 
 #[cfg(test)]

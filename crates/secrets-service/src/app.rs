@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::SecretsError;
 use crate::store::CachedSecretStore;
+use latchkey_domain::access::Form;
 use latchkey_domain::crypto::{Sealed, secret_aad};
 use latchkey_domain::model::{
     Folder, PlainSecret, Secret, SecretKey, WriteMode, check_envelope, check_value,
@@ -28,15 +29,15 @@ pub struct Caller {
 
 /// The secrets service's use cases over an [`Authorizer`].
 #[derive(Debug)]
-pub struct SecretsApp<A> {
+pub struct SecretsApp {
     store: CachedSecretStore,
-    authorizer: Arc<A>,
+    authorizer: Arc<dyn Authorizer>,
 }
 
-impl<A: Authorizer> SecretsApp<A> {
+impl SecretsApp {
     /// Wires the use cases.
     #[must_use]
-    pub fn new(store: CachedSecretStore, authorizer: Arc<A>) -> Self {
+    pub fn new(store: CachedSecretStore, authorizer: Arc<dyn Authorizer>) -> Self {
         Self { store, authorizer }
     }
 
@@ -48,7 +49,8 @@ impl<A: Authorizer> SecretsApp<A> {
         folder: &Folder,
         recursive: bool,
     ) -> Result<(Grant, Arc<[Secret]>), SecretsError> {
-        self.list_as(caller, folder, recursive, false).await
+        self.authorized_list(caller, folder, recursive, Form::Sealed)
+            .await
     }
 
     /// The same listing decrypted by the server (projects without e2ee).
@@ -58,7 +60,9 @@ impl<A: Authorizer> SecretsApp<A> {
         folder: &Folder,
         recursive: bool,
     ) -> Result<(Grant, Vec<PlainSecret>), SecretsError> {
-        let (grant, secrets) = self.list_as(caller, folder, recursive, true).await?;
+        let (grant, secrets) = self
+            .authorized_list(caller, folder, recursive, Form::Raw)
+            .await?;
         grant.project_key.as_ref().ok_or_else(missing_key)?;
         // A row that does not decrypt (written before envelopes were
         // checked, or damaged) is left out and reported: one bad row must
@@ -91,7 +95,8 @@ impl<A: Authorizer> SecretsApp<A> {
         folder: &Folder,
         name: &SecretName,
     ) -> Result<(Grant, Secret), SecretsError> {
-        self.get_as(caller, folder, name, false).await
+        self.authorized_get(caller, folder, name, Form::Sealed)
+            .await
     }
 
     /// One secret decrypted by the server (projects without e2ee).
@@ -101,21 +106,23 @@ impl<A: Authorizer> SecretsApp<A> {
         folder: &Folder,
         name: &SecretName,
     ) -> Result<(Grant, PlainSecret), SecretsError> {
-        let (grant, secret) = self.get_as(caller, folder, name, true).await?;
+        let (grant, secret) = self.authorized_get(caller, folder, name, Form::Raw).await?;
         let plain = decrypt(&grant, secret)?;
         Ok((grant, plain))
     }
 
-    async fn list_as(
+    async fn authorized_list(
         &self,
         caller: &Caller,
         folder: &Folder,
         recursive: bool,
-        raw: bool,
+        form: Form,
     ) -> Result<(Grant, Arc<[Secret]>), SecretsError> {
-        let grant = self
-            .authorize(caller, folder, Action::Read, raw, recursive)
-            .await?;
+        let intent = Intent {
+            recursive,
+            ..Intent::read(form)
+        };
+        let grant = self.authorize(caller, folder, intent).await?;
         let rows = self
             .store
             .list(
@@ -136,16 +143,14 @@ impl<A: Authorizer> SecretsApp<A> {
         Ok((grant, secrets))
     }
 
-    async fn get_as(
+    async fn authorized_get(
         &self,
         caller: &Caller,
         folder: &Folder,
         name: &SecretName,
-        raw: bool,
+        form: Form,
     ) -> Result<(Grant, Secret), SecretsError> {
-        let grant = self
-            .authorize(caller, folder, Action::Read, raw, false)
-            .await?;
+        let grant = self.authorize(caller, folder, Intent::read(form)).await?;
         let key = secret_key(&grant, folder, name);
         let secret = self
             .store
@@ -168,11 +173,11 @@ impl<A: Authorizer> SecretsApp<A> {
         // it and checks what it stores: an envelope that does not open at
         // its own location would fail every later raw read of it.
         let grant = match self
-            .authorize(caller, folder, Action::Write, true, false)
+            .authorize(caller, folder, Intent::write(Form::Raw))
             .await
         {
             Err(SecretsError::Denied(e)) if e.reason == Reason::E2eeEnabled => {
-                self.authorize(caller, folder, Action::Write, false, false)
+                self.authorize(caller, folder, Intent::write(Form::Sealed))
                     .await?
             }
             other => other?,
@@ -215,7 +220,7 @@ impl<A: Authorizer> SecretsApp<A> {
     ) -> Result<Secret, SecretsError> {
         check_value(value)?;
         let grant = self
-            .authorize(caller, folder, Action::Write, true, false)
+            .authorize(caller, folder, Intent::write(Form::Raw))
             .await?;
         let project_key = grant.project_key.as_ref().ok_or_else(missing_key)?;
         let key = secret_key(&grant, folder, name);
@@ -253,7 +258,7 @@ impl<A: Authorizer> SecretsApp<A> {
         name: &SecretName,
     ) -> Result<Secret, SecretsError> {
         let grant = self
-            .authorize(caller, folder, Action::Write, false, false)
+            .authorize(caller, folder, Intent::write(Form::Sealed))
             .await?;
         let key = secret_key(&grant, folder, name);
         self.store
@@ -313,9 +318,7 @@ impl<A: Authorizer> SecretsApp<A> {
         &self,
         caller: &Caller,
         folder: &Folder,
-        action: Action,
-        raw: bool,
-        recursive: bool,
+        intent: Intent,
     ) -> Result<Grant, SecretsError> {
         Ok(self
             .authorizer
@@ -325,11 +328,38 @@ impl<A: Authorizer> SecretsApp<A> {
                 project_id: folder.project_id.clone(),
                 environment: folder.environment.clone(),
                 path: folder.path.clone(),
-                action,
-                raw,
-                recursive,
+                action: intent.action,
+                form: intent.form,
+                recursive: intent.recursive,
             })
             .await?)
+    }
+}
+
+/// What a use case asks the auth service to allow in a folder.
+#[derive(Debug, Clone, Copy)]
+struct Intent {
+    action: Action,
+    form: Form,
+    /// A listing of the folders below too.
+    recursive: bool,
+}
+
+impl Intent {
+    fn read(form: Form) -> Self {
+        Self {
+            action: Action::Read,
+            form,
+            recursive: false,
+        }
+    }
+
+    fn write(form: Form) -> Self {
+        Self {
+            action: Action::Write,
+            form,
+            recursive: false,
+        }
     }
 }
 

@@ -181,6 +181,7 @@ fn channel(
     Ok(endpoint.connect_lazy())
 }
 
+#[async_trait::async_trait]
 impl Authorizer for GrpcAuthorizer {
     async fn authorize(&self, req: AuthorizationRequest) -> Result<Grant, AuthorizeError> {
         let request = self.internal(pb::AuthorizeRequest::from(&req))?;

@@ -7,7 +7,6 @@ use latchkey_domain::InvalidInput;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::Folder;
 use latchkey_domain::path::SecretName;
-use latchkey_domain::ports::Authorizer;
 use latchkey_proto::secrets::v1 as pb;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsService;
 use latchkey_service_kit::request::{bearer_token, client_ip};
@@ -18,15 +17,15 @@ use crate::error::SecretsError;
 
 /// The gRPC face of [`SecretsApp`].
 #[derive(Debug)]
-pub struct SecretsGrpc<A> {
-    app: Arc<SecretsApp<A>>,
+pub struct SecretsGrpc {
+    app: Arc<SecretsApp>,
     trusted_proxies: TrustedIps,
 }
 
-impl<A> SecretsGrpc<A> {
+impl SecretsGrpc {
     /// Serves `app`, honouring `x-forwarded-for` only from `trusted_proxies`.
     #[must_use]
-    pub fn new(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIps) -> Self {
+    pub fn new(app: Arc<SecretsApp>, trusted_proxies: TrustedIps) -> Self {
         Self {
             app,
             trusted_proxies,
@@ -48,7 +47,7 @@ impl<A> SecretsGrpc<A> {
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
-impl<A: Authorizer> SecretsService for SecretsGrpc<A> {
+impl SecretsService for SecretsGrpc {
     async fn list_secrets(
         &self,
         request: Request<pb::ListSecretsRequest>,

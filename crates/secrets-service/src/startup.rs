@@ -83,12 +83,12 @@ impl From<TcpListener> for Listeners {
 
 /// A started secrets service: store connected and migrated, ready to serve.
 #[derive(Debug)]
-pub struct Running<A> {
+pub struct Running {
     /// The use cases, shared with the server.
-    pub app: Arc<SecretsApp<A>>,
+    pub app: Arc<SecretsApp>,
 }
 
-impl<A> Clone for Running<A> {
+impl Clone for Running {
     fn clone(&self) -> Self {
         Self {
             app: self.app.clone(),
@@ -116,11 +116,11 @@ pub fn authorizer(config: &Config) -> Result<GrpcAuthorizer, StartError> {
 }
 
 /// Connects the store and runs its migrations; any [`Authorizer`] (tests use fakes).
-pub async fn start<A: Authorizer>(
+pub async fn start(
     config: &Config,
-    authorizer: Arc<A>,
+    authorizer: Arc<dyn Authorizer>,
     clock: Arc<dyn Clock>,
-) -> Result<Running<A>, StartError> {
+) -> Result<Running, StartError> {
     config.internal_link.warn_if_mesh();
     // Replicas starting together migrate one at a time.
     let lock = StartupLock::acquire(&config.database_url, "secrets").await?;
@@ -147,8 +147,8 @@ pub async fn run(
 }
 
 /// Serves `running` on `listeners` until `shutdown` resolves.
-pub async fn serve<A: Authorizer>(
-    running: &Running<A>,
+pub async fn serve(
+    running: &Running,
     config: &Config,
     listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -162,7 +162,7 @@ pub async fn serve<A: Authorizer>(
     let (reflection_v1, reflection_v1alpha) = reflection("latchkey.secrets.v1.SecretsService")?;
     let (reporter, health_service) = health();
     reporter
-        .set_serving::<SecretsServiceServer<SecretsGrpc<A>>>()
+        .set_serving::<SecretsServiceServer<SecretsGrpc>>()
         .await;
     let shutdown = Shutdown::on(shutdown);
     let listening = &config.listening;

@@ -75,7 +75,7 @@ async fn authorize(url: &str) -> AuthorizeError {
             environment: Environment::parse("dev").expect("env"),
             path: SecretPath::root(),
             action: Action::Read,
-            raw: false,
+            form: latchkey_domain::access::Form::Sealed,
             recursive: false,
         })
         .await

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use latchkey_domain::access::Form;
 use latchkey_domain::crypto::{Sealed, WireKey};
 use latchkey_domain::model::{Folder, ProjectId};
 use latchkey_domain::path::{Environment, SecretName, SecretPath};
@@ -49,10 +50,7 @@ impl Fixture {
         FakeAuthorizer::grant(&self.project, &self.key)
     }
 
-    async fn app(
-        &self,
-        authorizer: FakeAuthorizer,
-    ) -> (SecretsApp<FakeAuthorizer>, Arc<FakeAuthorizer>) {
+    async fn app(&self, authorizer: FakeAuthorizer) -> (SecretsApp, Arc<FakeAuthorizer>) {
         let store = SecretStore::connect(&self.db.url).await.expect("store");
         let authorizer = Arc::new(authorizer);
         let store = CachedSecretStore::new(
@@ -65,7 +63,7 @@ impl Fixture {
         (app, authorizer)
     }
 
-    async fn granting(&self) -> (SecretsApp<FakeAuthorizer>, Arc<FakeAuthorizer>) {
+    async fn granting(&self) -> (SecretsApp, Arc<FakeAuthorizer>) {
         self.app(FakeAuthorizer::granting(self.grant())).await
     }
 }
@@ -175,9 +173,9 @@ async fn the_authorizer_is_asked_about_exactly_the_folder_and_kind_of_call() {
     let asked = authorizer.asked();
     assert_eq!(asked[0].project_id, Some(f.project.clone()));
     assert_eq!(asked[0].path.as_str(), "/a/b");
-    assert!(asked[0].raw && asked[0].recursive && asked[0].action == Action::Read);
+    assert!(asked[0].form == Form::Raw && asked[0].recursive && asked[0].action == Action::Read);
     assert_eq!(asked[1].project_id, None);
-    assert!(!asked[1].raw && !asked[1].recursive);
+    assert!(asked[1].form == Form::Sealed && !asked[1].recursive);
 }
 
 #[tokio::test]
@@ -252,7 +250,7 @@ async fn a_client_envelope_that_does_not_open_at_its_location_is_refused_where_t
         authorizer
             .asked()
             .iter()
-            .all(|r| r.raw && r.action == Action::Write)
+            .all(|r| r.form == Form::Raw && r.action == Action::Write)
     );
     let (_, listed) = app.list(&caller(), &folder("/"), true).await.expect("list");
     assert!(listed.is_empty(), "{listed:?}");
@@ -279,8 +277,8 @@ async fn on_an_e2ee_project_a_client_envelope_is_stored_unopened() {
     app.set(&caller(), &folder("/"), &name("K"), opaque)
         .await
         .expect("stored");
-    let asked: Vec<bool> = authorizer.asked().iter().map(|r| r.raw).collect();
-    assert_eq!(asked, [true, false]);
+    let asked: Vec<Form> = authorizer.asked().iter().map(|r| r.form).collect();
+    assert_eq!(asked, [Form::Raw, Form::Sealed]);
 }
 
 /// One stored row that does not decrypt is left out of raw listings; the
@@ -330,7 +328,7 @@ async fn an_auth_service_that_cannot_decide_fails_the_call_closed() {
     );
 }
 
-async fn read(app: &SecretsApp<FakeAuthorizer>, path: &str, secret: &str) -> Option<String> {
+async fn read(app: &SecretsApp, path: &str, secret: &str) -> Option<String> {
     match app.get_raw(&caller(), &folder(path), &name(secret)).await {
         Ok((_, plain)) => Some(plain.value),
         Err(SecretsError::NotFound(_)) => None,
@@ -338,13 +336,13 @@ async fn read(app: &SecretsApp<FakeAuthorizer>, path: &str, secret: &str) -> Opt
     }
 }
 
-async fn write(app: &SecretsApp<FakeAuthorizer>, path: &str, secret: &str, value: &str) {
+async fn write(app: &SecretsApp, path: &str, secret: &str, value: &str) {
     app.set_raw(&caller(), &folder(path), &name(secret), value)
         .await
         .expect("set");
 }
 
-async fn listed(app: &SecretsApp<FakeAuthorizer>, path: &str, recursive: bool) -> Vec<String> {
+async fn listed(app: &SecretsApp, path: &str, recursive: bool) -> Vec<String> {
     let (_, plain) = app
         .list_raw(&caller(), &folder(path), recursive)
         .await

@@ -80,9 +80,10 @@ impl FakeAuthorizer {
     }
 }
 
+#[async_trait::async_trait]
 impl Authorizer for FakeAuthorizer {
     async fn authorize(&self, request: AuthorizationRequest) -> Result<Grant, AuthorizeError> {
-        let raw = request.raw;
+        let raw = request.form == latchkey_domain::access::Form::Raw;
         self.asked
             .lock()
             .expect("fake authorizer lock")

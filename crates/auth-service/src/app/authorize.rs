@@ -2,7 +2,7 @@
 //! one use when it may.
 
 use latchkey_domain::access::{
-    Target, check_client_ip, check_raw_allowed, check_scoped_access, check_token_state,
+    Form, Target, check_client_ip, check_raw_allowed, check_scoped_access, check_token_state,
     uses_exhausted_error,
 };
 use latchkey_domain::crypto::{WireKey, key_rotation_recommended};
@@ -74,13 +74,13 @@ impl AuthApp {
             .await?;
         check_client_ip(&token.trusted_ips, &project.trusted_ips, req.client_ip)?;
         check_scoped_access(&token.scopes, token.permissions, target(req))?;
-        check_raw_allowed(req.raw, project.e2ee)?;
+        check_raw_allowed(req.form, project.e2ee)?;
         // Service tokens have no use limit: their uses are counted in memory and flushed.
         self.store.record_service_token_use(&token.id);
         self.count_write(&project, req.action).await?;
         Ok(Grant {
             principal: Principal::ServiceToken(token.id.clone()),
-            project_key: self.raw_key(&project, req.raw)?,
+            project_key: self.raw_key(&project, req.form)?,
             project_id: project.id,
             scopes: token.scopes,
             encrypted_project_key: Some(token.encrypted_project_key),
@@ -140,12 +140,12 @@ impl AuthApp {
             }
         };
         check_scoped_access(&scopes, membership.role.permissions(), target(req))?;
-        check_raw_allowed(req.raw, project.e2ee)?;
+        check_raw_allowed(req.form, project.e2ee)?;
         self.consume_identity_use(&token).await?;
         self.count_write(&project, req.action).await?;
         Ok(Grant {
             principal: Principal::Identity(identity.id.clone()),
-            project_key: self.raw_key(&project, req.raw)?,
+            project_key: self.raw_key(&project, req.form)?,
             project_id: project.id,
             scopes,
             encrypted_project_key: None,
@@ -213,9 +213,9 @@ impl AuthApp {
     pub(super) fn raw_key(
         &self,
         project: &Project,
-        raw: bool,
+        form: Form,
     ) -> Result<Option<WireKey>, AuthError> {
-        if raw {
+        if form == Form::Raw {
             self.project_key(project).map(Some)
         } else {
             Ok(None)

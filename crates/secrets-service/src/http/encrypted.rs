@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use latchkey_domain::crypto::{Sealed, WireKey};
 use latchkey_domain::model::PlainSecret;
-use latchkey_domain::ports::{Authorizer, Grant};
+use latchkey_domain::ports::Grant;
 use latchkey_domain::{AccessError, Reason};
 use serde::Serialize;
 
@@ -211,8 +211,8 @@ fn encrypted<'a>(envelopes: &Envelopes, plain: &'a PlainSecret) -> Encrypted<'a>
 
 /// `plain` in Infisical's encrypted form under the grant's key, counting
 /// new seals with the auth service.
-async fn encrypt_all<'a, A: Authorizer>(
-    http: &Http<A>,
+async fn encrypt_all<'a>(
+    http: &Http,
     grant: &Grant,
     plain: &'a [PlainSecret],
 ) -> Result<Vec<Encrypted<'a>>, HttpError> {
@@ -259,8 +259,8 @@ fn explained(err: SecretsError) -> HttpError {
 }
 
 /// `GET /api/v3/secrets`: one folder, encrypted per response.
-pub(super) async fn list<A: Authorizer>(
-    State(http): State<Arc<Http<A>>>,
+pub(super) async fn list(
+    State(http): State<Arc<Http>>,
     caller: Caller,
     headers: HeaderMap,
     pairs: Pairs,
@@ -286,8 +286,8 @@ pub(super) async fn list<A: Authorizer>(
 
 /// `GET /api/v3/secrets/{name}`; `type=personal` (these clients' default)
 /// is served the shared secret, the only kind Latchkey has.
-pub(super) async fn get<A: Authorizer>(
-    State(http): State<Arc<Http<A>>>,
+pub(super) async fn get(
+    State(http): State<Arc<Http>>,
     caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,

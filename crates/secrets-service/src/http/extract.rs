@@ -13,7 +13,6 @@ use axum::http::header;
 use axum::http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use latchkey_domain::model::MAX_VALUE_BYTES;
-use latchkey_domain::ports::Authorizer;
 use latchkey_domain::token::AnyToken;
 use latchkey_service_kit::listen::PeerAddr;
 use latchkey_service_kit::request::{MAX_TOKEN_BYTES, bearer_token, client_ip};
@@ -54,12 +53,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-impl<A: Authorizer> FromRequestParts<Arc<Http<A>>> for Caller {
+impl FromRequestParts<Arc<Http>> for Caller {
     type Rejection = HttpError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        http: &Arc<Http<A>>,
+        http: &Arc<Http>,
     ) -> Result<Self, Self::Rejection> {
         let Peer(peer) = Peer::from_request_parts(parts, http).await?;
         let token = bearer_token(&parts.headers)?;

@@ -30,7 +30,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::ports::Authorizer;
 use latchkey_service_kit::listen::{Connections, serve_http};
 use latchkey_service_kit::serve::Shutdown;
 use latchkey_service_kit::tls::ReloadingTls;
@@ -43,8 +42,8 @@ const SEALS_BUDGET_BYTES: usize = 8 * 1024 * 1024;
 
 /// What every handler shares.
 #[derive(Debug)]
-struct Http<A> {
-    app: Arc<SecretsApp<A>>,
+struct Http {
+    app: Arc<SecretsApp>,
     trusted_proxies: TrustedIps,
     /// Envelopes for the older clients' encrypted reads.
     seals: encrypted::Sealed4Infisical,
@@ -52,33 +51,33 @@ struct Http<A> {
 
 /// The HTTP routes over `app`, honouring `x-forwarded-for` only from
 /// `trusted_proxies`.
-pub fn router<A: Authorizer>(app: Arc<SecretsApp<A>>, trusted_proxies: TrustedIps) -> Router {
+pub fn router(app: Arc<SecretsApp>, trusted_proxies: TrustedIps) -> Router {
     let state = Arc::new(Http {
         app,
         trusted_proxies,
         seals: encrypted::Sealed4Infisical::new(SEALS_BUDGET_BYTES),
     });
     Router::new()
-        .route("/api/v1/auth/token/renew", post(token_auth::renew::<A>))
-        .route("/api/v1/auth/token/revoke", post(token_auth::revoke::<A>))
-        .route("/api/v2/service-token", get(service_token::describe::<A>))
-        .route("/api/v3/secrets", get(encrypted::list::<A>))
-        .route("/api/v3/secrets/{name}", get(encrypted::get::<A>))
-        .route("/api/v3/secrets/raw", get(raw::list::<A>))
+        .route("/api/v1/auth/token/renew", post(token_auth::renew))
+        .route("/api/v1/auth/token/revoke", post(token_auth::revoke))
+        .route("/api/v2/service-token", get(service_token::describe))
+        .route("/api/v3/secrets", get(encrypted::list))
+        .route("/api/v3/secrets/{name}", get(encrypted::get))
+        .route("/api/v3/secrets/raw", get(raw::list))
         .route(
             "/api/v3/secrets/raw/{name}",
-            get(raw::get::<A>)
-                .post(raw::create::<A>)
-                .patch(raw::update::<A>)
-                .delete(raw::delete::<A>),
+            get(raw::get)
+                .post(raw::create)
+                .patch(raw::update)
+                .delete(raw::delete),
         )
-        .route("/api/v4/secrets", get(raw::list::<A>))
+        .route("/api/v4/secrets", get(raw::list))
         .route(
             "/api/v4/secrets/{name}",
-            get(raw::get::<A>)
-                .post(raw::create::<A>)
-                .patch(raw::update::<A>)
-                .delete(raw::delete::<A>),
+            get(raw::get)
+                .post(raw::create)
+                .patch(raw::update)
+                .delete(raw::delete),
         )
         .fallback(error::unknown_route)
         .layer(axum::middleware::map_response(never_stored))

@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use latchkey_domain::model::{PlainSecret, Secret, WriteMode};
-use latchkey_domain::ports::Authorizer;
 use serde::Serialize;
 
 use super::Http;
@@ -20,7 +19,7 @@ use super::params::{Params, secret_name};
 use super::reply::{Listing, One, Pairs, json, json_with_etag, query, time};
 use crate::app::Caller;
 
-type Shared<A> = State<Arc<Http<A>>>;
+type Shared = State<Arc<Http>>;
 type WriteBody = Body<WRITE_BODY_BYTES>;
 
 /// A secret as Infisical's clients decode it (the union of the fields the
@@ -81,8 +80,8 @@ impl<'a> RawSecret<'a> {
 
 /// `GET .../secrets/raw` and `GET /api/v4/secrets`: one folder, or it and
 /// the folders below it that the token may read (`recursive=true`).
-pub(super) async fn list<A: Authorizer>(
-    State(http): Shared<A>,
+pub(super) async fn list(
+    State(http): Shared,
     caller: Caller,
     headers: HeaderMap,
     pairs: Pairs,
@@ -102,8 +101,8 @@ pub(super) async fn list<A: Authorizer>(
 
 /// `GET .../secrets/raw/{name}`; `type=personal` is served the shared
 /// secret, the only kind Latchkey has.
-pub(super) async fn get<A: Authorizer>(
-    State(http): Shared<A>,
+pub(super) async fn get(
+    State(http): Shared,
     caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -122,8 +121,8 @@ pub(super) async fn get<A: Authorizer>(
 
 /// `POST .../secrets/raw/{name}`: creates the secret; `400 ALREADY_EXISTS`
 /// if it exists, as Infisical answers.
-pub(super) async fn create<A: Authorizer>(
-    state: Shared<A>,
+pub(super) async fn create(
+    state: Shared,
     caller: Caller,
     name: Path<String>,
     pairs: Pairs,
@@ -134,8 +133,8 @@ pub(super) async fn create<A: Authorizer>(
 
 /// `PATCH .../secrets/raw/{name}`: writes the next version of an existing
 /// secret (`404` if there is none); renaming is refused.
-pub(super) async fn update<A: Authorizer>(
-    state: Shared<A>,
+pub(super) async fn update(
+    state: Shared,
     caller: Caller,
     name: Path<String>,
     pairs: Pairs,
@@ -144,8 +143,8 @@ pub(super) async fn update<A: Authorizer>(
     write(state, caller, name, pairs, body, true).await
 }
 
-async fn write<A: Authorizer>(
-    State(http): Shared<A>,
+async fn write(
+    State(http): Shared,
     caller: Caller,
     Path(name): Path<String>,
     pairs: Pairs,
@@ -187,8 +186,8 @@ async fn write<A: Authorizer>(
 /// `DELETE .../secrets/raw/{name}` (parameters in the body or the query):
 /// answers with the deleted secret, its value hidden (deleting needs only
 /// write permission, which does not read).
-pub(super) async fn delete<A: Authorizer>(
-    State(http): Shared<A>,
+pub(super) async fn delete(
+    State(http): Shared,
     caller: Caller,
     Path(name): Path<String>,
     pairs: Pairs,

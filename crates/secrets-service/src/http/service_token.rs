@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use latchkey_domain::ports::Authorizer;
 use serde::Serialize;
 
 use super::Http;
@@ -50,8 +49,8 @@ struct Details<'a> {
 }
 
 /// The handler.
-pub(super) async fn describe<A: Authorizer>(
-    State(http): State<Arc<Http<A>>>,
+pub(super) async fn describe(
+    State(http): State<Arc<Http>>,
     caller: Caller,
 ) -> Result<Response, HttpError> {
     let token = http.app.describe_token(&caller).await?;

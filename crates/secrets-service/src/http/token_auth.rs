@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use latchkey_domain::ports::{Authorizer, BearerToken};
+use latchkey_domain::ports::BearerToken;
 use latchkey_service_kit::request::client_ip;
 use serde::Serialize;
 
@@ -39,8 +39,8 @@ struct RenewReply<'a> {
 }
 
 /// `POST /api/v1/auth/token/renew`.
-pub(super) async fn renew<A: Authorizer>(
-    State(http): State<Arc<Http<A>>>,
+pub(super) async fn renew(
+    State(http): State<Arc<Http>>,
     Peer(peer): Peer,
     headers: HeaderMap,
     Body(body): Body<TOKEN_BODY_BYTES>,
@@ -62,8 +62,8 @@ struct RevokeReply {
 }
 
 /// `POST /api/v1/auth/token/revoke`.
-pub(super) async fn revoke<A: Authorizer>(
-    State(http): State<Arc<Http<A>>>,
+pub(super) async fn revoke(
+    State(http): State<Arc<Http>>,
     Peer(peer): Peer,
     headers: HeaderMap,
     Body(body): Body<TOKEN_BODY_BYTES>,

@@ -3,6 +3,7 @@
 
 use chrono::DateTime;
 use latchkey_domain::InvalidInput;
+use latchkey_domain::access::Form;
 use latchkey_domain::crypto::WireKey;
 use latchkey_domain::model::{Principal, ProjectId};
 use latchkey_domain::path::{Environment, SecretPath};
@@ -48,7 +49,7 @@ impl TryFrom<pb::AuthorizeRequest> for AuthorizationRequest {
             environment: Environment::parse(&req.environment)?,
             path: SecretPath::parse_or_root(&req.secret_path)?,
             action,
-            raw: req.raw,
+            form: if req.raw { Form::Raw } else { Form::Sealed },
             recursive: req.recursive,
         })
     }
@@ -70,7 +71,7 @@ impl From<&AuthorizationRequest> for pb::AuthorizeRequest {
                 Action::Read => pb::Action::Read.into(),
                 Action::Write => pb::Action::Write.into(),
             },
-            raw: req.raw,
+            raw: req.form == Form::Raw,
             recursive: req.recursive,
         }
     }
