@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::SecretsError;
 use crate::store::CachedSecretStore;
 use latchkey_domain::access::Form;
-use latchkey_domain::crypto::{Sealed, secret_aad};
+use latchkey_domain::crypto::{Sealed, WireKey, secret_aad};
 use latchkey_domain::model::{
     Folder, PlainSecret, Secret, SecretKey, WriteMode, check_envelope, check_value,
 };
@@ -63,7 +63,7 @@ impl SecretsApp {
         let (grant, secrets) = self
             .authorized_list(caller, folder, recursive, Form::Raw)
             .await?;
-        grant.project_key.as_ref().ok_or_else(missing_key)?;
+        raw_project_key(&grant)?;
         // A row that does not decrypt (written before envelopes were
         // checked, or damaged) is left out and reported: one bad row must
         // never fail every reader of the environment.
@@ -222,11 +222,11 @@ impl SecretsApp {
         let grant = self
             .authorize(caller, folder, Intent::write(Form::Raw))
             .await?;
-        let project_key = grant.project_key.as_ref().ok_or_else(missing_key)?;
+        let project_key = raw_project_key(&grant)?;
         let key = secret_key(&grant, folder, name);
         let sealed = project_key
             .seal(value.as_bytes(), &aad(&key), &mut rand::rngs::OsRng)
-            .map_err(|e| SecretsError::Undecryptable(format!("encrypting {}: {e}", key.name)))?;
+            .map_err(|e| SecretsError::Encryption(format!("encrypting {}: {e}", key.name)))?;
         self.write(&key, sealed, mode, folder).await
     }
 
@@ -383,7 +383,7 @@ fn aad(key: &SecretKey) -> Vec<u8> {
 
 /// Opens a secret with the project key a raw grant carries.
 fn decrypt(grant: &Grant, secret: Secret) -> Result<PlainSecret, SecretsError> {
-    let project_key = grant.project_key.as_ref().ok_or_else(missing_key)?;
+    let project_key = raw_project_key(grant)?;
     let undecryptable = || {
         SecretsError::Undecryptable(format!(
             "secret {} in {}:{} of project {} does not decrypt under the project key",
@@ -406,8 +406,8 @@ fn not_found(folder: &Folder, name: &SecretName) -> SecretsError {
     ))
 }
 
-fn missing_key() -> SecretsError {
-    SecretsError::Undecryptable(
-        "the auth service granted a raw call without the project key".to_owned(),
-    )
+/// The project key a raw grant carries; the auth service always sends it
+/// with one, so its absence is [`SecretsError::NoProjectKey`].
+pub fn raw_project_key(grant: &Grant) -> Result<&WireKey, SecretsError> {
+    grant.project_key.as_ref().ok_or(SecretsError::NoProjectKey)
 }

@@ -26,6 +26,12 @@ pub enum SecretsError {
     /// A stored value does not decrypt under the project key.
     #[error("{0}")]
     Undecryptable(String),
+    /// Sealing a value under the project key failed.
+    #[error("{0}")]
+    Encryption(String),
+    /// The auth service allowed a raw call without sending the project key.
+    #[error("the auth service granted a raw call without the project key")]
+    NoProjectKey,
     /// A broken invariant of this service (a bug, never the caller's doing).
     #[error("{0}")]
     Internal(String),
@@ -61,49 +67,55 @@ pub enum Outcome<'a> {
 }
 
 impl SecretsError {
-    /// Logs the failure (never a token, key or value) at its level and says
-    /// what the caller is told; both transports answer through this.
+    /// What the caller is told; both transports answer through this.
+    #[must_use]
     pub fn outcome(&self) -> Outcome<'_> {
+        match self {
+            SecretsError::Denied(e) => Outcome::Denied(e),
+            SecretsError::Invalid(e) => Outcome::Invalid(e),
+            SecretsError::NotFound(m) => Outcome::NotFound(m),
+            SecretsError::AlreadyExists(m) => Outcome::AlreadyExists(m),
+            // A concurrent create of the same secret won the race.
+            SecretsError::Store(StoreError::Conflict(_)) => Outcome::AlreadyExists(
+                "a concurrent write created this secret first; read it, or retry as an update",
+            ),
+            SecretsError::Store(StoreError::Database(_) | StoreError::Busy(_)) => {
+                Outcome::Denied(&STORE_UNAVAILABLE)
+            }
+            SecretsError::Store(StoreError::Corrupt(_))
+            | SecretsError::Undecryptable(_)
+            | SecretsError::Encryption(_)
+            | SecretsError::NoProjectKey
+            | SecretsError::Internal(_) => Outcome::Internal,
+        }
+    }
+
+    /// Logs the failure at its level (never a token, key or value); each
+    /// transport calls it once as it answers.
+    pub fn log(&self) {
         match self {
             SecretsError::Denied(e) if e.reason == Reason::AuthUnavailable => {
                 tracing::warn!(
                     reason = e.reason.as_str(),
                     "auth service unavailable; failing closed"
                 );
-                Outcome::Denied(e)
             }
-            SecretsError::Denied(e) => {
-                tracing::info!(reason = e.reason.as_str(), "denied");
-                Outcome::Denied(e)
-            }
-            SecretsError::Invalid(e) => {
-                tracing::info!(field = %e.field, "invalid argument");
-                Outcome::Invalid(e)
-            }
-            SecretsError::NotFound(m) => Outcome::NotFound(m),
-            SecretsError::AlreadyExists(m) => Outcome::AlreadyExists(m),
-            // A concurrent create of the same secret won the race.
-            SecretsError::Store(StoreError::Conflict(m)) => {
-                tracing::info!(error = %m, "conflict");
-                Outcome::AlreadyExists(
-                    "a concurrent write created this secret first; read it, or retry as an update",
-                )
-            }
+            SecretsError::Denied(e) => tracing::info!(reason = e.reason.as_str(), "denied"),
+            SecretsError::Invalid(e) => tracing::info!(field = %e.field, "invalid argument"),
+            SecretsError::NotFound(_) | SecretsError::AlreadyExists(_) => {}
+            SecretsError::Store(StoreError::Conflict(m)) => tracing::info!(error = %m, "conflict"),
             SecretsError::Store(e @ (StoreError::Database(_) | StoreError::Busy(_))) => {
                 tracing::warn!(error = %status::cause_chain(e), "database unavailable");
-                Outcome::Denied(&STORE_UNAVAILABLE)
             }
             SecretsError::Store(e @ StoreError::Corrupt(_)) => {
                 tracing::error!(error = %status::cause_chain(e), "stored data is corrupt");
-                Outcome::Internal
             }
             SecretsError::Undecryptable(m) => {
                 tracing::error!(error = %m, "stored secret does not decrypt");
-                Outcome::Internal
             }
-            SecretsError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
-                Outcome::Internal
+            SecretsError::Encryption(m) => tracing::error!(error = %m, "encryption failed"),
+            SecretsError::NoProjectKey | SecretsError::Internal(_) => {
+                tracing::error!(error = %self, "internal error");
             }
         }
     }
@@ -111,6 +123,7 @@ impl SecretsError {
 
 impl From<SecretsError> for Status {
     fn from(err: SecretsError) -> Self {
+        err.log();
         match err.outcome() {
             Outcome::Denied(e) => status::access_denied(e),
             Outcome::Invalid(e) => status::invalid_argument(e),

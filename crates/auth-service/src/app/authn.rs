@@ -156,7 +156,7 @@ impl AuthApp {
         let ok = match hash {
             Some(h) => {
                 self.verifier
-                    .verify_spending(raw, secret, h.phc(), suspect, spend)
+                    .verify(raw, secret, h.phc(), suspect, spend)
                     .await
             }
             None => {

@@ -48,14 +48,8 @@ pub struct Verifier {
 
 impl Verifier {
     /// A verifier remembering up to `capacity` tokens, with one argon2
-    /// worker per core and 16 queued verifications per worker.
-    #[must_use]
-    pub fn new(capacity: usize) -> Self {
-        Self::with_queue(capacity, None)
-    }
-
-    /// One argon2 worker per core, and room for `queue` waiting
-    /// verifications (`None`: 16 per worker).
+    /// worker per core and room for `queue` waiting verifications (`None`:
+    /// 16 per worker).
     #[must_use]
     pub fn with_queue(capacity: usize, queue: Option<usize>) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
@@ -94,23 +88,11 @@ impl Verifier {
 
     /// True when `secret` matches `phc`; `raw` is the whole token, the cache
     /// key. A `suspect` verification (its token id failed recently) waits
-    /// behind others.
-    pub async fn verify(
-        &self,
-        raw: &str,
-        secret: &str,
-        phc: &str,
-        suspect: bool,
-    ) -> Result<bool, AuthError> {
-        self.verify_spending(raw, secret, phc, suspect, || Ok(()))
-            .await
-    }
-
-    /// [`Self::verify`], calling `spend` first, only in the call that runs
+    /// behind others. `spend` is called first, only in the call that runs
     /// argon2: concurrent calls with the same token share its run, and so
     /// spend one attempt between them, not one each. An error from `spend`
     /// refuses this call before any argon2.
-    pub async fn verify_spending(
+    pub async fn verify(
         &self,
         raw: &str,
         secret: &str,
@@ -146,7 +128,7 @@ impl Verifier {
         spend: impl FnOnce() -> Result<(), AuthError>,
     ) -> Result<bool, AuthError> {
         let decoy = self.decoy_hash.clone();
-        self.verify_spending(raw, secret, &decoy, suspect, spend)
+        self.verify(raw, secret, &decoy, suspect, spend)
             .await
             .map(|_| false)
     }

@@ -6,16 +6,16 @@ use std::time::Duration;
 #[tokio::test]
 async fn second_verification_of_a_valid_token_skips_argon2() {
     let hash = hash_secret("s3cret", &mut rand::rngs::OsRng).unwrap();
-    let verifier = Verifier::new(10);
+    let verifier = Verifier::with_queue(10, None);
     assert!(
         verifier
-            .verify("tok", "s3cret", &hash, false)
+            .verify("tok", "s3cret", &hash, false, unspent)
             .await
             .unwrap()
     );
     assert!(
         verifier
-            .verify("tok", "s3cret", &hash, false)
+            .verify("tok", "s3cret", &hash, false, unspent)
             .await
             .unwrap()
     );
@@ -25,15 +25,25 @@ async fn second_verification_of_a_valid_token_skips_argon2() {
 #[tokio::test]
 async fn wrong_secrets_are_never_cached() {
     let hash = hash_secret("s3cret", &mut rand::rngs::OsRng).unwrap();
-    let verifier = Verifier::new(10);
-    assert!(!verifier.verify("tok", "wrong", &hash, false).await.unwrap());
-    assert!(!verifier.verify("tok", "wrong", &hash, false).await.unwrap());
+    let verifier = Verifier::with_queue(10, None);
+    assert!(
+        !verifier
+            .verify("tok", "wrong", &hash, false, unspent)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !verifier
+            .verify("tok", "wrong", &hash, false, unspent)
+            .await
+            .unwrap()
+    );
     assert_eq!(verifier.argon2_runs(), 2);
 }
 
 #[tokio::test]
 async fn unknown_ids_pay_one_argon2_run_and_are_never_valid() {
-    let verifier = Verifier::new(10);
+    let verifier = Verifier::with_queue(10, None);
     assert!(
         !verifier
             .verify_unknown("tok", "s3cret", false, || Ok(()))
@@ -52,12 +62,12 @@ async fn unknown_ids_pay_one_argon2_run_and_are_never_valid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_verifications_share_one_argon2_run() {
     let hash = hash_secret("s3cret", &mut rand::rngs::OsRng).unwrap();
-    let verifier = Arc::new(Verifier::new(10));
+    let verifier = Arc::new(Verifier::with_queue(10, None));
     let calls = (0..20).map(|_| {
         let (verifier, hash) = (verifier.clone(), hash.clone());
         tokio::spawn(async move {
             verifier
-                .verify("tok", "s3cret", &hash, false)
+                .verify("tok", "s3cret", &hash, false, unspent)
                 .await
                 .unwrap()
         })
@@ -72,9 +82,12 @@ async fn concurrent_first_verifications_share_one_argon2_run() {
 #[tokio::test]
 async fn cache_is_bounded() {
     let hash = hash_secret("s", &mut rand::rngs::OsRng).unwrap();
-    let verifier = Verifier::new(1);
+    let verifier = Verifier::with_queue(1, None);
     for raw in ["a", "b", "a", "b"] {
-        verifier.verify(raw, "s", &hash, false).await.unwrap();
+        verifier
+            .verify(raw, "s", &hash, false, unspent)
+            .await
+            .unwrap();
     }
     // Room for one token: the second of two is verified again at least once.
     assert!(verifier.argon2_runs() >= 3, "{}", verifier.argon2_runs());
@@ -98,7 +111,7 @@ async fn a_full_queue_refuses_at_once_and_never_failed_ids_displace_suspect_ones
     let verifier = Arc::new(Verifier::with_workers(10, 1, 2));
     let call = |raw: &'static str, suspect: bool| {
         let (verifier, hash) = (verifier.clone(), hash.clone());
-        tokio::spawn(async move { verifier.verify(raw, "wrong", &hash, suspect).await })
+        tokio::spawn(async move { verifier.verify(raw, "wrong", &hash, suspect, unspent).await })
     };
     let running = call("running", false);
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -111,7 +124,7 @@ async fn a_full_queue_refuses_at_once_and_never_failed_ids_displace_suspect_ones
     // suspect is refused at once.
     let fresh = call("fresh", false);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let refused = verifier.verify("s3", "wrong", &hash, true).await;
+    let refused = verifier.verify("s3", "wrong", &hash, true, unspent).await;
 
     let reason = |r: Result<bool, AuthError>| match r {
         Err(AuthError::Denied(e)) => Some(e.reason),
@@ -136,7 +149,10 @@ async fn never_failed_ids_are_verified_before_suspect_ones() {
     let call = |raw: &'static str, suspect: bool| {
         let (verifier, hash, order) = (verifier.clone(), hash.clone(), order.clone());
         tokio::spawn(async move {
-            verifier.verify(raw, "wrong", &hash, suspect).await.unwrap();
+            verifier
+                .verify(raw, "wrong", &hash, suspect, unspent)
+                .await
+                .unwrap();
             order.lock().unwrap().push(raw);
         })
     };
@@ -165,7 +181,7 @@ async fn cancelled_callers_never_run_more_argon2_than_workers_nor_leave_entries(
             let raw = format!("tok-{i}");
             let _ = tokio::time::timeout(
                 Duration::from_millis(5),
-                verifier.verify(&raw, "wrong", &hash, false),
+                verifier.verify(&raw, "wrong", &hash, false, unspent),
             )
             .await;
         })
@@ -175,11 +191,21 @@ async fn cancelled_callers_never_run_more_argon2_than_workers_nor_leave_entries(
     }
     assert_eq!(verifier.in_flight(), 0, "every abandoned entry is removed");
     // The workers still answer, and never ran more than two at once.
-    assert!(verifier.verify("ok", "s3cret", &hash, false).await.unwrap());
+    assert!(
+        verifier
+            .verify("ok", "s3cret", &hash, false, unspent)
+            .await
+            .unwrap()
+    );
     assert!(verifier.argon2_peak_concurrency() <= 2);
     assert!(
         verifier.argon2_runs() < 64,
         "abandoned queued jobs were skipped, ran {}",
         verifier.argon2_runs()
     );
+}
+
+/// Production passes the failure limiter's spend; these tests spend nothing.
+fn unspent() -> Result<(), AuthError> {
+    Ok(())
 }

@@ -30,7 +30,7 @@ use super::Http;
 use super::error::HttpError;
 use super::params::{Params, secret_name};
 use super::reply::{Listing, One, Pairs, json_with_etag, query, time};
-use crate::app::Caller;
+use crate::app::{Caller, raw_project_key};
 use crate::error::SecretsError;
 
 /// One secret in Infisical's encrypted form.
@@ -216,7 +216,7 @@ async fn encrypt_all<'a>(
     grant: &Grant,
     plain: &'a [PlainSecret],
 ) -> Result<Vec<Encrypted<'a>>, HttpError> {
-    let key = project_key(grant)?;
+    let key = raw_project_key(grant)?;
     let mut sealed = 0;
     let mut out = Vec::with_capacity(plain.len());
     for p in plain {
@@ -231,15 +231,6 @@ async fn encrypt_all<'a>(
         tracing::warn!(error = %e, encryptions = sealed, "counting re-encryptions with the auth service failed");
     }
     Ok(out)
-}
-
-/// The project key of a raw grant.
-fn project_key(grant: &Grant) -> Result<&WireKey, HttpError> {
-    grant.project_key.as_ref().ok_or_else(|| {
-        HttpError(SecretsError::Undecryptable(
-            "the auth service granted a raw call without the project key".to_owned(),
-        ))
-    })
 }
 
 /// An end-to-end encrypted project's refusal, saying why for these clients.
@@ -275,13 +266,13 @@ pub(super) async fn list(
         .await
         .map_err(explained)?;
     let secrets = encrypt_all(&http, &grant, &plain).await?;
-    json_with_etag(
+    Ok(json_with_etag(
         &headers,
         &Listing {
             secrets,
             imports: [],
         },
-    )
+    ))
 }
 
 /// `GET /api/v3/secrets/{name}`; `type=personal` (these clients' default)
@@ -304,5 +295,5 @@ pub(super) async fn get(
         .await?
         .pop()
         .ok_or_else(|| HttpError(SecretsError::Internal("no envelope made".to_owned())))?;
-    json_with_etag(&headers, &One { secret })
+    Ok(json_with_etag(&headers, &One { secret }))
 }

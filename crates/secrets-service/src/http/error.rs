@@ -36,6 +36,7 @@ struct Body<'a> {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
+        self.0.log();
         let invalid_message;
         let (status, reason, message, field, retry_after): (_, &'static str, _, _, _) = match self
             .0

@@ -96,7 +96,7 @@ pub(super) async fn list(
         secrets: plain.iter().map(RawSecret::plain).collect(),
         imports: [],
     };
-    json_with_etag(&headers, &body)
+    Ok(json_with_etag(&headers, &body))
 }
 
 /// `GET .../secrets/raw/{name}`; `type=personal` is served the shared
@@ -111,12 +111,12 @@ pub(super) async fn get(
     let params = Params::from_query(query(pairs)?);
     let (folder, name) = (params.folder()?, secret_name(&name)?);
     let (_, plain) = http.app.get_raw(&caller, &folder, &name).await?;
-    json_with_etag(
+    Ok(json_with_etag(
         &headers,
         &One {
             secret: RawSecret::plain(&plain),
         },
-    )
+    ))
 }
 
 /// `POST .../secrets/raw/{name}`: creates the secret; `400 ALREADY_EXISTS`

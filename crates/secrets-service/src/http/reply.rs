@@ -56,12 +56,9 @@ fn encode(body: &impl Serialize) -> Option<Vec<u8>> {
 
 /// [`json`] with an `ETag` of the body, or `304 Not Modified` when the
 /// client's `If-None-Match` already names it (the operator polls so).
-pub(super) fn json_with_etag(
-    headers: &HeaderMap,
-    body: &impl Serialize,
-) -> Result<Response, HttpError> {
+pub(super) fn json_with_etag(headers: &HeaderMap, body: &impl Serialize) -> Response {
     let Some(bytes) = encode(body) else {
-        return Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
     let matches = headers
@@ -79,5 +76,5 @@ pub(super) fn json_with_etag(
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
-    Ok(response)
+    response
 }
