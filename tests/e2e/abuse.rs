@@ -8,9 +8,7 @@ use latchkey_domain::token::SecretHash;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_store::auth::AuthStore;
-use latchkey_test_support::{
-    Backend, Stack, assert_denied, authorize_read, backend_tests, with_token,
-};
+use latchkey_test_support::{Backend, Stack, assert_denied, backend_tests, with_token};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -21,21 +19,6 @@ backend_tests!(
     oversized_inputs_are_refused_naming_the_field_and_the_limit,
     a_burst_of_first_calls_with_a_valid_token_is_all_allowed,
 );
-
-/// `Authorize` of `dev:/` for `token` as the secrets service would ask it
-/// for a client at `ip`.
-async fn authorize(
-    stack: &Stack,
-    token: &str,
-    ip: &str,
-) -> Result<auth_pb::AuthorizeResponse, tonic::Status> {
-    stack
-        .authorize(auth_pb::AuthorizeRequest {
-            client_ip: ip.to_owned(),
-            ..authorize_read(token)
-        })
-        .await
-}
 
 /// Both services with `token_burst` failures per token id and `ip_burst`
 /// per client IP, and a read token on a new project.
@@ -73,14 +56,14 @@ async fn a_client_over_the_failure_limit_is_refused_while_another_ip_is_not(back
     for n in 0..3 {
         let unknown = format!("st.{}.{n:032x}", uuid::Uuid::new_v4());
         assert_denied(
-            authorize(&stack, &unknown, "192.0.2.7").await,
+            stack.authorize(&unknown).from("192.0.2.7").send().await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
     }
     let before = runs();
     let refused = assert_denied(
-        authorize(&stack, &token, "192.0.2.7").await,
+        stack.authorize(&token).from("192.0.2.7").send().await,
         Code::ResourceExhausted,
         "TOO_MANY_FAILED_ATTEMPTS",
     );
@@ -98,7 +81,12 @@ async fn a_client_over_the_failure_limit_is_refused_while_another_ip_is_not(back
         refused.message()
     );
     // Another address is not held back, and its call verifies the token.
-    authorize(&stack, &token, "192.0.2.8").await.unwrap();
+    stack
+        .authorize(&token)
+        .from("192.0.2.8")
+        .send()
+        .await
+        .unwrap();
     // Through the secrets service (which passes on this test's address,
     // 127.0.0.1, a budget of its own) the reason and the delay survive the hop.
     let list = |n: u32| {
@@ -145,19 +133,18 @@ async fn wrong_secrets_for_a_token_id_never_refuse_its_holder_and_cost_no_argon2
     let before = runs();
     for n in 0..20 {
         assert_denied(
-            authorize(
-                &stack,
-                &wrong_secret(&token, n),
-                &format!("192.0.2.{}", 10 + n),
-            )
-            .await,
+            stack
+                .authorize(&wrong_secret(&token, n))
+                .from(&format!("192.0.2.{}", 10 + n))
+                .send()
+                .await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
     }
     let unknown = format!("st.{}.{:032x}", uuid::Uuid::new_v4(), 7);
     assert_denied(
-        authorize(&stack, &unknown, "192.0.2.9").await,
+        stack.authorize(&unknown).from("192.0.2.9").send().await,
         Code::Unauthenticated,
         "TOKEN_INVALID",
     );
@@ -167,14 +154,28 @@ async fn wrong_secrets_for_a_token_id_never_refuse_its_holder_and_cost_no_argon2
         "wrong secrets and unknown ids cost no argon2"
     );
 
-    authorize(&stack, &token, "192.0.2.1").await.unwrap();
+    stack
+        .authorize(&token)
+        .from("192.0.2.1")
+        .send()
+        .await
+        .unwrap();
     for n in 20..25 {
         assert_denied(
-            authorize(&stack, &wrong_secret(&token, n), "192.0.2.66").await,
+            stack
+                .authorize(&wrong_secret(&token, n))
+                .from("192.0.2.66")
+                .send()
+                .await,
             Code::Unauthenticated,
             "TOKEN_INVALID",
         );
-        authorize(&stack, &token, "192.0.2.2").await.unwrap();
+        stack
+            .authorize(&token)
+            .from("192.0.2.2")
+            .send()
+            .await
+            .unwrap();
     }
     assert_eq!(
         runs(),
@@ -202,7 +203,12 @@ async fn a_row_without_a_fingerprint_verifies_and_gets_one(backend: Backend) {
         .await
         .unwrap();
 
-    authorize(&stack, &token, "192.0.2.1").await.unwrap();
+    stack
+        .authorize(&token)
+        .from("192.0.2.1")
+        .send()
+        .await
+        .unwrap();
 
     let after = store.service_token(&id).await.unwrap().unwrap().secret_hash;
     assert_eq!(after, sealed, "the same fingerprint, stored again");
@@ -352,16 +358,8 @@ async fn a_burst_of_first_calls_with_a_valid_token_is_all_allowed(backend: Backe
     let token = stack
         .create_service_token(Stack::token_request(&project, &["dev:/**"], &["read"]))
         .await;
-    let stack = std::sync::Arc::new(stack);
     let before = stack.auth.app.verifier().argon2_runs();
-    let calls: Vec<_> = (0..64)
-        .map(|_| {
-            let (stack, token) = (stack.clone(), token.clone());
-            tokio::spawn(async move { authorize(&stack, &token, "127.0.0.1").await })
-        })
-        .collect();
-    for call in calls {
-        let result = call.await.unwrap();
+    for result in stack.authorize(&token).send_concurrently(64).await {
         assert!(result.is_ok(), "{:?}", result.err());
     }
     assert_eq!(stack.auth.app.verifier().argon2_runs(), before + 1);

@@ -4,9 +4,7 @@
 //! same denial whether or not the object exists. On SQLite and PostgreSQL.
 
 use latchkey_proto::auth::v1 as auth_pb;
-use latchkey_test_support::{
-    Backend, Stack, assert_denied, authorize_read, backend_tests, with_token,
-};
+use latchkey_test_support::{Backend, Stack, assert_denied, backend_tests, with_token};
 use tonic::Code;
 
 backend_tests!(
@@ -482,32 +480,27 @@ async fn untrusted_ip_learns_nothing_of_whether_a_project_exists(backend: Backen
     let other = stack.create_project(false).await;
     let (_, fenced) = member(&stack, &project, "viewer", &[], &["127.0.0.1/32"]).await;
     let (_, open) = member(&stack, &project, "viewer", &[], &[]).await;
-    let authorize = |token: &str, project: &str, ip: &str| auth_pb::AuthorizeRequest {
-        project_id: project.to_owned(),
-        client_ip: ip.to_owned(),
-        raw: true,
-        ..authorize_read(token)
+    let authorize = |token: &str, project: &str, ip: &str| {
+        stack.authorize(token).project(project).raw().from(ip)
     };
     let random = uuid::Uuid::new_v4().to_string();
 
     // From an untrusted IP: the same answer for a real and a random project.
     for p in [&project, &random] {
         assert_denied(
-            stack.authorize(authorize(&fenced, p, "192.0.2.7")).await,
+            authorize(&fenced, p, "192.0.2.7").send().await,
             Code::PermissionDenied,
             "IP_NOT_TRUSTED",
         );
     }
     // Trusted, but not a member: the same answer for another real and a random one.
     let a = assert_denied(
-        stack.authorize(authorize(&open, &other, "127.0.0.1")).await,
+        authorize(&open, &other, "127.0.0.1").send().await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
     let b = assert_denied(
-        stack
-            .authorize(authorize(&open, &random, "127.0.0.1"))
-            .await,
+        authorize(&open, &random, "127.0.0.1").send().await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
@@ -523,20 +516,21 @@ async fn unscoped_membership_cannot_reach_an_environment_the_project_lacks(backe
     };
     let project = stack.create_project(false).await;
     let (_, developer) = member(&stack, &project, "developer", &[], &[]).await;
-    let write = |env: &str| auth_pb::AuthorizeRequest {
-        project_id: project.clone(),
-        environment: env.to_owned(),
-        action: auth_pb::Action::Write.into(),
-        raw: true,
-        ..authorize_read(&developer)
+    let write = |env: &str| {
+        stack
+            .authorize(&developer)
+            .project(&project)
+            .env(env)
+            .write()
+            .raw()
     };
 
     let status = assert_denied(
-        stack.authorize(write("qa")).await,
+        write("qa").send().await,
         Code::PermissionDenied,
         "SCOPE_DENIED",
     );
 
     assert!(status.message().contains("\"qa\""), "{}", status.message());
-    assert!(stack.authorize(write("dev")).await.is_ok());
+    assert!(write("dev").send().await.is_ok());
 }

@@ -32,37 +32,6 @@ backend_tests!(
 
 // ---- helpers ---------------------------------------------------------------
 
-/// Authorize on the auth service at `url`, as the secrets service calls it.
-async fn authorize(
-    url: &str,
-    internal_key: &str,
-    token: &str,
-    project: &str,
-    action: auth_pb::Action,
-    client_ip: &str,
-) -> Result<auth_pb::AuthorizeResponse, tonic::Status> {
-    let mut client = auth_pb::auth_service_client::AuthServiceClient::connect(url.to_owned())
-        .await
-        .unwrap();
-    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: token.to_owned(),
-        client_ip: client_ip.to_owned(),
-        project_id: project.to_owned(),
-        environment: "dev".into(),
-        secret_path: "/app".into(),
-        action: action.into(),
-        raw: true,
-        recursive: false,
-    });
-    request
-        .metadata_mut()
-        .insert("x-latchkey-internal-key", internal_key.parse().unwrap());
-    client
-        .authorize(request)
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 async fn read(
     stack: &Stack,
     token: &str,
@@ -180,29 +149,13 @@ async fn exactly_fifty_of_two_hundred_concurrent_calls_pass_a_limit_of_fifty(bac
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 50).await;
 
-    let calls = (0..200).map(|_| {
-        let (url, key, token, project) = (
-            stack.auth_url.clone(),
-            stack.internal_key.clone(),
-            token.clone(),
-            project.clone(),
-        );
-        tokio::spawn(async move {
-            authorize(
-                &url,
-                &key,
-                &token,
-                &project,
-                auth_pb::Action::Read,
-                "127.0.0.1",
-            )
-            .await
-        })
-    });
-    let mut results = Vec::new();
-    for call in calls {
-        results.push(call.await.unwrap());
-    }
+    let results = stack
+        .authorize(&token)
+        .project(&project)
+        .path("/app")
+        .raw()
+        .send_concurrently(200)
+        .await;
 
     assert_eq!(count_outcomes(results).await, (50, 150));
     assert_eq!(
@@ -219,29 +172,13 @@ async fn use_limit_is_exact_across_two_replicas_sharing_the_database(backend: Ba
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 50).await;
 
-    let calls = (0..200).map(|i| {
-        let url = if i % 2 == 0 {
-            stack.auth_url.clone()
-        } else {
-            replica.url.clone()
-        };
-        let (key, token, project) = (stack.internal_key.clone(), token.clone(), project.clone());
-        tokio::spawn(async move {
-            authorize(
-                &url,
-                &key,
-                &token,
-                &project,
-                auth_pb::Action::Read,
-                "127.0.0.1",
-            )
-            .await
-        })
-    });
-    let mut results = Vec::new();
-    for call in calls {
-        results.push(call.await.unwrap());
-    }
+    let call = stack.authorize(&token).project(&project).path("/app").raw();
+    let on_replica = call.clone().at(&replica.url);
+    let (on_first, on_replica) = tokio::join!(
+        call.send_concurrently(100),
+        on_replica.send_concurrently(100)
+    );
+    let results: Vec<_> = on_first.into_iter().chain(on_replica).collect();
 
     assert_eq!(count_outcomes(results).await, (50, 150));
     replica.stop().await;
@@ -338,16 +275,14 @@ async fn renewing_a_revoked_or_exhausted_token_fails_with_its_reason(backend: Ba
     };
     let project = stack.create_project(false).await;
     let (identity, token) = stack.identity_in_project(&project, "viewer", 1).await;
-    authorize(
-        &stack.auth_url,
-        &stack.internal_key,
-        &token,
-        &project,
-        auth_pb::Action::Read,
-        "127.0.0.1",
-    )
-    .await
-    .unwrap();
+    stack
+        .authorize(&token)
+        .project(&project)
+        .path("/app")
+        .raw()
+        .send()
+        .await
+        .unwrap();
 
     assert_denied(
         renew(&stack, &token).await,
@@ -399,14 +334,13 @@ async fn identity_trusted_ips_match_ipv4_and_ipv6_addresses_and_ranges(backend: 
     )
     .await;
     let call = |ip: &'static str| {
-        authorize(
-            &stack.auth_url,
-            &stack.internal_key,
-            &token,
-            &project,
-            auth_pb::Action::Read,
-            ip,
-        )
+        let call = stack
+            .authorize(&token)
+            .project(&project)
+            .path("/app")
+            .raw()
+            .from(ip);
+        async move { call.send().await }
     };
 
     for ip in [
@@ -479,19 +413,13 @@ async fn revocation_is_immediate_where_made_and_within_the_cache_bound_elsewhere
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 0).await;
     let on = |url: &str| {
-        let url = url.to_owned();
-        let (key, token, project) = (stack.internal_key.clone(), token.clone(), project.clone());
-        async move {
-            authorize(
-                &url,
-                &key,
-                &token,
-                &project,
-                auth_pb::Action::Read,
-                "127.0.0.1",
-            )
-            .await
-        }
+        let call = stack
+            .authorize(&token)
+            .project(&project)
+            .path("/app")
+            .raw()
+            .at(url);
+        async move { call.send().await }
     };
     on(&stack.auth_url).await.unwrap();
     on(&replica.url).await.unwrap(); // both replicas now hold the token's row in their caches
@@ -717,14 +645,8 @@ async fn a_valid_tokens_second_call_does_not_run_argon2(backend: Backend) {
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 0).await;
     let call = || {
-        authorize(
-            &stack.auth_url,
-            &stack.internal_key,
-            &token,
-            &project,
-            auth_pb::Action::Read,
-            "127.0.0.1",
-        )
+        let call = stack.authorize(&token).project(&project).path("/app").raw();
+        async move { call.send().await }
     };
     call().await.unwrap();
     let runs = stack.auth.app.verifier().argon2_runs();
@@ -982,16 +904,14 @@ async fn lookup_reports_uses_and_limit_without_consuming_one(backend: Backend) {
     };
     let project = stack.create_project(false).await;
     let (identity, token) = stack.identity_in_project(&project, "viewer", 5).await;
-    authorize(
-        &stack.auth_url,
-        &stack.internal_key,
-        &token,
-        &project,
-        auth_pb::Action::Read,
-        "127.0.0.1",
-    )
-    .await
-    .unwrap();
+    stack
+        .authorize(&token)
+        .project(&project)
+        .path("/app")
+        .raw()
+        .send()
+        .await
+        .unwrap();
 
     let first = stack.lookup(&token).await.unwrap();
     let second = stack.lookup(&token).await.unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_test_support::{
-    Backend, ManualClock, TestDb, authorize_request, backend_tests, create_project_with,
+    AuthorizeCall, Backend, ManualClock, TestDb, backend_tests, create_project_with,
     create_service_token_with,
 };
 use tokio::sync::oneshot;
@@ -50,12 +50,11 @@ async fn auth(
 
 /// The project key `Authorize` hands out for a raw read, or the failure.
 async fn raw_project_key(url: &str, token: &str, project: &str) -> Result<String, tonic::Status> {
-    Ok(AuthServiceClient::connect(url.to_owned())
-        .await
-        .unwrap()
-        .authorize(authorize_request(token, project, INTERNAL_KEY, true))
+    Ok(AuthorizeCall::new(url, INTERNAL_KEY, token)
+        .project(project)
+        .raw()
+        .send()
         .await?
-        .into_inner()
         .project_key)
 }
 

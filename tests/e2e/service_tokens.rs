@@ -10,7 +10,7 @@ use latchkey_domain::token::{ServiceTokenSecret, access_token_part};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_test_support::{
-    Backend, Stack, assert_denied, authorize_read, backend_tests, with_bearer_text, with_token,
+    Backend, Stack, assert_denied, backend_tests, with_bearer_text, with_token,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -130,36 +130,6 @@ async fn get_unchecked(
             },
             access_token_part(token),
         ))
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-async fn authorize(
-    stack: &Stack,
-    token: &str,
-    key: Option<&str>,
-    env: &str,
-    path: &str,
-) -> Result<auth_pb::AuthorizeResponse, tonic::Status> {
-    let mut request = tonic::Request::new(auth_pb::AuthorizeRequest {
-        token: access_token_part(token).to_owned(),
-        client_ip: "127.0.0.1".to_owned(),
-        project_id: String::new(),
-        environment: env.to_owned(),
-        secret_path: path.to_owned(),
-        action: auth_pb::Action::Read.into(),
-        raw: false,
-        recursive: false,
-    });
-    if let Some(key) = key {
-        request
-            .metadata_mut()
-            .insert("x-latchkey-internal-key", key.parse().unwrap());
-    }
-    stack
-        .auth_client()
-        .await
-        .authorize(request)
         .await
         .map(tonic::Response::into_inner)
 }
@@ -862,12 +832,10 @@ async fn every_service_token_call(
         .unwrap()
         .into_inner();
     let grant = stack
-        .authorize(auth_pb::AuthorizeRequest {
-            token: bearer.to_owned(),
-            secret_path: "/backend".into(),
-            raw: true,
-            ..authorize_read(bearer)
-        })
+        .authorize(bearer)
+        .path("/backend")
+        .raw()
+        .send()
         .await
         .unwrap();
     // The client's key, from the envelope LookupToken returned.
@@ -1398,7 +1366,10 @@ async fn unlimited_token_uses_are_batched_in_memory_and_reported_exactly_before_
     };
 
     for _ in 0..3 {
-        authorize(&stack, &token, Some(&stack.internal_key), "dev", "/backend")
+        stack
+            .authorize(&token)
+            .path("/backend")
+            .send()
             .await
             .unwrap();
     }
@@ -1420,23 +1391,29 @@ async fn authorize_refuses_callers_without_the_internal_key(backend: Backend) {
     let token = rw_token(&stack, &project).await;
 
     assert_denied(
-        authorize(&stack, &token, None, "dev", "/backend").await,
+        stack
+            .authorize(&token)
+            .path("/backend")
+            .internal_key(None)
+            .send()
+            .await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
     assert_denied(
-        authorize(
-            &stack,
-            &token,
-            Some("wrong-key-wrong-key-wrong-key-00"),
-            "dev",
-            "/backend",
-        )
-        .await,
+        stack
+            .authorize(&token)
+            .path("/backend")
+            .internal_key(Some("wrong-key-wrong-key-wrong-key-00"))
+            .send()
+            .await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
-    let grant = authorize(&stack, &token, Some(&stack.internal_key), "dev", "/backend")
+    let grant = stack
+        .authorize(&token)
+        .path("/backend")
+        .send()
         .await
         .unwrap();
     assert_eq!(grant.project_id, project);

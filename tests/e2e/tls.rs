@@ -8,7 +8,7 @@ use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 use latchkey_test_support::{
-    Backend, ManualClock, Pki, TestDb, authorize_request, create_project_with,
+    AuthorizeCall, Backend, ManualClock, Pki, TestDb, create_project_with,
     create_service_token_with, reason, with_token,
 };
 use tokio::net::TcpListener;
@@ -189,7 +189,9 @@ async fn authorize_is_served_only_on_the_internal_port_to_callers_with_the_right
     let stack = start(&pki).await;
     let (project, token) = project_and_token(&stack, &pki).await;
     let call = |channel: Channel| {
-        let request = authorize_request(&token, &project, INTERNAL_KEY, false);
+        let request = AuthorizeCall::new(&stack.internal, INTERNAL_KEY, &token)
+            .project(&project)
+            .request();
         async move {
             AuthServiceClient::new(channel)
                 .authorize(request)

@@ -17,7 +17,7 @@ use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 use latchkey_test_support::{
-    ServiceProcess, authorize_request, create_project_with, create_service_token_with, free_port,
+    AuthorizeCall, ServiceProcess, create_project_with, create_service_token_with, free_port,
     with_token,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -139,7 +139,15 @@ impl Services {
             .await
             .unwrap();
         internal
-            .authorize(authorize_request(token, project, INTERNAL_KEY, false))
+            .authorize(
+                AuthorizeCall::new(
+                    &format!("http://{}", self.auth_internal),
+                    INTERNAL_KEY,
+                    token,
+                )
+                .project(project)
+                .request(),
+            )
             .await
             .unwrap();
         for health in [&self.auth_health, &self.secrets_health] {
@@ -403,12 +411,12 @@ async fn a_restarted_auth_service_never_locks_a_token_out_for_wrong_secrets_agai
     let mut internal = AuthServiceClient::connect(format!("http://{}", services.auth_internal))
         .await
         .unwrap();
+    let url = format!("http://{}", services.auth_internal);
     let call = |token: String, ip: &'static str| {
-        let body = auth_pb::AuthorizeRequest {
-            client_ip: ip.to_owned(),
-            ..authorize_request(&token, &project, INTERNAL_KEY, false).into_inner()
-        };
-        latchkey_test_support::with_internal_key(body, INTERNAL_KEY)
+        AuthorizeCall::new(&url, INTERNAL_KEY, &token)
+            .project(&project)
+            .from(ip)
+            .request()
     };
     // No verification of the victim's token is cached: a fresh process, as
     // after a restart, and one wrong secret for its id every 200 ms from

@@ -9,7 +9,7 @@
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_test_support::{
-    Backend, ServiceProcess, TestDb, authorize_request, create_project_with, free_port, reason,
+    AuthorizeCall, Backend, ServiceProcess, TestDb, create_project_with, free_port, reason,
     with_token,
 };
 
@@ -37,14 +37,6 @@ fn start_replica(db_url: &str, data_dir: &std::path::Path) -> Replica {
         _process: process,
         url: format!("http://{addr}"),
     }
-}
-
-async fn authorize(url: &str, token: &str, project: &str) -> Result<(), tonic::Status> {
-    let mut client = AuthServiceClient::connect(url.to_owned()).await.unwrap();
-    client
-        .authorize(authorize_request(token, project, INTERNAL_KEY, false))
-        .await
-        .map(drop)
 }
 
 /// Sets up a project and an identity with `limit` uses through `url`; returns (project, token).
@@ -122,7 +114,13 @@ async fn two_processes_on_one_postgres_allow_exactly_the_use_limit() {
             second.url.clone()
         };
         let (token, project) = (token.clone(), project.clone());
-        tokio::spawn(async move { authorize(&url, &token, &project).await })
+        tokio::spawn(async move {
+            AuthorizeCall::new(&url, INTERNAL_KEY, &token)
+                .project(&project)
+                .send()
+                .await
+                .map(drop)
+        })
     });
     let (mut allowed, mut exhausted) = (0, 0);
     for call in calls {
@@ -151,7 +149,12 @@ async fn revocation_through_one_process_is_honoured_by_the_other_within_the_boun
         .trim()
         .to_owned();
     let (project, token) = limited_identity(&first.url, &admin, 0).await;
-    authorize(&second.url, &token, &project).await.unwrap();
+    AuthorizeCall::new(&second.url, INTERNAL_KEY, &token)
+        .project(&project)
+        .send()
+        .await
+        .map(drop)
+        .unwrap();
 
     AuthServiceClient::connect(first.url.clone())
         .await
@@ -168,7 +171,12 @@ async fn revocation_through_one_process_is_honoured_by_the_other_within_the_boun
     // (LATCHKEY_STATE_CACHE_MILLIS, default 1 s); poll a little past it.
     let started = std::time::Instant::now();
     let status = loop {
-        match authorize(&second.url, &token, &project).await {
+        match AuthorizeCall::new(&second.url, INTERNAL_KEY, &token)
+            .project(&project)
+            .send()
+            .await
+            .map(drop)
+        {
             Err(status) => break status,
             Ok(()) if started.elapsed() < std::time::Duration::from_millis(1500) => {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;

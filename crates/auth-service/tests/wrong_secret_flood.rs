@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_test_support::{
-    authorize_request, create_project_with, create_service_token_with, start_auth_process,
-    with_token,
+    AuthorizeCall, create_project_with, create_service_token_with, start_auth_process, with_token,
 };
 
 /// Parallel wrong-secret calls.
@@ -63,8 +62,10 @@ async fn a_wrong_secret_flood_neither_grows_the_process_nor_delays_a_fresh_valid
     tokio::time::sleep(Duration::from_millis(200)).await;
     // A fresh token's first use, as the secrets service asks for a client elsewhere.
     let started = Instant::now();
-    let mut request = authorize_request(&fresh, &project, internal_key.trim(), false);
-    request.get_mut().client_ip = "192.0.2.50".into();
+    let request = AuthorizeCall::new(&url, internal_key.trim(), &fresh)
+        .project(&project)
+        .from("192.0.2.50")
+        .request();
     let allowed = auth.authorize(request).await;
     let took = started.elapsed();
     let mut codes = Vec::new();

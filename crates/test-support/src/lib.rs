@@ -5,6 +5,8 @@
 //!   `LATCHKEY_TEST_POSTGRES_URL` and dropped afterwards.
 //! - [`Stack`]: both services in-process on ephemeral loopback ports, with a
 //!   [`ManualClock`] driving the auth service, and helpers for admin calls.
+//! - [`AuthorizeCall`]: `Authorize` as the secrets service calls it, built
+//!   from a default read (`stack.authorize(&token).write().from(ip)`).
 //! - [`FakeAuthorizer`]: an `Authorizer` answering as told, recording each request.
 //! - [`backend_tests!`]: runs each scenario once per backend.
 //! - [`Pki`]: throwaway CA, server and client certificates for TLS tests.
@@ -17,6 +19,7 @@
     reason = "test support fails loudly: a broken fixture must stop the test"
 )]
 
+mod authorize;
 mod clock;
 mod db;
 mod fake_authorizer;
@@ -25,13 +28,14 @@ mod process;
 mod requests;
 mod stack;
 
+pub use authorize::AuthorizeCall;
 pub use clock::ManualClock;
 pub use db::{Backend, TestDb};
 pub use fake_authorizer::FakeAuthorizer;
 pub use pki::Pki;
 pub use process::{
-    ServiceProcess, authorize_read, authorize_request, built_binary, create_project_with,
-    create_service_token_with, free_port, start_auth_process, with_internal_key,
+    ServiceProcess, built_binary, create_project_with, create_service_token_with, free_port,
+    start_auth_process, with_internal_key,
 };
 pub use requests::{with_bearer_text, with_token};
 pub use stack::{AuthReplica, Stack};

@@ -226,22 +226,6 @@ pub async fn create_service_token_with(
     .service_token
 }
 
-/// An `Authorize` body reading `dev:/` for `token` (its access part) from
-/// 127.0.0.1 in the token's own project; set other fields with `..`.
-#[must_use]
-pub fn authorize_read(token: &str) -> auth_pb::AuthorizeRequest {
-    auth_pb::AuthorizeRequest {
-        token: latchkey_domain::token::access_token_part(token).to_owned(),
-        client_ip: "127.0.0.1".into(),
-        project_id: String::new(),
-        environment: "dev".into(),
-        secret_path: "/".into(),
-        action: auth_pb::Action::Read.into(),
-        raw: false,
-        recursive: false,
-    }
-}
-
 /// `body` with the internal key, as the secrets service sends `Authorize`.
 #[must_use]
 pub fn with_internal_key<T>(body: T, internal_key: &str) -> tonic::Request<T> {
@@ -251,21 +235,4 @@ pub fn with_internal_key<T>(body: T, internal_key: &str) -> tonic::Request<T> {
         internal_key.parse().expect("an ASCII internal key"),
     );
     request
-}
-
-/// An `Authorize` call for `token` reading `dev:/` of `project`, as the
-/// secrets service makes it with `internal_key`.
-#[must_use]
-pub fn authorize_request(
-    token: &str,
-    project: &str,
-    internal_key: &str,
-    raw: bool,
-) -> tonic::Request<auth_pb::AuthorizeRequest> {
-    let body = auth_pb::AuthorizeRequest {
-        project_id: project.to_owned(),
-        raw,
-        ..authorize_read(token)
-    };
-    with_internal_key(body, internal_key)
 }

@@ -174,17 +174,10 @@ impl Stack {
             .map(tonic::Response::into_inner)
     }
 
-    /// Sends `body` to `Authorize` with the internal key, as the secrets
-    /// service does (see [`crate::authorize_read`] for a body to start from).
-    pub async fn authorize(
-        &self,
-        body: latchkey_proto::auth::v1::AuthorizeRequest,
-    ) -> Result<latchkey_proto::auth::v1::AuthorizeResponse, tonic::Status> {
-        self.auth_client()
-            .await
-            .authorize(crate::with_internal_key(body, &self.internal_key))
-            .await
-            .map(tonic::Response::into_inner)
+    /// `Authorize` for `token` as the secrets service would call it: a read
+    /// of `dev:/` from 127.0.0.1 until told otherwise.
+    pub fn authorize(&self, token: &str) -> crate::AuthorizeCall {
+        crate::AuthorizeCall::new(&self.auth_url, &self.internal_key, token)
     }
 
     /// The Rust client library calling with `token`, as a service would:
