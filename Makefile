@@ -43,7 +43,7 @@ export LATCHKEY_TEST_POSTGRES_URL
 
 ## run: build and start both services on 127.0.0.1 with SQLite in ./latchkey-data
 run: build tools
-	@bash tests/run-services.sh
+	@bash scripts/run-services.sh
 
 build:
 	$(CARGO) build --workspace --bins --examples

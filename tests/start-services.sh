@@ -12,7 +12,7 @@ unset LATCHKEY_TOKEN DATABASE_URL XDG_CONFIG_HOME LATCHKEY_CONFIG_DIR
 
 cleanup() { [ -n "${services:-}" ] && kill "$services" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-bash tests/run-services.sh > "$work/services.log" 2>&1 &
+bash scripts/run-services.sh > "$work/services.log" 2>&1 &
 services=$!
 for _ in $(seq 1 600); do
   grep -q "Latchkey is running" "$work/services.log" && break

@@ -2,7 +2,7 @@
 calls/s, p99 and ratios: single runs on shared machines move by tens of
 percent, medians of ratios much less.
 
-    python3 tests/bench-medians.py RUNS [latchkey-bench arguments...]
+    python3 scripts/bench-medians.py RUNS [latchkey-bench arguments...]
 """
 import json
 import statistics
