@@ -1,11 +1,12 @@
-//! Both services in-process on ephemeral loopback ports.
+//! Both services in-process on ephemeral loopback ports: starting and
+//! stopping them here, calling them in [`clients`], admin set-up in [`admin`].
+
+mod admin;
+mod clients;
 
 use std::sync::Arc;
 
 use latchkey_auth_service::startup::{Running, serve, start};
-use latchkey_proto::auth::v1 as auth_pb;
-use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
-use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 use latchkey_service_kit::config::Vars;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -13,7 +14,6 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use crate::db::{Backend, TestDb};
-use crate::requests::with_token;
 
 use crate::clock::ManualClock;
 
@@ -145,56 +145,6 @@ impl Stack {
         self.dir.path()
     }
 
-    /// A client of the auth service.
-    pub async fn auth_client(&self) -> AuthServiceClient<Channel> {
-        AuthServiceClient::connect(self.auth_url.clone())
-            .await
-            .expect("connect auth")
-    }
-
-    /// A client of the secrets service.
-    pub async fn secrets_client(&self) -> SecretsServiceClient<Channel> {
-        SecretsServiceClient::connect(self.secrets_url.clone())
-            .await
-            .expect("connect secrets")
-    }
-
-    /// `LookupToken` with `token` (which uses none of its uses).
-    pub async fn lookup(
-        &self,
-        token: &str,
-    ) -> Result<latchkey_proto::auth::v1::LookupTokenResponse, tonic::Status> {
-        self.auth_client()
-            .await
-            .lookup_token(with_token(
-                latchkey_proto::auth::v1::LookupTokenRequest::default(),
-                token,
-            ))
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    /// `Authorize` for `token` as the secrets service would call it: a read
-    /// of `dev:/` from 127.0.0.1 until told otherwise.
-    pub fn authorize(&self, token: &str) -> crate::AuthorizeCall {
-        crate::AuthorizeCall::new(&self.auth_url, &self.internal_key, token)
-    }
-
-    /// The Rust client library calling with `token`, as a service would:
-    /// a service token's secrets are sealed and opened on this side.
-    pub async fn secrets_as(&self, token: &str) -> latchkey_client::SecretsClient {
-        let tls = latchkey_client::Tls::plaintext();
-        let credential = latchkey_client::Credential::parse(token).expect("a whole token");
-        let bearer = latchkey_client::Bearer::new(Some(&credential.bearer_text())).expect("bearer");
-        let secrets = latchkey_client::channel::connect(&self.secrets_url, &tls)
-            .await
-            .expect("connect secrets");
-        let auth = latchkey_client::channel::connect(&self.auth_url, &tls)
-            .await
-            .expect("connect auth");
-        latchkey_client::SecretsClient::new(secrets, Some(auth), credential, bearer)
-    }
-
     /// Starts another auth service replica on the same database and clock
     /// (tests of limits and revocation across replicas).
     pub async fn start_auth_replica(&self) -> AuthReplica {
@@ -219,141 +169,11 @@ impl Stack {
         .await
     }
 
-    /// Creates an identity as the admin; returns its id.
-    pub async fn create_identity(&self, org_role: &str) -> String {
-        self.auth_client()
-            .await
-            .create_identity(with_token(
-                auth_pb::CreateIdentityRequest {
-                    name: format!("{org_role} identity"),
-                    org_role: org_role.to_owned(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create identity")
-            .into_inner()
-            .identity
-            .expect("identity")
-            .id
-    }
-
-    /// Attaches Token Auth as the admin.
-    pub async fn attach_token_auth(&self, request: auth_pb::AttachTokenAuthRequest) {
-        self.auth_client()
-            .await
-            .attach_token_auth(with_token(request, &self.admin_token))
-            .await
-            .expect("attach token auth");
-    }
-
-    /// Creates an access token for an identity as the admin; returns the token.
-    pub async fn create_access_token(&self, identity_id: &str) -> String {
-        self.auth_client()
-            .await
-            .create_identity_access_token(with_token(
-                auth_pb::CreateIdentityAccessTokenRequest {
-                    identity_id: identity_id.to_owned(),
-                    name: String::new(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create access token")
-            .into_inner()
-            .access_token
-    }
-
-    /// An identity with Token Auth (`limit` uses, default TTLs) and the
-    /// `role` in `project`; returns (identity id, access token).
-    pub async fn identity_in_project(
-        &self,
-        project_id: &str,
-        role: &str,
-        limit: i64,
-    ) -> (String, String) {
-        let identity = self.create_identity("member").await;
-        self.attach_token_auth(auth_pb::AttachTokenAuthRequest {
-            identity_id: identity.clone(),
-            access_token_num_uses_limit: Some(limit),
-            ..Default::default()
-        })
-        .await;
-        self.auth_client()
-            .await
-            .add_identity_to_project(with_token(
-                auth_pb::AddIdentityToProjectRequest {
-                    project_id: project_id.to_owned(),
-                    identity_id: identity.clone(),
-                    role: role.to_owned(),
-                    scopes: Vec::new(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("add identity to project");
-        let token = self.create_access_token(&identity).await;
-        (identity, token)
-    }
-
     /// Stops the auth service and waits until it no longer serves.
     pub async fn stop_auth(&mut self) {
         if let Some((tx, task)) = self.auth_stop.take() {
             let _ = tx.send(());
             let _ = task.await;
-        }
-    }
-
-    /// Creates a project as the admin; returns its id.
-    pub async fn create_project(&self, e2ee: bool) -> String {
-        crate::create_project_with(&mut self.auth_client().await, &self.admin_token, e2ee).await
-    }
-
-    /// Creates a service token as the admin; returns the full token.
-    pub async fn create_service_token(
-        &self,
-        request: auth_pb::CreateServiceTokenRequest,
-    ) -> String {
-        self.auth_client()
-            .await
-            .create_service_token(with_token(request, &self.admin_token))
-            .await
-            .expect("create service token")
-            .into_inner()
-            .service_token
-    }
-
-    /// A token request with the given scopes (`"dev:/backend/**"`) and
-    /// permissions (`"read"`, `"write"`), never expiring, any IP.
-    #[must_use]
-    pub fn token_request(
-        project_id: &str,
-        scopes: &[&str],
-        permissions: &[&str],
-    ) -> auth_pb::CreateServiceTokenRequest {
-        auth_pb::CreateServiceTokenRequest {
-            project_id: project_id.to_owned(),
-            name: "test token".to_owned(),
-            scopes: scopes
-                .iter()
-                .map(|s| {
-                    let (env, path) = s.split_once(':').expect("env:path");
-                    auth_pb::Scope {
-                        environment: env.to_owned(),
-                        secret_path: path.to_owned(),
-                    }
-                })
-                .collect(),
-            permissions: permissions
-                .iter()
-                .map(|p| match *p {
-                    "read" => auth_pb::Permission::Read.into(),
-                    "write" => auth_pb::Permission::Write.into(),
-                    other => panic!("unknown permission {other}"),
-                })
-                .collect(),
-            expires_in_seconds: 0,
-            trusted_ips: Vec::new(),
         }
     }
 
