@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
+use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
-    BindError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, bind, health,
-    reflection, serve_health, serve_router,
+    BindError, ReflectionError, bind, health, reflection, serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use latchkey_domain::ports::{Authorizer, Clock, SystemClock};
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
+use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
-    BindError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, ReflectionError, Shutdown, bind, health,
-    reflection, serve_health, serve_router,
+    BindError, ReflectionError, bind, health, reflection, serve_health, serve_router,
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;

@@ -5,11 +5,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+use crate::accept::{MAX_HEADER_LIST_BYTES, Shutdown};
 use crate::config::var;
-use crate::telemetry::RpcLayer;
+use crate::rpc_span::RpcLayer;
 use tonic_health::server::HealthReporter;
 
 use crate::config::{ConfigError, Vars};
@@ -112,46 +113,6 @@ impl Listening {
             shutdown_grace: Duration::from_secs(vars.parse_or(var::SHUTDOWN_GRACE_SECONDS, 20)?),
             limits: ConnectionLimits::from_vars(vars)?,
         })
-    }
-}
-
-/// A shutdown signal many servers can wait on.
-#[derive(Debug, Clone)]
-pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
-
-impl Shutdown {
-    /// Fires when `signal` resolves.
-    pub fn on(signal: impl Future<Output = ()> + Send + 'static) -> Self {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            signal.await;
-            let _ = tx.send(true);
-        });
-        Self(rx)
-    }
-
-    /// Resolves once the signal fired.
-    pub async fn fired(mut self) {
-        let _ = self.0.wait_for(|fired| *fired).await;
-    }
-}
-
-/// The largest HTTP/2 header list a call may send.
-pub const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
-
-/// The largest request message the services decode; a secret value is at
-/// most 64 KiB, so no valid request comes near it.
-pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-
-/// The largest response message the services encode (a recursive listing).
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Prepares an accepted connection: `TCP_NODELAY`, so a small reply is
-/// sent at once instead of waiting on Nagle and the peer's delayed ACK
-/// (tens of milliseconds per call). Every listener's accept goes through here.
-pub fn prepare_accepted(stream: &TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::warn!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
     }
 }
 

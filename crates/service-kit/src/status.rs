@@ -115,6 +115,32 @@ pub fn access_error_of(status: &Status) -> Option<AccessError> {
     )
 }
 
+/// tonic's own refusal of a message over the size limit (`OUT_OF_RANGE`
+/// without a reason) rewritten in a response's `headers` as Latchkey's
+/// `INVALID_ARGUMENT` naming the limit; the new status, when it was one.
+pub(crate) fn clarify_oversized(
+    status: &tonic::Status,
+    headers: &mut http::HeaderMap,
+) -> Option<tonic::Status> {
+    let tonics_own = status.code() == tonic::Code::OutOfRange
+        && status.get_error_details().error_info().is_none();
+    if !tonics_own {
+        return None;
+    }
+    let clear = invalid_argument(&InvalidInput::new(
+        "request",
+        format!(
+            "the message is larger than the {} bytes a request may be ({})",
+            crate::accept::MAX_REQUEST_BYTES,
+            status.message()
+        ),
+    ));
+    headers.remove("grpc-message");
+    headers.remove("grpc-status-details-bin");
+    let _ = clear.add_header(headers);
+    Some(clear)
+}
+
 fn with_reason(code: Code, reason: &str, message: &str, field: Option<(&str, &str)>) -> Status {
     let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
     if let Some((field, description)) = field {

@@ -30,8 +30,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use latchkey_domain::ip::TrustedIps;
+use latchkey_service_kit::accept::Shutdown;
 use latchkey_service_kit::listen::{Connections, serve_http};
-use latchkey_service_kit::serve::Shutdown;
 use latchkey_service_kit::tls::ReloadingTls;
 use tokio::net::TcpListener;
 

@@ -15,7 +15,7 @@ use tokio_stream::{Stream, StreamExt};
 
 use super::activity::ConnHandle;
 use super::{Accepted, Connections};
-use crate::serve::{MAX_HEADER_LIST_BYTES, Shutdown};
+use crate::accept::{MAX_HEADER_LIST_BYTES, Shutdown};
 
 /// The TCP peer of an HTTP request, in its extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

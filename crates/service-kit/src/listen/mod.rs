@@ -265,7 +265,7 @@ fn async_stream(
             };
             match accepted {
                 Ok((stream, peer)) => {
-                    crate::serve::prepare_accepted(&stream);
+                    crate::accept::prepare_accepted(&stream);
                     if let Some(guarded) = registry.admit(stream, peer)
                         && tx.send(Ok(guarded)).await.is_err()
                     {
