@@ -1,96 +1,34 @@
 //! The tonic `AuthService`: parse the request into domain types, apply the
 //! use case, encode the reply.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use latchkey_domain::identity::TokenAuthChanges;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::ProjectId;
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
-use latchkey_proto::INTERNAL_KEY_HEADER;
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
 use latchkey_proto::convert::auth::RevokeTarget;
-use latchkey_service_kit::request::{bearer_token, client_ip};
 use latchkey_service_kit::telemetry;
 use tonic::{Request, Response, Status};
 
-use crate::app::{AuthApp, Caller};
+use crate::app::AuthApp;
 
+mod context;
 mod gate;
 mod lookup;
 
+use self::context::{bearer, parse, presented_internal_key};
 pub use self::gate::AuthorizeGate;
 use crate::error::AuthError;
+
 /// The gRPC face of [`AuthApp`].
 #[derive(Debug, Clone)]
 pub struct AuthGrpc {
     app: Arc<AuthApp>,
     trusted_proxies: TrustedIps,
     gate: AuthorizeGate,
-}
-
-impl AuthGrpc {
-    /// Serves `app`, honouring `x-forwarded-for` only from `trusted_proxies`,
-    /// with `Authorize` open to internal-key holders.
-    #[must_use]
-    pub fn new(app: Arc<AuthApp>, trusted_proxies: TrustedIps) -> Self {
-        Self {
-            app,
-            trusted_proxies,
-            gate: AuthorizeGate::InternalKey,
-        }
-    }
-
-    /// Who may call `Authorize` on this listener.
-    #[must_use]
-    pub fn with_gate(mut self, gate: AuthorizeGate) -> Self {
-        self.gate = gate;
-        self
-    }
-
-    /// Authenticates an admin call: first, before its fields are parsed.
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, AuthError> {
-        self.app.caller(&bearer(request)?, self.ip(request)).await
-    }
-
-    /// The caller's address, or, when the request names one (`named`), the
-    /// address of the client the secrets service acts for: only it may name
-    /// one, where `Authorize` is served and with the internal key.
-    fn client_ip_for<T>(
-        &self,
-        request: &Request<T>,
-        named: &str,
-    ) -> Result<Option<IpAddr>, AuthError> {
-        if named.is_empty() {
-            return Ok(self.ip(request));
-        }
-        self.check_gate(request)?;
-        let presented = request
-            .metadata()
-            .get(INTERNAL_KEY_HEADER)
-            .and_then(|v| v.to_str().ok());
-        self.app.check_internal_key(presented)?;
-        let ip = named.parse().map_err(|_| {
-            AuthError::from(latchkey_domain::InvalidInput::new(
-                "client_ip",
-                format!(
-                    "{} is not an IP address",
-                    latchkey_domain::error::excerpt(named)
-                ),
-            ))
-        })?;
-        Ok(Some(ip))
-    }
-
-    fn ip<T>(&self, request: &Request<T>) -> Option<IpAddr> {
-        client_ip(
-            request.remote_addr().map(|a| a.ip()),
-            request.metadata().as_ref(),
-            &self.trusted_proxies,
-        )
-    }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -421,25 +359,4 @@ impl AuthService for AuthGrpc {
             key_encryption_count: total,
         }))
     }
-}
-
-/// The internal key an internal call presents, checked by the use case.
-fn presented_internal_key<T>(request: &Request<T>) -> Option<String> {
-    request
-        .metadata()
-        .get(INTERNAL_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-fn bearer<T>(request: &Request<T>) -> Result<BearerToken, AuthError> {
-    Ok(bearer_token(request.metadata().as_ref())?)
-}
-
-/// A request's arguments in domain types, or `INVALID_ARGUMENT` naming the field.
-fn parse<'a, R, T>(req: &'a R) -> Result<T, AuthError>
-where
-    T: TryFrom<&'a R, Error = latchkey_domain::InvalidInput>,
-{
-    Ok(T::try_from(req)?)
 }

@@ -1,6 +1,8 @@
 //! Unit tests of `token`.
 
 use super::*;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::SecretsError;
 use crate::store::CachedSecretStore;
 use latchkey_domain::access::Form;
-use latchkey_domain::crypto::{Sealed, WireKey, secret_aad};
+use latchkey_domain::crypto::Sealed;
 use latchkey_domain::model::{
     Folder, PlainSecret, Secret, SecretKey, WriteMode, check_envelope, check_value,
 };
@@ -16,6 +16,11 @@ use latchkey_domain::ports::{
     AuthorizationRequest, Authorizer, BearerToken, Grant, Renewed, ServiceTokenDetails,
 };
 use latchkey_domain::scope::Action;
+
+mod keys;
+
+pub use keys::raw_project_key;
+use keys::{aad, decrypt, secret_key};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 
 /// Who is calling: their token and address.
@@ -363,40 +368,6 @@ impl Intent {
     }
 }
 
-fn secret_key(grant: &Grant, folder: &Folder, name: &SecretName) -> SecretKey {
-    SecretKey {
-        project_id: grant.project_id.clone(),
-        environment: folder.environment.clone(),
-        path: folder.path.clone(),
-        name: name.clone(),
-    }
-}
-
-fn aad(key: &SecretKey) -> Vec<u8> {
-    secret_aad(
-        key.project_id.as_str(),
-        key.environment.as_str(),
-        key.path.as_str(),
-        key.name.as_str(),
-    )
-}
-
-/// Opens a secret with the project key a raw grant carries.
-fn decrypt(grant: &Grant, secret: Secret) -> Result<PlainSecret, SecretsError> {
-    let project_key = raw_project_key(grant)?;
-    let undecryptable = || {
-        SecretsError::Undecryptable(format!(
-            "secret {} in {}:{} of project {} does not decrypt under the project key",
-            secret.key.name, secret.key.environment, secret.key.path, secret.key.project_id
-        ))
-    };
-    let bytes = project_key
-        .open(&secret.sealed, &aad(&secret.key))
-        .map_err(|_| undecryptable())?;
-    let value = String::from_utf8(bytes).map_err(|_| undecryptable())?;
-    Ok(PlainSecret { secret, value })
-}
-
 fn not_found(folder: &Folder, name: &SecretName) -> SecretsError {
     SecretsError::NotFound(format!(
         "secret {:?} not found in {}:{}",
@@ -404,10 +375,4 @@ fn not_found(folder: &Folder, name: &SecretName) -> SecretsError {
         folder.environment,
         folder.path
     ))
-}
-
-/// The project key a raw grant carries; the auth service always sends it
-/// with one, so its absence is [`SecretsError::NoProjectKey`].
-pub fn raw_project_key(grant: &Grant) -> Result<&WireKey, SecretsError> {
-    grant.project_key.as_ref().ok_or(SecretsError::NoProjectKey)
 }
