@@ -12,6 +12,7 @@
 //! - [`ttl`]: expiry arithmetic.
 //! - [`crypto`]: keys and the AES-256-GCM envelope.
 //! - [`access`]: the authorization decision, one check per denial reason.
+//! - [`audit`]: audit events, their keyed chain, token HMACs, the flood tally.
 //! - [`attempts`]: failed-attempt budgets, the rule the services' limiters apply.
 //! - [`error`]: denial reasons and invalid input.
 //! - [`model`]: the entities and principals the rules speak about.
@@ -20,6 +21,7 @@
 
 pub mod access;
 pub mod attempts;
+pub mod audit;
 pub mod crypto;
 pub mod error;
 mod glob;

@@ -5,6 +5,8 @@
 //!   identities and their access tokens ([`auth::AuthStore`]).
 //! - [`secrets`]: secrets and their versions, as ciphertext only
 //!   ([`secrets::SecretStore`]).
+//! - [`audit`]: the audit table each database holds for its service
+//!   ([`audit::AuditStore`]).
 //!
 //! SQLite (`sqlite://path?mode=rwc`) is the default and PostgreSQL
 //! (`postgres://...`) the production backend; both run the same migrations on
@@ -18,6 +20,7 @@
     )
 )]
 
+pub mod audit;
 pub mod auth;
 mod schema;
 pub mod secrets;

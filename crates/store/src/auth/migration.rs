@@ -10,7 +10,11 @@ pub(crate) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Init), Box::new(QueryIndexes)]
+        vec![
+            Box::new(Init),
+            Box::new(QueryIndexes),
+            Box::new(crate::audit::migration::CreateAuditEvents),
+        ]
     }
 }
 

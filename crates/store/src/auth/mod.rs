@@ -40,6 +40,13 @@ impl AuthStore {
             compiled: Arc::new(ScopeCache::default()),
         })
     }
+
+    /// The audit table of this database, queueing its writes with this
+    /// store's (on SQLite, one writer at a time).
+    #[must_use]
+    pub fn audit(&self) -> crate::audit::AuditStore {
+        crate::audit::AuditStore::new(self.db.clone(), self.writer.clone())
+    }
 }
 
 pub(super) fn scopes_json(scopes: &Scopes) -> String {

@@ -44,6 +44,13 @@ impl SecretStore {
         })
     }
 
+    /// The audit table of this database, queueing its writes with this
+    /// store's (on SQLite, one writer at a time).
+    #[must_use]
+    pub fn audit(&self) -> crate::audit::AuditStore {
+        crate::audit::AuditStore::new(self.db.clone(), self.writer.clone())
+    }
+
     /// Creates a secret at version 1 or writes its next version; keeps every
     /// version. Concurrent writers each get their own version number.
     pub async fn put(

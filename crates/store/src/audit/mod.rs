@@ -1,0 +1,263 @@
+//! The audit trail's table, in each service's own database: appended in
+//! batches (one transaction for all the events waiting), read newest first
+//! with filters, and read back chain by chain to verify or stream.
+
+mod entity;
+pub(crate) mod migration;
+
+use chrono::{DateTime, Utc};
+use latchkey_domain::audit::chain::Chained;
+use latchkey_domain::audit::{AuditEvent, Outcome, SecretRef, Transport};
+use sea_orm::sea_query::{Expr, LikeExpr};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use serde_json::json;
+
+use self::entity::audit_event;
+use crate::write::Writer;
+use crate::{StoreError, corrupt, to_i64, to_u64};
+
+/// A stored event: its chain link and the row id that orders a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The row id: newest first is highest first; the page cursor.
+    pub id: i64,
+    /// The event in its chain.
+    pub link: Chained,
+}
+
+/// What a listing keeps; `None` and empty keep everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Before.
+    pub to: Option<DateTime<Utc>>,
+    /// This event type.
+    pub event_type: Option<String>,
+    /// This outcome.
+    pub outcome: Option<Outcome>,
+    /// This principal (`identity:<id>`, `service-token:<id>`).
+    pub principal: Option<String>,
+    /// Only these projects (a project admin's reach); `None` is any.
+    pub projects: Option<Vec<String>>,
+    /// This environment.
+    pub environment: Option<String>,
+    /// Events naming this secret.
+    pub secret_name: Option<String>,
+    /// Calls made with the token of this HMAC.
+    pub token_hmac: Option<String>,
+    /// Rows older than this id (the previous page's last).
+    pub before_id: Option<i64>,
+    /// At most this many.
+    pub limit: u64,
+}
+
+/// The audit table of one database.
+#[derive(Debug, Clone)]
+pub struct AuditStore {
+    db: DatabaseConnection,
+    writer: Writer,
+}
+
+impl AuditStore {
+    pub(crate) fn new(db: DatabaseConnection, writer: Writer) -> Self {
+        Self { db, writer }
+    }
+
+    /// Appends `links` in one transaction: all or none.
+    pub async fn append(&self, links: &[Chained]) -> Result<(), StoreError> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let rows = links.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+        let txn = self.writer.begin(&self.db).await?;
+        audit_event::Entity::insert_many(rows)
+            .exec_without_returning(&*txn)
+            .await?;
+        txn.commit().await
+    }
+
+    /// Events matching `query`, newest first.
+    pub async fn list(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        use audit_event::Column as C;
+        let mut cond = Condition::all();
+        if let Some(from) = query.from {
+            cond = cond.add(C::Time.gte(from));
+        }
+        if let Some(to) = query.to {
+            cond = cond.add(C::Time.lt(to));
+        }
+        if let Some(t) = &query.event_type {
+            cond = cond.add(C::EventType.eq(t.as_str()));
+        }
+        if let Some(o) = query.outcome {
+            cond = cond.add(C::Outcome.eq(o.as_str()));
+        }
+        if let Some(p) = &query.principal {
+            cond = cond.add(C::Principal.eq(p.as_str()));
+        }
+        if let Some(projects) = &query.projects {
+            cond = cond.add(C::ProjectId.is_in(projects.iter().map(String::as_str)));
+        }
+        if let Some(e) = &query.environment {
+            cond = cond.add(C::Environment.eq(e.as_str()));
+        }
+        if let Some(name) = &query.secret_name {
+            // The names are stored as JSON strings: match one exactly, quotes included.
+            let needle = json!({ "name": name }).to_string();
+            let needle = needle.trim_start_matches('{').trim_end_matches('}');
+            let pattern = format!("%{}%", escape_like(needle));
+            cond = cond.add(Expr::col(C::Secrets).like(LikeExpr::new(pattern).escape('\\')));
+        }
+        if let Some(h) = &query.token_hmac {
+            cond = cond.add(C::TokenHmac.eq(h.as_str()));
+        }
+        if let Some(before) = query.before_id {
+            cond = cond.add(C::Id.lt(before));
+        }
+        audit_event::Entity::find()
+            .filter(cond)
+            .order_by_desc(C::Id)
+            .limit(query.limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(stored)
+            .collect()
+    }
+
+    /// `replica`'s events after `after` (a sequence), in chain order, at
+    /// most `limit`.
+    pub async fn chain(
+        &self,
+        replica: &str,
+        after: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        use audit_event::Column as C;
+        audit_event::Entity::find()
+            .filter(C::Replica.eq(replica))
+            .filter(C::Sequence.gt(to_i64(after)))
+            .order_by_asc(C::Sequence)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(stored)
+            .collect()
+    }
+
+    /// Every replica with events here, and its lowest sequence.
+    pub async fn replicas(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        use audit_event::Column as C;
+        let rows: Vec<(String, i64)> = audit_event::Entity::find()
+            .select_only()
+            .column(C::Replica)
+            .column_as(C::Sequence.min(), "first")
+            .group_by(C::Replica)
+            .order_by_asc(C::Replica)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(replica, first)| Ok((replica, to_u64(first, "sequence")?)))
+            .collect()
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn row(link: &Chained) -> Result<audit_event::ActiveModel, StoreError> {
+    let e = &link.event;
+    let secrets: Vec<_> = e
+        .secrets
+        .iter()
+        .map(|s| json!({ "name": s.name, "version": s.version }))
+        .collect();
+    Ok(audit_event::ActiveModel {
+        id: sea_orm::NotSet,
+        replica: Set(link.replica.clone()),
+        sequence: Set(to_i64(link.sequence)),
+        time: Set(e.time),
+        event_type: Set(e.event_type.clone()),
+        outcome: Set(e.outcome.as_str().to_owned()),
+        reason: Set(e.reason.clone()),
+        principal: Set(e.principal.clone()),
+        token_hmac: Set(e.token_hmac.clone()),
+        project_id: Set(e.project_id.clone()),
+        environment: Set(e.environment.clone()),
+        path: Set(e.path.clone()),
+        secrets: Set(serde_json::Value::Array(secrets).to_string()),
+        target: Set(e.target.clone()),
+        client_ip: Set(e.client_ip.clone()),
+        forwarded_for: Set(json!(e.forwarded_for).to_string()),
+        user_agent: Set(e.user_agent.clone()),
+        transport: Set(e.transport.as_str().to_owned()),
+        method: Set(e.method.clone()),
+        trace_id: Set(e.trace_id.clone()),
+        count: Set(to_i64(e.count)),
+        mac: Set(link.mac.to_vec()),
+    })
+}
+
+fn stored(m: audit_event::Model) -> Result<StoredEvent, StoreError> {
+    let secrets: Vec<serde_json::Value> = serde_json::from_str(&m.secrets)
+        .map_err(|e| corrupt("audit_events.secrets", e.to_string()))?;
+    let secrets = secrets
+        .iter()
+        .map(|s| {
+            let name = s["name"].as_str().ok_or_else(|| {
+                corrupt("audit_events.secrets", "an entry without a name".to_owned())
+            })?;
+            Ok(SecretRef {
+                name: name.to_owned(),
+                version: s["version"].as_u64(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let forwarded_for: Vec<String> = serde_json::from_str(&m.forwarded_for)
+        .map_err(|e| corrupt("audit_events.forwarded_for", e.to_string()))?;
+    let mac: [u8; 32] = m
+        .mac
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("audit_events.mac", "is not 32 bytes".to_owned()))?;
+    let event = AuditEvent {
+        time: m.time,
+        event_type: m.event_type,
+        outcome: Outcome::parse(&m.outcome)
+            .ok_or_else(|| corrupt("audit_events.outcome", m.outcome.clone()))?,
+        reason: m.reason,
+        principal: m.principal,
+        token_hmac: m.token_hmac,
+        project_id: m.project_id,
+        environment: m.environment,
+        path: m.path,
+        secrets,
+        target: m.target,
+        client_ip: m.client_ip,
+        forwarded_for,
+        user_agent: m.user_agent,
+        transport: Transport::parse(&m.transport)
+            .ok_or_else(|| corrupt("audit_events.transport", m.transport.clone()))?,
+        method: m.method,
+        trace_id: m.trace_id,
+        count: to_u64(m.count, "audit_events.count")?,
+    };
+    Ok(StoredEvent {
+        id: m.id,
+        link: Chained {
+            replica: m.replica,
+            sequence: to_u64(m.sequence, "audit_events.sequence")?,
+            mac,
+            event,
+        },
+    })
+}
