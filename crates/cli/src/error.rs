@@ -128,6 +128,9 @@ impl From<tonic::Status> for CliError {
             Some(Reason::StoreUnavailable) => {
                 "\nhint: the service's database is busy or unreachable; nothing was changed, retry in a moment"
             }
+            Some(Reason::AuditUnavailable) => {
+                "\nhint: the service could not record the call in its audit trail (its database is busy or unwritable), so it did not answer; retry in a moment, and tell the operator if it persists"
+            }
             Some(Reason::TooManyFailedAttempts) => {
                 "\nhint: too many failed verifications from this address or for this token; wait as long as the message says, and check that the token was copied whole"
             }

@@ -34,6 +34,8 @@ pub enum Reason {
     TooManyFailedAttempts,
     /// The database is busy or unreachable: retry later.
     StoreUnavailable,
+    /// Audit is required and the call's event could not be recorded.
+    AuditUnavailable,
 }
 
 /// The class of a [`Reason`], which each transport maps to its own status
@@ -54,7 +56,7 @@ pub enum StatusClass {
 
 impl Reason {
     /// Every reason, for exhaustive tests and parsing.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::TokenMalformed,
         Reason::TokenInvalid,
         Reason::TokenExpired,
@@ -68,6 +70,7 @@ impl Reason {
         Reason::AuthUnavailable,
         Reason::TooManyFailedAttempts,
         Reason::StoreUnavailable,
+        Reason::AuditUnavailable,
     ];
 
     /// The wire string, e.g. `TOKEN_EXPIRED`.
@@ -87,6 +90,7 @@ impl Reason {
             Reason::AuthUnavailable => "AUTH_UNAVAILABLE",
             Reason::TooManyFailedAttempts => "TOO_MANY_FAILED_ATTEMPTS",
             Reason::StoreUnavailable => "STORE_UNAVAILABLE",
+            Reason::AuditUnavailable => "AUDIT_UNAVAILABLE",
         }
     }
 
@@ -110,7 +114,9 @@ impl Reason {
                 StatusClass::PermissionDenied
             }
             Reason::E2eeEnabled => StatusClass::FailedPrecondition,
-            Reason::AuthUnavailable | Reason::StoreUnavailable => StatusClass::Unavailable,
+            Reason::AuthUnavailable | Reason::StoreUnavailable | Reason::AuditUnavailable => {
+                StatusClass::Unavailable
+            }
             Reason::TooManyFailedAttempts => StatusClass::ResourceExhausted,
         }
     }
@@ -154,6 +160,18 @@ impl AccessError {
         Self::new(
             Reason::StoreUnavailable,
             "the database is busy or unreachable; nothing was changed, retry in a moment",
+        )
+        .retry_after(std::time::Duration::from_secs(1))
+    }
+
+    /// Audit is required and this call's event could not be recorded
+    /// (`AUDIT_UNAVAILABLE`); a retry after a second may succeed.
+    #[must_use]
+    pub fn audit_unavailable() -> Self {
+        Self::new(
+            Reason::AuditUnavailable,
+            "audit is required and this call's event could not be recorded, so the call was \
+             not answered; retry in a moment",
         )
         .retry_after(std::time::Duration::from_secs(1))
     }
@@ -234,6 +252,7 @@ mod tests {
             ("AUTH_UNAVAILABLE", Unavailable),
             ("TOO_MANY_FAILED_ATTEMPTS", ResourceExhausted),
             ("STORE_UNAVAILABLE", Unavailable),
+            ("AUDIT_UNAVAILABLE", Unavailable),
         ];
         assert_eq!(table.len(), Reason::ALL.len());
         for (wire, class) in table {

@@ -185,6 +185,13 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), AuthorizeError>;
 }
 
+/// Where a service's audit events are kept: its own database's table.
+#[async_trait::async_trait]
+pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
+    /// Appends `links` all together, or none of them.
+    async fn append(&self, links: &[crate::audit::chain::Chained]) -> Result<(), String>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //!
 //! - [`accept`]: the size limits, the accepted socket's options and the
 //!   shutdown signal every listener and server shares (a leaf module).
+//! - [`audit`]: the audit recorder: batched, chained, required or best effort.
 //! - [`cache`]: per-replica TTL caches bounded in size and staleness, with
 //!   single-flight loads and race-free invalidation.
 //! - [`config`]: environment variables (and `*_FILE` variants) read once at
@@ -22,6 +23,7 @@
 //!   propagation.
 
 pub mod accept;
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod guard;

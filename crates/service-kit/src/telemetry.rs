@@ -147,6 +147,8 @@ pub struct Metrics {
     pub key_encryptions: Gauge<u64>,
     /// The fraction of that budget used, by project.
     pub key_budget_used: Gauge<f64>,
+    /// Audit events dropped (`best_effort` past the queue, or unwritable).
+    pub audit_dropped: Counter<u64>,
 }
 
 /// The process's metrics, made on first use from the global meter
@@ -203,6 +205,10 @@ pub fn metrics() -> &'static Metrics {
                 .f64_gauge("latchkey.project_key.budget_used")
                 .with_description("Fraction of the 2^32 encryption budget of a project key used")
                 .build(),
+            audit_dropped: meter
+                .u64_counter("latchkey.audit.dropped")
+                .with_description("Audit events dropped in best_effort mode")
+                .build(),
         }
     })
 }
@@ -212,6 +218,11 @@ pub fn record_failed_verification(kind: &'static str) {
     metrics()
         .failed_verifications
         .add(1, &[KeyValue::new("failure", kind)]);
+}
+
+/// Records `n` audit events dropped in `best_effort` mode.
+pub fn record_audit_dropped(n: u64) {
+    metrics().audit_dropped.add(n, &[]);
 }
 
 /// Records a stored secret that did not decrypt and was left out of a listing.

@@ -182,6 +182,7 @@ mod tests {
             ("AUTH_UNAVAILABLE", 503),
             ("TOO_MANY_FAILED_ATTEMPTS", 429),
             ("STORE_UNAVAILABLE", 503),
+            ("AUDIT_UNAVAILABLE", 503),
         ];
         assert_eq!(table.len(), Reason::ALL.len());
         for (wire, status) in table {

@@ -168,6 +168,27 @@ impl AuditStore {
     }
 }
 
+#[async_trait::async_trait]
+impl latchkey_domain::ports::AuditSink for AuditStore {
+    async fn append(&self, links: &[Chained]) -> Result<(), String> {
+        AuditStore::append(self, links)
+            .await
+            .map_err(|e| cause_chain(&e))
+    }
+}
+
+/// A store error with its causes, for the recorder's warning.
+fn cause_chain(err: &StoreError) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
