@@ -310,6 +310,7 @@ fn method_rules() -> MethodRules {
         &[
             "Authorize",
             "CountEncryptions",
+            "GetAuditKey",
             "RenewAccessToken",
             "RevokeAccessToken",
         ],

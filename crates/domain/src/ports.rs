@@ -183,6 +183,11 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug + 'static {
         project_id: &ProjectId,
         count: u64,
     ) -> Result<(), AuthorizeError>;
+
+    /// The audit key this service chains its events and hashes tokens
+    /// with, held by the auth service; `AUTH_UNAVAILABLE` when it cannot
+    /// be fetched.
+    async fn audit_key(&self) -> Result<crate::audit::AuditKey, AuthorizeError>;
 }
 
 /// Where a service's audit events are kept: its own database's table.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use std::net::IpAddr;
 
+use latchkey_domain::audit::AuditKey;
 use latchkey_domain::model::ProjectId;
 use latchkey_domain::ports::{
     AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, Renewed,
@@ -281,6 +282,21 @@ impl Authorizer for GrpcAuthorizer {
             .await
             .map_err(|status| authorize_error(&status))?;
         Ok(())
+    }
+
+    async fn audit_key(&self) -> Result<AuditKey, AuthorizeError> {
+        let request = self.internal(pb::GetAuditKeyRequest {})?;
+        let reply = self
+            .client()
+            .get_audit_key(request)
+            .await
+            .map_err(|status| authorize_error(&status))?
+            .into_inner();
+        let bytes: [u8; 32] = reply
+            .audit_key
+            .try_into()
+            .map_err(|_| unavailable("the auth service sent an audit key that is not 32 bytes"))?;
+        Ok(AuditKey::from_bytes(bytes))
     }
 }
 

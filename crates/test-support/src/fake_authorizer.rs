@@ -133,4 +133,8 @@ impl Authorizer for FakeAuthorizer {
             .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         self.answer.clone().map(drop)
     }
+
+    async fn audit_key(&self) -> Result<latchkey_domain::audit::AuditKey, AuthorizeError> {
+        Ok(latchkey_domain::audit::AuditKey::from_bytes([7; 32]))
+    }
 }

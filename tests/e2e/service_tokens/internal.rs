@@ -11,6 +11,7 @@ backend_tests!(
     rotation_is_recommended_once_a_key_reaches_ninety_percent_of_its_budget,
     secrets_service_fails_closed_with_auth_unavailable_when_auth_is_down,
     both_services_serve_health_and_reflection,
+    the_audit_key_goes_only_to_internal_callers_and_hashes_tokens_alike,
 );
 
 async fn authorize_refuses_callers_without_the_internal_key(backend: Backend) {
@@ -280,4 +281,36 @@ async fn both_services_serve_health_and_reflection(backend: Backend) {
             "{other} is not served here: {names:?}"
         );
     }
+}
+
+/// `GetAuditKey`: only with the internal key (an admin token is not
+/// enough), and the key it gives hashes a token as the domain says.
+async fn the_audit_key_goes_only_to_internal_callers_and_hashes_tokens_alike(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let mut auth = stack.auth_client().await;
+    let admin = auth
+        .get_audit_key(with_token(
+            auth_pb::GetAuditKeyRequest {},
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(admin.code(), Code::PermissionDenied, "{admin:?}");
+
+    let key = auth
+        .get_audit_key(latchkey_test_support::with_internal_key(
+            auth_pb::GetAuditKeyRequest {},
+            &stack.internal_key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_key;
+
+    let key: [u8; 32] = key.try_into().unwrap();
+    let key = latchkey_domain::audit::AuditKey::from_bytes(key);
+    assert_eq!(key, stack.auth.app.audit_key());
+    assert_eq!(key.token_hmac(&stack.admin_token).len(), 64);
 }

@@ -1,6 +1,7 @@
 //! Keys: project keys wrapped under the root key (and rewrapped during a
 //! rotation), and argon2id hashes of new token secrets.
 
+use latchkey_domain::audit::AuditKey;
 use latchkey_domain::crypto::WireKey;
 use latchkey_domain::model::Project;
 use latchkey_domain::token::{SecretHash, hash_secret};
@@ -50,6 +51,19 @@ impl AuthApp {
             rewrapped += 1;
         }
         Ok(rewrapped)
+    }
+
+    /// The audit key: derived from the primary root key.
+    #[must_use]
+    pub fn audit_key(&self) -> AuditKey {
+        AuditKey::derive(&self.root_key)
+    }
+
+    /// The audit key, for the internal caller that presents `presented_key`
+    /// (the secrets service chains its events with it).
+    pub fn audit_key_for(&self, presented_key: Option<&str>) -> Result<AuditKey, AuthError> {
+        self.check_internal_key(presented_key)?;
+        Ok(self.audit_key())
     }
 
     pub(super) fn project_key(&self, project: &Project) -> Result<WireKey, AuthError> {

@@ -359,4 +359,18 @@ impl AuthService for AuthGrpc {
             key_encryption_count: total,
         }))
     }
+
+    async fn get_audit_key(
+        &self,
+        request: Request<pb::GetAuditKeyRequest>,
+    ) -> Reply<pb::GetAuditKeyResponse> {
+        // Served where Authorize is, to the same internal caller.
+        self.check_gate(&request)?;
+        let key = self
+            .app
+            .audit_key_for(presented_internal_key(&request).as_deref())?;
+        Ok(Response::new(pb::GetAuditKeyResponse {
+            audit_key: key.expose().to_vec(),
+        }))
+    }
 }

@@ -24,6 +24,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ConfigError, Vars};
 
+mod call;
+
+pub use call::CallMeta;
+
 /// The variable naming the mode.
 pub const AUDIT_VAR: &str = "LATCHKEY_AUDIT";
 
