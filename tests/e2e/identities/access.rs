@@ -270,12 +270,7 @@ async fn identity_trusted_ips_match_ipv4_and_ipv6_addresses_and_ranges(backend: 
     )
     .await;
     let call = |ip: &'static str| {
-        let call = stack
-            .authorize(&token)
-            .project(&project)
-            .path("/app")
-            .raw()
-            .from(ip);
+        let call = app_read(&stack, &token, &project).from(ip);
         async move { call.send().await }
     };
 

@@ -249,14 +249,7 @@ async fn renewing_a_revoked_or_exhausted_token_fails_with_its_reason(backend: Ba
     };
     let project = stack.create_project(false).await;
     let (identity, token) = stack.identity_in_project(&project, "viewer", 1).await;
-    stack
-        .authorize(&token)
-        .project(&project)
-        .path("/app")
-        .raw()
-        .send()
-        .await
-        .unwrap();
+    app_read(&stack, &token, &project).send().await.unwrap();
 
     assert_denied(
         renew(&stack, &token).await,
@@ -295,12 +288,7 @@ async fn revocation_is_immediate_where_made_and_within_the_cache_bound_elsewhere
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 0).await;
     let on = |url: &str| {
-        let call = stack
-            .authorize(&token)
-            .project(&project)
-            .path("/app")
-            .raw()
-            .at(url);
+        let call = app_read(&stack, &token, &project).at(url);
         async move { call.send().await }
     };
     on(&stack.auth_url).await.unwrap();

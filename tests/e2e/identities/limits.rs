@@ -18,11 +18,7 @@ async fn exactly_fifty_of_two_hundred_concurrent_calls_pass_a_limit_of_fifty(bac
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 50).await;
 
-    let results = stack
-        .authorize(&token)
-        .project(&project)
-        .path("/app")
-        .raw()
+    let results = app_read(&stack, &token, &project)
         .send_concurrently(200)
         .await;
 
@@ -41,7 +37,7 @@ async fn use_limit_is_exact_across_two_replicas_sharing_the_database(backend: Ba
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 50).await;
 
-    let call = stack.authorize(&token).project(&project).path("/app").raw();
+    let call = app_read(&stack, &token, &project);
     let on_replica = call.clone().at(&replica.url);
     let (on_first, on_replica) = tokio::join!(
         call.send_concurrently(100),
@@ -59,14 +55,7 @@ async fn lookup_reports_uses_and_limit_without_consuming_one(backend: Backend) {
     };
     let project = stack.create_project(false).await;
     let (identity, token) = stack.identity_in_project(&project, "viewer", 5).await;
-    stack
-        .authorize(&token)
-        .project(&project)
-        .path("/app")
-        .raw()
-        .send()
-        .await
-        .unwrap();
+    app_read(&stack, &token, &project).send().await.unwrap();
 
     let first = stack.lookup(&token).await.unwrap();
     let second = stack.lookup(&token).await.unwrap();
@@ -137,7 +126,7 @@ async fn a_valid_tokens_second_call_does_not_run_argon2(backend: Backend) {
     let project = stack.create_project(false).await;
     let (_, token) = stack.identity_in_project(&project, "viewer", 0).await;
     let call = || {
-        let call = stack.authorize(&token).project(&project).path("/app").raw();
+        let call = app_read(&stack, &token, &project);
         async move { call.send().await }
     };
     call().await.unwrap();

@@ -15,6 +15,12 @@ mod limits;
 
 // ---- helpers ---------------------------------------------------------------
 
+/// `Authorize` of a raw read of `dev:/app` in `project`, the call these
+/// scenarios make with an identity's token; refine it before `send`.
+fn app_read(stack: &Stack, token: &str, project: &str) -> latchkey_test_support::AuthorizeCall {
+    stack.authorize(token).project(project).path("/app").raw()
+}
+
 async fn read(
     stack: &Stack,
     token: &str,
