@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use latchkey_domain::ip::TrustedIps;
+use latchkey_service_kit::audit::AuditSettings;
 use latchkey_service_kit::serve::Listening;
 
 use crate::auth_client::AuthTlsFiles;
@@ -82,6 +83,8 @@ pub struct Config {
     /// `LATCHKEY_SECRETS_CACHE_BYTES`: memory for cached ciphertext, default
     /// 64 MiB; 0 disables the cache.
     pub secrets_cache_bytes: usize,
+    /// `LATCHKEY_AUDIT` (default `required`) and the replica's host.
+    pub audit: AuditSettings,
 }
 
 impl Config {
@@ -148,6 +151,7 @@ impl Config {
                 .map(|_| vars.parse_or(var::HTTP_ADDR, default::SECRETS_ADDR))
                 .transpose()?,
             state_cache_ttl: state_cache_ttl(vars)?,
+            audit: AuditSettings::from_vars(vars)?,
             secrets_cache_bytes: vars
                 .parse_or(var::SECRETS_CACHE_BYTES, default::SECRETS_CACHE_BYTES)?,
         })

@@ -66,6 +66,20 @@ pub enum Outcome<'a> {
     Internal,
 }
 
+impl Outcome<'_> {
+    /// The reason the caller is told (and the audit records).
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Outcome::Denied(e) => e.reason.as_str(),
+            Outcome::Invalid(_) => status::INVALID_ARGUMENT_REASON,
+            Outcome::NotFound(_) => "NOT_FOUND",
+            Outcome::AlreadyExists(_) => "ALREADY_EXISTS",
+            Outcome::Internal => "INTERNAL",
+        }
+    }
+}
+
 impl SecretsError {
     /// What the caller is told; both transports answer through this.
     #[must_use]

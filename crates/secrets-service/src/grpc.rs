@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use latchkey_domain::InvalidInput;
+use latchkey_domain::audit::Transport;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::Folder;
 use latchkey_domain::path::SecretName;
 use latchkey_proto::secrets::v1 as pb;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsService;
+use latchkey_service_kit::audit::{CallMeta, Trail};
 use latchkey_service_kit::request::{bearer_token, client_ip};
 use tonic::{Request, Response, Status};
 
@@ -32,15 +34,42 @@ impl SecretsGrpc {
         }
     }
 
-    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, SecretsError> {
-        Ok(Caller {
-            token: bearer_token(request.metadata().as_ref())?,
-            ip: client_ip(
-                request.remote_addr().map(|a| a.ip()),
-                request.metadata().as_ref(),
-                &self.trusted_proxies,
-            ),
-        })
+    /// The call's audit trail, and its caller when its token is well formed.
+    fn caller<T>(&self, request: &Request<T>) -> (Arc<Trail>, Result<Caller, SecretsError>) {
+        let headers = request.metadata().as_ref();
+        let peer = request.remote_addr().map(|a| a.ip());
+        let method = request
+            .extensions()
+            .get::<tonic::GrpcMethod<'_>>()
+            .map(|m| format!("{}/{}", m.service(), m.method()))
+            .unwrap_or_default();
+        let meta = CallMeta::read(
+            Transport::Grpc,
+            &method,
+            headers,
+            peer,
+            &self.trusted_proxies,
+        );
+        let trail = Arc::new(Trail::new(
+            meta,
+            client_ip(peer, headers, &self.trusted_proxies),
+        ));
+        let caller = bearer_token(headers)
+            .map(|token| Caller::new(token, trail.clone()))
+            .map_err(SecretsError::from);
+        (trail, caller)
+    }
+
+    /// Records the call, then answers it: `AUDIT_UNAVAILABLE` instead when
+    /// its event could not be recorded.
+    async fn answer<T>(&self, trail: &Trail, result: Result<T, SecretsError>) -> Reply<T> {
+        let refused = result.as_ref().err().map(|e| e.outcome().reason());
+        self.app
+            .audit()
+            .close(trail, refused)
+            .await
+            .map_err(SecretsError::from)?;
+        Ok(Response::new(result?))
     }
 }
 
@@ -52,90 +81,125 @@ impl SecretsService for SecretsGrpc {
         &self,
         request: Request<pb::ListSecretsRequest>,
     ) -> Reply<pb::ListSecretsResponse> {
-        let caller = self.caller(&request)?;
-        let (folder, recursive) = parse(request.get_ref())?;
-        let (grant, secrets) = self.app.list(&caller, &folder, recursive).await?;
-        Ok(Response::new(pb::ListSecretsResponse {
-            project_id: grant.project_id.into_string(),
-            secrets: secrets.iter().map(Into::into).collect(),
-            encrypted_project_key: grant.encrypted_project_key.as_ref().map(Into::into),
-        }))
+        let (trail, caller) = self.caller(&request);
+        let result = async {
+            let caller = caller?;
+            let (folder, recursive) = parse(request.get_ref())?;
+            let (grant, secrets) = self.app.list(&caller, &folder, recursive).await?;
+            Ok(pb::ListSecretsResponse {
+                project_id: grant.project_id.into_string(),
+                secrets: secrets.iter().map(Into::into).collect(),
+                encrypted_project_key: grant.encrypted_project_key.as_ref().map(Into::into),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn get_secret(
         &self,
         request: Request<pb::GetSecretRequest>,
     ) -> Reply<pb::GetSecretResponse> {
-        let caller = self.caller(&request)?;
-        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
-        let (grant, secret) = self.app.get(&caller, &folder, &name).await?;
-        Ok(Response::new(pb::GetSecretResponse {
-            project_id: grant.project_id.into_string(),
-            secret: Some((&secret).into()),
-            encrypted_project_key: grant.encrypted_project_key.as_ref().map(Into::into),
-        }))
+        let (trail, caller) = self.caller(&request);
+        let result = async {
+            let caller = caller?;
+            let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+            let (grant, secret) = self.app.get(&caller, &folder, &name).await?;
+            Ok(pb::GetSecretResponse {
+                project_id: grant.project_id.into_string(),
+                secret: Some((&secret).into()),
+                encrypted_project_key: grant.encrypted_project_key.as_ref().map(Into::into),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn set_secret(
         &self,
         request: Request<pb::SetSecretRequest>,
     ) -> Reply<pb::SetSecretResponse> {
-        let caller = self.caller(&request)?;
-        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
-        let sealed = request.into_inner().into();
-        let secret = self.app.set(&caller, &folder, &name, sealed).await?;
-        Ok(Response::new(pb::SetSecretResponse {
-            secret: Some((&secret).into()),
-        }))
+        let (trail, caller) = self.caller(&request);
+        let result = async {
+            let caller = caller?;
+            let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+            let sealed = request.into_inner().into();
+            let secret = self.app.set(&caller, &folder, &name, sealed).await?;
+            Ok(pb::SetSecretResponse {
+                secret: Some((&secret).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn delete_secret(
         &self,
         request: Request<pb::DeleteSecretRequest>,
     ) -> Reply<pb::DeleteSecretResponse> {
-        let caller = self.caller(&request)?;
-        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
-        self.app.delete(&caller, &folder, &name).await?;
-        Ok(Response::new(pb::DeleteSecretResponse {}))
+        let (trail, caller) = self.caller(&request);
+        let result = async {
+            let caller = caller?;
+            let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+            self.app.delete(&caller, &folder, &name).await?;
+            Ok(pb::DeleteSecretResponse {})
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn list_secrets_raw(
         &self,
         request: Request<pb::ListSecretsRequest>,
     ) -> Reply<pb::ListSecretsRawResponse> {
-        let caller = self.caller(&request)?;
-        let (folder, recursive) = parse(request.get_ref())?;
-        let (grant, plain) = self.app.list_raw(&caller, &folder, recursive).await?;
-        Ok(Response::new(pb::ListSecretsRawResponse {
-            project_id: grant.project_id.into_string(),
-            secrets: plain.iter().map(Into::into).collect(),
-        }))
+        let (trail, caller) = self.caller(&request);
+        let result = async {
+            let caller = caller?;
+            let (folder, recursive) = parse(request.get_ref())?;
+            let (grant, plain) = self.app.list_raw(&caller, &folder, recursive).await?;
+            Ok(pb::ListSecretsRawResponse {
+                project_id: grant.project_id.into_string(),
+                secrets: plain.iter().map(Into::into).collect(),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn get_secret_raw(
         &self,
         request: Request<pb::GetSecretRequest>,
     ) -> Reply<pb::GetSecretRawResponse> {
-        let caller = self.caller(&request)?;
-        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
-        let (grant, plain) = self.app.get_raw(&caller, &folder, &name).await?;
-        Ok(Response::new(pb::GetSecretRawResponse {
-            project_id: grant.project_id.into_string(),
-            secret: Some((&plain).into()),
-        }))
+        let (trail, caller) = self.caller(&request);
+        let result = async {
+            let caller = caller?;
+            let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+            let (grant, plain) = self.app.get_raw(&caller, &folder, &name).await?;
+            Ok(pb::GetSecretRawResponse {
+                project_id: grant.project_id.into_string(),
+                secret: Some((&plain).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn set_secret_raw(
         &self,
         request: Request<pb::SetSecretRawRequest>,
     ) -> Reply<pb::SetSecretRawResponse> {
-        let caller = self.caller(&request)?;
-        let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
-        let value = &request.get_ref().value;
-        let secret = self.app.set_raw(&caller, &folder, &name, value).await?;
-        Ok(Response::new(pb::SetSecretRawResponse {
-            version: secret.version,
-        }))
+        let (trail, caller) = self.caller(&request);
+        let result = async {
+            let caller = caller?;
+            let (folder, name): (Folder, SecretName) = parse(request.get_ref())?;
+            let value = &request.get_ref().value;
+            let secret = self.app.set_raw(&caller, &folder, &name, value).await?;
+            Ok(pb::SetSecretRawResponse {
+                version: secret.version,
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use latchkey_domain::ports::{Authorizer, Clock, SystemClock};
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
 use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
+use latchkey_service_kit::audit::{AuditLog, KeySource};
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
@@ -128,9 +129,26 @@ pub async fn start(
     lock.release().await;
     let ttl = chrono::Duration::from_std(config.state_cache_ttl)
         .unwrap_or_else(|_| chrono::Duration::seconds(1));
-    let store = CachedSecretStore::new(store?, clock, ttl, config.secrets_cache_bytes);
+    let store = store?;
+    let audit = AuditLog::start(
+        config.audit.mode,
+        Arc::new(store.audit()),
+        audit_key_source(authorizer.clone()),
+        config.audit.replica("secrets"),
+        clock.clone(),
+    );
+    let store = CachedSecretStore::new(store, clock, ttl, config.secrets_cache_bytes);
     Ok(Running {
-        app: Arc::new(SecretsApp::new(store, authorizer)),
+        app: Arc::new(SecretsApp::new(store, authorizer, audit)),
+    })
+}
+
+/// The audit key, asked of the auth service (which derives it from the
+/// root key) until it answers.
+fn audit_key_source(authorizer: Arc<dyn Authorizer>) -> KeySource {
+    Box::new(move || {
+        let authorizer = authorizer.clone();
+        Box::pin(async move { authorizer.audit_key().await.map_err(|e| e.to_string()) })
     })
 }
 
@@ -174,7 +192,7 @@ pub async fn serve(
     let reloader = tls.as_ref().map(|t| t.spawn_reloader(listening.tls_reload));
     // One registry for every port: the descriptor limit is the process's.
     let connections = Connections::new(listening.limits.clone(), config.trusted_proxies.clone());
-    let rules = method_rules();
+    let rules = method_rules().audited(app.audit().clone(), config.trusted_proxies.clone());
     let public = serve_router(
         Routes::new(health_service.clone())
             .add_service(reflection_v1)

@@ -21,6 +21,7 @@ use latchkey_domain::{AccessError, Reason};
 use latchkey_secrets_service::app::{Caller, SecretsApp};
 use latchkey_secrets_service::error::SecretsError;
 use latchkey_secrets_service::store::CachedSecretStore;
+use latchkey_service_kit::audit::{AuditLog, CallMeta, Trail};
 use latchkey_store::secrets::SecretStore;
 use latchkey_test_support::{Backend, FakeAuthorizer, ManualClock, TestDb};
 
@@ -59,7 +60,7 @@ impl Fixture {
             chrono::Duration::milliseconds(TTL_MS),
             1 << 20,
         );
-        let app = SecretsApp::new(store, authorizer.clone());
+        let app = SecretsApp::new(store, authorizer.clone(), AuditLog::off());
         (app, authorizer)
     }
 
@@ -69,10 +70,10 @@ impl Fixture {
 }
 
 fn caller() -> Caller {
-    Caller {
-        token: BearerToken::new("st.x.y"),
-        ip: None,
-    }
+    Caller::new(
+        BearerToken::new("st.x.y"),
+        Arc::new(Trail::new(CallMeta::internal("test"), None)),
+    )
 }
 
 fn folder(path: &str) -> Folder {
@@ -419,6 +420,7 @@ async fn a_zero_ttl_reads_the_database_on_every_call() {
     let uncached = SecretsApp::new(
         CachedSecretStore::new(store, f.clock.clone(), chrono::Duration::zero(), 1 << 20),
         Arc::new(FakeAuthorizer::granting(f.grant())),
+        AuditLog::off(),
     );
     for value in ["v1", "v2"] {
         writer

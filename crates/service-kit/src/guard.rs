@@ -18,7 +18,13 @@ use tonic::Status;
 use tonic::body::Body;
 use tonic::codegen::Bytes;
 
-use crate::request::bearer_token;
+use latchkey_domain::audit::Transport;
+use latchkey_domain::audit::tally::unverified_reason;
+use latchkey_domain::ip::TrustedIps;
+
+use crate::audit::AuditLog;
+use crate::listen::tcp_info;
+use crate::request::{bearer_token, client_ip};
 use crate::status;
 
 /// The bytes of a gRPC message's length prefix.
@@ -34,6 +40,9 @@ pub struct MethodRules {
     /// The largest message of a method not in `limits`.
     default_limit: usize,
     limits: HashMap<&'static str, usize>,
+    /// Where refusals are counted, and whose `x-forwarded-for` is believed.
+    audit: AuditLog,
+    trusted_proxies: TrustedIps,
 }
 
 impl MethodRules {
@@ -53,7 +62,18 @@ impl MethodRules {
             no_bearer,
             default_limit,
             limits: limits.iter().copied().collect(),
+            audit: AuditLog::off(),
+            trusted_proxies: TrustedIps::default(),
         }
+    }
+
+    /// Counts the calls refused here (no token was verified) in `audit`'s
+    /// tally, by client address as `trusted_proxies` decide it.
+    #[must_use]
+    pub fn audited(mut self, audit: AuditLog, trusted_proxies: TrustedIps) -> Self {
+        self.audit = audit;
+        self.trusted_proxies = trusted_proxies;
+        self
     }
 
     fn limit(&self, path: &str) -> usize {
@@ -118,6 +138,16 @@ where
             let checked = bearer_token(request.headers())
                 .and_then(|token| AnyToken::parse(token.expose()).map(drop));
             if let Err(denied) = checked {
+                let peer = tcp_info(request.extensions())
+                    .and_then(|info| info.remote_addr)
+                    .map(|addr| addr.ip());
+                let ip = client_ip(peer, request.headers(), &self.rules.trusted_proxies);
+                self.rules.audit.refused_unverified(
+                    ip,
+                    unverified_reason(denied.reason.as_str()).unwrap_or("TOKEN_MALFORMED"),
+                    path.trim_start_matches('/'),
+                    Transport::Grpc,
+                );
                 let response = status::access_denied(&denied).into_http();
                 return Box::pin(async move { Ok(response) });
             }

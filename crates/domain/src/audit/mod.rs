@@ -88,6 +88,28 @@ impl Outcome {
         }
     }
 
+    /// What a call refused with `reason` is: [`Outcome::Failed`] when it
+    /// was not the caller's doing (a missing secret, a conflict, a service
+    /// or the database unavailable, a timeout, a bug), else
+    /// [`Outcome::Denied`].
+    #[must_use]
+    pub fn of_refusal(reason: &str) -> Self {
+        const FAILURES: [&str; 7] = [
+            "NOT_FOUND",
+            "ALREADY_EXISTS",
+            "INTERNAL",
+            "STORE_UNAVAILABLE",
+            "AUTH_UNAVAILABLE",
+            "AUDIT_UNAVAILABLE",
+            "TIMEOUT",
+        ];
+        if FAILURES.contains(&reason) {
+            Outcome::Failed
+        } else {
+            Outcome::Denied
+        }
+    }
+
     /// Parses [`Self::as_str`]'s form.
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {

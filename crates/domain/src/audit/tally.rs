@@ -18,9 +18,29 @@ use super::{AuditEvent, Outcome, Transport};
 /// Distinct (prefix, reason) pairs one interval keeps apart.
 pub const MAX_KEYS: usize = 256;
 
-/// Reasons a call can be refused before verification: `TOKEN_MALFORMED`,
-/// `TOO_MANY_FAILED_ATTEMPTS`; each has one overflow pair.
-pub const OVERFLOW_REASONS: usize = 2;
+/// The reasons a call refused without a verified token is counted under
+/// rather than recorded alone: a malformed token or request, a wrong token
+/// (it names no principal, and its HMAC finds nothing), a failure limit,
+/// the auth service or the audit table unavailable, a timeout. Any other
+/// refusal is recorded as its own event.
+pub const UNVERIFIED_REASONS: [&str; 7] = [
+    "TOKEN_MALFORMED",
+    "TOKEN_INVALID",
+    "TOO_MANY_FAILED_ATTEMPTS",
+    "INVALID_ARGUMENT",
+    "AUTH_UNAVAILABLE",
+    "AUDIT_UNAVAILABLE",
+    "TIMEOUT",
+];
+
+/// Each of [`UNVERIFIED_REASONS`] has one overflow pair.
+pub const OVERFLOW_REASONS: usize = UNVERIFIED_REASONS.len();
+
+/// `reason` as the one of [`UNVERIFIED_REASONS`] it is, if it is one.
+#[must_use]
+pub fn unverified_reason(reason: &str) -> Option<&'static str> {
+    UNVERIFIED_REASONS.into_iter().find(|r| *r == reason)
+}
 
 /// The event type of an aggregate.
 pub const REFUSED_UNVERIFIED: &str = "call.refused_unverified";

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::chain::{Break, ChainVerifier, ChainWriter, Chained, Start, link_mac};
-use super::tally::{MAX_KEYS, OVERFLOW_REASONS, Tally, client_prefix};
+use super::tally::{
+    MAX_KEYS, OVERFLOW_REASONS, Tally, UNVERIFIED_REASONS, client_prefix, unverified_reason,
+};
 use super::*;
 
 fn t0() -> DateTime<Utc> {
@@ -240,7 +242,7 @@ fn a_flood_from_every_prefix_yields_at_most_the_bound_per_interval() {
     let mut tally = Tally::new(Duration::seconds(10), t0());
     for i in 0..100_000u32 {
         let ip = std::net::Ipv6Addr::from(u128::from(i) << 64);
-        for reason in ["TOKEN_MALFORMED", "TOO_MANY_FAILED_ATTEMPTS"] {
+        for reason in UNVERIFIED_REASONS {
             tally.count(Some(ip.into()), reason, "m", Transport::Grpc);
         }
     }
@@ -251,6 +253,36 @@ fn a_flood_from_every_prefix_yields_at_most_the_bound_per_interval() {
         events.len()
     );
     let total: u64 = events.iter().map(|e| e.count).sum();
-    assert_eq!(total, 200_000, "every refusal is counted somewhere");
+    assert_eq!(
+        total,
+        100_000 * UNVERIFIED_REASONS.len() as u64,
+        "every refusal is counted somewhere"
+    );
     assert!(events.iter().any(|e| e.client_ip == "*"));
+}
+
+#[test]
+fn only_refusals_without_a_principal_are_counted_rather_than_recorded() {
+    assert_eq!(
+        unverified_reason("TOKEN_MALFORMED"),
+        Some("TOKEN_MALFORMED")
+    );
+    assert_eq!(unverified_reason("TOKEN_INVALID"), Some("TOKEN_INVALID"));
+    for alone in [
+        "SCOPE_DENIED",
+        "TOKEN_EXPIRED",
+        "TOKEN_REVOKED",
+        "IP_NOT_TRUSTED",
+        "NOT_FOUND",
+    ] {
+        assert_eq!(unverified_reason(alone), None, "{alone}");
+    }
+}
+
+#[test]
+fn refusals_not_of_the_callers_doing_are_failures_and_the_rest_denials() {
+    assert_eq!(Outcome::of_refusal("NOT_FOUND"), Outcome::Failed);
+    assert_eq!(Outcome::of_refusal("STORE_UNAVAILABLE"), Outcome::Failed);
+    assert_eq!(Outcome::of_refusal("SCOPE_DENIED"), Outcome::Denied);
+    assert_eq!(Outcome::of_refusal("INVALID_ARGUMENT"), Outcome::Denied);
 }

@@ -21,15 +21,33 @@ mod keys;
 
 pub use keys::raw_project_key;
 use keys::{aad, decrypt, secret_key};
+use latchkey_domain::audit::SecretRef;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
+use latchkey_service_kit::audit::{AuditLog, Trail};
 
-/// Who is calling: their token and address.
+/// Who is calling: their token, and the call's audit trail (which knows
+/// their address).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The bearer token.
     pub token: BearerToken,
+    /// The call's event in the making; the use cases say what it is about.
+    pub trail: Arc<Trail>,
+}
+
+impl Caller {
+    /// `token` presented on the call `trail` records.
+    #[must_use]
+    pub fn new(token: BearerToken, trail: Arc<Trail>) -> Self {
+        trail.presented(&token);
+        Self { token, trail }
+    }
+
     /// The client address, when known.
-    pub ip: Option<IpAddr>,
+    #[must_use]
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.trail.ip()
+    }
 }
 
 /// The secrets service's use cases over an [`Authorizer`].
@@ -37,13 +55,24 @@ pub struct Caller {
 pub struct SecretsApp {
     store: CachedSecretStore,
     authorizer: Arc<dyn Authorizer>,
+    audit: AuditLog,
 }
 
 impl SecretsApp {
     /// Wires the use cases.
     #[must_use]
-    pub fn new(store: CachedSecretStore, authorizer: Arc<dyn Authorizer>) -> Self {
-        Self { store, authorizer }
+    pub fn new(store: CachedSecretStore, authorizer: Arc<dyn Authorizer>, audit: AuditLog) -> Self {
+        Self {
+            store,
+            authorizer,
+            audit,
+        }
+    }
+
+    /// Where the transports record each call once it is answered.
+    #[must_use]
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// Lists a folder (and the folders below it that the token may read,
@@ -54,8 +83,11 @@ impl SecretsApp {
         folder: &Folder,
         recursive: bool,
     ) -> Result<(Grant, Arc<[Secret]>), SecretsError> {
-        self.authorized_list(caller, folder, recursive, Form::Sealed)
-            .await
+        let (grant, secrets) = self
+            .authorized_list(caller, folder, recursive, Form::Sealed)
+            .await?;
+        caller.trail.secrets(secrets.iter().map(listed));
+        Ok((grant, secrets))
     }
 
     /// The same listing decrypted by the server (projects without e2ee).
@@ -89,7 +121,10 @@ impl SecretsApp {
                     })
                     .ok()
             })
-            .collect();
+            .collect::<Vec<_>>();
+        caller
+            .trail
+            .secrets(plain.iter().map(|p| listed(&p.secret)));
         Ok((grant, plain))
     }
 
@@ -123,6 +158,7 @@ impl SecretsApp {
         recursive: bool,
         form: Form,
     ) -> Result<(Grant, Arc<[Secret]>), SecretsError> {
+        caller.trail.kind("secret.list");
         let intent = Intent {
             recursive,
             ..Intent::read(form)
@@ -155,6 +191,8 @@ impl SecretsApp {
         name: &SecretName,
         form: Form,
     ) -> Result<(Grant, Secret), SecretsError> {
+        caller.trail.kind("secret.read");
+        caller.trail.secrets([named(name)]);
         let grant = self.authorize(caller, folder, Intent::read(form)).await?;
         let key = secret_key(&grant, folder, name);
         let secret = self
@@ -162,6 +200,7 @@ impl SecretsApp {
             .get(&key)
             .await?
             .ok_or_else(|| not_found(folder, name))?;
+        caller.trail.secrets([written(&secret)]);
         Ok((grant, secret))
     }
 
@@ -173,6 +212,8 @@ impl SecretsApp {
         name: &SecretName,
         sealed: Sealed,
     ) -> Result<Secret, SecretsError> {
+        caller.trail.kind("secret.write");
+        caller.trail.secrets([named(name)]);
         check_envelope(&sealed)?;
         // Where the server may hold the project key (no e2ee), it asks for
         // it and checks what it stores: an envelope that does not open at
@@ -197,7 +238,8 @@ impl SecretsApp {
                 )
             })?;
         }
-        self.write(&key, sealed, WriteMode::Upsert, folder).await
+        self.write(caller, &key, sealed, WriteMode::Upsert, folder)
+            .await
     }
 
     /// Encrypts a plaintext value under the project key and stores it.
@@ -223,6 +265,8 @@ impl SecretsApp {
         value: &str,
         mode: WriteMode,
     ) -> Result<Secret, SecretsError> {
+        caller.trail.kind("secret.write");
+        caller.trail.secrets([named(name)]);
         check_value(value)?;
         let grant = self
             .authorize(caller, folder, Intent::write(Form::Raw))
@@ -232,18 +276,22 @@ impl SecretsApp {
         let sealed = project_key
             .seal(value.as_bytes(), &aad(&key), &mut rand::rngs::OsRng)
             .map_err(|e| SecretsError::Encryption(format!("encrypting {}: {e}", key.name)))?;
-        self.write(&key, sealed, mode, folder).await
+        self.write(caller, &key, sealed, mode, folder).await
     }
 
     async fn write(
         &self,
+        caller: &Caller,
         key: &SecretKey,
         sealed: Sealed,
         mode: WriteMode,
         folder: &Folder,
     ) -> Result<Secret, SecretsError> {
         match self.store.put(key, sealed, mode).await? {
-            Some(secret) => Ok(secret),
+            Some(secret) => {
+                caller.trail.secrets([written(&secret)]);
+                Ok(secret)
+            }
             None if mode == WriteMode::CreateOnly => Err(SecretsError::AlreadyExists(format!(
                 "secret {:?} already exists in {}:{}; update it instead",
                 key.name.as_str(),
@@ -262,14 +310,19 @@ impl SecretsApp {
         folder: &Folder,
         name: &SecretName,
     ) -> Result<Secret, SecretsError> {
+        caller.trail.kind("secret.delete");
+        caller.trail.secrets([named(name)]);
         let grant = self
             .authorize(caller, folder, Intent::write(Form::Sealed))
             .await?;
         let key = secret_key(&grant, folder, name);
-        self.store
+        let deleted = self
+            .store
             .delete(&key)
             .await?
-            .ok_or_else(|| not_found(folder, name))
+            .ok_or_else(|| not_found(folder, name))?;
+        caller.trail.secrets([written(&deleted)]);
+        Ok(deleted)
     }
 
     /// Describes the caller's own service token, checked as any call is
@@ -278,26 +331,34 @@ impl SecretsApp {
         &self,
         caller: &Caller,
     ) -> Result<ServiceTokenDetails, SecretsError> {
-        self.authorizer
-            .describe(caller.token.clone(), caller.ip)
+        caller.trail.kind("token.describe");
+        let details = self
+            .authorizer
+            .describe(caller.token.clone(), caller.ip())
             .await?
             .ok_or_else(|| {
                 AccessError::new(
                     Reason::PermissionDenied,
                     "this describes service tokens; a machine identity's access token has none to describe",
                 )
-                .into()
-            })
+            })?;
+        caller.trail.place(details.project_id.as_str(), "", "");
+        caller
+            .trail
+            .verified(&latchkey_domain::model::Principal::ServiceToken(
+                latchkey_domain::model::ServiceTokenId::from_stored(details.id.clone()),
+            ));
+        Ok(details)
     }
 
     /// Renews a machine identity access token on its holder's behalf
     /// (Infisical's Token Auth renew): the auth service's own rules apply.
-    pub async fn renew_access_token(
-        &self,
-        token: BearerToken,
-        ip: Option<IpAddr>,
-    ) -> Result<Renewed, SecretsError> {
-        Ok(self.authorizer.renew(token, ip).await?)
+    pub async fn renew_access_token(&self, caller: &Caller) -> Result<Renewed, SecretsError> {
+        caller.trail.kind("token.renew");
+        Ok(self
+            .authorizer
+            .renew(caller.token.clone(), caller.ip())
+            .await?)
     }
 
     /// Counts `count` encryptions made under `project_id`'s key outside a
@@ -311,12 +372,12 @@ impl SecretsApp {
     }
 
     /// Revokes a machine identity access token by the token itself.
-    pub async fn revoke_access_token(
-        &self,
-        token: BearerToken,
-        ip: Option<IpAddr>,
-    ) -> Result<(), SecretsError> {
-        Ok(self.authorizer.revoke(token, ip).await?)
+    pub async fn revoke_access_token(&self, caller: &Caller) -> Result<(), SecretsError> {
+        caller.trail.kind("token.revoke");
+        Ok(self
+            .authorizer
+            .revoke(caller.token.clone(), caller.ip())
+            .await?)
     }
 
     async fn authorize(
@@ -325,11 +386,15 @@ impl SecretsApp {
         folder: &Folder,
         intent: Intent,
     ) -> Result<Grant, SecretsError> {
-        Ok(self
+        let project = folder.project_id.as_ref().map_or("", |p| p.as_str());
+        caller
+            .trail
+            .place(project, folder.environment.as_str(), folder.path.as_str());
+        let grant = self
             .authorizer
             .authorize(AuthorizationRequest {
                 token: caller.token.clone(),
-                client_ip: caller.ip,
+                client_ip: caller.ip(),
                 project_id: folder.project_id.clone(),
                 environment: folder.environment.clone(),
                 path: folder.path.clone(),
@@ -337,7 +402,14 @@ impl SecretsApp {
                 form: intent.form,
                 recursive: intent.recursive,
             })
-            .await?)
+            .await?;
+        caller.trail.place(
+            grant.project_id.as_str(),
+            folder.environment.as_str(),
+            folder.path.as_str(),
+        );
+        caller.trail.verified(&grant.principal);
+        Ok(grant)
     }
 }
 
@@ -365,6 +437,27 @@ impl Intent {
             form,
             recursive: false,
         }
+    }
+}
+
+/// A secret named in a call, before anything about it is known.
+fn named(name: &SecretName) -> SecretRef {
+    SecretRef {
+        name: name.as_str().to_owned(),
+        version: None,
+    }
+}
+
+/// A secret in a listing: its name only.
+fn listed(secret: &Secret) -> SecretRef {
+    named(&secret.key.name)
+}
+
+/// A secret read, written or deleted, at its version.
+fn written(secret: &Secret) -> SecretRef {
+    SecretRef {
+        name: secret.key.name.as_str().to_owned(),
+        version: Some(secret.version),
     }
 }
 

@@ -14,10 +14,10 @@ use axum::http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use latchkey_domain::model::MAX_VALUE_BYTES;
 use latchkey_domain::token::AnyToken;
-use latchkey_service_kit::listen::PeerAddr;
-use latchkey_service_kit::request::{MAX_TOKEN_BYTES, bearer_token, client_ip};
+use latchkey_service_kit::request::{MAX_TOKEN_BYTES, bearer_token};
 
 use super::Http;
+use super::audit::CallTrail;
 use super::error::{HttpError, invalid};
 use crate::app::Caller;
 
@@ -31,28 +31,6 @@ pub(super) const WRITE_BODY_BYTES: usize = 6 * MAX_VALUE_BYTES + 16 * 1024;
 /// The largest Token Auth body: `{"accessToken": ...}` with a token at its limit.
 pub(super) const TOKEN_BODY_BYTES: usize = MAX_TOKEN_BYTES + 1024;
 
-/// The TCP peer of a request, for the client-IP rules.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Peer(pub(super) std::net::SocketAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = HttpError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // Every request served by `serve` carries it: without it no
-        // client-IP rule could be applied, so nothing is served.
-        parts
-            .extensions
-            .get::<PeerAddr>()
-            .map(|PeerAddr(addr)| Peer(*addr))
-            .ok_or_else(|| {
-                HttpError(crate::error::SecretsError::Internal(
-                    "a request without its connection's peer address".to_owned(),
-                ))
-            })
-    }
-}
-
 impl FromRequestParts<Arc<Http>> for Caller {
     type Rejection = HttpError;
 
@@ -60,13 +38,10 @@ impl FromRequestParts<Arc<Http>> for Caller {
         parts: &mut Parts,
         http: &Arc<Http>,
     ) -> Result<Self, Self::Rejection> {
-        let Peer(peer) = Peer::from_request_parts(parts, http).await?;
+        let CallTrail(trail) = CallTrail::from_request_parts(parts, http).await?;
         let token = bearer_token(&parts.headers)?;
         AnyToken::parse(token.expose())?;
-        Ok(Caller {
-            token,
-            ip: client_ip(Some(peer.ip()), &parts.headers, &http.trusted_proxies),
-        })
+        Ok(Caller::new(token, trail))
     }
 }
 

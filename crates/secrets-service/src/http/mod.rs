@@ -4,6 +4,7 @@
 //! (SDKs, CLI, Kubernetes operator) read and write through it unchanged;
 //! `INFISICAL-COMPAT.md` is the reference for what they send and read.
 //!
+//! - `audit`: one audit event per request, recorded before it is answered.
 //! - `encrypted`: the older clients' encrypted reads (`GET /api/v3/secrets`).
 //! - `error`: denials and bad input as Infisical's JSON error bodies.
 //! - `extract`: the caller (token checked before the body is read) and bodies through a limit and a deadline.
@@ -14,6 +15,7 @@
 //! - `token_auth`: Token Auth renew and revoke for machine identity tokens.
 //! - `trace`: the per-request span, trace context and metrics.
 
+mod audit;
 mod encrypted;
 mod error;
 mod extract;
@@ -79,6 +81,10 @@ pub fn router(app: Arc<SecretsApp>, trusted_proxies: TrustedIps) -> Router {
                 .patch(raw::update)
                 .delete(raw::delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::audit,
+        ))
         .fallback(error::unknown_route)
         .layer(axum::middleware::map_response(never_stored))
         .layer(axum::middleware::from_fn(trace::trace))

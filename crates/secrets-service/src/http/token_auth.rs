@@ -8,17 +8,17 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use latchkey_domain::ports::BearerToken;
-use latchkey_service_kit::request::client_ip;
 use serde::Serialize;
 
 use super::Http;
+use super::audit::CallTrail;
 use super::error::{HttpError, invalid};
-use super::extract::{Body, Peer, TOKEN_BODY_BYTES};
+use super::extract::{Body, TOKEN_BODY_BYTES};
 use super::params::Params;
 use super::reply::json;
+use crate::app::Caller;
 
 fn access_token(body: &Bytes) -> Result<BearerToken, HttpError> {
     let params = Params::from_body(body, Vec::new())?;
@@ -41,13 +41,12 @@ struct RenewReply<'a> {
 /// `POST /api/v1/auth/token/renew`.
 pub(super) async fn renew(
     State(http): State<Arc<Http>>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    CallTrail(trail): CallTrail,
     Body(body): Body<TOKEN_BODY_BYTES>,
 ) -> Result<Response, HttpError> {
     let token = access_token(&body)?;
-    let ip = client_ip(Some(peer.ip()), &headers, &http.trusted_proxies);
-    let renewed = http.app.renew_access_token(token.clone(), ip).await?;
+    let caller = Caller::new(token.clone(), trail);
+    let renewed = http.app.renew_access_token(&caller).await?;
     Ok(json(&RenewReply {
         access_token: token.expose(),
         expires_in: renewed.expires_in,
@@ -64,13 +63,11 @@ struct RevokeReply {
 /// `POST /api/v1/auth/token/revoke`.
 pub(super) async fn revoke(
     State(http): State<Arc<Http>>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    CallTrail(trail): CallTrail,
     Body(body): Body<TOKEN_BODY_BYTES>,
 ) -> Result<Response, HttpError> {
-    let token = access_token(&body)?;
-    let ip = client_ip(Some(peer.ip()), &headers, &http.trusted_proxies);
-    http.app.revoke_access_token(token, ip).await?;
+    let caller = Caller::new(access_token(&body)?, trail);
+    http.app.revoke_access_token(&caller).await?;
     Ok(json(&RevokeReply {
         message: "Successfully revoked access token",
     }))

@@ -25,8 +25,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{ConfigError, Vars};
 
 mod call;
+mod trail;
 
 pub use call::CallMeta;
+pub use trail::Trail;
 
 /// The variable naming the mode.
 pub const AUDIT_VAR: &str = "LATCHKEY_AUDIT";
@@ -66,6 +68,36 @@ impl AuditMode {
                 format!("{other:?} is not a mode: use required, best_effort or off"),
             )),
         }
+    }
+}
+
+/// How a service records: the mode, and the host its replicas are named after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// `LATCHKEY_AUDIT`.
+    pub mode: AuditMode,
+    /// `HOSTNAME` (a pod's name on Kubernetes), else `local`.
+    pub host: String,
+}
+
+impl AuditSettings {
+    /// From `LATCHKEY_AUDIT` and `HOSTNAME`.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            mode: AuditMode::from_vars(vars)?,
+            host: vars
+                .get("HOSTNAME")
+                .map_or_else(|| "local".to_owned(), |h| h.chars().take(63).collect()),
+        })
+    }
+
+    /// A new replica name, `<service>-<host>-<8 random hex>`: each process
+    /// start begins its own chain, so a restarted replica never has to
+    /// find where its predecessor's chain ended.
+    #[must_use]
+    pub fn replica(&self, service: &str) -> String {
+        let tag: u32 = rand::random();
+        format!("{service}-{}-{tag:08x}", self.host)
     }
 }
 

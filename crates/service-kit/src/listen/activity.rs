@@ -74,11 +74,16 @@ impl<S> ActivityService<S> {
         if let Some(ConnHandle(conn)) = extensions.get::<ConnHandle>() {
             return Some(conn.clone());
         }
-        let info = extensions.get::<TcpConnectInfo>().or_else(|| {
-            extensions
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .map(TlsConnectInfo::get_ref)
-        })?;
+        let info = tcp_info(extensions)?;
         self.registry.find(info.local_addr?, info.remote_addr?)
     }
+}
+
+/// The TCP addresses tonic left on a request, over TLS or not.
+pub(crate) fn tcp_info(extensions: &http::Extensions) -> Option<&TcpConnectInfo> {
+    extensions.get::<TcpConnectInfo>().or_else(|| {
+        extensions
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .map(TlsConnectInfo::get_ref)
+    })
 }

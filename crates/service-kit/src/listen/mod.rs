@@ -29,6 +29,7 @@ use latchkey_domain::ip::{DEFAULT_IPV6_PREFIX, TrustedIps};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::Stream;
 
+pub(crate) use activity::tcp_info;
 pub use activity::{ActivityLayer, ActivityService};
 pub use guarded::{Accepted, Guarded};
 pub use http::{PeerAddr, serve_http};

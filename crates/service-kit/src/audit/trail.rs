@@ -1,0 +1,158 @@
+//! One call's event in the making. The transport opens it with how the call
+//! arrived, the use case says what the call is about and whom its token
+//! verified as, and [`AuditLog::close`] records it once the answer is known:
+//! as its own event, or, refused before any principal was known, counted in
+//! the tally.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use latchkey_domain::AccessError;
+use latchkey_domain::audit::tally::unverified_reason;
+use latchkey_domain::audit::{Outcome, SecretRef};
+use latchkey_domain::model::Principal;
+use latchkey_domain::ports::BearerToken;
+
+use super::{AuditLog, CallMeta};
+
+/// A call's event while the call runs; shared by the transport and the
+/// use case (cheap: one uncontended lock per step).
+#[derive(Debug)]
+pub struct Trail {
+    meta: CallMeta,
+    ip: Option<IpAddr>,
+    draft: Mutex<Draft>,
+}
+
+/// What the use case has said so far.
+#[derive(Debug, Default)]
+struct Draft {
+    event_type: Option<&'static str>,
+    token: Option<BearerToken>,
+    principal: Option<String>,
+    project_id: String,
+    environment: String,
+    path: String,
+    secrets: Vec<SecretRef>,
+    target: String,
+}
+
+impl Trail {
+    /// A call that arrived as `meta` from `ip` (as the client-IP rules
+    /// decided it).
+    #[must_use]
+    pub fn new(meta: CallMeta, ip: Option<IpAddr>) -> Self {
+        Self {
+            meta,
+            ip,
+            draft: Mutex::new(Draft::default()),
+        }
+    }
+
+    /// The client address.
+    #[must_use]
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
+    /// How the call arrived.
+    #[must_use]
+    pub fn meta(&self) -> &CallMeta {
+        &self.meta
+    }
+
+    fn edit(&self, change: impl FnOnce(&mut Draft)) {
+        // A poisoned lock only means another step panicked; the draft is
+        // plain data and stays usable.
+        let mut draft = self
+            .draft
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        change(&mut draft);
+    }
+
+    /// The token the call presented (recorded as its HMAC only).
+    pub fn presented(&self, token: &BearerToken) {
+        self.edit(|d| d.token = Some(token.clone()));
+    }
+
+    /// What the call is: its event type (`secret.read`, `token.create`...).
+    pub fn kind(&self, event_type: &'static str) {
+        self.edit(|d| d.event_type = Some(event_type));
+    }
+
+    /// Where it acts: project, environment and folder path (any may be empty).
+    pub fn place(&self, project_id: &str, environment: &str, path: &str) {
+        self.edit(|d| {
+            project_id.clone_into(&mut d.project_id);
+            environment.clone_into(&mut d.environment);
+            path.clone_into(&mut d.path);
+        });
+    }
+
+    /// Whom the token verified as: from here on the call is recorded as its
+    /// own event, whatever its answer.
+    pub fn verified(&self, principal: &Principal) {
+        self.edit(|d| d.principal = Some(principal.to_string()));
+    }
+
+    /// The secrets the call read, listed, wrote or deleted (replacing
+    /// what an earlier step said, e.g. a name by the name and its version).
+    pub fn secrets(&self, secrets: impl IntoIterator<Item = SecretRef>) {
+        let secrets = secrets.into_iter().collect();
+        self.edit(|d| d.secrets = secrets);
+    }
+
+    /// What else the call acted on (a token id, an identity id).
+    pub fn target(&self, target: impl Into<String>) {
+        let target = target.into();
+        self.edit(|d| d.target = target);
+    }
+
+    fn take(&self) -> Draft {
+        let mut draft = self
+            .draft
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *draft)
+    }
+}
+
+impl AuditLog {
+    /// Records `trail`'s call, answered OK (`refused` is `None`) or refused
+    /// with a reason. A refusal of a call whose token named no principal,
+    /// for a reason of [`UNVERIFIED_REASONS`], is counted in the tally
+    /// instead. In `required` mode an event not committed within
+    /// [`super::REQUIRED_WITHIN`] is `AUDIT_UNAVAILABLE`, which the caller
+    /// answers instead.
+    ///
+    /// [`UNVERIFIED_REASONS`]: latchkey_domain::audit::tally::UNVERIFIED_REASONS
+    pub async fn close(&self, trail: &Trail, refused: Option<&str>) -> Result<(), AccessError> {
+        if self.inner.is_none() {
+            return Ok(());
+        }
+        let draft = trail.take();
+        if let Some(reason) = refused
+            && draft.principal.is_none()
+            && let Some(reason) = unverified_reason(reason)
+        {
+            self.refused_unverified(trail.ip, reason, &trail.meta.method, trail.meta.transport);
+            return Ok(());
+        }
+        let mut event = trail
+            .meta
+            .event(draft.event_type.unwrap_or("call"), self.now());
+        if let Some(reason) = refused {
+            event.outcome = Outcome::of_refusal(reason);
+            reason.clone_into(&mut event.reason);
+        }
+        event.principal = draft.principal.unwrap_or_default();
+        event.project_id = draft.project_id;
+        event.environment = draft.environment;
+        event.path = draft.path;
+        event.secrets = draft.secrets;
+        event.target = draft.target;
+        event.client_ip = trail.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        self.record(event, draft.token.as_ref()).await
+    }
+}
