@@ -10,6 +10,7 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 mod abuse;
+mod audit;
 mod crash;
 mod delegation;
 mod http_api;

@@ -26,8 +26,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use latchkey_domain::crypto::RootKey;
-use latchkey_domain::model::{AccessToken, Identity, ServiceToken};
+use latchkey_domain::model::{AccessToken, Identity, Principal, ServiceToken};
 use latchkey_domain::ports::Clock;
+use latchkey_service_kit::audit::AuditLog;
 use latchkey_service_kit::config::InternalKey;
 
 pub use self::access_tokens::IssuedAccessToken;
@@ -58,6 +59,17 @@ pub enum Authenticated {
     },
 }
 
+impl Authenticated {
+    /// Whose token it is.
+    #[must_use]
+    pub fn principal(&self) -> Principal {
+        match self {
+            Authenticated::Service { token } => Principal::ServiceToken(token.id.clone()),
+            Authenticated::Identity { identity, .. } => Principal::Identity(identity.id.clone()),
+        }
+    }
+}
+
 /// What `LookupToken` reports.
 #[derive(Debug, Clone)]
 pub struct Lookup {
@@ -85,6 +97,8 @@ pub struct AuthApp {
     /// Hashing a new token's secret: at most one argon2 per core at once,
     /// whatever callers do (each takes ~19 MiB and a core for ~45 ms).
     hashing: Arc<tokio::sync::Semaphore>,
+    /// Where calls and the service's own acts are recorded.
+    audit: AuditLog,
 }
 
 impl AuthApp {
@@ -109,7 +123,21 @@ impl AuthApp {
             verifier,
             expired_grace: Duration::seconds(crate::config::default::EXPIRED_GRACE_SECONDS),
             failures: FailureLimiter::new(FailureLimits::default()),
+            audit: AuditLog::off(),
         }
+    }
+
+    /// Records calls and the service's own acts in `audit`.
+    #[must_use]
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Where the transport records each call once it is answered.
+    #[must_use]
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// How many failed verifications a token id or client IP may make.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use latchkey_domain::attempts::FailureBudget;
 use latchkey_domain::crypto::RootKey;
 use latchkey_domain::ip::TrustedIps;
+use latchkey_service_kit::audit::AuditSettings;
 use latchkey_service_kit::config::{
     ConfigError, InternalKey, InternalLink, Mode, Vars, data_dir, database_url, secret_or_dev_file,
     state_cache_ttl, trusted_proxies,
@@ -127,6 +128,8 @@ pub struct Config {
     /// `LATCHKEY_VERIFY_QUEUE_CAPACITY`: verifications that may wait for an
     /// argon2 worker, default 16 per core.
     pub verify_queue_capacity: Option<usize>,
+    /// `LATCHKEY_AUDIT` (default `required`) and the replica's host.
+    pub audit: AuditSettings,
 }
 
 impl Config {
@@ -246,6 +249,7 @@ impl Config {
                 var::EXPIRED_GRACE_SECONDS,
                 default::EXPIRED_GRACE_SECONDS.unsigned_abs(),
             )?),
+            audit: AuditSettings::from_vars(vars)?,
         })
     }
 }

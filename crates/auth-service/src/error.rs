@@ -58,6 +58,23 @@ impl AuthError {
     }
 }
 
+impl AuthError {
+    /// The reason the caller is told (and the audit records).
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Denied(e) => e.reason.as_str(),
+            AuthError::Invalid(_) => status::INVALID_ARGUMENT_REASON,
+            AuthError::NotFound(_) => "NOT_FOUND",
+            AuthError::Conflict(_) | AuthError::Store(StoreError::Conflict(_)) => "ALREADY_EXISTS",
+            AuthError::Store(StoreError::Database(_) | StoreError::Busy(_)) => {
+                latchkey_domain::Reason::StoreUnavailable.as_str()
+            }
+            AuthError::Store(StoreError::Corrupt(_)) | AuthError::Internal { .. } => "INTERNAL",
+        }
+    }
+}
+
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
         match &err {

@@ -5,9 +5,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use latchkey_domain::audit::AuditKey;
 use latchkey_domain::ports::Clock;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
 use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
+use latchkey_service_kit::audit::AuditLog;
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
@@ -101,6 +103,17 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
     // Replicas starting together migrate and bootstrap one at a time.
     let lock = StartupLock::acquire(&config.database_url, "auth").await?;
     let store = AuthStore::connect(&config.database_url).await?;
+    let audit_key = AuditKey::derive(&config.root_key);
+    let audit = AuditLog::start(
+        config.audit.mode,
+        Arc::new(store.audit()),
+        Box::new(move || {
+            let key = audit_key.clone();
+            Box::pin(async move { Ok(key) })
+        }),
+        config.audit.replica("auth"),
+        clock.clone(),
+    );
     let app = Arc::new(
         AuthApp::new(
             CachedAuthStore::new(
@@ -119,7 +132,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
         .with_expired_grace(
             chrono::Duration::from_std(config.expired_grace)
                 .unwrap_or_else(|_| chrono::Duration::seconds(EXPIRED_GRACE_SECONDS)),
-        ),
+        )
+        .with_audit(audit),
     );
     let prepared = async {
         let rewrapped = app.rewrap_project_keys().await?;
@@ -209,7 +223,7 @@ pub async fn serve(
     } else {
         AuthorizeGate::InternalKey
     };
-    let rules = method_rules();
+    let rules = method_rules().audited(running.app.audit().clone(), config.trusted_proxies.clone());
     let public = serve_router(
         Routes::new(health_service.clone())
             .add_service(reflection_v1)

@@ -11,6 +11,7 @@ use latchkey_domain::path::SecretName;
 use latchkey_proto::secrets::v1 as pb;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsService;
 use latchkey_service_kit::audit::{CallMeta, Trail};
+use latchkey_service_kit::guard::RpcMethod;
 use latchkey_service_kit::request::{bearer_token, client_ip};
 use tonic::{Request, Response, Status};
 
@@ -38,14 +39,10 @@ impl SecretsGrpc {
     fn caller<T>(&self, request: &Request<T>) -> (Arc<Trail>, Result<Caller, SecretsError>) {
         let headers = request.metadata().as_ref();
         let peer = request.remote_addr().map(|a| a.ip());
-        let method = request
-            .extensions()
-            .get::<tonic::GrpcMethod<'_>>()
-            .map(|m| format!("{}/{}", m.service(), m.method()))
-            .unwrap_or_default();
+        let method = RpcMethod::of(request.extensions());
         let meta = CallMeta::read(
             Transport::Grpc,
-            &method,
+            method,
             headers,
             peer,
             &self.trusted_proxies,

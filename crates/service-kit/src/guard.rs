@@ -86,6 +86,19 @@ impl MethodRules {
     }
 }
 
+/// The method a gRPC request called (`latchkey.auth.v1.AuthService/CreateProject`),
+/// left on the request for its handler: tonic hands handlers no URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcMethod(pub String);
+
+impl RpcMethod {
+    /// The method `extensions` name, or empty outside a guarded server.
+    #[must_use]
+    pub fn of(extensions: &http::Extensions) -> &str {
+        extensions.get::<RpcMethod>().map_or("", |m| m.0.as_str())
+    }
+}
+
 /// The layer of [`GuardService`].
 #[derive(Debug, Clone)]
 pub struct GuardLayer(Arc<MethodRules>);
@@ -132,7 +145,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let method = RpcMethod(request.uri().path().trim_start_matches('/').to_owned());
+        request.extensions_mut().insert(method);
         let path = request.uri().path();
         if self.rules.needs_bearer(path) {
             let checked = bearer_token(request.headers())

@@ -82,8 +82,13 @@ async fn expired_token_is_rejected_with_token_expired_and_later_reaped(backend: 
     // Past the grace period the reaper deletes the row.
     stack.clock.advance(Duration::seconds(3600));
     assert_eq!(stack.auth.app.reap().await.unwrap(), 1);
+    // The audit trail keeps the id of what it recorded, by design.
     assert!(
-        !stack.auth_db.dump().await.contains(&token_id(&token)),
+        !stack
+            .auth_db
+            .dump_without(&["audit_events"])
+            .await
+            .contains(&token_id(&token)),
         "the reaper deleted the expired token's row"
     );
     // A replica may answer from its cached row for up to the cache bound.

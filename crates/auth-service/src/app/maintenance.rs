@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use chrono::Duration;
 use latchkey_domain::identity::OrgRole;
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::model::{AccessToken, AccessTokenId, Identity, IdentityId};
+use latchkey_domain::model::{AccessToken, AccessTokenId, Identity, IdentityId, Principal};
 use latchkey_domain::token::IdentityTokenSecret;
+use latchkey_service_kit::audit::CallMeta;
 
 use super::{AuthApp, REVOKED_RETENTION_DAYS};
 use crate::error::AuthError;
@@ -33,6 +34,12 @@ impl AuthApp {
                 access_tokens,
                 "reaped expired and revoked tokens"
             );
+            self.record_own_act(
+                "token.reaped",
+                format!("service_tokens={tokens} access_tokens={access_tokens}"),
+                tokens + access_tokens,
+            )
+            .await;
         }
         Ok(tokens + access_tokens)
     }
@@ -77,6 +84,24 @@ impl AuthApp {
         self.store
             .insert_identity_with_token(&identity, &record)
             .await?;
+        self.record_own_act(
+            "identity.bootstrap",
+            Principal::Identity(identity.id.clone()).to_string(),
+            1,
+        )
+        .await;
         Ok(Some(path.to_owned()))
+    }
+
+    /// Records what the service did by itself (nobody's call): `count`
+    /// things done to `target`. Nobody waits to be told it failed, so a
+    /// failure is logged.
+    async fn record_own_act(&self, kind: &str, target: String, count: u64) {
+        let mut event = CallMeta::internal(kind).event(kind, self.audit.now());
+        event.target = target;
+        event.count = count;
+        if let Err(e) = self.audit.record(event, None).await {
+            tracing::warn!(error = %e.message, event = kind, "could not record the service's own act");
+        }
     }
 }

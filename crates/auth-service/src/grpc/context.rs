@@ -5,11 +5,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use latchkey_domain::audit::Transport;
 use latchkey_domain::ip::TrustedIps;
+use latchkey_domain::model::Principal;
 use latchkey_domain::ports::BearerToken;
 use latchkey_proto::INTERNAL_KEY_HEADER;
+use latchkey_service_kit::audit::{CallMeta, Trail};
+use latchkey_service_kit::guard::RpcMethod;
 use latchkey_service_kit::request::{bearer_token, client_ip};
-use tonic::Request;
+use tonic::{Request, Response, Status};
 
 use super::{AuthGrpc, AuthorizeGate};
 use crate::app::{AuthApp, Caller};
@@ -34,9 +38,62 @@ impl AuthGrpc {
         self
     }
 
+    /// The call's audit trail, of `kind`, opened with how it arrived.
+    pub(super) fn trail<T>(&self, request: &Request<T>, kind: &'static str) -> Trail {
+        let method = RpcMethod::of(request.extensions());
+        let meta = CallMeta::read(
+            Transport::Grpc,
+            method,
+            request.metadata().as_ref(),
+            request.remote_addr().map(|a| a.ip()),
+            &self.trusted_proxies,
+        );
+        let trail = Trail::new(meta, self.ip(request));
+        trail.kind(kind);
+        trail
+    }
+
+    /// Records the call, then answers it: `AUDIT_UNAVAILABLE` instead when
+    /// its event could not be recorded.
+    pub(super) async fn answer<T>(
+        &self,
+        trail: &Trail,
+        result: Result<T, AuthError>,
+    ) -> Result<Response<T>, Status> {
+        let refused = result.as_ref().err().map(AuthError::reason);
+        self.app
+            .audit()
+            .close(trail, refused)
+            .await
+            .map_err(AuthError::from)?;
+        Ok(Response::new(result?))
+    }
+
+    /// [`Self::answer`], but for a call the secrets service made on its
+    /// client's behalf (`on_behalf`), which the secrets service records.
+    pub(super) async fn answer_unless<T>(
+        &self,
+        on_behalf: bool,
+        trail: &Trail,
+        result: Result<T, AuthError>,
+    ) -> Result<Response<T>, Status> {
+        if on_behalf {
+            return Ok(Response::new(result?));
+        }
+        self.answer(trail, result).await
+    }
+
     /// Authenticates an admin call: first, before its fields are parsed.
-    pub(super) async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, AuthError> {
-        self.app.caller(&bearer(request)?, self.ip(request)).await
+    pub(super) async fn caller<T>(
+        &self,
+        request: &Request<T>,
+        trail: &Trail,
+    ) -> Result<Caller, AuthError> {
+        let token = bearer(request)?;
+        trail.presented(&token);
+        let caller = self.app.caller(&token, self.ip(request)).await?;
+        trail.verified(&Principal::Identity(caller.identity().id.clone()));
+        Ok(caller)
     }
 
     /// The caller's address, or, when the request names one (`named`), the

@@ -1,7 +1,6 @@
 //! `LookupToken`'s reply: what the presented token is, for either kind.
 
 use latchkey_domain::crypto::key_rotation_recommended;
-use latchkey_domain::model::Principal;
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::convert::auth::{permissions_pb, scopes_pb};
 use latchkey_proto::convert::timestamp;
@@ -10,10 +9,11 @@ use crate::app::{Authenticated, Lookup};
 
 /// The reply describing `lookup`'s token.
 pub(super) fn reply(lookup: Lookup) -> pb::LookupTokenResponse {
+    let principal = lookup.caller.principal().to_string();
     match lookup.caller {
         Authenticated::Service { token, .. } => pb::LookupTokenResponse {
             token_type: pb::TokenType::Service.into(),
-            principal: Principal::ServiceToken(token.id.clone()).to_string(),
+            principal,
             project_id: token.project_id.as_str().to_owned(),
             expires_at: token.expires_at.map(timestamp),
             use_count: token.use_count,
@@ -30,7 +30,7 @@ pub(super) fn reply(lookup: Lookup) -> pb::LookupTokenResponse {
         },
         Authenticated::Identity { token, identity } => pb::LookupTokenResponse {
             token_type: pb::TokenType::Identity.into(),
-            principal: Principal::Identity(identity.id.clone()).to_string(),
+            principal,
             expires_at: token.expires_at.map(timestamp),
             use_count: token.use_count,
             org_role: identity.org_role.as_str().to_owned(),

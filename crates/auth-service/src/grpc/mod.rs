@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use latchkey_domain::identity::TokenAuthChanges;
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::model::ProjectId;
+use latchkey_domain::model::{IdentityId, Principal, ProjectId, ServiceTokenId};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
@@ -39,290 +39,440 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::CreateProjectRequest>,
     ) -> Reply<pb::CreateProjectResponse> {
-        let caller = self.caller(&request).await?;
-        let (name, e2ee) = parse(request.get_ref())?;
-        let project = self.app.create_project(&caller, name, e2ee).await?;
-        Ok(Response::new(pb::CreateProjectResponse {
-            project: Some((&project).into()),
-        }))
+        let trail = self.trail(&request, "project.create");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (name, e2ee) = parse(request.get_ref())?;
+            let project = self.app.create_project(&caller, name, e2ee).await?;
+            trail.place(project.id.as_str(), "", "");
+            Ok(pb::CreateProjectResponse {
+                project: Some((&project).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn get_project(
         &self,
         request: Request<pb::GetProjectRequest>,
     ) -> Reply<pb::GetProjectResponse> {
-        let caller = self.caller(&request).await?;
-        let id = parse(request.get_ref())?;
-        let project = self.app.project(&caller, &id).await?;
-        Ok(Response::new(pb::GetProjectResponse {
-            project: Some((&project).into()),
-        }))
+        let trail = self.trail(&request, "project.get");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: ProjectId = parse(request.get_ref())?;
+            trail.place(id.as_str(), "", "");
+            let project = self.app.project(&caller, &id).await?;
+            Ok(pb::GetProjectResponse {
+                project: Some((&project).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn list_projects(
         &self,
         request: Request<pb::ListProjectsRequest>,
     ) -> Reply<pb::ListProjectsResponse> {
-        let caller = self.caller(&request).await?;
-        let projects = self.app.projects(&caller).await?;
-        Ok(Response::new(pb::ListProjectsResponse {
-            projects: projects.iter().map(Into::into).collect(),
-        }))
+        let trail = self.trail(&request, "project.list");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let projects = self.app.projects(&caller).await?;
+            Ok(pb::ListProjectsResponse {
+                projects: projects.iter().map(Into::into).collect(),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn create_environment(
         &self,
         request: Request<pb::CreateEnvironmentRequest>,
     ) -> Reply<pb::CreateEnvironmentResponse> {
-        let caller = self.caller(&request).await?;
-        let (id, slug, name): (ProjectId, _, _) = parse(request.get_ref())?;
-        let project = self
-            .app
-            .create_environment(&caller, &id, &slug, name)
-            .await?;
-        Ok(Response::new(pb::CreateEnvironmentResponse {
-            project: Some((&project).into()),
-        }))
+        let trail = self.trail(&request, "environment.create");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, slug, name): (ProjectId, _, _) = parse(request.get_ref())?;
+            trail.place(id.as_str(), slug.as_str(), "");
+            let project = self
+                .app
+                .create_environment(&caller, &id, &slug, name)
+                .await?;
+            Ok(pb::CreateEnvironmentResponse {
+                project: Some((&project).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn set_project_trusted_ips(
         &self,
         request: Request<pb::SetProjectTrustedIpsRequest>,
     ) -> Reply<pb::SetProjectTrustedIpsResponse> {
-        let caller = self.caller(&request).await?;
-        let (id, ips): (ProjectId, TrustedIps) = parse(request.get_ref())?;
-        let project = self.app.set_project_trusted_ips(&caller, &id, &ips).await?;
-        Ok(Response::new(pb::SetProjectTrustedIpsResponse {
-            project: Some((&project).into()),
-        }))
+        let trail = self.trail(&request, "project.set_trusted_ips");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, ips): (ProjectId, TrustedIps) = parse(request.get_ref())?;
+            trail.place(id.as_str(), "", "");
+            let project = self.app.set_project_trusted_ips(&caller, &id, &ips).await?;
+            Ok(pb::SetProjectTrustedIpsResponse {
+                project: Some((&project).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn create_service_token(
         &self,
         request: Request<pb::CreateServiceTokenRequest>,
     ) -> Reply<pb::CreateServiceTokenResponse> {
-        let caller = self.caller(&request).await?;
-        let new = parse(request.get_ref())?;
-        let (full, token) = self.app.create_service_token(&caller, new).await?;
-        Ok(Response::new(pb::CreateServiceTokenResponse {
-            service_token: full,
-            token: Some((&token).into()),
-        }))
+        let trail = self.trail(&request, "service_token.create");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let new = parse(request.get_ref())?;
+            let (full, token) = self.app.create_service_token(&caller, new).await?;
+            trail.place(token.project_id.as_str(), "", "");
+            trail.target(Principal::ServiceToken(token.id.clone()).to_string());
+            Ok(pb::CreateServiceTokenResponse {
+                service_token: full,
+                token: Some((&token).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn list_service_tokens(
         &self,
         request: Request<pb::ListServiceTokensRequest>,
     ) -> Reply<pb::ListServiceTokensResponse> {
-        let caller = self.caller(&request).await?;
-        let id = parse(request.get_ref())?;
-        let tokens = self.app.service_tokens(&caller, &id).await?;
-        Ok(Response::new(pb::ListServiceTokensResponse {
-            tokens: tokens.iter().map(Into::into).collect(),
-        }))
+        let trail = self.trail(&request, "service_token.list");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: ProjectId = parse(request.get_ref())?;
+            trail.place(id.as_str(), "", "");
+            let tokens = self.app.service_tokens(&caller, &id).await?;
+            Ok(pb::ListServiceTokensResponse {
+                tokens: tokens.iter().map(Into::into).collect(),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn get_service_token(
         &self,
         request: Request<pb::GetServiceTokenRequest>,
     ) -> Reply<pb::GetServiceTokenResponse> {
-        let caller = self.caller(&request).await?;
-        let id = parse(request.get_ref())?;
-        let token = self.app.service_token(&caller, &id).await?;
-        Ok(Response::new(pb::GetServiceTokenResponse {
-            token: Some((&token).into()),
-        }))
+        let trail = self.trail(&request, "service_token.get");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id = parse(request.get_ref())?;
+            let token = self.app.service_token(&caller, &id).await?;
+            trail.place(token.project_id.as_str(), "", "");
+            trail.target(Principal::ServiceToken(token.id.clone()).to_string());
+            Ok(pb::GetServiceTokenResponse {
+                token: Some((&token).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn delete_service_token(
         &self,
         request: Request<pb::DeleteServiceTokenRequest>,
     ) -> Reply<pb::DeleteServiceTokenResponse> {
-        let caller = self.caller(&request).await?;
-        let id = parse(request.get_ref())?;
-        self.app.delete_service_token(&caller, &id).await?;
-        Ok(Response::new(pb::DeleteServiceTokenResponse {}))
+        let trail = self.trail(&request, "service_token.delete");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: ServiceTokenId = parse(request.get_ref())?;
+            trail.target(Principal::ServiceToken(id.clone()).to_string());
+            self.app.delete_service_token(&caller, &id).await?;
+            Ok(pb::DeleteServiceTokenResponse {})
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn set_service_token_active(
         &self,
         request: Request<pb::SetServiceTokenActiveRequest>,
     ) -> Reply<pb::SetServiceTokenActiveResponse> {
-        let caller = self.caller(&request).await?;
-        let (id, active) = parse(request.get_ref())?;
-        let token = self
-            .app
-            .set_service_token_active(&caller, &id, active)
-            .await?;
-        Ok(Response::new(pb::SetServiceTokenActiveResponse {
-            token: Some((&token).into()),
-        }))
+        let trail = self.trail(&request, "service_token.set_active");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, active): (ServiceTokenId, bool) = parse(request.get_ref())?;
+            trail.target(Principal::ServiceToken(id.clone()).to_string());
+            let token = self
+                .app
+                .set_service_token_active(&caller, &id, active)
+                .await?;
+            Ok(pb::SetServiceTokenActiveResponse {
+                token: Some((&token).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn create_identity(
         &self,
         request: Request<pb::CreateIdentityRequest>,
     ) -> Reply<pb::CreateIdentityResponse> {
-        let caller = self.caller(&request).await?;
-        let (name, role) = parse(request.get_ref())?;
-        let identity = self.app.create_identity(&caller, name, role).await?;
-        Ok(Response::new(pb::CreateIdentityResponse {
-            identity: Some((&identity).into()),
-        }))
+        let trail = self.trail(&request, "identity.create");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (name, role) = parse(request.get_ref())?;
+            let identity = self.app.create_identity(&caller, name, role).await?;
+            trail.target(Principal::Identity(identity.id.clone()).to_string());
+            Ok(pb::CreateIdentityResponse {
+                identity: Some((&identity).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn list_identities(
         &self,
         request: Request<pb::ListIdentitiesRequest>,
     ) -> Reply<pb::ListIdentitiesResponse> {
-        let caller = self.caller(&request).await?;
-        let identities = self.app.identities(&caller).await?;
-        Ok(Response::new(pb::ListIdentitiesResponse {
-            identities: identities.iter().map(Into::into).collect(),
-        }))
+        let trail = self.trail(&request, "identity.list");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let identities = self.app.identities(&caller).await?;
+            Ok(pb::ListIdentitiesResponse {
+                identities: identities.iter().map(Into::into).collect(),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn delete_identity(
         &self,
         request: Request<pb::DeleteIdentityRequest>,
     ) -> Reply<pb::DeleteIdentityResponse> {
-        let caller = self.caller(&request).await?;
-        let id = parse(request.get_ref())?;
-        self.app.delete_identity(&caller, &id).await?;
-        Ok(Response::new(pb::DeleteIdentityResponse {}))
+        let trail = self.trail(&request, "identity.delete");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            self.app.delete_identity(&caller, &id).await?;
+            Ok(pb::DeleteIdentityResponse {})
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn attach_token_auth(
         &self,
         request: Request<pb::AttachTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        let caller = self.caller(&request).await?;
-        let (id, changes): (_, TokenAuthChanges) = parse(request.get_ref())?;
-        let config = self.app.attach_token_auth(&caller, &id, &changes).await?;
-        Ok(Response::new((&id, &config).into()))
+        let trail = self.trail(&request, "token_auth.attach");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, changes): (IdentityId, TokenAuthChanges) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self.app.attach_token_auth(&caller, &id, &changes).await?;
+            Ok((&id, &config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn update_token_auth(
         &self,
         request: Request<pb::UpdateTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        let caller = self.caller(&request).await?;
-        let (id, changes): (_, TokenAuthChanges) = parse(request.get_ref())?;
-        let config = self.app.update_token_auth(&caller, &id, &changes).await?;
-        Ok(Response::new((&id, &config).into()))
+        let trail = self.trail(&request, "token_auth.update");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, changes): (IdentityId, TokenAuthChanges) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self.app.update_token_auth(&caller, &id, &changes).await?;
+            Ok((&id, &config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn get_token_auth(
         &self,
         request: Request<pb::GetTokenAuthRequest>,
     ) -> Reply<pb::TokenAuthResponse> {
-        let caller = self.caller(&request).await?;
-        let id = parse(request.get_ref())?;
-        let config = self.app.token_auth(&caller, &id).await?;
-        Ok(Response::new((&id, &config).into()))
+        let trail = self.trail(&request, "token_auth.get");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self.app.token_auth(&caller, &id).await?;
+            Ok((&id, &config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn create_identity_access_token(
         &self,
         request: Request<pb::CreateIdentityAccessTokenRequest>,
     ) -> Reply<pb::CreateIdentityAccessTokenResponse> {
-        let caller = self.caller(&request).await?;
-        let (id, name) = parse(request.get_ref())?;
-        let issued = self
-            .app
-            .create_identity_access_token(&caller, &id, name)
-            .await?;
-        Ok(Response::new(pb::CreateIdentityAccessTokenResponse {
-            access_token: issued.access_token,
-            expires_in: issued.expires_in,
-            access_token_max_ttl: issued.record.max_ttl_seconds,
-            token_type: "Bearer".to_owned(),
-            token_id: issued.record.id.into_string(),
-        }))
+        let trail = self.trail(&request, "access_token.create");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, name): (IdentityId, _) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let issued = self
+                .app
+                .create_identity_access_token(&caller, &id, name)
+                .await?;
+            Ok(pb::CreateIdentityAccessTokenResponse {
+                access_token: issued.access_token,
+                expires_in: issued.expires_in,
+                access_token_max_ttl: issued.record.max_ttl_seconds,
+                token_type: "Bearer".to_owned(),
+                token_id: issued.record.id.into_string(),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn list_identity_access_tokens(
         &self,
         request: Request<pb::ListIdentityAccessTokensRequest>,
     ) -> Reply<pb::ListIdentityAccessTokensResponse> {
-        let caller = self.caller(&request).await?;
-        let id = parse(request.get_ref())?;
-        let tokens = self.app.identity_access_tokens(&caller, &id).await?;
-        Ok(Response::new(pb::ListIdentityAccessTokensResponse {
-            tokens: tokens.iter().map(Into::into).collect(),
-        }))
+        let trail = self.trail(&request, "access_token.list");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let tokens = self.app.identity_access_tokens(&caller, &id).await?;
+            Ok(pb::ListIdentityAccessTokensResponse {
+                tokens: tokens.iter().map(Into::into).collect(),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn renew_access_token(
         &self,
         request: Request<pb::RenewAccessTokenRequest>,
     ) -> Reply<pb::RenewAccessTokenResponse> {
-        let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
-        let token = match request.get_ref().access_token.as_str() {
-            "" => bearer(&request)?,
-            given => BearerToken::new(given),
-        };
-        let (record, expires_in) = self.app.renew_access_token(&token, ip).await?;
-        Ok(Response::new(pb::RenewAccessTokenResponse {
-            access_token: token.expose().to_owned(),
-            expires_in,
-            access_token_max_ttl: record.max_ttl_seconds,
-            token_type: "Bearer".to_owned(),
-        }))
+        let trail = self.trail(&request, "access_token.renew");
+        let mut on_behalf = false;
+        let result = async {
+            let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
+            on_behalf = !request.get_ref().client_ip.is_empty();
+            let token = match request.get_ref().access_token.as_str() {
+                "" => bearer(&request)?,
+                given => BearerToken::new(given),
+            };
+            trail.presented(&token);
+            let (record, expires_in) = self.app.renew_access_token(&token, ip).await?;
+            trail.verified(&Principal::Identity(record.identity_id.clone()));
+            Ok(pb::RenewAccessTokenResponse {
+                access_token: token.expose().to_owned(),
+                expires_in,
+                access_token_max_ttl: record.max_ttl_seconds,
+                token_type: "Bearer".to_owned(),
+            })
+        }
+        .await;
+        self.answer_unless(on_behalf, &trail, result).await
     }
 
     async fn revoke_access_token(
         &self,
         request: Request<pb::RevokeAccessTokenRequest>,
     ) -> Reply<pb::RevokeAccessTokenResponse> {
-        match parse(request.get_ref())? {
-            RevokeTarget::Own(token) => {
-                let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
-                self.app.revoke_own_access_token(&token, ip).await?;
+        let trail = self.trail(&request, "access_token.revoke");
+        let mut on_behalf = false;
+        let result = async {
+            match parse(request.get_ref())? {
+                RevokeTarget::Own(token) => {
+                    let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
+                    on_behalf = !request.get_ref().client_ip.is_empty();
+                    trail.presented(&token);
+                    self.app.revoke_own_access_token(&token, ip).await?;
+                }
+                RevokeTarget::ById(id) => {
+                    let caller = self.caller(&request, &trail).await?;
+                    trail.target(format!("access-token:{id}"));
+                    self.app.revoke_access_token_by_id(&caller, &id).await?;
+                }
             }
-            RevokeTarget::ById(id) => {
-                let caller = self.caller(&request).await?;
-                self.app.revoke_access_token_by_id(&caller, &id).await?;
-            }
+            Ok(pb::RevokeAccessTokenResponse {})
         }
-        Ok(Response::new(pb::RevokeAccessTokenResponse {}))
+        .await;
+        self.answer_unless(on_behalf, &trail, result).await
     }
 
     async fn add_identity_to_project(
         &self,
         request: Request<pb::AddIdentityToProjectRequest>,
     ) -> Reply<pb::AddIdentityToProjectResponse> {
-        let caller = self.caller(&request).await?;
-        let (project_id, identity_id, role, scopes) = parse(request.get_ref())?;
-        let membership = self
-            .app
-            .add_identity_to_project(&caller, &project_id, &identity_id, role, scopes)
-            .await?;
-        Ok(Response::new(pb::AddIdentityToProjectResponse {
-            membership: Some((&membership).into()),
-        }))
+        let trail = self.trail(&request, "membership.add");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (project_id, identity_id, role, scopes): (ProjectId, IdentityId, _, _) =
+                parse(request.get_ref())?;
+            trail.place(project_id.as_str(), "", "");
+            trail.target(Principal::Identity(identity_id.clone()).to_string());
+            let membership = self
+                .app
+                .add_identity_to_project(&caller, &project_id, &identity_id, role, scopes)
+                .await?;
+            Ok(pb::AddIdentityToProjectResponse {
+                membership: Some((&membership).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn remove_identity_from_project(
         &self,
         request: Request<pb::RemoveIdentityFromProjectRequest>,
     ) -> Reply<pb::RemoveIdentityFromProjectResponse> {
-        let caller = self.caller(&request).await?;
-        let (project_id, identity_id) = parse(request.get_ref())?;
-        self.app
-            .remove_identity_from_project(&caller, &project_id, &identity_id)
-            .await?;
-        Ok(Response::new(pb::RemoveIdentityFromProjectResponse {}))
+        let trail = self.trail(&request, "membership.remove");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (project_id, identity_id): (ProjectId, IdentityId) = parse(request.get_ref())?;
+            trail.place(project_id.as_str(), "", "");
+            trail.target(Principal::Identity(identity_id.clone()).to_string());
+            self.app
+                .remove_identity_from_project(&caller, &project_id, &identity_id)
+                .await?;
+            Ok(pb::RemoveIdentityFromProjectResponse {})
+        }
+        .await;
+        self.answer(&trail, result).await
     }
 
     async fn lookup_token(
         &self,
         request: Request<pb::LookupTokenRequest>,
     ) -> Reply<pb::LookupTokenResponse> {
-        let token = bearer(&request)?;
-        let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
-        let lookup = self.app.lookup(&token, ip).await?;
-        Ok(Response::new(lookup::reply(lookup)))
+        let trail = self.trail(&request, "token.lookup");
+        let mut on_behalf = false;
+        let result = async {
+            let token = bearer(&request)?;
+            trail.presented(&token);
+            let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
+            on_behalf = !request.get_ref().client_ip.is_empty();
+            let lookup = self.app.lookup(&token, ip).await?;
+            trail.verified(&lookup.caller.principal());
+            Ok(lookup::reply(lookup))
+        }
+        .await;
+        self.answer_unless(on_behalf, &trail, result).await
     }
 
     async fn authorize(

@@ -331,7 +331,7 @@ impl SecretsApp {
         &self,
         caller: &Caller,
     ) -> Result<ServiceTokenDetails, SecretsError> {
-        caller.trail.kind("token.describe");
+        caller.trail.kind("service_token.describe");
         let details = self
             .authorizer
             .describe(caller.token.clone(), caller.ip())
@@ -354,7 +354,7 @@ impl SecretsApp {
     /// Renews a machine identity access token on its holder's behalf
     /// (Infisical's Token Auth renew): the auth service's own rules apply.
     pub async fn renew_access_token(&self, caller: &Caller) -> Result<Renewed, SecretsError> {
-        caller.trail.kind("token.renew");
+        caller.trail.kind("access_token.renew");
         Ok(self
             .authorizer
             .renew(caller.token.clone(), caller.ip())
@@ -373,7 +373,7 @@ impl SecretsApp {
 
     /// Revokes a machine identity access token by the token itself.
     pub async fn revoke_access_token(&self, caller: &Caller) -> Result<(), SecretsError> {
-        caller.trail.kind("token.revoke");
+        caller.trail.kind("access_token.revoke");
         Ok(self
             .authorizer
             .revoke(caller.token.clone(), caller.ip())

@@ -1,0 +1,385 @@
+//! The audit trail as an operator reads it: every call that touches a
+//! token or a secret is one event, in the database of the service that
+//! answered it, with the principal and the secrets' names and versions,
+//! never a token, key part or value; a flood of malformed tokens becomes a
+//! count per client prefix.
+
+use chrono::Duration;
+use latchkey_domain::audit::chain::Chained;
+use latchkey_domain::audit::{Outcome, Transport};
+use latchkey_domain::token::access_token_part;
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::secrets::v1 as secrets_pb;
+use latchkey_store::audit::AuditQuery;
+use latchkey_store::auth::AuthStore;
+use latchkey_store::secrets::SecretStore;
+use latchkey_test_support::{Backend, Stack, backend_tests, reason, with_bearer_text, with_token};
+
+use crate::http_api::http_to;
+
+backend_tests!(
+    reads_and_writes_over_both_transports_are_recorded_with_principal_secret_and_version,
+    a_denial_after_verification_is_its_own_event_with_the_tokens_hmac,
+    malformed_tokens_are_counted_per_client_prefix_not_recorded_one_by_one,
+    admin_calls_are_recorded_by_the_auth_service_with_their_target,
+    no_row_of_either_database_holds_a_token_secret_or_a_value,
+);
+
+/// Every event the secrets service has committed, oldest first.
+async fn secrets_events(stack: &Stack) -> Vec<Chained> {
+    let store = SecretStore::connect(&stack.secrets_db.url).await.unwrap();
+    oldest_first(store.audit().list(&everything()).await.unwrap())
+}
+
+/// Every event the auth service has committed, oldest first.
+async fn auth_events(stack: &Stack) -> Vec<Chained> {
+    let store = AuthStore::connect(&stack.auth_db.url).await.unwrap();
+    oldest_first(store.audit().list(&everything()).await.unwrap())
+}
+
+fn everything() -> AuditQuery {
+    AuditQuery {
+        limit: 10_000,
+        ..AuditQuery::default()
+    }
+}
+
+fn oldest_first(mut rows: Vec<latchkey_store::audit::StoredEvent>) -> Vec<Chained> {
+    rows.reverse();
+    rows.into_iter().map(|r| r.link).collect()
+}
+
+async fn set_raw(stack: &Stack, token: &str, path: &str, name: &str, value: &str) -> u64 {
+    stack
+        .secrets_client()
+        .await
+        .set_secret_raw(with_token(
+            secrets_pb::SetSecretRawRequest {
+                project_id: String::new(),
+                environment: "dev".into(),
+                secret_path: path.into(),
+                name: name.into(),
+                value: value.into(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+}
+
+async fn get_raw(
+    stack: &Stack,
+    token: &str,
+    env: &str,
+    name: &str,
+) -> Result<secrets_pb::GetSecretRawResponse, tonic::Status> {
+    stack
+        .secrets_client()
+        .await
+        .get_secret_raw(with_token(
+            secrets_pb::GetSecretRequest {
+                project_id: String::new(),
+                environment: env.into(),
+                secret_path: "/app".into(),
+                name: name.into(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn token_for(stack: &Stack, project: &str) -> String {
+    stack
+        .create_service_token(Stack::token_request(
+            project,
+            &["dev:/app/**"],
+            &["read", "write"],
+        ))
+        .await
+}
+
+fn service_token_principal(token: &str) -> String {
+    let id = token.split('.').nth(1).unwrap();
+    format!("service-token:{id}")
+}
+
+async fn reads_and_writes_over_both_transports_are_recorded_with_principal_secret_and_version(
+    backend: Backend,
+) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    set_raw(&stack, &token, "/app", "DB_URL", "one").await;
+    assert_eq!(set_raw(&stack, &token, "/app", "DB_URL", "two").await, 2);
+    get_raw(&stack, &token, "dev", "DB_URL").await.unwrap();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let reply = http_to(
+        &stack.http_addr,
+        "GET",
+        "/api/v3/secrets/raw?environment=dev&secretPath=/app",
+        Some(access_token_part(&token)),
+        &[
+            ("user-agent", "audit-test/1.0"),
+            ("traceparent", traceparent),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+
+    let events = secrets_events(&stack).await;
+    let kinds: Vec<(&str, Transport)> = events
+        .iter()
+        .map(|l| (l.event.event_type.as_str(), l.event.transport))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("secret.write", Transport::Grpc),
+            ("secret.write", Transport::Grpc),
+            ("secret.read", Transport::Grpc),
+            ("secret.list", Transport::Http),
+        ]
+    );
+    let principal = service_token_principal(&token);
+    let hmac = stack.auth.app.audit_key().token_hmac(&token);
+    for link in &events {
+        let e = &link.event;
+        assert_eq!(e.outcome, Outcome::Allowed, "{e:?}");
+        assert_eq!(e.principal, principal);
+        assert_eq!(e.token_hmac, hmac, "the token is found by its HMAC");
+        assert_eq!(
+            (
+                e.project_id.as_str(),
+                e.environment.as_str(),
+                e.path.as_str()
+            ),
+            (project.as_str(), "dev", "/app")
+        );
+        assert_eq!(e.client_ip, "127.0.0.1");
+        assert!(link.replica.starts_with("secrets-"), "{}", link.replica);
+    }
+    let versions: Vec<Option<u64>> = events[..3]
+        .iter()
+        .map(|l| l.event.secrets[0].version)
+        .collect();
+    assert_eq!(versions, [Some(1), Some(2), Some(2)]);
+    assert!(events.iter().all(|l| l.event.secrets[0].name == "DB_URL"));
+    let listing = &events[3].event;
+    assert_eq!(listing.method, "GET /api/v3/secrets/raw");
+    assert_eq!(listing.user_agent, "audit-test/1.0");
+    assert_eq!(
+        listing.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the caller's trace"
+    );
+    assert_eq!(
+        listing.secrets[0].version, None,
+        "a listing names its secrets only"
+    );
+    assert_eq!(
+        events[2].event.method,
+        "latchkey.secrets.v1.SecretsService/GetSecretRaw"
+    );
+    let sequences: Vec<u64> = events.iter().map(|l| l.sequence).collect();
+    assert_eq!(sequences, [1, 2, 3, 4], "one chain from its start, no gap");
+}
+
+async fn a_denial_after_verification_is_its_own_event_with_the_tokens_hmac(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+
+    let denied = get_raw(&stack, &token, "prod", "DB_URL").await.unwrap_err();
+    assert_eq!(reason(&denied), "SCOPE_DENIED");
+    let missing = get_raw(&stack, &token, "dev", "NOPE").await.unwrap_err();
+    assert_eq!(reason(&missing), "NOT_FOUND");
+
+    let events = secrets_events(&stack).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (scope, absent) = (&events[0].event, &events[1].event);
+    assert_eq!(
+        (
+            scope.outcome,
+            scope.reason.as_str(),
+            scope.environment.as_str()
+        ),
+        (Outcome::Denied, "SCOPE_DENIED", "prod")
+    );
+    assert_eq!(
+        scope.token_hmac,
+        stack.auth.app.audit_key().token_hmac(&token)
+    );
+    assert_eq!(scope.secrets[0].name, "DB_URL", "what was asked for");
+    assert_eq!(
+        (absent.outcome, absent.reason.as_str()),
+        (Outcome::Failed, "NOT_FOUND")
+    );
+    assert_eq!(
+        absent.principal,
+        service_token_principal(&token),
+        "verified, then missing"
+    );
+}
+
+async fn malformed_tokens_are_counted_per_client_prefix_not_recorded_one_by_one(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    for _ in 0..20 {
+        let refused = stack
+            .secrets_client()
+            .await
+            .list_secrets_raw(with_bearer_text(
+                secrets_pb::ListSecretsRequest {
+                    project_id: String::new(),
+                    environment: "dev".into(),
+                    secret_path: "/app".into(),
+                    recursive: false,
+                },
+                "not-a-token",
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&refused), "TOKEN_MALFORMED");
+        let reply = http_to(
+            &stack.http_addr,
+            "GET",
+            "/api/v3/secrets/raw?environment=dev&secretPath=/app",
+            Some("garbage"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(reply.status, 401);
+    }
+    assert!(
+        secrets_events(&stack).await.is_empty(),
+        "nothing yet: the interval is open"
+    );
+
+    // The interval ends; the next event's batch carries the aggregates.
+    stack.clock.advance(Duration::seconds(11));
+    set_raw(&stack, &token, "/app", "K", "v").await;
+
+    let events = secrets_events(&stack).await;
+    let aggregates: Vec<_> = events
+        .iter()
+        .filter(|l| l.event.event_type == "call.refused_unverified")
+        .map(|l| &l.event)
+        .collect();
+    assert_eq!(
+        aggregates.len(),
+        1,
+        "one per prefix and reason: {aggregates:?}"
+    );
+    assert_eq!(aggregates[0].reason, "TOKEN_MALFORMED");
+    assert_eq!(aggregates[0].client_ip, "127.0.0.0/24");
+    assert_eq!(aggregates[0].count, 40, "both transports, every call");
+    assert_eq!(events.len(), 2, "the aggregate and the write: {events:?}");
+}
+
+async fn admin_calls_are_recorded_by_the_auth_service_with_their_target(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    let token_id = token.split('.').nth(1).unwrap();
+    let mut auth = stack.auth_client().await;
+    auth.delete_service_token(with_token(
+        auth_pb::DeleteServiceTokenRequest {
+            token_id: token_id.to_owned(),
+        },
+        &stack.admin_token,
+    ))
+    .await
+    .unwrap();
+    let refused = auth
+        .delete_service_token(with_token(
+            auth_pb::DeleteServiceTokenRequest {
+                token_id: token_id.to_owned(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "TOKEN_REVOKED");
+
+    let events = auth_events(&stack).await;
+    let summary: Vec<(&str, Outcome, &str)> = events
+        .iter()
+        .map(|l| {
+            (
+                l.event.event_type.as_str(),
+                l.event.outcome,
+                l.event.target.as_str(),
+            )
+        })
+        .collect();
+    let target = service_token_principal(&token);
+    assert_eq!(
+        summary,
+        [
+            ("identity.bootstrap", Outcome::Allowed, summary[0].2),
+            ("project.create", Outcome::Allowed, ""),
+            ("service_token.create", Outcome::Allowed, target.as_str()),
+            ("service_token.delete", Outcome::Allowed, target.as_str()),
+            // Refused before its arguments were read: the token's HMAC
+            // says who tried.
+            ("service_token.delete", Outcome::Denied, ""),
+        ]
+    );
+    let admin = stack.lookup(&stack.admin_token).await.unwrap().principal;
+    assert_eq!(summary[0].2, admin, "the bootstrap names the admin it made");
+    assert!(events[1..4].iter().all(|l| l.event.principal == admin));
+    assert_eq!(events[1].event.project_id, project);
+    assert_eq!(events[4].event.reason, "TOKEN_REVOKED");
+    assert_eq!(
+        events[4].event.token_hmac,
+        stack.auth.app.audit_key().token_hmac(&token)
+    );
+    assert!(events.iter().all(|l| l.replica.starts_with("auth-")));
+}
+
+async fn no_row_of_either_database_holds_a_token_secret_or_a_value(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    let value = "sentinel-value-5f0c2a9e";
+    set_raw(&stack, &token, "/app", "K", value).await;
+    get_raw(&stack, &token, "dev", "K").await.unwrap();
+    let _ = get_raw(&stack, &token, "prod", "K").await;
+    let wrong_secret = format!("{}.{}", &token[..token.rfind('.').unwrap()], "x".repeat(8));
+    let _ = get_raw(&stack, &wrong_secret, "dev", "K").await;
+
+    let secret_part = token.split('.').nth(2).unwrap();
+    let key_part = token.split('.').nth(3).unwrap();
+    let admin_secret = stack.admin_token.rsplit('.').next().unwrap();
+    for dump in [stack.auth_db.dump().await, stack.secrets_db.dump().await] {
+        for (what, sentinel) in [
+            ("the token's secret", secret_part),
+            ("the token's key part", key_part),
+            ("the value", value),
+            ("the admin token's secret", admin_secret),
+            ("the internal key", stack.internal_key.as_str()),
+        ] {
+            assert!(!dump.contains(sentinel), "{what} is stored");
+        }
+    }
+    assert_eq!(
+        secrets_events(&stack).await.len(),
+        3,
+        "the wrong token is counted, not recorded"
+    );
+}
