@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         root.join("latchkey/auth/v1/auth.proto"),
         root.join("latchkey/secrets/v1/secrets.proto"),
+        root.join("latchkey/audit/v1/audit.proto"),
     ];
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);

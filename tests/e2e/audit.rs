@@ -8,6 +8,8 @@ use chrono::Duration;
 use latchkey_domain::audit::chain::Chained;
 use latchkey_domain::audit::{Outcome, Transport};
 use latchkey_domain::token::access_token_part;
+use latchkey_proto::audit::v1 as audit_pb;
+use latchkey_proto::audit::v1::audit_service_client::AuditServiceClient;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_store::audit::AuditQuery;
@@ -23,6 +25,10 @@ backend_tests!(
     malformed_tokens_are_counted_per_client_prefix_not_recorded_one_by_one,
     admin_calls_are_recorded_by_the_auth_service_with_their_target,
     no_row_of_either_database_holds_a_token_secret_or_a_value,
+    an_org_admin_lists_events_newest_first_filtered_and_paged,
+    a_project_admin_sees_only_its_projects_events_and_others_none,
+    a_stream_resumed_from_its_cursor_delivers_each_event_exactly_once,
+    verify_names_the_event_changed_removed_or_reordered,
 );
 
 /// Every event the secrets service has committed, oldest first.
@@ -216,6 +222,11 @@ async fn a_denial_after_verification_is_its_own_event_with_the_tokens_hmac(backe
         scope.token_hmac,
         stack.auth.app.audit_key().token_hmac(&token)
     );
+    assert_eq!(
+        (scope.principal.as_str(), scope.project_id.as_str()),
+        (service_token_principal(&token).as_str(), project.as_str()),
+        "the auth service names whose verified token it denied"
+    );
     assert_eq!(scope.secrets[0].name, "DB_URL", "what was asked for");
     assert_eq!(
         (absent.outcome, absent.reason.as_str()),
@@ -381,5 +392,347 @@ async fn no_row_of_either_database_holds_a_token_secret_or_a_value(backend: Back
         secrets_events(&stack).await.len(),
         3,
         "the wrong token is counted, not recorded"
+    );
+}
+
+async fn audit_client(url: &str) -> AuditServiceClient<tonic::transport::Channel> {
+    AuditServiceClient::connect(url.to_owned()).await.unwrap()
+}
+
+async fn list(
+    url: &str,
+    token: &str,
+    filter: audit_pb::AuditFilter,
+    page_size: u32,
+    page_token: &str,
+) -> Result<audit_pb::ListAuditEventsResponse, tonic::Status> {
+    audit_client(url)
+        .await
+        .list_audit_events(with_token(
+            audit_pb::ListAuditEventsRequest {
+                filter: Some(filter),
+                page_size,
+                page_token: page_token.to_owned(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn an_org_admin_lists_events_newest_first_filtered_and_paged(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    for name in ["A", "B", "C"] {
+        set_raw(&stack, &token, "/app", name, "v").await;
+    }
+    let _ = get_raw(&stack, &token, "prod", "A").await;
+
+    // Reading the trail is recorded too: these listings keep to the project.
+    let in_project = || audit_pb::AuditFilter {
+        project_id: project.clone(),
+        ..Default::default()
+    };
+    let all = list(&stack.secrets_url, &stack.admin_token, in_project(), 0, "")
+        .await
+        .unwrap();
+    let names: Vec<&str> = all
+        .events
+        .iter()
+        .map(|e| e.secrets.first().map_or("", |s| s.name.as_str()))
+        .collect();
+    assert_eq!(names, ["A", "C", "B", "A"], "newest first");
+    assert!(all.next_page_token.is_empty());
+
+    let denied = list(
+        &stack.secrets_url,
+        &stack.admin_token,
+        audit_pb::AuditFilter {
+            outcome: "denied".into(),
+            ..Default::default()
+        },
+        0,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(denied.events.len(), 1);
+    assert_eq!(denied.events[0].reason, "SCOPE_DENIED");
+    let by_hmac = list(
+        &stack.secrets_url,
+        &stack.admin_token,
+        audit_pb::AuditFilter {
+            token_hmac: stack.auth.app.audit_key().token_hmac(&token),
+            secret_name: "B".into(),
+            ..Default::default()
+        },
+        0,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_hmac.events.len(), 1);
+
+    let first = list(&stack.secrets_url, &stack.admin_token, in_project(), 3, "")
+        .await
+        .unwrap();
+    assert_eq!(first.events.len(), 3);
+    let rest = list(
+        &stack.secrets_url,
+        &stack.admin_token,
+        in_project(),
+        3,
+        &first.next_page_token,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<i64> = first
+        .events
+        .iter()
+        .chain(&rest.events)
+        .map(|e| e.id)
+        .collect();
+    let listed: Vec<i64> = all.events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, listed, "the pages together are the listing");
+
+    // The auth service serves its own trail: the admin calls above.
+    let admin_calls = list(
+        &stack.auth_url,
+        &stack.admin_token,
+        Default::default(),
+        0,
+        "",
+    )
+    .await
+    .unwrap();
+    assert!(
+        admin_calls
+            .events
+            .iter()
+            .any(|e| e.event_type == "service_token.create")
+    );
+    // Reading the trail is itself recorded.
+    assert!(
+        secrets_events(&stack)
+            .await
+            .iter()
+            .any(|l| l.event.event_type == "audit.list")
+    );
+}
+
+async fn a_project_admin_sees_only_its_projects_events_and_others_none(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let mine = stack.create_project(false).await;
+    let theirs = stack.create_project(false).await;
+    for project in [&mine, &theirs] {
+        let token = token_for(&stack, project).await;
+        set_raw(&stack, &token, "/app", "K", "v").await;
+    }
+    let (_, admin) = stack.identity_in_project(&mine, "admin", 0).await;
+    let (_, developer) = stack.identity_in_project(&mine, "developer", 0).await;
+
+    for url in [&stack.secrets_url, &stack.auth_url] {
+        let seen = list(url, &admin, Default::default(), 0, "").await.unwrap();
+        assert!(!seen.events.is_empty(), "{url}");
+        assert!(
+            seen.events.iter().all(|e| e.project_id == mine),
+            "{url}: {:?}",
+            seen.events
+        );
+        let asked_for_theirs = list(
+            url,
+            &admin,
+            audit_pb::AuditFilter {
+                project_id: theirs.clone(),
+                ..Default::default()
+            },
+            0,
+            "",
+        )
+        .await
+        .unwrap();
+        assert!(asked_for_theirs.events.is_empty(), "{url}");
+        let refused = list(url, &developer, Default::default(), 0, "")
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&refused), "PERMISSION_DENIED", "{url}");
+    }
+    let service_token = token_for(&stack, &mine).await;
+    let refused = list(
+        &stack.secrets_url,
+        &service_token,
+        Default::default(),
+        0,
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&refused), "PERMISSION_DENIED");
+}
+
+async fn a_stream_resumed_from_its_cursor_delivers_each_event_exactly_once(backend: Backend) {
+    use tokio_stream::StreamExt as _;
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    let stream = |cursor: String| {
+        let (url, admin) = (stack.secrets_url.clone(), stack.admin_token.clone());
+        async move {
+            audit_client(&url)
+                .await
+                .stream_audit_events(with_token(
+                    audit_pb::StreamAuditEventsRequest {
+                        filter: Some(audit_pb::AuditFilter {
+                            event_type: "secret.write".into(),
+                            ..Default::default()
+                        }),
+                        cursor,
+                    },
+                    &admin,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let next_names = |batch: &audit_pb::StreamAuditEventsResponse| -> Vec<String> {
+        batch
+            .events
+            .iter()
+            .map(|e| e.secrets[0].name.clone())
+            .collect()
+    };
+    set_raw(&stack, &token, "/app", "BEFORE", "v").await;
+    let mut first = stream(String::new()).await;
+    let batch = first.next().await.unwrap().unwrap();
+    assert_eq!(next_names(&batch), ["BEFORE"]);
+    // Live: written after the stream caught up.
+    set_raw(&stack, &token, "/app", "LIVE", "v").await;
+    let mut live = Vec::new();
+    let mut cursor = batch.cursor;
+    while live.is_empty() {
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(10), first.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        live = next_names(&batch);
+        cursor = batch.cursor;
+    }
+    assert_eq!(live, ["LIVE"]);
+    drop(first);
+
+    // Hung up; more written; resumed from the last cursor.
+    for name in ["X", "Y"] {
+        set_raw(&stack, &token, "/app", name, "v").await;
+    }
+    let mut resumed = stream(cursor).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(10), resumed.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.extend(next_names(&batch));
+    }
+    assert_eq!(seen, ["X", "Y"], "nothing missed, nothing repeated");
+}
+
+async fn verify(stack: &Stack) -> audit_pb::VerifyAuditLogResponse {
+    audit_client(&stack.secrets_url)
+        .await
+        .verify_audit_log(with_token(
+            audit_pb::VerifyAuditLogRequest {},
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn tamper(stack: &Stack, sql: &str) {
+    use sea_orm::ConnectionTrait as _;
+    let db = sea_orm::Database::connect(&stack.secrets_db.url)
+        .await
+        .unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+}
+
+async fn verify_names_the_event_changed_removed_or_reordered(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    for name in ["A", "B", "C", "D", "E", "F"] {
+        set_raw(&stack, &token, "/app", name, "v").await;
+    }
+    let intact = verify(&stack).await;
+    assert!(intact.intact, "{intact:?}");
+    assert_eq!(intact.chains.len(), 1);
+    assert_eq!(intact.chains[0].events, 6);
+
+    // Verifying is recorded too: the chain grows by one each time; the
+    // tampering below touches only the first six events.
+    tamper(
+        &stack,
+        "UPDATE audit_events SET environment = 'prod' WHERE sequence = 2",
+    )
+    .await;
+    let changed = verify(&stack).await;
+    assert!(!changed.intact);
+    assert_eq!(
+        (
+            changed.chains[0].problem.as_str(),
+            changed.chains[0].problem_sequence
+        ),
+        ("changed", 2)
+    );
+    tamper(
+        &stack,
+        "UPDATE audit_events SET environment = 'dev' WHERE sequence = 2",
+    )
+    .await;
+    assert!(verify(&stack).await.intact, "restored");
+
+    tamper(
+        &stack,
+        "UPDATE audit_events SET sequence = 100 WHERE sequence = 3",
+    )
+    .await;
+    tamper(
+        &stack,
+        "UPDATE audit_events SET sequence = 3 WHERE sequence = 4",
+    )
+    .await;
+    tamper(
+        &stack,
+        "UPDATE audit_events SET sequence = 4 WHERE sequence = 100",
+    )
+    .await;
+    let swapped = verify(&stack).await;
+    assert_eq!(
+        (
+            swapped.chains[0].problem.as_str(),
+            swapped.chains[0].problem_sequence
+        ),
+        ("reordered", 3),
+        "two events swapped places"
+    );
+
+    tamper(&stack, "DELETE FROM audit_events WHERE sequence = 5").await;
+    let removed = verify(&stack).await;
+    assert!(!removed.intact);
+    assert_eq!(
+        removed.chains[0].problem_sequence, 3,
+        "the first break is named first"
     );
 }

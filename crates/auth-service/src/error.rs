@@ -1,5 +1,6 @@
 //! The auth service's errors and their one mapping to gRPC statuses.
 
+use latchkey_domain::model::{Principal, ProjectId};
 use latchkey_domain::{AccessError, InvalidInput};
 use latchkey_service_kit::status::{self, cause_chain};
 use latchkey_store::StoreError;
@@ -46,6 +47,16 @@ impl AuthError {
         AuthError::Internal {
             what: what.into(),
             source: Some(Box::new(source)),
+        }
+    }
+
+    /// A denial of `principal`'s verified token about `project_id` says so;
+    /// anything else is unchanged.
+    #[must_use]
+    pub fn about(self, (principal, project_id): (Principal, Option<ProjectId>)) -> Self {
+        match self {
+            AuthError::Denied(e) => AuthError::Denied(e.about(principal, project_id)),
+            other => other,
         }
     }
 

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use latchkey_domain::audit::AuditKey;
 use latchkey_domain::ports::Clock;
+use latchkey_proto::audit::v1::audit_service_server::AuditServiceServer;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
 use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
 use latchkey_service_kit::audit::AuditLog;
+use latchkey_service_kit::audit::api::AuditApi;
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
@@ -17,6 +19,7 @@ use latchkey_service_kit::serve::{
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;
+use latchkey_store::audit::AuditStore;
 use latchkey_store::auth::AuthStore;
 
 use crate::store::CachedAuthStore;
@@ -27,7 +30,7 @@ use crate::app::AuthApp;
 use crate::config::Config;
 use crate::config::default::EXPIRED_GRACE_SECONDS;
 use crate::error::AuthError;
-use crate::grpc::{AuthGrpc, AuthorizeGate};
+use crate::grpc::{AppAuditGate, AuthGrpc, AuthorizeGate};
 use crate::verifier::Verifier;
 
 /// Why the service could not start or stopped with an error.
@@ -95,6 +98,8 @@ pub struct Running {
     pub app: Arc<AuthApp>,
     /// Where the bootstrap admin token was written, when this start created it.
     pub admin_token_file: Option<PathBuf>,
+    /// The audit table, served by the audit API.
+    pub audit_store: AuditStore,
 }
 
 /// Connects the store, runs migrations and creates the bootstrap admin.
@@ -104,9 +109,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
     let lock = StartupLock::acquire(&config.database_url, "auth").await?;
     let store = AuthStore::connect(&config.database_url).await?;
     let audit_key = AuditKey::derive(&config.root_key);
+    let audit_store = store.audit();
     let audit = AuditLog::start(
         config.audit.mode,
-        Arc::new(store.audit()),
+        Arc::new(audit_store.clone()),
         Box::new(move || {
             let key = audit_key.clone();
             Box::pin(async move { Ok(key) })
@@ -151,6 +157,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
     Ok(Running {
         app,
         admin_token_file,
+        audit_store,
     })
 }
 
@@ -230,7 +237,17 @@ pub async fn serve(
             .add_service(reflection_v1alpha)
             .add_service(limited(AuthServiceServer::new(
                 grpc.clone().with_gate(public_gate),
-            ))),
+            )))
+            .add_service(
+                AuditServiceServer::new(AuditApi::new(
+                    running.audit_store.clone(),
+                    Arc::new(AppAuditGate(running.app.clone())),
+                    running.app.audit().clone(),
+                    config.trusted_proxies.clone(),
+                ))
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            ),
         &rules,
         listeners.public,
         &connections,
@@ -325,6 +342,7 @@ fn method_rules() -> MethodRules {
             "Authorize",
             "CountEncryptions",
             "GetAuditKey",
+            "GetAuditReach",
             "RenewAccessToken",
             "RevokeAccessToken",
         ],

@@ -140,6 +140,11 @@ pub struct AccessError {
     pub message: String,
     /// When retrying may succeed (`google.rpc.RetryInfo`), for denials that pass.
     pub retry_after: Option<std::time::Duration>,
+    /// Whose verified token was denied, when verification passed (so the
+    /// audit trail names the principal of a scope denial).
+    pub principal: Option<crate::model::Principal>,
+    /// The project the denied call was about, when known.
+    pub project_id: Option<crate::model::ProjectId>,
 }
 
 impl AccessError {
@@ -150,7 +155,21 @@ impl AccessError {
             reason,
             message: message.into(),
             retry_after: None,
+            principal: None,
+            project_id: None,
         }
+    }
+
+    /// The same denial, of `principal`'s verified token, about `project_id`.
+    #[must_use]
+    pub fn about(
+        mut self,
+        principal: crate::model::Principal,
+        project_id: Option<crate::model::ProjectId>,
+    ) -> Self {
+        self.principal = Some(principal);
+        self.project_id = project_id;
+        self
     }
 
     /// The database is busy or unreachable (`STORE_UNAVAILABLE`); a retry

@@ -188,6 +188,13 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug + 'static {
     /// with, held by the auth service; `AUTH_UNAVAILABLE` when it cannot
     /// be fetched.
     async fn audit_key(&self) -> Result<crate::audit::AuditKey, AuthorizeError>;
+
+    /// Whose audit events the holder of `token` may read; consumes one use.
+    async fn audit_reach(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<crate::audit::reach::AuditReader, AuthorizeError>;
 }
 
 /// Where a service's audit events are kept: its own database's table.

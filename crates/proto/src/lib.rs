@@ -1,6 +1,6 @@
 //! Latchkey's gRPC contract, generated from `proto/` at build time.
 //!
-//! `auth::v1` and `secrets::v1` mirror the proto packages, and
+//! `auth::v1`, `secrets::v1` and `audit::v1` mirror the proto packages, and
 //! [`FILE_DESCRIPTOR_SET`] feeds server reflection; [`convert`] is the one
 //! hand-written part, translating them to and from the domain;
 //! [`INTERNAL_KEY_HEADER`] is the one metadata header the services agree on.
@@ -34,6 +34,19 @@ pub mod secrets {
     /// Version 1 of the secrets API.
     pub mod v1 {
         tonic::include_proto!("latchkey.secrets.v1");
+    }
+}
+
+/// Package `latchkey.audit.v1`.
+#[expect(
+    clippy::allow_attributes,
+    clippy::allow_attributes_without_reason,
+    reason = "prost and tonic emit #[allow]s without reasons"
+)]
+pub mod audit {
+    /// Version 1 of the audit API.
+    pub mod v1 {
+        tonic::include_proto!("latchkey.audit.v1");
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use std::net::IpAddr;
 
 use latchkey_domain::audit::AuditKey;
+use latchkey_domain::audit::reach::AuditReader;
 use latchkey_domain::model::ProjectId;
 use latchkey_domain::ports::{
     AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, Renewed,
@@ -17,6 +18,7 @@ use latchkey_domain::{AccessError, InvalidInput, Reason};
 use latchkey_proto::INTERNAL_KEY_HEADER;
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_proto::convert::auth::audit_reach;
 use latchkey_proto::convert::auth::{grant_scopes, service_token_details};
 use latchkey_service_kit::config::InternalKey;
 use latchkey_service_kit::status::access_error_of;
@@ -297,6 +299,29 @@ impl Authorizer for GrpcAuthorizer {
             .try_into()
             .map_err(|_| unavailable("the auth service sent an audit key that is not 32 bytes"))?;
         Ok(AuditKey::from_bytes(bytes))
+    }
+
+    async fn audit_reach(
+        &self,
+        token: BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<AuditReader, AuthorizeError> {
+        let request = self.internal(pb::GetAuditReachRequest {
+            token: token.expose().to_owned(),
+            client_ip: ip_text(client_ip),
+        })?;
+        let reply = self
+            .client()
+            .get_audit_reach(request)
+            .await
+            .map_err(|status| authorize_error(&status))?
+            .into_inner();
+        audit_reach(reply).map_err(|e| {
+            unavailable(&format!(
+                "the auth service sent an audit reach that does not parse: {e}"
+            ))
+            .into()
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! AES-256-GCM ciphertext, every call authorised by the auth service first.
 //!
 //! - [`config`]: the typed configuration.
+//! - [`audit_gate`]: who may read this service's audit trail (the auth service says).
 //! - [`auth_client`]: the tonic implementation of the domain's `Authorizer`;
 //!   it fails closed with `AUTH_UNAVAILABLE`.
 //! - [`app`]: the use cases: authorise, then touch the store.
@@ -24,6 +25,7 @@
 use mimalloc as _;
 
 pub mod app;
+pub mod audit_gate;
 pub mod auth_client;
 pub mod config;
 pub mod error;

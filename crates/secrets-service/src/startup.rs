@@ -4,8 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use latchkey_domain::ports::{Authorizer, Clock, SystemClock};
+use latchkey_proto::audit::v1::audit_service_server::AuditServiceServer;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
 use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
+use latchkey_service_kit::audit::api::AuditApi;
 use latchkey_service_kit::audit::{AuditLog, KeySource};
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
@@ -14,11 +16,13 @@ use latchkey_service_kit::serve::{
 };
 use latchkey_service_kit::tls::ReloadingTls;
 use latchkey_store::StartupLock;
+use latchkey_store::audit::AuditStore;
 use latchkey_store::secrets::SecretStore;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::app::SecretsApp;
+use crate::audit_gate::AuthorizerAuditGate;
 use crate::auth_client::GrpcAuthorizer;
 use crate::config::Config;
 use crate::grpc::SecretsGrpc;
@@ -83,18 +87,12 @@ impl From<TcpListener> for Listeners {
 }
 
 /// A started secrets service: store connected and migrated, ready to serve.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Running {
     /// The use cases, shared with the server.
     pub app: Arc<SecretsApp>,
-}
-
-impl Clone for Running {
-    fn clone(&self) -> Self {
-        Self {
-            app: self.app.clone(),
-        }
-    }
+    /// The audit table and who may read it, for the audit API.
+    audit: (AuditStore, Arc<dyn Authorizer>),
 }
 
 /// The client of the auth service that `config` describes (lazy: the
@@ -130,16 +128,18 @@ pub async fn start(
     let ttl = chrono::Duration::from_std(config.state_cache_ttl)
         .unwrap_or_else(|_| chrono::Duration::seconds(1));
     let store = store?;
+    let audit_store = store.audit();
     let audit = AuditLog::start(
         config.audit.mode,
-        Arc::new(store.audit()),
+        Arc::new(audit_store.clone()),
         audit_key_source(authorizer.clone()),
         config.audit.replica("secrets"),
         clock.clone(),
     );
     let store = CachedSecretStore::new(store, clock, ttl, config.secrets_cache_bytes);
     Ok(Running {
-        app: Arc::new(SecretsApp::new(store, authorizer, audit)),
+        app: Arc::new(SecretsApp::new(store, authorizer.clone(), audit)),
+        audit: (audit_store, authorizer),
     })
 }
 
@@ -198,9 +198,22 @@ pub async fn serve(
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(
-                SecretsServiceServer::new(SecretsGrpc::new(app, config.trusted_proxies.clone()))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES)
-                    .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                SecretsServiceServer::new(SecretsGrpc::new(
+                    app.clone(),
+                    config.trusted_proxies.clone(),
+                ))
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+            )
+            .add_service(
+                AuditServiceServer::new(AuditApi::new(
+                    running.audit.0.clone(),
+                    Arc::new(AuthorizerAuditGate(running.audit.1.clone())),
+                    app.audit().clone(),
+                    config.trusted_proxies.clone(),
+                ))
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
             ),
         &rules,
         listener,

@@ -39,6 +39,7 @@ pub fn reflection(
             .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .with_service_name(service)
+            .with_service_name("latchkey.audit.v1.AuditService")
             .with_service_name("grpc.health.v1.Health")
             .with_service_name("grpc.reflection.v1.ServerReflection")
             .with_service_name("grpc.reflection.v1alpha.ServerReflection")

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use latchkey_domain::error::StatusClass;
+use latchkey_domain::model::{Principal, ProjectId};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -18,8 +19,14 @@ pub const INVALID_ARGUMENT_REASON: &str = "INVALID_ARGUMENT";
 #[must_use]
 pub fn access_denied(err: &AccessError) -> Status {
     let code = code_of(err.reason.status_class());
-    let mut details =
-        ErrorDetails::with_error_info(err.reason.as_str(), ERROR_DOMAIN, HashMap::new());
+    let mut about = HashMap::new();
+    if let Some(principal) = &err.principal {
+        about.insert("principal".to_owned(), principal.to_string());
+    }
+    if let Some(project_id) = &err.project_id {
+        about.insert("project_id".to_owned(), project_id.as_str().to_owned());
+    }
+    let mut details = ErrorDetails::with_error_info(err.reason.as_str(), ERROR_DOMAIN, about);
     if let Some(delay) = err.retry_after {
         details.set_retry_info(Some(delay));
     }
@@ -101,18 +108,25 @@ pub fn reason_of(status: &Status) -> Option<String> {
 /// a known denial reason.
 #[must_use]
 pub fn access_error_of(status: &Status) -> Option<AccessError> {
-    let reason = Reason::from_wire(&reason_of(status)?)?;
-    let error = AccessError::new(reason, status.message());
-    Some(
-        match status
-            .get_error_details()
-            .retry_info()
-            .and_then(|r| r.retry_delay)
-        {
-            Some(delay) => error.retry_after(delay),
-            None => error,
-        },
-    )
+    let details = status.get_error_details();
+    let info = details.error_info()?;
+    let reason = Reason::from_wire(&info.reason)?;
+    let mut error = AccessError::new(reason, status.message());
+    if let Some(principal) = info
+        .metadata
+        .get("principal")
+        .and_then(|p| Principal::parse(p, "principal").ok())
+    {
+        let project = info
+            .metadata
+            .get("project_id")
+            .and_then(|p| ProjectId::parse(p, "project_id").ok());
+        error = error.about(principal, project);
+    }
+    Some(match details.retry_info().and_then(|r| r.retry_delay) {
+        Some(delay) => error.retry_after(delay),
+        None => error,
+    })
 }
 
 /// tonic's own refusal of a message over the size limit (`OUT_OF_RANGE`
@@ -187,6 +201,18 @@ mod tests {
             Some(std::time::Duration::from_secs(3))
         );
         assert_eq!(access_error_of(&status), Some(err));
+    }
+
+    #[test]
+    fn the_principal_and_project_of_a_denial_travel_with_it() {
+        let principal = Principal::parse("service-token:0b0c", "p").unwrap();
+        let project = ProjectId::parse("proj-1", "p").unwrap();
+        let err = AccessError::new(Reason::ScopeDenied, "not in scope")
+            .about(principal.clone(), Some(project.clone()));
+        let back = access_error_of(&access_denied(&err)).unwrap();
+        assert_eq!(back, err);
+        let anonymous = AccessError::new(Reason::TokenInvalid, "no");
+        assert_eq!(access_error_of(&access_denied(&anonymous)).unwrap(), anonymous);
     }
 
     #[test]

@@ -137,4 +137,17 @@ impl Authorizer for FakeAuthorizer {
     async fn audit_key(&self) -> Result<latchkey_domain::audit::AuditKey, AuthorizeError> {
         Ok(latchkey_domain::audit::AuditKey::from_bytes([7; 32]))
     }
+
+    async fn audit_reach(
+        &self,
+        _token: latchkey_domain::ports::BearerToken,
+        _client_ip: Option<std::net::IpAddr>,
+    ) -> Result<latchkey_domain::audit::reach::AuditReader, AuthorizeError> {
+        Ok(latchkey_domain::audit::reach::AuditReader {
+            principal: latchkey_domain::model::Principal::Identity(
+                latchkey_domain::model::IdentityId::from_stored("fake-admin".into()),
+            ),
+            reach: latchkey_domain::audit::reach::AuditReach::All,
+        })
+    }
 }

@@ -13,9 +13,13 @@
 use std::net::IpAddr;
 
 use latchkey_domain::access::check_client_ip;
+use latchkey_domain::audit::reach::{AuditReach, AuditReader, ProjectReach};
 use latchkey_domain::identity::OrgRole;
 use latchkey_domain::ip::TrustedIps;
-use latchkey_domain::model::{AccessToken, Identity, ProjectId, ServiceToken, ServiceTokenId};
+use latchkey_domain::model::{
+    AccessToken, Identity, Principal, ProjectId, ServiceToken, ServiceTokenId,
+};
+use latchkey_domain::ports::BearerToken;
 use latchkey_domain::scope::Scopes;
 use latchkey_domain::{AccessError, Reason};
 
@@ -167,6 +171,60 @@ impl AuthApp {
         }
         self.consume_identity_use(&caller.token).await?;
         Ok((admin, Some(token)))
+    }
+
+    /// Whose audit events `caller` may read: an org admin every event; a
+    /// project admin those of the projects it administers (each inside its
+    /// IP allowlist), narrowed to its scopes; anyone else is refused.
+    /// Consumes one use.
+    pub async fn audit_reach(&self, caller: &Caller) -> Result<AuditReader, AuthError> {
+        let reach = if caller.identity.org_role == OrgRole::Admin {
+            AuditReach::All
+        } else {
+            let mut projects = Vec::new();
+            let memberships = self.store.memberships_of(&caller.identity.id).await?;
+            for membership in memberships.into_iter().filter(|m| m.role.manages_project()) {
+                let project = self
+                    .load_project(&membership.project_id, Freshness::Fresh)
+                    .await?;
+                let allowed = check_client_ip(
+                    &TrustedIps::default(),
+                    &project.trusted_ips,
+                    caller.client_ip,
+                );
+                if allowed.is_ok() {
+                    projects.push(ProjectReach {
+                        project_id: membership.project_id.into_string(),
+                        scopes: membership.scopes,
+                    });
+                }
+            }
+            if projects.is_empty() {
+                return Err(denied(
+                    caller,
+                    "org role admin, or the admin role in a project, to read the audit trail",
+                ));
+            }
+            AuditReach::Projects(projects)
+        };
+        self.consume_identity_use(&caller.token).await?;
+        Ok(AuditReader {
+            principal: Principal::Identity(caller.identity.id.clone()),
+            reach,
+        })
+    }
+
+    /// [`Self::audit_reach`] of `token`'s holder, for the internal caller
+    /// presenting `presented_key` (the secrets service's audit API).
+    pub async fn audit_reach_for(
+        &self,
+        presented_key: Option<&str>,
+        token: &BearerToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<AuditReader, AuthError> {
+        self.check_internal_key(presented_key)?;
+        let caller = self.caller(token, client_ip).await?;
+        self.audit_reach(&caller).await
     }
 
     /// How far `caller` reaches in `scope`, or `None` when it may not act.

@@ -45,9 +45,24 @@ impl AuthApp {
             .authenticate(&req.token, req.client_ip, Freshness::Cached)
             .await?
         {
-            Authenticated::Service { token } => self.authorize_service_token(token, &req).await,
+            // Denied past verification: the denial names whose token it was.
+            Authenticated::Service { token } => {
+                let about = (
+                    Principal::ServiceToken(token.id.clone()),
+                    Some(token.project_id.clone()),
+                );
+                self.authorize_service_token(token, &req)
+                    .await
+                    .map_err(|e| e.about(about))
+            }
             Authenticated::Identity { token, identity } => {
-                self.authorize_identity(token, identity, &req).await
+                let about = (
+                    Principal::Identity(identity.id.clone()),
+                    req.project_id.clone(),
+                );
+                self.authorize_identity(token, identity, &req)
+                    .await
+                    .map_err(|e| e.about(about))
             }
         }
     }

@@ -9,16 +9,18 @@ use latchkey_domain::model::{IdentityId, Principal, ProjectId, ServiceTokenId};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
-use latchkey_proto::convert::auth::RevokeTarget;
+use latchkey_proto::convert::auth::{RevokeTarget, audit_reach_pb};
 use latchkey_service_kit::telemetry;
 use tonic::{Request, Response, Status};
 
 use crate::app::AuthApp;
 
+mod audit;
 mod context;
 mod gate;
 mod lookup;
 
+pub use self::audit::AppAuditGate;
 use self::context::{bearer, parse, presented_internal_key};
 pub use self::gate::AuthorizeGate;
 use crate::error::AuthError;
@@ -508,6 +510,23 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(pb::CountEncryptionsResponse {
             key_encryption_count: total,
         }))
+    }
+
+    async fn get_audit_reach(
+        &self,
+        request: Request<pb::GetAuditReachRequest>,
+    ) -> Reply<pb::GetAuditReachResponse> {
+        // Served where Authorize is, to the same internal caller, which
+        // records the audit call it makes this for.
+        self.check_gate(&request)?;
+        let presented = presented_internal_key(&request);
+        let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
+        let token = BearerToken::new(request.get_ref().token.as_str());
+        let reach = self
+            .app
+            .audit_reach_for(presented.as_deref(), &token, ip)
+            .await?;
+        Ok(Response::new(audit_reach_pb(&reach)))
     }
 
     async fn get_audit_key(

@@ -203,6 +203,14 @@ impl CachedAuthStore {
             .await
     }
 
+    /// Every membership of an identity, from the database.
+    pub async fn memberships_of(
+        &self,
+        identity_id: &IdentityId,
+    ) -> Result<Vec<Membership>, StoreError> {
+        self.store.memberships_of(identity_id).await
+    }
+
     /// Adds a membership; [`StoreError::Conflict`] when it exists.
     pub async fn insert_membership(&self, record: &Membership) -> Result<(), StoreError> {
         let result = self.store.insert_membership(record).await;

@@ -5,10 +5,12 @@
 //!
 //! - [`chain`]: each event's MAC over its predecessor's, and verification
 //!   naming the first event changed, removed or reordered.
+//! - [`reach`]: whose events a reader may see.
 //! - [`tally`]: calls refused before a token was verified, counted per
 //!   client prefix and reason per interval.
 
 pub mod chain;
+pub mod reach;
 pub mod tally;
 
 use chrono::{DateTime, Utc};

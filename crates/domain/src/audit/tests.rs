@@ -286,3 +286,48 @@ fn refusals_not_of_the_callers_doing_are_failures_and_the_rest_denials() {
     assert_eq!(Outcome::of_refusal("SCOPE_DENIED"), Outcome::Denied);
     assert_eq!(Outcome::of_refusal("INVALID_ARGUMENT"), Outcome::Denied);
 }
+
+fn event_at(project: &str, env: &str, path: &str) -> AuditEvent {
+    let mut e = AuditEvent::new("secret.read", t0(), Transport::Grpc);
+    e.project_id = project.to_owned();
+    e.environment = env.to_owned();
+    e.path = path.to_owned();
+    e
+}
+
+#[test]
+fn a_project_admin_reaches_its_projects_and_a_scoped_one_only_inside_its_scopes() {
+    use super::reach::{AuditReach, ProjectReach};
+    use crate::scope::{Scope, Scopes};
+    let reach = AuditReach::Projects(vec![
+        ProjectReach {
+            project_id: "p1".into(),
+            scopes: None,
+        },
+        ProjectReach {
+            project_id: "p2".into(),
+            scopes: Some(Scopes::new(vec![Scope::new("dev", "/app/**").unwrap()])),
+        },
+    ]);
+    assert!(reach.allows(&event_at("p1", "prod", "/x")));
+    assert!(
+        reach.allows(&event_at("p1", "", "")),
+        "project-wide events of an unscoped admin"
+    );
+    assert!(reach.allows(&event_at("p2", "dev", "/app/db")));
+    assert!(!reach.allows(&event_at("p2", "prod", "/app/db")));
+    assert!(
+        !reach.allows(&event_at("p2", "", "")),
+        "project-wide events need an unscoped admin"
+    );
+    assert!(!reach.allows(&event_at("p3", "dev", "/app")));
+    assert!(
+        !reach.allows(&event_at("", "", "")),
+        "aggregates and the service's own acts"
+    );
+    assert_eq!(
+        reach.project_ids(),
+        Some(vec!["p1".to_owned(), "p2".to_owned()])
+    );
+    assert!(AuditReach::All.allows(&event_at("", "", "")));
+}

@@ -48,5 +48,17 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// A protobuf timestamp as a time, when given; the error names `field`.
+pub fn time_of(
+    at: Option<&prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, latchkey_domain::InvalidInput> {
+    at.map(|t| {
+        DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
+            .ok_or_else(|| latchkey_domain::InvalidInput::new(field, "is not a time"))
+    })
+    .transpose()
+}
+
 #[cfg(test)]
 mod tests;

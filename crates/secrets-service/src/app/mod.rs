@@ -13,7 +13,8 @@ use latchkey_domain::model::{
 };
 use latchkey_domain::path::SecretName;
 use latchkey_domain::ports::{
-    AuthorizationRequest, Authorizer, BearerToken, Grant, Renewed, ServiceTokenDetails,
+    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, Renewed,
+    ServiceTokenDetails,
 };
 use latchkey_domain::scope::Action;
 
@@ -390,7 +391,7 @@ impl SecretsApp {
         caller
             .trail
             .place(project, folder.environment.as_str(), folder.path.as_str());
-        let grant = self
+        let decided = self
             .authorizer
             .authorize(AuthorizationRequest {
                 token: caller.token.clone(),
@@ -402,7 +403,21 @@ impl SecretsApp {
                 form: intent.form,
                 recursive: intent.recursive,
             })
-            .await?;
+            .await;
+        if let Err(AuthorizeError::Denied(denial)) = &decided
+            && let Some(principal) = &denial.principal
+        {
+            // Denied past verification: the trail names whose token it was.
+            caller.trail.verified(principal);
+            if let Some(project) = &denial.project_id {
+                caller.trail.place(
+                    project.as_str(),
+                    folder.environment.as_str(),
+                    folder.path.as_str(),
+                );
+            }
+        }
+        let grant = decided?;
         caller.trail.place(
             grant.project_id.as_str(),
             folder.environment.as_str(),

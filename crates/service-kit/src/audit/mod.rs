@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ConfigError, Vars};
 
+pub mod api;
 mod call;
 mod trail;
 

@@ -55,6 +55,31 @@ pub struct AuditQuery {
     pub limit: u64,
 }
 
+impl AuditQuery {
+    /// Whether `event` passes the filters (all but the page bounds), as
+    /// [`AuditStore::list`] applies them in the database: for events read
+    /// otherwise (a chain, a stream).
+    #[must_use]
+    pub fn matches(&self, event: &AuditEvent) -> bool {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        self.from.is_none_or(|from| event.time >= from)
+            && self.to.is_none_or(|to| event.time < to)
+            && is(&self.event_type, &event.event_type)
+            && self.outcome.is_none_or(|o| o == event.outcome)
+            && is(&self.principal, &event.principal)
+            && self
+                .projects
+                .as_ref()
+                .is_none_or(|p| p.contains(&event.project_id))
+            && is(&self.environment, &event.environment)
+            && self
+                .secret_name
+                .as_ref()
+                .is_none_or(|n| event.secrets.iter().any(|s| &s.name == n))
+            && is(&self.token_hmac, &event.token_hmac)
+    }
+}
+
 /// The audit table of one database.
 #[derive(Debug, Clone)]
 pub struct AuditStore {

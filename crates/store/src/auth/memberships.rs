@@ -2,7 +2,7 @@
 
 use latchkey_domain::identity::ProjectRole;
 use latchkey_domain::model::{IdentityId, Membership, ProjectId};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::entity::membership;
 use super::{AuthStore, cached_scopes, scopes_json};
@@ -21,20 +21,36 @@ impl AuthStore {
         ))
         .one(&self.db)
         .await?
-        .map(|m| {
-            Ok(Membership {
-                role: ProjectRole::parse(&m.role).map_err(|e| corrupt("role", e))?,
-                scopes: m
-                    .scopes
-                    .as_deref()
-                    .map(|text| cached_scopes(&self.compiled, text))
-                    .transpose()?,
-                project_id: ProjectId::from_stored(m.project_id),
-                identity_id: IdentityId::from_stored(m.identity_id),
-                created_at: m.created_at,
-            })
-        })
+        .map(|m| self.membership_of_row(m))
         .transpose()
+    }
+
+    /// Every membership of an identity.
+    pub async fn memberships_of(
+        &self,
+        identity_id: &IdentityId,
+    ) -> Result<Vec<Membership>, StoreError> {
+        membership::Entity::find()
+            .filter(membership::Column::IdentityId.eq(identity_id.as_str()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| self.membership_of_row(m))
+            .collect()
+    }
+
+    fn membership_of_row(&self, m: membership::Model) -> Result<Membership, StoreError> {
+        Ok(Membership {
+            role: ProjectRole::parse(&m.role).map_err(|e| corrupt("role", e))?,
+            scopes: m
+                .scopes
+                .as_deref()
+                .map(|text| cached_scopes(&self.compiled, text))
+                .transpose()?,
+            project_id: ProjectId::from_stored(m.project_id),
+            identity_id: IdentityId::from_stored(m.identity_id),
+            created_at: m.created_at,
+        })
     }
 
     /// Adds a membership; [`StoreError::Conflict`] when the identity is already a member.

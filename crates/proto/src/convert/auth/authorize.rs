@@ -1,9 +1,9 @@
 //! `Authorize`, both ways: the auth service reads requests and writes
 //! grants, the secrets service the reverse.
 
-use chrono::DateTime;
 use latchkey_domain::InvalidInput;
 use latchkey_domain::access::Form;
+use latchkey_domain::audit::reach::{AuditReach, AuditReader, ProjectReach};
 use latchkey_domain::crypto::WireKey;
 use latchkey_domain::model::{Principal, ProjectId};
 use latchkey_domain::path::{Environment, SecretPath};
@@ -126,6 +126,52 @@ pub fn grant_scopes(scopes: &[pb::Scope]) -> Result<Scopes, InvalidInput> {
         .map_err(|e| e.in_field("scopes"))
 }
 
+/// `GetAuditReach`'s answer for `reader`.
+#[must_use]
+pub fn audit_reach_pb(reader: &AuditReader) -> pb::GetAuditReachResponse {
+    let principal = reader.principal.to_string();
+    match &reader.reach {
+        AuditReach::All => pb::GetAuditReachResponse {
+            all: true,
+            projects: Vec::new(),
+            principal,
+        },
+        AuditReach::Projects(projects) => pb::GetAuditReachResponse {
+            all: false,
+            principal,
+            projects: projects
+                .iter()
+                .map(|p| pb::ProjectAuditReach {
+                    project_id: p.project_id.clone(),
+                    scoped: p.scopes.is_some(),
+                    scopes: p.scopes.as_ref().map(scopes_pb).unwrap_or_default(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The reader `GetAuditReach` answered; the error names the field.
+pub fn audit_reach(reply: pb::GetAuditReachResponse) -> Result<AuditReader, InvalidInput> {
+    let principal = Principal::parse(&reply.principal, "principal")?;
+    let reach = if reply.all {
+        AuditReach::All
+    } else {
+        reply
+            .projects
+            .into_iter()
+            .map(|p| {
+                Ok(ProjectReach {
+                    scopes: p.scoped.then(|| grant_scopes(&p.scopes)).transpose()?,
+                    project_id: p.project_id,
+                })
+            })
+            .collect::<Result<Vec<_>, InvalidInput>>()
+            .map(AuditReach::Projects)?
+    };
+    Ok(AuditReader { principal, reach })
+}
+
 /// What `LookupToken` says of a service token, for the secrets service
 /// asking on a client's behalf; `None` for any other kind of token.
 pub fn service_token_details(
@@ -134,13 +180,8 @@ pub fn service_token_details(
     if reply.token_type != i32::from(pb::TokenType::Service) {
         return Ok(None);
     }
-    let time = |t: Option<prost_types::Timestamp>, field: &str| {
-        t.map(|t| {
-            DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-                .ok_or_else(|| InvalidInput::new(field, "is not a time"))
-        })
-        .transpose()
-    };
+    let time =
+        |t: Option<prost_types::Timestamp>, field: &str| crate::convert::time_of(t.as_ref(), field);
     let has = |p: pb::Permission| reply.permissions.contains(&i32::from(p));
     Ok(Some(ServiceTokenDetails {
         read: has(pb::Permission::Read),

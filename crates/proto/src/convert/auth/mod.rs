@@ -15,7 +15,7 @@ use crate::auth::v1 as pb;
 mod authorize;
 mod replies;
 
-pub use authorize::{grant_scopes, service_token_details};
+pub use authorize::{audit_reach, audit_reach_pb, grant_scopes, service_token_details};
 pub use replies::{permissions_pb, scopes_pb};
 
 /// What an access token is called when it is created without a name.
