@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use latchkey_client::{AuthClient, Bearer, Credential, SecretsClient, Tls, channel};
+use latchkey_proto::audit::v1::audit_service_client::AuditServiceClient;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 
 use crate::error::CliError;
@@ -76,6 +77,23 @@ pub(crate) async fn auth(
         bearer(token)?,
     ))
 }
+
+/// A client of either service's audit API at `addr`, calling with `token`.
+pub(crate) async fn audit(
+    addr: &str,
+    tls: &Tls,
+    token: Option<&str>,
+) -> Result<AuditClient, CliError> {
+    Ok(AuditServiceClient::with_interceptor(
+        channel::connect(addr, tls).await?,
+        bearer(token)?,
+    ))
+}
+
+/// The generated audit client, calling with a bearer.
+pub(crate) type AuditClient = AuditServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
+>;
 
 /// A secrets client at `secrets_addr` calling with `credential`; with
 /// `auth_addr`, one that can also write with a service token.

@@ -63,6 +63,9 @@ enum Command {
     /// Manage machine identities, Token Auth and access tokens.
     #[command(subcommand)]
     Identity(crate::identity::IdentityCommand),
+    /// Read, follow and verify the audit trail (org or project admin).
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -81,6 +84,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => return crate::run::run(&ctx, args).await,
         Command::Export(args) => crate::run::export(&ctx, args).await?,
         Command::Identity(cmd) => crate::identity::run(&ctx, cmd).await?,
+        Command::Audit(cmd) => return crate::audit::run(&ctx, cmd).await,
     }
     Ok(0)
 }

@@ -64,6 +64,11 @@ impl Context {
         client::auth(&self.auth_addr, &self.tls, self.token.as_deref()).await
     }
 
+    /// A client of the audit API of the service at `addr`, calling with the token.
+    pub(crate) async fn audit(&self, addr: &str) -> Result<client::AuditClient, CliError> {
+        client::audit(addr, &self.tls, Some(self.token()?)).await
+    }
+
     /// What the token is (`LookupToken`, which uses none of its uses).
     pub(crate) async fn lookup_token(&self) -> Result<auth_pb::LookupTokenResponse, CliError> {
         Ok(self

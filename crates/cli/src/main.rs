@@ -3,7 +3,8 @@
 //! client, with the service token's key part.
 //!
 //! Modules form a DAG: `commands` parses and dispatches to one command
-//! module each (`project`, `service_token`, `secrets`, `run`, `identity`),
+//! module each (`project`, `service_token`, `secrets`, `run`, `identity`,
+//! `audit`),
 //! which never import one another; what they share is below them:
 //! `context` (settings and clients), `flags` (flags several commands take),
 //! `output`, `config`, `client` (connections through `latchkey-client`)
@@ -21,6 +22,7 @@
     )
 )]
 
+mod audit;
 mod client;
 mod commands;
 mod config;

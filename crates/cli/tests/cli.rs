@@ -1009,3 +1009,66 @@ async fn identity_commands_issue_a_limited_token_that_stops_after_its_uses() {
         .ok();
     assert!(listed.contains("revoked"), "{listed}");
 }
+
+// ---- audit -----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_list_merges_both_services_and_hash_finds_a_tokens_calls() {
+    let (stack, project) = started().await;
+    let token = create_token(&stack, &project, &[]).await;
+    set(&stack, &token, &["DB_URL=postgres://x"], "dev", "/backend").await;
+    let admin = || Cli::new(&stack, &stack.admin_token);
+
+    let listed = admin()
+        .run(&["audit", "list", "--format", "json"])
+        .await
+        .ok();
+    let events: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["service"].as_str().unwrap(),
+                e["event_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("secrets", "secret.write")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("auth", "service_token.create")),
+        "{kinds:?}"
+    );
+    let times: Vec<&str> = events.iter().map(|e| e["time"].as_str().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    assert!(!listed.contains("postgres://x"), "no value in the trail");
+
+    let hmac = admin().run(&["audit", "hash", &token]).await.ok();
+    let by_token = admin()
+        .run(&[
+            "audit",
+            "list",
+            "--token-hmac",
+            hmac.trim(),
+            "--secret",
+            "DB_URL",
+        ])
+        .await
+        .ok();
+    assert!(by_token.contains("secret.write"), "{by_token}");
+    assert!(by_token.contains("DB_URL@1"), "{by_token}");
+
+    let verified = admin().run(&["audit", "verify"]).await;
+    assert_eq!(verified.code, 0, "{}", verified.out);
+    assert!(
+        verified.out.contains("Every chain is intact."),
+        "{}",
+        verified.out
+    );
+
+    let refused = Cli::new(&stack, &token).run(&["audit", "list"]).await;
+    assert_eq!(refused.code, 4, "{}", refused.err);
+    assert!(refused.err.contains("PERMISSION_DENIED"), "{}", refused.err);
+}

@@ -212,7 +212,10 @@ mod tests {
         let back = access_error_of(&access_denied(&err)).unwrap();
         assert_eq!(back, err);
         let anonymous = AccessError::new(Reason::TokenInvalid, "no");
-        assert_eq!(access_error_of(&access_denied(&anonymous)).unwrap(), anonymous);
+        assert_eq!(
+            access_error_of(&access_denied(&anonymous)).unwrap(),
+            anonymous
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tonic::{Request, Response, Status};
 
 use super::{AuditLog, CallMeta, Trail};
 use crate::guard::RpcMethod;
-use crate::request::{bearer_token, client_ip};
+use crate::request::{MAX_TOKEN_BYTES, bearer_token, client_ip};
 use crate::status;
 
 /// A listing's page size when none is asked for, and the most.
@@ -359,6 +359,29 @@ impl AuditService for AuditApi {
             Ok(pb::VerifyAuditLogResponse {
                 intact: chains.iter().all(|c| c.intact),
                 chains,
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn hash_token(
+        &self,
+        request: Request<pb::HashTokenRequest>,
+    ) -> Result<Response<pb::HashTokenResponse>, Status> {
+        let trail = self.trail(&request, "audit.hash");
+        let result = async {
+            self.admit(&request, &trail).await?;
+            let token = request.get_ref().token.trim();
+            if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+                return Err(status::invalid_argument(&InvalidInput::new(
+                    "token",
+                    format!("must be a token of 1 to {MAX_TOKEN_BYTES} bytes"),
+                )));
+            }
+            let key = self.gate.key().await?;
+            Ok(pb::HashTokenResponse {
+                token_hmac: key.token_hmac(token),
             })
         }
         .await;

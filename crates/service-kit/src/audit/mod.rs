@@ -86,9 +86,23 @@ impl AuditSettings {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
             mode: AuditMode::from_vars(vars)?,
-            host: vars
-                .get("HOSTNAME")
-                .map_or_else(|| "local".to_owned(), |h| h.chars().take(63).collect()),
+            // Kept to a hostname's characters: replica names sit in stream
+            // cursors (`replica=sequence,...`).
+            host: vars.get("HOSTNAME").map_or_else(
+                || "local".to_owned(),
+                |h| {
+                    h.chars()
+                        .take(63)
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || c == '.' {
+                                c
+                            } else {
+                                '-'
+                            }
+                        })
+                        .collect()
+                },
+            ),
         })
     }
 
