@@ -52,20 +52,23 @@ expect "exit code 3"
 expect '"secretKey": "API_KEY"'
 expect '"secretValue": "sk_live_4242"'
 expect '"imports": []'
-# grpcurl: reflection lists each service on its own port only, with health and both reflection versions.
+# grpcurl: reflection lists each service on its own port only, with the audit service, health and both reflection versions.
 expect "latchkey.auth.v1.AuthService"
 expect "latchkey.secrets.v1.SecretsService"
+expect "latchkey.audit.v1.AuditService"
 expect "grpc.health.v1.Health"
 expect "grpc.reflection.v1alpha.ServerReflection"
-[ "$(grep -c '^latchkey\.[a-z]*\.v1\.[A-Za-z]*Service$' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
-  failed=$((failed + 1)); echo "quickstart: each service should list only itself" >&2; }
+[ "$(grep -c '^latchkey\.\(auth\|secrets\)\.v1\.[A-Za-z]*Service$' "$work/out")" -eq 2 ] &&
+  [ "$(grep -c '^latchkey\.audit\.v1\.AuditService$' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
+  failed=$((failed + 1)); echo "quickstart: each service should list only itself and the audit service" >&2; }
 # describe carries the proto comments.
 expect "// Describes the caller's own token; does not consume a use."
 expect "// Folder path, absolute, e.g. \`/backend\`; empty means \`/\`."
 expect '"tokenType": "TOKEN_TYPE_SERVICE"'
 expect '"secretPath": "/backend"'
 expect '"encryptedProjectKey": {'
-expect '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"latchkey","reason":"SCOPE_DENIED"}'
+expect '"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"latchkey","metadata":{"principal":"service-token:'
+expect '"reason":"SCOPE_DENIED"}'
 [ "$(grep -c '"status": "SERVING"' "$work/out")" -eq 2 ] && passed=$((passed + 1)) || {
   failed=$((failed + 1)); echo "quickstart: expected two SERVING health checks" >&2; }
 # The Rust client example loaded both secrets of dev:/backend, and printed no value.

@@ -1,0 +1,188 @@
+//! Where committed events go besides the database, for log shippers and
+//! SIEMs: a JSONL file (`LATCHKEY_AUDIT_FILE`), one event per line, and
+//! OTLP log records where an OTLP endpoint is configured. They see only
+//! what the database committed, in chain order; a tap that fails is
+//! warned about and never fails a call (the database is the record).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use latchkey_domain::audit::chain::Chained;
+use serde::Serialize;
+
+/// Receives each batch once it is committed.
+pub trait Tap: Send + Sync + std::fmt::Debug + 'static {
+    /// `links`, committed, in chain order.
+    fn committed(&self, links: &[Chained]);
+}
+
+/// An event as a JSON line: the API's fields, snake case, and the service
+/// that recorded it (the CLI's `--format json` prints the same names).
+#[derive(Serialize)]
+struct Line<'a> {
+    service: &'a str,
+    replica: &'a str,
+    sequence: u64,
+    time: String,
+    event_type: &'a str,
+    outcome: &'a str,
+    reason: &'a str,
+    principal: &'a str,
+    token_hmac: &'a str,
+    project_id: &'a str,
+    environment: &'a str,
+    secret_path: &'a str,
+    secrets: Vec<LineSecret<'a>>,
+    target: &'a str,
+    client_ip: &'a str,
+    forwarded_for: &'a [String],
+    user_agent: &'a str,
+    transport: &'a str,
+    method: &'a str,
+    trace_id: &'a str,
+    count: u64,
+    mac: String,
+}
+
+#[derive(Serialize)]
+struct LineSecret<'a> {
+    name: &'a str,
+    version: Option<u64>,
+}
+
+/// `link` as one line of JSON (no newline).
+#[must_use]
+pub fn json_line(service: &str, link: &Chained) -> String {
+    let e = &link.event;
+    let line = Line {
+        service,
+        replica: &link.replica,
+        sequence: link.sequence,
+        time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        event_type: &e.event_type,
+        outcome: e.outcome.as_str(),
+        reason: &e.reason,
+        principal: &e.principal,
+        token_hmac: &e.token_hmac,
+        project_id: &e.project_id,
+        environment: &e.environment,
+        secret_path: &e.path,
+        secrets: e
+            .secrets
+            .iter()
+            .map(|s| LineSecret {
+                name: &s.name,
+                version: s.version,
+            })
+            .collect(),
+        target: &e.target,
+        client_ip: &e.client_ip,
+        forwarded_for: &e.forwarded_for,
+        user_agent: &e.user_agent,
+        transport: e.transport.as_str(),
+        method: &e.method,
+        trace_id: &e.trace_id,
+        count: e.count,
+        mac: hex::encode(link.mac),
+    };
+    // Strings and numbers only: encoding cannot fail.
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// Appends each committed event to a file as one JSON line.
+#[derive(Debug)]
+pub struct JsonlFile {
+    service: String,
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+    failures: AtomicU64,
+}
+
+impl JsonlFile {
+    /// Opens `path` for appending (created mode 0600), for `service`'s events.
+    pub fn open(path: &Path, service: &str) -> std::io::Result<Self> {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        Ok(Self {
+            service: service.to_owned(),
+            path: path.to_owned(),
+            file: Mutex::new(options.open(path)?),
+            failures: AtomicU64::new(0),
+        })
+    }
+}
+
+impl Tap for JsonlFile {
+    fn committed(&self, links: &[Chained]) {
+        let mut text = String::new();
+        for link in links {
+            text.push_str(&json_line(&self.service, link));
+            text.push('\n');
+        }
+        let written = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("a writer panicked"))
+            .and_then(|mut file| file.write_all(text.as_bytes()));
+        if let Err(e) = written {
+            let before = self.failures.fetch_add(1, Ordering::Relaxed);
+            // Each power of two: a full disk must not flood the log too.
+            if (before + 1).is_power_of_two() {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    error = %e,
+                    failures = before + 1,
+                    "audit events could not be appended to LATCHKEY_AUDIT_FILE; the database still has them"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use latchkey_domain::audit::chain::ChainWriter;
+    use latchkey_domain::audit::{AuditEvent, AuditKey, SecretRef, Transport};
+
+    use super::*;
+
+    #[test]
+    fn each_committed_event_is_one_json_line_with_its_chain_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let tap = JsonlFile::open(&path, "secrets").unwrap();
+        let key = AuditKey::from_bytes([1; 32]);
+        let mut chain = ChainWriter::new("secrets-h-1", latchkey_domain::audit::chain::Start::GENESIS);
+        let mut event = AuditEvent::new("secret.read", chrono::DateTime::UNIX_EPOCH, Transport::Http);
+        event.secrets = vec![SecretRef {
+            name: "DB_URL".into(),
+            version: Some(3),
+        }];
+        let links = vec![chain.append(&key, event.clone()), chain.append(&key, event)];
+
+        tap.committed(&links);
+        tap.committed(&links[..1]);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1]["sequence"], 2);
+        assert_eq!(lines[0]["service"], "secrets");
+        assert_eq!(lines[0]["secrets"][0]["version"], 3);
+        assert_eq!(lines[0]["time"], "1970-01-01T00:00:00.000000Z");
+        assert_eq!(lines[0]["mac"].as_str().unwrap().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
