@@ -29,6 +29,7 @@ backend_tests!(
     a_project_admin_sees_only_its_projects_events_and_others_none,
     a_stream_resumed_from_its_cursor_delivers_each_event_exactly_once,
     verify_names_the_event_changed_removed_or_reordered,
+    the_jsonl_file_holds_every_committed_event_in_chain_order,
 );
 
 /// Every event the secrets service has committed, oldest first.
@@ -735,4 +736,45 @@ async fn verify_names_the_event_changed_removed_or_reordered(backend: Backend) {
         removed.chains[0].problem_sequence, 3,
         "the first break is named first"
     );
+}
+
+async fn the_jsonl_file_holds_every_committed_event_in_chain_order(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth-audit.jsonl");
+    let Some(stack) =
+        Stack::start_with(backend, &[("LATCHKEY_AUDIT_FILE", file.to_str().unwrap())]).await
+    else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stored = auth_events(&stack).await;
+    let from_file: Vec<(String, u64, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["replica"].as_str().unwrap().to_owned(),
+                l["sequence"].as_u64().unwrap(),
+                l["event_type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let from_db: Vec<(String, u64, String)> = stored
+        .iter()
+        .map(|l| (l.replica.clone(), l.sequence, l.event.event_type.clone()))
+        .collect();
+    assert_eq!(from_file, from_db, "the same events, in the same order");
+    assert!(lines.iter().all(|l| l["service"] == "auth"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains(token.split('.').nth(2).unwrap()),
+        "no token secret"
+    );
+    assert!(!text.contains(stack.admin_token.rsplit('.').next().unwrap()));
 }

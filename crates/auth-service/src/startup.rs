@@ -57,6 +57,9 @@ pub enum StartError {
     /// An address could not be bound.
     #[error("{0}")]
     Bind(#[from] BindError),
+    /// `LATCHKEY_AUDIT_FILE` could not be opened.
+    #[error("audit: {0}")]
+    AuditFile(#[from] latchkey_service_kit::audit::AuditFileError),
 }
 
 /// The sockets the auth service serves on, bound by its caller.
@@ -119,6 +122,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, St
         }),
         config.audit.replica("auth"),
         clock.clone(),
+        config.audit.taps("auth")?,
     );
     let app = Arc::new(
         AuthApp::new(

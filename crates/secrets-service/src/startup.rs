@@ -52,6 +52,9 @@ pub enum StartError {
     /// An address could not be bound.
     #[error("{0}")]
     Bind(#[from] BindError),
+    /// `LATCHKEY_AUDIT_FILE` could not be opened.
+    #[error("audit: {0}")]
+    AuditFile(#[from] latchkey_service_kit::audit::AuditFileError),
 }
 
 /// The sockets the secrets service serves on, bound by its caller.
@@ -135,6 +138,7 @@ pub async fn start(
         audit_key_source(authorizer.clone()),
         config.audit.replica("secrets"),
         clock.clone(),
+        config.audit.taps("secrets")?,
     );
     let store = CachedSecretStore::new(store, clock, ttl, config.secrets_cache_bytes);
     Ok(Running {

@@ -26,9 +26,11 @@ use crate::config::{ConfigError, Vars};
 
 pub mod api;
 mod call;
+pub mod taps;
 mod trail;
 
 pub use call::CallMeta;
+use taps::{JsonlFile, Tap};
 pub use trail::Trail;
 
 /// The variable naming the mode.
@@ -72,13 +74,27 @@ impl AuditMode {
     }
 }
 
-/// How a service records: the mode, and the host its replicas are named after.
+/// The variable naming the JSONL file committed events are appended to.
+pub const AUDIT_FILE_VAR: &str = "LATCHKEY_AUDIT_FILE";
+
+/// How a service records: the mode, the host its replicas are named after,
+/// and where else committed events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditSettings {
     /// `LATCHKEY_AUDIT`.
     pub mode: AuditMode,
     /// `HOSTNAME` (a pod's name on Kubernetes), else `local`.
     pub host: String,
+    /// `LATCHKEY_AUDIT_FILE`: a JSONL file for log shippers; unset, none.
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// `LATCHKEY_AUDIT_FILE` could not be opened for appending.
+#[derive(Debug, thiserror::Error)]
+#[error("{AUDIT_FILE_VAR} {path}: {source}")]
+pub struct AuditFileError {
+    path: String,
+    source: std::io::Error,
 }
 
 impl AuditSettings {
@@ -103,7 +119,21 @@ impl AuditSettings {
                         .collect()
                 },
             ),
+            file: vars.get(AUDIT_FILE_VAR).map(std::path::PathBuf::from),
         })
+    }
+
+    /// Where `service`'s committed events go besides its database.
+    pub fn taps(&self, service: &str) -> Result<Vec<Box<dyn Tap>>, AuditFileError> {
+        let mut taps: Vec<Box<dyn Tap>> = Vec::new();
+        if let Some(path) = &self.file {
+            let file = JsonlFile::open(path, service).map_err(|source| AuditFileError {
+                path: path.display().to_string(),
+                source,
+            })?;
+            taps.push(Box::new(file));
+        }
+        Ok(taps)
     }
 
     /// A new replica name, `<service>-<host>-<8 random hex>`: each process
@@ -161,6 +191,7 @@ impl AuditLog {
         key: KeySource,
         replica: String,
         clock: Arc<dyn Clock>,
+        taps: Vec<Box<dyn Tap>>,
     ) -> Self {
         if mode == AuditMode::Off {
             return Self::off();
@@ -178,6 +209,7 @@ impl AuditLog {
                 tally: tally.clone(),
                 clock: clock.clone(),
                 dropped: dropped.clone(),
+                taps,
             },
             rx,
         ));
@@ -285,6 +317,7 @@ struct Chain {
     tally: Arc<Mutex<Tally>>,
     clock: Arc<dyn Clock>,
     dropped: Arc<AtomicU64>,
+    taps: Vec<Box<dyn Tap>>,
 }
 
 /// The writer: waits for the key, then appends what is waiting, in one
@@ -300,6 +333,7 @@ async fn write_events(
         tally,
         clock,
         dropped,
+        taps,
     } = state;
     let key = loop {
         match key().await {
@@ -353,7 +387,12 @@ async fn write_events(
         }
         links.extend(aggregates.into_iter().map(|a| chain.append(&key, a)));
         let committed = match sink.append(&links).await {
-            Ok(()) => true,
+            Ok(()) => {
+                for tap in &taps {
+                    tap.committed(&links);
+                }
+                true
+            }
             Err(e) => {
                 chain.rewind(saved);
                 tracing::warn!(error = %e, events = links.len(), "audit events could not be written");

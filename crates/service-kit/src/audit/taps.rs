@@ -156,8 +156,10 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let tap = JsonlFile::open(&path, "secrets").unwrap();
         let key = AuditKey::from_bytes([1; 32]);
-        let mut chain = ChainWriter::new("secrets-h-1", latchkey_domain::audit::chain::Start::GENESIS);
-        let mut event = AuditEvent::new("secret.read", chrono::DateTime::UNIX_EPOCH, Transport::Http);
+        let mut chain =
+            ChainWriter::new("secrets-h-1", latchkey_domain::audit::chain::Start::GENESIS);
+        let mut event =
+            AuditEvent::new("secret.read", chrono::DateTime::UNIX_EPOCH, Transport::Http);
         event.secrets = vec![SecretRef {
             name: "DB_URL".into(),
             version: Some(3),

@@ -39,6 +39,7 @@ fn start(mode: AuditMode) -> (AuditLog, Arc<MemorySink>) {
         Box::new(|| Box::pin(async { Ok(key()) })),
         "r1".into(),
         Arc::new(SystemClock),
+        Vec::new(),
     );
     (log, sink)
 }
