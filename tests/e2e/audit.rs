@@ -30,6 +30,7 @@ backend_tests!(
     a_stream_resumed_from_its_cursor_delivers_each_event_exactly_once,
     verify_names_the_event_changed_removed_or_reordered,
     the_jsonl_file_holds_every_committed_event_in_chain_order,
+    after_retention_the_rest_still_verifies_and_a_moved_checkpoint_is_named,
 );
 
 /// Every event the secrets service has committed, oldest first.
@@ -777,4 +778,48 @@ async fn the_jsonl_file_holds_every_committed_event_in_chain_order(backend: Back
         "no token secret"
     );
     assert!(!text.contains(stack.admin_token.rsplit('.').next().unwrap()));
+}
+
+async fn after_retention_the_rest_still_verifies_and_a_moved_checkpoint_is_named(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    for name in ["OLD1", "OLD2", "OLD3"] {
+        set_raw(&stack, &token, "/app", name, "v").await;
+    }
+    // 91 days on, retention (90 by default) reaps what came before.
+    stack.clock.advance(Duration::days(91));
+    let store = SecretStore::connect(&stack.secrets_db.url).await.unwrap();
+    let key = stack.auth.app.audit_key();
+    let cut = latchkey_domain::ports::Clock::now(&*stack.clock) - Duration::days(90);
+    assert_eq!(store.audit().reap(cut, &key, 10_000).await.unwrap(), 3);
+    set_raw(&stack, &token, "/app", "NEW", "v").await;
+
+    let report = verify(&stack).await;
+    assert!(report.intact, "{report:?}");
+    assert_eq!(
+        report.chains[0].first_sequence, 4,
+        "the chain resumes after its checkpoint"
+    );
+    let names: Vec<String> = secrets_events(&stack)
+        .await
+        .iter()
+        .filter_map(|l| l.event.secrets.first().map(|s| s.name.clone()))
+        .collect();
+    assert_eq!(names, ["NEW"]);
+
+    // Moving the checkpoint over a removed event does not pass for retention.
+    tamper(&stack, "DELETE FROM audit_events WHERE sequence = 4").await;
+    tamper(&stack, "UPDATE audit_checkpoints SET sequence = 4").await;
+    let moved = verify(&stack).await;
+    assert!(!moved.intact);
+    assert_eq!(
+        (
+            moved.chains[0].problem.as_str(),
+            moved.chains[0].problem_sequence
+        ),
+        ("changed", 4)
+    );
 }

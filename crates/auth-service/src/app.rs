@@ -134,6 +134,12 @@ impl AuthApp {
         self
     }
 
+    /// The clock the service goes by (tests advance it).
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// Where the transport records each call once it is answered.
     #[must_use]
     pub fn audit(&self) -> &AuditLog {

@@ -12,6 +12,7 @@ use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
 use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
 use latchkey_service_kit::audit::AuditLog;
 use latchkey_service_kit::audit::api::AuditApi;
+use latchkey_service_kit::audit::retention::spawn_retention;
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
 use latchkey_service_kit::serve::{
@@ -189,6 +190,18 @@ pub async fn serve(
             }
         })
     };
+    let retention = config.audit.retention.map(|keep| {
+        let key = running.app.audit_key();
+        spawn_retention(
+            running.audit_store.clone(),
+            Box::new(move || {
+                let key = key.clone();
+                Box::pin(async move { Ok(key) })
+            }),
+            keep,
+            running.app.clock(),
+        )
+    });
     let flusher = {
         let app = running.app.clone();
         let every = config
@@ -309,6 +322,9 @@ pub async fn serve(
     }
     reaper.abort();
     flusher.abort();
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     // Calls have drained: write the last batched uses before stopping.
     if let Err(e) = running.app.flush_uses().await {
         tracing::warn!(error = %e, "writing batched use counts at shutdown failed");

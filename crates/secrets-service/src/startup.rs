@@ -8,6 +8,7 @@ use latchkey_proto::audit::v1::audit_service_server::AuditServiceServer;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsServiceServer;
 use latchkey_service_kit::accept::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Shutdown};
 use latchkey_service_kit::audit::api::AuditApi;
+use latchkey_service_kit::audit::retention::spawn_retention;
 use latchkey_service_kit::audit::{AuditLog, KeySource};
 use latchkey_service_kit::guard::MethodRules;
 use latchkey_service_kit::listen::Connections;
@@ -96,6 +97,8 @@ pub struct Running {
     pub app: Arc<SecretsApp>,
     /// The audit table and who may read it, for the audit API.
     audit: (AuditStore, Arc<dyn Authorizer>),
+    /// The clock events and retention go by.
+    clock: Arc<dyn Clock>,
 }
 
 /// The client of the auth service that `config` describes (lazy: the
@@ -140,10 +143,12 @@ pub async fn start(
         clock.clone(),
         config.audit.taps("secrets")?,
     );
+    let retention_clock = clock.clone();
     let store = CachedSecretStore::new(store, clock, ttl, config.secrets_cache_bytes);
     Ok(Running {
         app: Arc::new(SecretsApp::new(store, authorizer.clone(), audit)),
         audit: (audit_store, authorizer),
+        clock: retention_clock,
     })
 }
 
@@ -196,6 +201,14 @@ pub async fn serve(
     let reloader = tls.as_ref().map(|t| t.spawn_reloader(listening.tls_reload));
     // One registry for every port: the descriptor limit is the process's.
     let connections = Connections::new(listening.limits.clone(), config.trusted_proxies.clone());
+    let retention = config.audit.retention.map(|keep| {
+        spawn_retention(
+            running.audit.0.clone(),
+            audit_key_source(running.audit.1.clone()),
+            keep,
+            running.clock.clone(),
+        )
+    });
     let rules = method_rules().audited(app.audit().clone(), config.trusted_proxies.clone());
     let public = serve_router(
         Routes::new(health_service.clone())
@@ -273,8 +286,8 @@ pub async fn serve(
         http
     )
     .map(drop);
-    for reloader in [reloader, http_reloader].into_iter().flatten() {
-        reloader.abort();
+    for task in [reloader, http_reloader, retention].into_iter().flatten() {
+        task.abort();
     }
     result
 }

@@ -21,6 +21,8 @@ backend_tests!(
     listings_filter_and_page_newest_first,
     a_batch_that_fails_stores_none_of_its_events,
     each_replica_is_its_own_chain,
+    reaping_leaves_a_sealed_checkpoint_from_which_the_rest_verifies,
+    the_query_matcher_keeps_what_the_database_listing_keeps,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -283,4 +285,104 @@ async fn each_replica_is_its_own_chain(backend: Backend) {
         [("a".to_owned(), 1), ("b".to_owned(), 1)]
     );
     assert_eq!(store.chain("b", 0, 10).await.unwrap().len(), 2);
+}
+
+async fn reaping_leaves_a_sealed_checkpoint_from_which_the_rest_verifies(backend: Backend) {
+    let Some((stores, _a, _s)) = stores(backend).await else {
+        return;
+    };
+    for store in stores {
+        // Events at t0 + 1 s ... t0 + 10 s, in two chains.
+        for replica in ["r1", "r2"] {
+            let written = links(replica, (1..=10).map(|n| event(n, "p1", "i")).collect());
+            store.append(&written).await.unwrap();
+        }
+        // Before t0 + 6.5 s: the first six of each; three per call at most.
+        let before = t0() + Duration::milliseconds(6_500);
+        assert_eq!(store.reap(before, &key(), 3).await.unwrap(), 6);
+        assert_eq!(store.reap(before, &key(), 3).await.unwrap(), 6);
+        assert_eq!(
+            store.reap(before, &key(), 3).await.unwrap(),
+            0,
+            "nothing left to reap"
+        );
+
+        let checkpoints = store.checkpoints().await.unwrap();
+        assert_eq!(checkpoints.len(), 2);
+        for checkpoint in checkpoints {
+            assert_eq!(checkpoint.sequence, 6);
+            let key = key();
+            let start = checkpoint.start(&key).expect("sealed with the audit key");
+            let mut verifier = ChainVerifier::new(&key, &checkpoint.replica, start);
+            for row in store.chain(&checkpoint.replica, 0, 100).await.unwrap() {
+                verifier.push(row.link).unwrap();
+            }
+            assert_eq!(verifier.finish().unwrap(), 4, "events 7 to 10 verify");
+        }
+        // A reap with an earlier cut never moves a checkpoint back.
+        store.reap(t0(), &key(), 100).await.unwrap();
+        assert!(
+            store
+                .checkpoints()
+                .await
+                .unwrap()
+                .iter()
+                .all(|c| c.sequence == 6)
+        );
+    }
+}
+
+async fn the_query_matcher_keeps_what_the_database_listing_keeps(backend: Backend) {
+    let Some((stores, _a, _s)) = stores(backend).await else {
+        return;
+    };
+    let store = &stores[1];
+    let events: Vec<_> = (1..=12)
+        .map(|n| {
+            event(
+                n,
+                if n % 2 == 0 { "p1" } else { "p2" },
+                &format!("identity:i{}", n % 3),
+            )
+        })
+        .collect();
+    store.append(&links("r1", events)).await.unwrap();
+    let queries = [
+        AuditQuery {
+            outcome: Some(Outcome::Denied),
+            ..all()
+        },
+        AuditQuery {
+            projects: Some(vec!["p1".into()]),
+            principal: Some("identity:i1".into()),
+            ..all()
+        },
+        AuditQuery {
+            secret_name: Some("S4".into()),
+            ..all()
+        },
+        AuditQuery {
+            from: Some(t0() + Duration::seconds(5)),
+            to: Some(t0() + Duration::seconds(9)),
+            ..all()
+        },
+    ];
+    let every = store.chain("r1", 0, 100).await.unwrap();
+    for query in queries {
+        let mut listed: Vec<u64> = store
+            .list(&query)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.link.sequence)
+            .collect();
+        listed.reverse();
+        let matched: Vec<u64> = every
+            .iter()
+            .filter(|r| query.matches(&r.link.event))
+            .map(|r| r.link.sequence)
+            .collect();
+        assert!(!matched.is_empty(), "{query:?}");
+        assert_eq!(listed, matched, "{query:?}");
+    }
 }

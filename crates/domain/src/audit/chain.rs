@@ -135,6 +135,55 @@ impl Encoder {
     }
 }
 
+/// Where a chain resumes once retention reaped its oldest events: the last
+/// reaped event's sequence and MAC, sealed under the audit key, so that
+/// nobody without the key can move a chain's start past events they
+/// removed and have it pass for retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The chain.
+    pub replica: String,
+    /// The sequence of the last event reaped.
+    pub sequence: u64,
+    /// That event's MAC, which the next event follows.
+    pub mac: [u8; 32],
+    /// The MAC of the three above under the audit key.
+    pub seal: [u8; 32],
+}
+
+impl Checkpoint {
+    /// The checkpoint after `replica`'s event `sequence`, whose MAC is `mac`.
+    #[must_use]
+    pub fn new(key: &AuditKey, replica: &str, sequence: u64, mac: [u8; 32]) -> Self {
+        Self {
+            replica: replica.to_owned(),
+            sequence,
+            mac,
+            seal: Self::seal_of(key, replica, sequence, &mac),
+        }
+    }
+
+    fn seal_of(key: &AuditKey, replica: &str, sequence: u64, mac: &[u8; 32]) -> [u8; 32] {
+        let mut m = Encoder::default();
+        m.bytes(b"latchkey-audit-checkpoint-v1");
+        m.str(replica);
+        m.u64(sequence);
+        m.bytes(mac);
+        key.mac(&m.0)
+    }
+
+    /// Where verification of the chain starts, or `None` when the seal
+    /// does not verify (the checkpoint was changed).
+    #[must_use]
+    pub fn start(&self, key: &AuditKey) -> Option<Start> {
+        let expected = Self::seal_of(key, &self.replica, self.sequence, &self.mac);
+        (expected == self.seal).then_some(Start {
+            sequence: self.sequence + 1,
+            prev_mac: self.mac,
+        })
+    }
+}
+
 /// Appends events to a replica's chain: the one writer of a chain holds it.
 #[derive(Debug, Clone)]
 pub struct ChainWriter {

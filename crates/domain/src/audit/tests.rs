@@ -331,3 +331,38 @@ fn a_project_admin_reaches_its_projects_and_a_scoped_one_only_inside_its_scopes(
     );
     assert!(AuditReach::All.allows(&event_at("", "", "")));
 }
+
+#[test]
+fn a_checkpoint_resumes_its_chain_and_one_moved_or_forged_does_not_verify() {
+    use super::chain::Checkpoint;
+    let key = AuditKey::from_bytes([9; 32]);
+    let mut writer = ChainWriter::new("r", Start::GENESIS);
+    let links: Vec<_> = (0..5)
+        .map(|i| {
+            let mut e = AuditEvent::new("secret.read", t0(), Transport::Grpc);
+            e.target = i.to_string();
+            writer.append(&key, e)
+        })
+        .collect();
+    // Retention reaped the first two.
+    let checkpoint = Checkpoint::new(&key, "r", 2, links[1].mac);
+    let start = checkpoint.start(&key).expect("sealed");
+    let mut verifier = ChainVerifier::new(&key, "r", start);
+    for link in links[2..].iter().cloned() {
+        verifier.push(link).unwrap();
+    }
+    assert_eq!(verifier.finish().unwrap(), 3);
+
+    // Moved past a removed event, with that event's real MAC: the seal fails.
+    let moved = Checkpoint {
+        sequence: 3,
+        mac: links[2].mac,
+        ..checkpoint.clone()
+    };
+    assert_eq!(moved.start(&key), None);
+    assert_eq!(
+        checkpoint.start(&AuditKey::from_bytes([8; 32])),
+        None,
+        "another key"
+    );
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey_domain::InvalidInput;
-use latchkey_domain::audit::chain::{Break, ChainVerifier, Chained, Start};
+use latchkey_domain::audit::chain::{Break, ChainVerifier, Chained, Checkpoint, Start};
 use latchkey_domain::audit::reach::{AuditReader, path_matches};
 use latchkey_domain::audit::{AuditKey, Outcome, Transport};
 use latchkey_domain::ip::TrustedIps;
@@ -352,9 +352,32 @@ impl AuditService for AuditApi {
                 )));
             }
             let key = self.gate.key().await?;
+            let mut starts: BTreeMap<String, Result<Start, Checkpoint>> = BTreeMap::new();
+            for (replica, _) in self.store.replicas().await.map_err(store_status)? {
+                starts.insert(replica, Ok(Start::GENESIS));
+            }
+            // Chains retention reaped start after their checkpoint.
+            for checkpoint in self.store.checkpoints().await.map_err(store_status)? {
+                let start = checkpoint.start(&key).ok_or_else(|| checkpoint.clone());
+                starts.insert(checkpoint.replica.clone(), start);
+            }
             let mut chains = Vec::new();
-            for (replica, first) in self.store.replicas().await.map_err(store_status)? {
-                chains.push(self.verify_chain(&key, &replica, first).await?);
+            for (replica, start) in starts {
+                chains.push(match start {
+                    Ok(start) => self.verify_chain(&key, &replica, start).await?,
+                    Err(checkpoint) => pb::ChainReport {
+                        replica,
+                        first_sequence: checkpoint.sequence + 1,
+                        intact: false,
+                        problem: "changed".to_owned(),
+                        problem_sequence: checkpoint.sequence,
+                        detail: format!(
+                            "the checkpoint where retention left this chain (after event {}) was changed",
+                            checkpoint.sequence
+                        ),
+                        ..pb::ChainReport::default()
+                    },
+                });
             }
             Ok(pb::VerifyAuditLogResponse {
                 intact: chains.iter().all(|c| c.intact),
@@ -395,15 +418,15 @@ impl AuditApi {
         &self,
         key: &AuditKey,
         replica: &str,
-        first: u64,
+        start: Start,
     ) -> Result<pb::ChainReport, Status> {
-        let mut verifier = ChainVerifier::new(key, replica, Start::GENESIS);
+        let mut verifier = ChainVerifier::new(key, replica, start);
         let mut report = pb::ChainReport {
             replica: replica.to_owned(),
-            first_sequence: first,
+            first_sequence: start.sequence,
             ..pb::ChainReport::default()
         };
-        let mut after = 0;
+        let mut after = start.sequence.saturating_sub(1);
         let broken = loop {
             let page = self
                 .store

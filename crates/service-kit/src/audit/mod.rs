@@ -26,6 +26,7 @@ use crate::config::{ConfigError, Vars};
 
 pub mod api;
 mod call;
+pub mod retention;
 pub mod taps;
 mod trail;
 
@@ -74,6 +75,9 @@ impl AuditMode {
     }
 }
 
+/// The variable naming how many days events are kept (0: forever).
+pub const RETENTION_VAR: &str = "LATCHKEY_AUDIT_RETENTION_DAYS";
+
 /// The variable naming the JSONL file committed events are appended to.
 pub const AUDIT_FILE_VAR: &str = "LATCHKEY_AUDIT_FILE";
 
@@ -87,6 +91,9 @@ pub struct AuditSettings {
     pub host: String,
     /// `LATCHKEY_AUDIT_FILE`: a JSONL file for log shippers; unset, none.
     pub file: Option<std::path::PathBuf>,
+    /// `LATCHKEY_AUDIT_RETENTION_DAYS` (default 90): how long events are
+    /// kept; `None` (0) keeps them forever.
+    pub retention: Option<chrono::Duration>,
 }
 
 /// `LATCHKEY_AUDIT_FILE` could not be opened for appending.
@@ -120,6 +127,10 @@ impl AuditSettings {
                 },
             ),
             file: vars.get(AUDIT_FILE_VAR).map(std::path::PathBuf::from),
+            retention: match vars.parse_or(RETENTION_VAR, 90u32)? {
+                0 => None,
+                days => Some(chrono::Duration::days(i64::from(days))),
+            },
         })
     }
 

@@ -43,3 +43,23 @@ pub(crate) mod audit_event {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(crate) mod audit_checkpoint {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_checkpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub replica: String,
+        pub sequence: i64,
+        pub mac: Vec<u8>,
+        pub seal: Vec<u8>,
+        pub reaped_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,4 +1,4 @@
-//! The audit table, one migration shared by both databases' migrators.
+//! The audit tables, migrations shared by both databases' migrators.
 
 use sea_orm_migration::prelude::*;
 
@@ -77,5 +77,35 @@ impl MigrationTrait for CreateAuditEvents {
             m.create_index(index.to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Creates `audit_checkpoints`: where each chain resumes after retention.
+pub(crate) struct CreateAuditCheckpoints;
+
+impl MigrationName for CreateAuditCheckpoints {
+    fn name(&self) -> &str {
+        "m20261206_000002_audit_checkpoints"
+    }
+}
+
+#[async_trait::async_trait]
+#[expect(
+    elided_lifetimes_in_paths,
+    reason = "async_trait expands the trait with an elided SchemaManager lifetime"
+)]
+impl MigrationTrait for CreateAuditCheckpoints {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("audit_checkpoints"))
+                .col(col("replica").string().not_null().primary_key())
+                .col(col("sequence").big_integer().not_null())
+                .col(blob("mac"))
+                .col(blob("seal"))
+                .col(ts("reaped_at"))
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -6,16 +6,16 @@ mod entity;
 pub(crate) mod migration;
 
 use chrono::{DateTime, Utc};
-use latchkey_domain::audit::chain::Chained;
-use latchkey_domain::audit::{AuditEvent, Outcome, SecretRef, Transport};
+use latchkey_domain::audit::chain::{Chained, Checkpoint};
+use latchkey_domain::audit::{AuditEvent, AuditKey, Outcome, SecretRef, Transport};
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 
-use self::entity::audit_event;
+use self::entity::{audit_checkpoint, audit_event};
 use crate::write::Writer;
 use crate::{StoreError, corrupt, to_i64, to_u64};
 
@@ -189,6 +189,102 @@ impl AuditStore {
             .await?;
         rows.into_iter()
             .map(|(replica, first)| Ok((replica, to_u64(first, "sequence")?)))
+            .collect()
+    }
+}
+
+impl AuditStore {
+    /// Reaps events recorded before `before`: per chain, every event up to
+    /// the newest such one (at most `limit` per chain per call), leaving a
+    /// checkpoint sealed with `key` where the chain now starts, in the same
+    /// transaction, so the rest still verifies. Returns how many went.
+    pub async fn reap(
+        &self,
+        before: DateTime<Utc>,
+        key: &AuditKey,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        use audit_event::Column as C;
+        let txn = self.writer.begin(&self.db).await?;
+        let cuts: Vec<(String, i64, i64)> = audit_event::Entity::find()
+            .select_only()
+            .column(C::Replica)
+            .column_as(C::Sequence.min(), "first")
+            .column_as(C::Sequence.max(), "last")
+            .filter(C::Time.lt(before))
+            .group_by(C::Replica)
+            .into_tuple()
+            .all(&*txn)
+            .await?;
+        let mut reaped = 0;
+        for (replica, first, last) in cuts {
+            let last = last.min(first.saturating_add(to_i64(limit.max(1)) - 1));
+            let Some(row) = audit_event::Entity::find()
+                .filter(C::Replica.eq(replica.as_str()))
+                .filter(C::Sequence.eq(last))
+                .one(&*txn)
+                .await?
+            else {
+                continue;
+            };
+            let mac: [u8; 32] = row
+                .mac
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("audit_events.mac", "is not 32 bytes".to_owned()))?;
+            let checkpoint = Checkpoint::new(key, &replica, to_u64(last, "sequence")?, mac);
+            let existing = audit_checkpoint::Entity::find_by_id(replica.clone())
+                .one(&*txn)
+                .await?;
+            // Only forward: a later checkpoint another replica's reaper left stands.
+            let cut = match existing {
+                Some(e) if e.sequence >= last => e.sequence,
+                other => {
+                    let model = audit_checkpoint::ActiveModel {
+                        replica: Set(replica.clone()),
+                        sequence: Set(last),
+                        mac: Set(checkpoint.mac.to_vec()),
+                        seal: Set(checkpoint.seal.to_vec()),
+                        reaped_at: Set(before),
+                    };
+                    if other.is_some() {
+                        model.update(&*txn).await?;
+                    } else {
+                        model.insert(&*txn).await?;
+                    }
+                    last
+                }
+            };
+            reaped += audit_event::Entity::delete_many()
+                .filter(C::Replica.eq(replica.as_str()))
+                .filter(C::Sequence.lte(cut))
+                .exec(&*txn)
+                .await?
+                .rows_affected;
+        }
+        txn.commit().await?;
+        Ok(reaped)
+    }
+
+    /// Every chain's checkpoint (the chains retention has reaped).
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        audit_checkpoint::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let bytes = |v: Vec<u8>, field: &str| -> Result<[u8; 32], StoreError> {
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt(field, "is not 32 bytes".to_owned()))
+                };
+                Ok(Checkpoint {
+                    sequence: to_u64(m.sequence, "audit_checkpoints.sequence")?,
+                    mac: bytes(m.mac, "audit_checkpoints.mac")?,
+                    seal: bytes(m.seal, "audit_checkpoints.seal")?,
+                    replica: m.replica,
+                })
+            })
             .collect()
     }
 }

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(Init),
             Box::new(QueryIndexes),
             Box::new(crate::audit::migration::CreateAuditEvents),
+            Box::new(crate::audit::migration::CreateAuditCheckpoints),
         ]
     }
 }

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(Init),
             Box::new(crate::audit::migration::CreateAuditEvents),
+            Box::new(crate::audit::migration::CreateAuditCheckpoints),
         ]
     }
 }
