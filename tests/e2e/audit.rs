@@ -31,6 +31,7 @@ backend_tests!(
     verify_names_the_event_changed_removed_or_reordered,
     the_jsonl_file_holds_every_committed_event_in_chain_order,
     after_retention_the_rest_still_verifies_and_a_moved_checkpoint_is_named,
+    an_unwritable_audit_table_fails_calls_audit_unavailable_then_recovers,
 );
 
 /// Every event the secrets service has committed, oldest first.
@@ -821,5 +822,60 @@ async fn after_retention_the_rest_still_verifies_and_a_moved_checkpoint_is_named
             moved.chains[0].problem_sequence
         ),
         ("changed", 4)
+    );
+}
+
+async fn an_unwritable_audit_table_fails_calls_audit_unavailable_then_recovers(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    let project = stack.create_project(false).await;
+    let token = token_for(&stack, &project).await;
+    set_raw(&stack, &token, "/app", "K", "v").await;
+    let (block, unblock) = match backend {
+        Backend::Sqlite => (
+            "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events \
+             BEGIN SELECT RAISE(FAIL, 'audit table blocked by the test'); END",
+            "DROP TRIGGER block_audit",
+        ),
+        Backend::Postgres => (
+            "CREATE FUNCTION block_audit() RETURNS trigger AS $$ BEGIN \
+             RAISE EXCEPTION 'audit table blocked by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER block_audit BEFORE INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION block_audit()",
+            "DROP TRIGGER block_audit ON audit_events; DROP FUNCTION block_audit()",
+        ),
+    };
+    tamper(&stack, block).await;
+
+    for env in ["dev", "prod"] {
+        let started = std::time::Instant::now();
+        let refused = get_raw(&stack, &token, env, "K").await.unwrap_err();
+        assert_eq!(reason(&refused), "AUDIT_UNAVAILABLE", "{env}: {refused:?}");
+        assert_eq!(refused.code(), tonic::Code::Unavailable);
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1500),
+            "{env}: refused after {:?}",
+            started.elapsed()
+        );
+    }
+    let reply = http_to(
+        &stack.http_addr,
+        "GET",
+        "/api/v3/secrets/raw/K?environment=dev&secretPath=/app",
+        Some(access_token_part(&token)),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.json()["reason"], "AUDIT_UNAVAILABLE");
+
+    tamper(&stack, unblock).await;
+    get_raw(&stack, &token, "dev", "K").await.unwrap();
+    let report = verify(&stack).await;
+    assert!(
+        report.intact,
+        "the chain continues without a gap: {report:?}"
     );
 }

@@ -1,14 +1,20 @@
 //! `kill -9` of either service while 20 writers write: after a restart on
-//! the same database, every acknowledged write is there. On SQLite and
-//! PostgreSQL, both services as real processes.
+//! the same database, every acknowledged write is there, and so is its
+//! audit event (audit is required by default: a call is answered only once
+//! its event is committed). On SQLite and PostgreSQL, both services as real
+//! processes.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use latchkey_domain::audit::Outcome;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
+use latchkey_store::audit::AuditQuery;
+use latchkey_store::secrets::SecretStore;
 use latchkey_test_support::{
     Backend, ServiceProcess, TestDb, backend_tests, create_project_with, create_service_token_with,
     free_port, with_token,
@@ -125,12 +131,15 @@ async fn scenario(backend: Backend, kill_auth: bool) {
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..WRITERS).map(|_| AtomicU64::new(0)).collect());
     let successes: Arc<Vec<AtomicU64>> =
         Arc::new((0..WRITERS).map(|_| AtomicU64::new(0)).collect());
+    // Every acknowledged write, as (secret, version): each must have its event.
+    let answered: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (acked, successes, stop, token, url) = (
+            let (acked, successes, answered, stop, token, url) = (
                 acked.clone(),
                 successes.clone(),
+                answered.clone(),
                 stop.clone(),
                 token.clone(),
                 services.secrets_url(),
@@ -145,9 +154,11 @@ async fn scenario(backend: Backend, kill_auth: bool) {
                     };
                     let mut request = with_token(write_request(w, n), &token);
                     request.set_timeout(Duration::from_secs(2));
-                    if client.set_secret_raw(request).await.is_ok() {
+                    if let Ok(reply) = client.set_secret_raw(request).await {
                         acked[w].store(n, Ordering::SeqCst);
                         successes[w].fetch_add(1, Ordering::SeqCst);
+                        let version = reply.into_inner().version;
+                        answered.lock().unwrap().push((format!("W{w}"), version));
                     }
                 }
             })
@@ -214,6 +225,32 @@ async fn scenario(backend: Backend, kill_auth: bool) {
         "the writers were writing when the kill came: {acked_at_kill:?}"
     );
     assert!(written > WRITERS as u64, "the writers wrote: {written}");
+
+    let events = SecretStore::connect(&services.secrets_db.url)
+        .await
+        .unwrap()
+        .audit()
+        .list(&AuditQuery {
+            event_type: Some("secret.write".into()),
+            outcome: Some(Outcome::Allowed),
+            limit: 1_000_000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let recorded: HashSet<(String, u64)> = events
+        .iter()
+        .flat_map(|row| &row.link.event.secrets)
+        .filter_map(|s| Some((s.name.clone(), s.version?)))
+        .collect();
+    let answered = answered.lock().unwrap();
+    let missing: Vec<_> = answered.iter().filter(|w| !recorded.contains(*w)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered writes have no audit event: {missing:?}",
+        missing.len(),
+        answered.len()
+    );
 }
 
 async fn killing_the_secrets_service_loses_no_acknowledged_write(backend: Backend) {

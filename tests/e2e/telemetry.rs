@@ -1,5 +1,6 @@
 //! Both services as real processes exporting over OTLP to a receiver this
-//! test runs: one `ListSecrets` is one trace across both services.
+//! test runs: one `ListSecrets` is one trace across both services, and
+//! each audit event is also an OTLP log record.
 //!
 //! Needs the service binaries built (`make test` builds them first).
 
@@ -12,6 +13,12 @@ use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_proto::secrets::v1::secrets_service_client::SecretsServiceClient;
 use latchkey_test_support::{
     ServiceProcess, create_project_with, create_service_token_with, free_port, with_token,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -37,6 +44,8 @@ const INTERNAL_KEY: &str = "telemetry-test-internal-key-0123456789";
 struct Received {
     spans: Arc<Mutex<Vec<(String, Span)>>>,
     metrics: Arc<Mutex<Vec<(String, String)>>>,
+    /// Log records: service, event name, body, attributes.
+    logs: Arc<Mutex<Vec<(String, String, String, Vec<KeyValue>)>>>,
 }
 
 fn service_name(attributes: &[KeyValue]) -> String {
@@ -85,6 +94,29 @@ impl MetricsService for Received {
     }
 }
 
+#[tonic::async_trait]
+impl LogsService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let mut logs = self.logs.lock().unwrap();
+        for resource in request.into_inner().resource_logs {
+            let name = service_name(&resource.resource.unwrap_or_default().attributes);
+            for scope in resource.scope_logs {
+                logs.extend(scope.log_records.into_iter().map(|r| {
+                    let body = match r.body.and_then(|b| b.value) {
+                        Some(Value::StringValue(s)) => s,
+                        other => format!("{other:?}"),
+                    };
+                    (name.clone(), r.event_name, body, r.attributes)
+                }));
+            }
+        }
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
 fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
     span.attributes
         .iter()
@@ -111,6 +143,7 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(received.clone()))
             .add_service(MetricsServiceServer::new(received.clone()))
+            .add_service(LogsServiceServer::new(received.clone()))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(receiver)),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -123,6 +156,7 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
             ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.clone()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200".to_owned()),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "100".to_owned()),
             // Logs at warn (but the "listening" line): spans are exported
             // whatever the log level.
             (
@@ -334,5 +368,46 @@ async fn one_list_secrets_is_one_trace_across_both_services_without_the_token() 
             "metrics not exported within 15 s: {metrics:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The audit trail as OTLP log records: the first ListSecrets, with the
+    // caller's trace id, and no token secret in any record.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let record = loop {
+        let found = received
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|(s, name, body, attrs)| {
+                let has = |k: &str, v: &str| {
+                    attrs.iter().any(|kv| {
+                        kv.key == k
+                            && matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                            Some(Value::StringValue(s)) if s == v)
+                    })
+                };
+                (s == "latchkey-secrets"
+                    && name == "latchkey.audit"
+                    && has("latchkey.audit.event_type", "secret.list")
+                    && has("latchkey.audit.trace_id", trace_id))
+                .then(|| body.clone())
+            });
+        if let Some(body) = found {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "audit log records not exported within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let line: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(line["principal"], format!("service-token:{token_id}"));
+    for (_, _, body, attrs) in received.logs.lock().unwrap().iter() {
+        assert!(
+            !body.contains(secret_part),
+            "a log record holds the token's secret"
+        );
+        assert!(!format!("{attrs:?}").contains(secret_part));
     }
 }

@@ -2,7 +2,7 @@
 //! ratio of the ceilings'.
 
 use crate::measure::Outcome;
-use crate::scenarios::Kind;
+use crate::scenarios::{AUDIT_OFF, Kind};
 
 /// Each scenario's throughput against the one-hop ceiling, and a secrets
 /// call's against the two-hop one too (`None` when a ceiling was not run).
@@ -38,6 +38,17 @@ pub(crate) fn report(results: &[Outcome]) {
             ratio(two),
             o.errors
         );
+    }
+    for o in results {
+        let Some(base) = o.label.strip_suffix(AUDIT_OFF) else {
+            continue;
+        };
+        if let Some(audited) = results.iter().find(|r| r.label == base) {
+            println!(
+                "{base}: audit required at {:.2}x of audit off",
+                audited.rate() / o.rate()
+            );
+        }
     }
 }
 

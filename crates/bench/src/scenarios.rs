@@ -53,6 +53,9 @@ pub(crate) struct Scenario {
 pub(crate) struct Targets {
     pub(crate) auth: Channel,
     pub(crate) secrets: Channel,
+    /// The same secrets service with `LATCHKEY_AUDIT=off`.
+    pub(crate) unaudited: Channel,
+    pub(crate) unaudited_http_addr: String,
     pub(crate) echo: HealthClient<Channel>,
     pub(crate) hop: HealthClient<Channel>,
     pub(crate) http_addr: String,
@@ -60,6 +63,10 @@ pub(crate) struct Targets {
     pub(crate) admin: String,
     pub(crate) setup: Setup,
 }
+
+/// The label of a scenario's twin against the secrets service with audit
+/// off; the report prints each audited figure as a ratio of its twin's.
+pub(crate) const AUDIT_OFF: &str = ", audit off";
 
 /// The folder the write scenarios write 16 secrets in, turn about.
 const WRITES: &str = "/bench/writes";
@@ -135,23 +142,36 @@ pub(crate) async fn table(
         rows.push(row(
             label,
             Kind::Secrets,
-            list(t, token, project, path, raw)?,
+            list(&t.secrets, token, project, path, raw)?,
         ));
+        if label == "ListSecrets, service token" {
+            rows.push(row(
+                &format!("{label}{AUDIT_OFF}"),
+                Kind::Secrets,
+                list(&t.unaudited, token, project, path, raw)?,
+            ));
+        }
     }
     // Infisical's SDKs' read of the same folder over the HTTP API.
-    let (pool, token) = (http::Pool::new(&t.http_addr), s.identity_token.clone());
     let target = format!(
         "/api/v3/secrets/raw?workspaceId={}&environment=dev&secretPath=/bench",
         s.project
     );
-    rows.push(row(
-        "HTTP GET /api/v3/secrets/raw, identity token",
-        Kind::Secrets,
-        call(move || {
-            let (pool, token, target) = (pool.clone(), token.clone(), target.clone());
-            async move { pool.get(&target, &token).await }
-        }),
-    ));
+    for (suffix, addr) in [("", &t.http_addr), (AUDIT_OFF, &t.unaudited_http_addr)] {
+        let (pool, token, target) = (
+            http::Pool::new(addr),
+            s.identity_token.clone(),
+            target.clone(),
+        );
+        rows.push(row(
+            &format!("HTTP GET /api/v3/secrets/raw, identity token{suffix}"),
+            Kind::Secrets,
+            call(move || {
+                let (pool, token, target) = (pool.clone(), token.clone(), target.clone());
+                async move { pool.get(&target, &token).await }
+            }),
+        ));
+    }
     // Self-lookup, beside Authorize: what a client learns of its own token.
     let auth =
         AuthServiceClient::with_interceptor(t.auth.clone(), Bearer::new(Some(&s.service_token))?);
@@ -256,9 +276,15 @@ pub(crate) fn authorize(
     }))
 }
 
-fn list(t: &Targets, token: &str, project: &str, path: &str, raw: bool) -> Result<Call, BoxError> {
+fn list(
+    channel: &Channel,
+    token: &str,
+    project: &str,
+    path: &str,
+    raw: bool,
+) -> Result<Call, BoxError> {
     let secrets =
-        SecretsServiceClient::with_interceptor(t.secrets.clone(), Bearer::new(Some(token))?);
+        SecretsServiceClient::with_interceptor(channel.clone(), Bearer::new(Some(token))?);
     let request = secrets_pb::ListSecretsRequest {
         project_id: project.to_owned(),
         environment: "dev".into(),

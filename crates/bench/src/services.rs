@@ -23,8 +23,24 @@ pub(crate) async fn start(
     let internal_key = "bench-internal-key-0123456789abcdef".to_owned();
     let echo_url = ceilings::start_echo().await?;
     let (auth_url, auth_db) = start_auth(data, &internal_key, databases.auth.as_deref()).await?;
-    let (secrets_url, http_addr) =
-        start_secrets(data, &internal_key, &auth_url, databases.secrets.as_deref()).await?;
+    let (secrets_url, http_addr) = start_secrets(
+        data,
+        &internal_key,
+        &auth_url,
+        databases.secrets.as_deref(),
+        "required",
+    )
+    .await?;
+    // The same service with audit off, on the same database, to measure
+    // what recording costs.
+    let (unaudited_url, unaudited_http_addr) = start_secrets(
+        data,
+        &internal_key,
+        &auth_url,
+        databases.secrets.as_deref(),
+        "off",
+    )
+    .await?;
     let admin = std::fs::read_to_string(dir.join("admin-token"))?
         .trim()
         .to_owned();
@@ -35,6 +51,8 @@ pub(crate) async fn start(
     let targets = Targets {
         auth: latchkey_client::channel::connect(&auth_url, &tls).await?,
         secrets: latchkey_client::channel::connect(&secrets_url, &tls).await?,
+        unaudited: latchkey_client::channel::connect(&unaudited_url, &tls).await?,
+        unaudited_http_addr,
         echo: HealthClient::new(connect(echo_url.clone()).await?),
         hop: HealthClient::new(connect(ceilings::start_hop(&echo_url).await?).await?),
         http_addr,
@@ -78,12 +96,14 @@ pub(crate) async fn start_auth(
     Ok((url, database_url))
 }
 
-/// Starts the secrets service; returns its gRPC URL and its HTTP API's address.
+/// Starts the secrets service with `LATCHKEY_AUDIT=audit`; returns its
+/// gRPC URL and its HTTP API's address.
 pub(crate) async fn start_secrets(
     data: &str,
     internal_key: &str,
     auth_url: &str,
     database: Option<&str>,
+    audit: &str,
 ) -> Result<(String, String), BoxError> {
     let http = TcpListener::bind("127.0.0.1:0").await?;
     let http_addr = http.local_addr()?.to_string();
@@ -91,6 +111,7 @@ pub(crate) async fn start_secrets(
         ("LATCHKEY_DATA_DIR", data),
         ("LATCHKEY_INTERNAL_KEY", internal_key),
         ("LATCHKEY_AUTH_URL", auth_url),
+        ("LATCHKEY_AUDIT", audit),
     ];
     pairs.extend(database.map(|url| ("DATABASE_URL", url)));
     let vars = Vars::from_pairs(pairs);

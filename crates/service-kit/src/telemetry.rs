@@ -20,6 +20,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -38,10 +39,15 @@ use crate::config::var;
 pub struct TelemetryGuard {
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
+    logs: Option<SdkLoggerProvider>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
+        // Audit records first: they are the ones nobody may lose.
+        if let Some(logs) = self.logs.take() {
+            let _ = logs.shutdown();
+        }
         if let Some(tracer) = self.tracer.take() {
             let _ = tracer.shutdown();
         }
@@ -51,8 +57,19 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Sets up logging and, when an OTLP endpoint is configured, trace and
-/// metric export under `OTEL_SERVICE_NAME` (default `default_name`).
+/// Where audit events go out as OTLP log records, once OTLP export is set up.
+static AUDIT_LOGS: OnceLock<SdkLoggerProvider> = OnceLock::new();
+
+/// The logger audit events are exported through as OTLP log records, when
+/// an OTLP endpoint is configured (see [`init`]).
+#[must_use]
+pub fn audit_logger() -> Option<SdkLogger> {
+    use opentelemetry::logs::LoggerProvider as _;
+    AUDIT_LOGS.get().map(|p| p.logger("latchkey.audit"))
+}
+
+/// Sets up logging and, when an OTLP endpoint is configured, trace,
+/// metric and audit log export under `OTEL_SERVICE_NAME` (default `default_name`).
 /// Call once, from within the Tokio runtime (the OTLP client needs it).
 pub fn init(vars: &Vars, default_name: &str) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -98,12 +115,26 @@ pub fn init(vars: &Vars, default_name: &str) -> TelemetryGuard {
             Ok(exporter) => {
                 let meter = SdkMeterProvider::builder()
                     .with_periodic_exporter(exporter)
-                    .with_resource(resource)
+                    .with_resource(resource.clone())
                     .build();
                 global::set_meter_provider(meter.clone());
                 guard.meter = Some(meter);
             }
             Err(e) => eprintln!("telemetry: OTLP metric exporter not started: {e}"),
+        }
+        match opentelemetry_otlp::LogExporter::builder()
+            .with_tonic()
+            .build()
+        {
+            Ok(exporter) => {
+                let logs = SdkLoggerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource)
+                    .build();
+                let _ = AUDIT_LOGS.set(logs.clone());
+                guard.logs = Some(logs);
+            }
+            Err(e) => eprintln!("telemetry: OTLP log exporter not started: {e}"),
         }
         global::set_text_map_propagator(TraceContextPropagator::new());
         let layer = tracing_opentelemetry::layer()

@@ -31,7 +31,7 @@ pub mod taps;
 mod trail;
 
 pub use call::CallMeta;
-use taps::{JsonlFile, Tap};
+use taps::{JsonlFile, OtlpLogs, Tap};
 pub use trail::Trail;
 
 /// The variable naming the mode.
@@ -143,6 +143,9 @@ impl AuditSettings {
                 source,
             })?;
             taps.push(Box::new(file));
+        }
+        if let Some(logger) = crate::telemetry::audit_logger() {
+            taps.push(Box::new(OtlpLogs::new(logger, service)));
         }
         Ok(taps)
     }

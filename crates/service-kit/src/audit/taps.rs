@@ -143,6 +143,56 @@ impl Tap for JsonlFile {
     }
 }
 
+/// Emits each committed event as an OTLP log record (event name
+/// `latchkey.audit`): its JSON line as the body, and the fields a collector
+/// routes by as attributes.
+#[derive(Debug)]
+pub struct OtlpLogs {
+    service: String,
+    logger: opentelemetry_sdk::logs::SdkLogger,
+}
+
+impl OtlpLogs {
+    /// Through `logger`, for `service`'s events.
+    #[must_use]
+    pub fn new(logger: opentelemetry_sdk::logs::SdkLogger, service: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+            logger,
+        }
+    }
+}
+
+impl Tap for OtlpLogs {
+    fn committed(&self, links: &[Chained]) {
+        use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
+        for link in links {
+            let e = &link.event;
+            let mut record = self.logger.create_log_record();
+            record.set_event_name("latchkey.audit");
+            record.set_timestamp(std::time::SystemTime::from(e.time));
+            record.set_severity_number(Severity::Info);
+            record.set_severity_text("INFO");
+            record.set_body(AnyValue::String(json_line(&self.service, link).into()));
+            record.add_attributes([
+                ("latchkey.audit.service", self.service.clone()),
+                ("latchkey.audit.replica", link.replica.clone()),
+                ("latchkey.audit.event_type", e.event_type.clone()),
+                ("latchkey.audit.outcome", e.outcome.as_str().to_owned()),
+                ("latchkey.audit.reason", e.reason.clone()),
+                ("latchkey.audit.principal", e.principal.clone()),
+                ("latchkey.audit.project_id", e.project_id.clone()),
+                ("latchkey.audit.trace_id", e.trace_id.clone()),
+            ]);
+            record.add_attribute(
+                "latchkey.audit.sequence",
+                i64::try_from(link.sequence).unwrap_or(i64::MAX),
+            );
+            self.logger.emit(record);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use latchkey_domain::audit::chain::ChainWriter;
