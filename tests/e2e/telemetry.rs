@@ -44,9 +44,11 @@ const INTERNAL_KEY: &str = "telemetry-test-internal-key-0123456789";
 struct Received {
     spans: Arc<Mutex<Vec<(String, Span)>>>,
     metrics: Arc<Mutex<Vec<(String, String)>>>,
-    /// Log records: service, event name, body, attributes.
-    logs: Arc<Mutex<Vec<(String, String, String, Vec<KeyValue>)>>>,
+    logs: Arc<Mutex<Vec<Record>>>,
 }
+
+/// A log record: service, event name, body, attributes.
+type Record = (String, String, String, Vec<KeyValue>);
 
 fn service_name(attributes: &[KeyValue]) -> String {
     attributes
