@@ -118,14 +118,28 @@ pub(crate) async fn start_secrets(
     let config = latchkey_secrets_service::Config::from_vars(&vars)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
+    // Migrated before the next one starts: two on one SQLite file must not
+    // migrate at once.
+    let authorizer = Arc::new(latchkey_secrets_service::startup::authorizer(&config)?);
+    let running = latchkey_secrets_service::startup::start(
+        &config,
+        authorizer,
+        Arc::new(latchkey_domain::ports::SystemClock),
+    )
+    .await?;
     tokio::spawn(async move {
         let listeners = latchkey_secrets_service::startup::Listeners {
             grpc: listener,
             http: Some(http),
             health: None,
         };
-        let _ =
-            latchkey_secrets_service::startup::run(config, listeners, std::future::pending()).await;
+        let _ = latchkey_secrets_service::startup::serve(
+            &running,
+            &config,
+            listeners,
+            std::future::pending(),
+        )
+        .await;
     });
     Ok((url, http_addr))
 }

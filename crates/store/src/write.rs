@@ -40,6 +40,15 @@ impl Writer {
         self.turn.is_some()
     }
 
+    /// The writers' turn (on SQLite), for one statement that writes
+    /// without reading, which SQLite makes atomic by itself.
+    pub(crate) async fn turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
     /// A transaction holding the write lock (on SQLite) from its start.
     pub(crate) async fn begin(&self, db: &DatabaseConnection) -> Result<WriteTxn, StoreError> {
         let turn = match &self.turn {
