@@ -4,6 +4,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use latchkey_domain::ports::{Clock as _, SystemClock};
 use latchkey_proto::audit::v1 as pb;
+use latchkey_proto::convert::audit::event_json;
 use serde::Serialize;
 use tokio_stream::StreamExt as _;
 
@@ -190,7 +191,7 @@ async fn list(ctx: &Context, filter: &Filter, limit: u32, format: Format) -> Res
             &events.iter().map(|(s, e)| row(s, e)).collect::<Vec<_>>(),
         ),
         Format::Json => {
-            let rows: Vec<_> = events.iter().map(|(s, e)| JsonEvent::of(s, e)).collect();
+            let rows: Vec<_> = events.iter().map(|(s, e)| event_json(s, e)).collect();
             println!("{}", to_json(&rows, true)?);
         }
     }
@@ -230,7 +231,7 @@ async fn tail(ctx: &Context, filter: &Filter, format: Format) -> Result<(), CliE
         for event in batch?.events {
             match format {
                 Format::Table => println!("{}", row(service, &event).join("  ")),
-                Format::Json => println!("{}", to_json(&JsonEvent::of(service, &event), false)?),
+                Format::Json => println!("{}", event_json(service, &event)),
             }
         }
     }
@@ -329,76 +330,6 @@ fn row(service: &str, e: &pb::AuditEvent) -> Vec<String> {
         secrets,
         client,
     ]
-}
-
-/// An event as the JSON output writes it: the wire's fields, snake case,
-/// and which service recorded it.
-#[derive(Serialize)]
-struct JsonEvent<'a> {
-    service: &'a str,
-    id: i64,
-    replica: &'a str,
-    sequence: u64,
-    time: String,
-    event_type: &'a str,
-    outcome: &'a str,
-    reason: &'a str,
-    principal: &'a str,
-    token_hmac: &'a str,
-    project_id: &'a str,
-    environment: &'a str,
-    secret_path: &'a str,
-    secrets: Vec<JsonSecret<'a>>,
-    target: &'a str,
-    client_ip: &'a str,
-    forwarded_for: &'a [String],
-    user_agent: &'a str,
-    transport: &'a str,
-    method: &'a str,
-    trace_id: &'a str,
-    count: u64,
-}
-
-#[derive(Serialize)]
-struct JsonSecret<'a> {
-    name: &'a str,
-    version: Option<u64>,
-}
-
-impl<'a> JsonEvent<'a> {
-    fn of(service: &'a str, e: &'a pb::AuditEvent) -> Self {
-        Self {
-            service,
-            id: e.id,
-            replica: &e.replica,
-            sequence: e.sequence,
-            time: e.time.as_ref().map(time).unwrap_or_default(),
-            event_type: &e.event_type,
-            outcome: &e.outcome,
-            reason: &e.reason,
-            principal: &e.principal,
-            token_hmac: &e.token_hmac,
-            project_id: &e.project_id,
-            environment: &e.environment,
-            secret_path: &e.secret_path,
-            secrets: e
-                .secrets
-                .iter()
-                .map(|s| JsonSecret {
-                    name: &s.name,
-                    version: s.version,
-                })
-                .collect(),
-            target: &e.target,
-            client_ip: &e.client_ip,
-            forwarded_for: &e.forwarded_for,
-            user_agent: &e.user_agent,
-            transport: &e.transport,
-            method: &e.method,
-            trace_id: &e.trace_id,
-            count: e.count,
-        }
-    }
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, CliError> {

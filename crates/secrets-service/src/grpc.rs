@@ -4,15 +4,13 @@
 use std::sync::Arc;
 
 use latchkey_domain::InvalidInput;
-use latchkey_domain::audit::Transport;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::Folder;
 use latchkey_domain::path::SecretName;
 use latchkey_proto::secrets::v1 as pb;
 use latchkey_proto::secrets::v1::secrets_service_server::SecretsService;
-use latchkey_service_kit::audit::{CallMeta, Trail};
-use latchkey_service_kit::guard::RpcMethod;
-use latchkey_service_kit::request::{bearer_token, client_ip};
+use latchkey_service_kit::audit::Trail;
+use latchkey_service_kit::request::bearer_token;
 use tonic::{Request, Response, Status};
 
 use crate::app::{Caller, SecretsApp};
@@ -37,21 +35,8 @@ impl SecretsGrpc {
 
     /// The call's audit trail, and its caller when its token is well formed.
     fn caller<T>(&self, request: &Request<T>) -> (Arc<Trail>, Result<Caller, SecretsError>) {
-        let headers = request.metadata().as_ref();
-        let peer = request.remote_addr().map(|a| a.ip());
-        let method = RpcMethod::of(request.extensions());
-        let meta = CallMeta::read(
-            Transport::Grpc,
-            method,
-            headers,
-            peer,
-            &self.trusted_proxies,
-        );
-        let trail = Arc::new(Trail::new(
-            meta,
-            client_ip(peer, headers, &self.trusted_proxies),
-        ));
-        let caller = bearer_token(headers)
+        let trail = Arc::new(Trail::of_grpc(request, &self.trusted_proxies));
+        let caller = bearer_token(request.metadata().as_ref())
             .map(|token| Caller::new(token, trail.clone()))
             .map_err(SecretsError::from);
         (trail, caller)

@@ -5,13 +5,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use latchkey_domain::audit::Transport;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::Principal;
 use latchkey_domain::ports::BearerToken;
 use latchkey_proto::INTERNAL_KEY_HEADER;
-use latchkey_service_kit::audit::{CallMeta, Trail};
-use latchkey_service_kit::guard::RpcMethod;
+use latchkey_service_kit::audit::Trail;
 use latchkey_service_kit::request::{bearer_token, client_ip};
 use tonic::{Request, Response, Status};
 
@@ -40,15 +38,7 @@ impl AuthGrpc {
 
     /// The call's audit trail, of `kind`, opened with how it arrived.
     pub(super) fn trail<T>(&self, request: &Request<T>, kind: &'static str) -> Trail {
-        let method = RpcMethod::of(request.extensions());
-        let meta = CallMeta::read(
-            Transport::Grpc,
-            method,
-            request.metadata().as_ref(),
-            request.remote_addr().map(|a| a.ip()),
-            &self.trusted_proxies,
-        );
-        let trail = Trail::new(meta, self.ip(request));
+        let trail = Trail::of_grpc(request, &self.trusted_proxies);
         trail.kind(kind);
         trail
     }

@@ -2,6 +2,7 @@
 //! requests (the error names the offending field), `From` for replies. The
 //! handlers of both services are `try_into()?`, the use case, `into()`.
 
+pub mod audit;
 pub mod auth;
 pub mod secrets;
 

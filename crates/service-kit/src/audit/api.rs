@@ -12,21 +12,20 @@ use std::time::{Duration, Instant};
 use latchkey_domain::InvalidInput;
 use latchkey_domain::audit::chain::{Break, ChainVerifier, Chained, Checkpoint, Start};
 use latchkey_domain::audit::reach::{AuditReader, path_matches};
-use latchkey_domain::audit::{AuditKey, Outcome, Transport};
+use latchkey_domain::audit::{AuditKey, Outcome};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::ports::BearerToken;
 use latchkey_domain::scope::PathGlob;
 use latchkey_proto::audit::v1 as pb;
 use latchkey_proto::audit::v1::audit_service_server::AuditService;
-use latchkey_proto::convert::{time_of, timestamp};
+use latchkey_proto::convert::time_of;
 use latchkey_store::audit::{AuditQuery, AuditStore, StoredEvent};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{AuditLog, CallMeta, Trail};
-use crate::guard::RpcMethod;
-use crate::request::{MAX_TOKEN_BYTES, bearer_token, client_ip};
+use super::{AuditLog, Trail};
+use crate::request::{MAX_TOKEN_BYTES, bearer_token};
 use crate::status;
 
 /// A listing's page size when none is asked for, and the most.
@@ -107,16 +106,7 @@ impl AuditApi {
     }
 
     fn trail<T>(&self, request: &Request<T>, kind: &'static str) -> Trail {
-        let headers = request.metadata().as_ref();
-        let peer = request.remote_addr().map(|a| a.ip());
-        let meta = CallMeta::read(
-            Transport::Grpc,
-            RpcMethod::of(request.extensions()),
-            headers,
-            peer,
-            &self.trusted_proxies,
-        );
-        let trail = Trail::new(meta, client_ip(peer, headers, &self.trusted_proxies));
+        let trail = Trail::of_grpc(request, &self.trusted_proxies);
         trail.kind(kind);
         trail
     }
@@ -191,39 +181,7 @@ fn visible(reader: &AuditReader, glob: Option<&PathGlob>, link: &Chained) -> boo
 }
 
 fn event_pb(stored: &StoredEvent) -> pb::AuditEvent {
-    let StoredEvent { id, link } = stored;
-    let e = &link.event;
-    pb::AuditEvent {
-        id: *id,
-        replica: link.replica.clone(),
-        sequence: link.sequence,
-        time: Some(timestamp(e.time)),
-        event_type: e.event_type.clone(),
-        outcome: e.outcome.as_str().to_owned(),
-        reason: e.reason.clone(),
-        principal: e.principal.clone(),
-        token_hmac: e.token_hmac.clone(),
-        project_id: e.project_id.clone(),
-        environment: e.environment.clone(),
-        secret_path: e.path.clone(),
-        secrets: e
-            .secrets
-            .iter()
-            .map(|s| pb::SecretRef {
-                name: s.name.clone(),
-                version: s.version,
-            })
-            .collect(),
-        target: e.target.clone(),
-        client_ip: e.client_ip.clone(),
-        forwarded_for: e.forwarded_for.clone(),
-        user_agent: e.user_agent.clone(),
-        transport: e.transport.as_str().to_owned(),
-        method: e.method.clone(),
-        trace_id: e.trace_id.clone(),
-        count: e.count,
-        mac: hex::encode(link.mac),
-    }
+    latchkey_proto::convert::audit::event_pb(stored.id, &stored.link)
 }
 
 /// How far a stream has read each replica's chain: `replica=sequence`

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use latchkey_domain::audit::chain::Chained;
-use serde::Serialize;
+use latchkey_proto::convert::audit::{event_json, event_pb};
 
 /// Receives each batch once it is committed.
 pub trait Tap: Send + Sync + std::fmt::Debug + 'static {
@@ -18,77 +18,11 @@ pub trait Tap: Send + Sync + std::fmt::Debug + 'static {
     fn committed(&self, links: &[Chained]);
 }
 
-/// An event as a JSON line: the API's fields, snake case, and the service
-/// that recorded it (the CLI's `--format json` prints the same names).
-#[derive(Serialize)]
-struct Line<'a> {
-    service: &'a str,
-    replica: &'a str,
-    sequence: u64,
-    time: String,
-    event_type: &'a str,
-    outcome: &'a str,
-    reason: &'a str,
-    principal: &'a str,
-    token_hmac: &'a str,
-    project_id: &'a str,
-    environment: &'a str,
-    secret_path: &'a str,
-    secrets: Vec<LineSecret<'a>>,
-    target: &'a str,
-    client_ip: &'a str,
-    forwarded_for: &'a [String],
-    user_agent: &'a str,
-    transport: &'a str,
-    method: &'a str,
-    trace_id: &'a str,
-    count: u64,
-    mac: String,
-}
-
-#[derive(Serialize)]
-struct LineSecret<'a> {
-    name: &'a str,
-    version: Option<u64>,
-}
-
-/// `link` as one line of JSON (no newline).
+/// `link` as one line of JSON (no newline): the shape the API's JSON and
+/// the CLI's `--format json` have, with the service that recorded it.
 #[must_use]
 pub fn json_line(service: &str, link: &Chained) -> String {
-    let e = &link.event;
-    let line = Line {
-        service,
-        replica: &link.replica,
-        sequence: link.sequence,
-        time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        event_type: &e.event_type,
-        outcome: e.outcome.as_str(),
-        reason: &e.reason,
-        principal: &e.principal,
-        token_hmac: &e.token_hmac,
-        project_id: &e.project_id,
-        environment: &e.environment,
-        secret_path: &e.path,
-        secrets: e
-            .secrets
-            .iter()
-            .map(|s| LineSecret {
-                name: &s.name,
-                version: s.version,
-            })
-            .collect(),
-        target: &e.target,
-        client_ip: &e.client_ip,
-        forwarded_for: &e.forwarded_for,
-        user_agent: &e.user_agent,
-        transport: e.transport.as_str(),
-        method: &e.method,
-        trace_id: &e.trace_id,
-        count: e.count,
-        mac: hex::encode(link.mac),
-    };
-    // Strings and numbers only: encoding cannot fail.
-    serde_json::to_string(&line).unwrap_or_default()
+    event_json(service, &event_pb(0, link)).to_string()
 }
 
 /// Appends each committed event to a file as one JSON line.

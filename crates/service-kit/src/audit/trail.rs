@@ -13,7 +13,12 @@ use latchkey_domain::audit::{Outcome, SecretRef};
 use latchkey_domain::model::Principal;
 use latchkey_domain::ports::BearerToken;
 
+use latchkey_domain::audit::Transport;
+use latchkey_domain::ip::TrustedIps;
+
 use super::{AuditLog, CallMeta};
+use crate::guard::RpcMethod;
+use crate::request::client_ip;
 
 /// A call's event while the call runs; shared by the transport and the
 /// use case (cheap: one uncontended lock per step).
@@ -47,6 +52,23 @@ impl Trail {
             ip,
             draft: Mutex::new(Draft::default()),
         }
+    }
+
+    /// A gRPC call's trail: its method, metadata and peer, the client
+    /// address by the client-IP rules (`x-forwarded-for` only from
+    /// `trusted_proxies`).
+    #[must_use]
+    pub fn of_grpc<T>(request: &tonic::Request<T>, trusted_proxies: &TrustedIps) -> Self {
+        let headers = request.metadata().as_ref();
+        let peer = request.remote_addr().map(|a| a.ip());
+        let meta = CallMeta::read(
+            Transport::Grpc,
+            RpcMethod::of(request.extensions()),
+            headers,
+            peer,
+            trusted_proxies,
+        );
+        Self::new(meta, client_ip(peer, headers, trusted_proxies))
     }
 
     /// The client address.
