@@ -240,6 +240,37 @@ async fn a_denial_after_verification_is_its_own_event_with_the_tokens_hmac(backe
         service_token_principal(&token),
         "verified, then missing"
     );
+
+    // A deactivated token is verified, then refused: its event says whose.
+    stack
+        .auth_client()
+        .await
+        .set_service_token_active(with_token(
+            auth_pb::SetServiceTokenActiveRequest {
+                token_id: token.split('.').nth(1).unwrap().to_owned(),
+                active: false,
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap();
+    stack.clock.advance(Duration::seconds(2));
+    let inactive = get_raw(&stack, &token, "dev", "DB_URL").await.unwrap_err();
+    assert_eq!(reason(&inactive), "TOKEN_INACTIVE");
+    let events = secrets_events(&stack).await;
+    let last = &events.last().unwrap().event;
+    assert_eq!(
+        (
+            last.reason.as_str(),
+            last.principal.as_str(),
+            last.project_id.as_str()
+        ),
+        (
+            "TOKEN_INACTIVE",
+            service_token_principal(&token).as_str(),
+            project.as_str()
+        )
+    );
 }
 
 async fn malformed_tokens_are_counted_per_client_prefix_not_recorded_one_by_one(backend: Backend) {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use latchkey_domain::model::{AccessTokenId, ServiceTokenId};
+use latchkey_domain::model::{AccessTokenId, Principal, ServiceTokenId};
 use std::net::IpAddr;
 
 use latchkey_domain::access::{check_client_ip, check_token_state};
@@ -44,7 +44,13 @@ impl AuthApp {
                         .await
                         .unwrap_or_else(|e| tracing::warn!(token.id = %record.id, error = %e, "storing the secret's fingerprint failed; retried at the next verification"));
                 }
-                check_token_state(record.state(), self.clock.now())?;
+                // Verified: a dead token's denial names whose it is.
+                check_token_state(record.state(), self.clock.now()).map_err(|e| {
+                    e.about(
+                        Principal::ServiceToken(record.id.clone()),
+                        Some(record.project_id.clone()),
+                    )
+                })?;
                 // Whether the holder's key part opens `encrypted_project_key` is
                 // the client's check: the key part never reaches this service.
                 Ok(Authenticated::Service { token: record })
@@ -65,7 +71,8 @@ impl AuthApp {
                         .await
                         .unwrap_or_else(|e| tracing::warn!(token.id = %record.id, error = %e, "storing the secret's fingerprint failed; retried at the next verification"));
                 }
-                check_token_state(record.state(), self.clock.now())?;
+                check_token_state(record.state(), self.clock.now())
+                    .map_err(|e| e.about(Principal::Identity(record.identity_id.clone()), None))?;
                 let identity = self
                     .store
                     .identity(&record.identity_id, freshness)

@@ -81,7 +81,18 @@ impl AuthGrpc {
     ) -> Result<Caller, AuthError> {
         let token = bearer(request)?;
         trail.presented(&token);
-        let caller = self.app.caller(&token, self.ip(request)).await?;
+        let caller = self
+            .app
+            .caller(&token, self.ip(request))
+            .await
+            .inspect_err(|e| {
+                // Denied past verification (an expired token): say whose.
+                if let AuthError::Denied(denial) = e
+                    && let Some(principal) = &denial.principal
+                {
+                    trail.verified(principal);
+                }
+            })?;
         trail.verified(&Principal::Identity(caller.identity().id.clone()));
         Ok(caller)
     }
