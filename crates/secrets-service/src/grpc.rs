@@ -35,7 +35,8 @@ impl SecretsGrpc {
 
     /// The call's audit trail, and its caller when its token is well formed.
     fn caller<T>(&self, request: &Request<T>) -> (Arc<Trail>, Result<Caller, SecretsError>) {
-        let trail = Arc::new(Trail::of_grpc(request, &self.trusted_proxies));
+        let trail =
+            Arc::new(Trail::of_grpc(request, &self.trusted_proxies).watched_by(self.app.audit()));
         let caller = bearer_token(request.metadata().as_ref())
             .map(|token| Caller::new(token, trail.clone()))
             .map_err(SecretsError::from);

@@ -38,7 +38,7 @@ impl AuthGrpc {
 
     /// The call's audit trail, of `kind`, opened with how it arrived.
     pub(super) fn trail<T>(&self, request: &Request<T>, kind: &'static str) -> Trail {
-        let trail = Trail::of_grpc(request, &self.trusted_proxies);
+        let trail = Trail::of_grpc(request, &self.trusted_proxies).watched_by(self.app.audit());
         trail.kind(kind);
         trail
     }
@@ -68,6 +68,7 @@ impl AuthGrpc {
         result: Result<T, AuthError>,
     ) -> Result<Response<T>, Status> {
         if on_behalf {
+            trail.recorded_elsewhere();
             return Ok(Response::new(result?));
         }
         self.answer(trail, result).await

@@ -96,7 +96,7 @@ impl Outcome {
     /// [`Outcome::Denied`].
     #[must_use]
     pub fn of_refusal(reason: &str) -> Self {
-        const FAILURES: [&str; 7] = [
+        const FAILURES: [&str; 8] = [
             "NOT_FOUND",
             "ALREADY_EXISTS",
             "INTERNAL",
@@ -104,6 +104,7 @@ impl Outcome {
             "AUTH_UNAVAILABLE",
             "AUDIT_UNAVAILABLE",
             "TIMEOUT",
+            "CANCELLED",
         ];
         if FAILURES.contains(&reason) {
             Outcome::Failed

@@ -21,9 +21,9 @@ pub const MAX_KEYS: usize = 256;
 /// The reasons a call refused without a verified token is counted under
 /// rather than recorded alone: a malformed token or request, a wrong token
 /// (it names no principal, and its HMAC finds nothing), a failure limit,
-/// the auth service or the audit table unavailable, a timeout. Any other
-/// refusal is recorded as its own event.
-pub const UNVERIFIED_REASONS: [&str; 7] = [
+/// the auth service or the audit table unavailable, a timeout, a call
+/// abandoned. Any other refusal is recorded as its own event.
+pub const UNVERIFIED_REASONS: [&str; 8] = [
     "TOKEN_MALFORMED",
     "TOKEN_INVALID",
     "TOO_MANY_FAILED_ATTEMPTS",
@@ -31,6 +31,7 @@ pub const UNVERIFIED_REASONS: [&str; 7] = [
     "AUTH_UNAVAILABLE",
     "AUDIT_UNAVAILABLE",
     "TIMEOUT",
+    "CANCELLED",
 ];
 
 /// Each of [`UNVERIFIED_REASONS`] has one overflow pair.

@@ -49,10 +49,10 @@ pub(super) async fn audit(
         peer,
         &http.trusted_proxies,
     );
-    let trail = Arc::new(Trail::new(
-        meta,
-        client_ip(peer, headers, &http.trusted_proxies),
-    ));
+    let trail = Arc::new(
+        Trail::new(meta, client_ip(peer, headers, &http.trusted_proxies))
+            .watched_by(http.app.audit()),
+    );
     request.extensions_mut().insert(CallTrail(trail.clone()));
     let response = next.run(request).await;
     let status = response.status();

@@ -106,7 +106,7 @@ impl AuditApi {
     }
 
     fn trail<T>(&self, request: &Request<T>, kind: &'static str) -> Trail {
-        let trail = Trail::of_grpc(request, &self.trusted_proxies);
+        let trail = Trail::of_grpc(request, &self.trusted_proxies).watched_by(&self.audit);
         trail.kind(kind);
         trail
     }

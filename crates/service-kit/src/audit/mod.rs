@@ -32,7 +32,7 @@ mod trail;
 
 pub use call::CallMeta;
 use taps::{JsonlFile, OtlpLogs, Tap};
-pub use trail::Trail;
+pub use trail::{CANCELLED, Trail};
 
 /// The variable naming the mode.
 pub const AUDIT_VAR: &str = "LATCHKEY_AUDIT";

@@ -137,3 +137,41 @@ fn the_mode_is_read_from_its_variable_and_defaults_to_required() {
     assert_eq!(mode(Some("off")).unwrap(), AuditMode::Off);
     assert_eq!(mode(Some("sometimes")).unwrap_err().variable, AUDIT_VAR);
 }
+
+#[tokio::test]
+async fn a_call_dropped_unanswered_is_recorded_cancelled_and_one_unverified_is_counted() {
+    let (log, sink) = start(AuditMode::Required);
+    let verified = Trail::new(CallMeta::internal("m"), None).watched_by(&log);
+    verified.kind("secret.read");
+    verified.verified(&latchkey_domain::model::Principal::ServiceToken(
+        latchkey_domain::model::ServiceTokenId::from_stored("t1".into()),
+    ));
+    drop(verified);
+    let unverified = Trail::new(CallMeta::internal("m"), None).watched_by(&log);
+    drop(unverified);
+    let closed = Trail::new(CallMeta::internal("m"), None).watched_by(&log);
+    log.close(&closed, None).await.unwrap();
+    drop(closed);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sink.links.lock().unwrap().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "not recorded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let links = sink.links.lock().unwrap();
+    assert_eq!(
+        links.len(),
+        2,
+        "the unverified one is only counted: {links:?}"
+    );
+    let cancelled = links
+        .iter()
+        .find(|l| l.event.reason == "CANCELLED")
+        .expect("the abandoned call");
+    assert_eq!(cancelled.event.principal, "service-token:t1");
+    assert_eq!(
+        cancelled.event.outcome,
+        latchkey_domain::audit::Outcome::Failed
+    );
+}

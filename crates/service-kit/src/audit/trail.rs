@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use latchkey_domain::AccessError;
 use latchkey_domain::audit::tally::unverified_reason;
@@ -21,13 +22,20 @@ use crate::guard::RpcMethod;
 use crate::request::client_ip;
 
 /// A call's event while the call runs; shared by the transport and the
-/// use case (cheap: one uncontended lock per step).
+/// use case (cheap: one uncontended lock per step). One watched by a log
+/// and dropped unclosed (the call timed out, or its caller hung up) is
+/// recorded as `CANCELLED`.
 #[derive(Debug)]
 pub struct Trail {
     meta: CallMeta,
     ip: Option<IpAddr>,
     draft: Mutex<Draft>,
+    watcher: Option<AuditLog>,
+    closed: AtomicBool,
 }
+
+/// The reason of a call abandoned before it was answered.
+pub const CANCELLED: &str = "CANCELLED";
 
 /// What the use case has said so far.
 #[derive(Debug, Default)]
@@ -51,7 +59,16 @@ impl Trail {
             meta,
             ip,
             draft: Mutex::new(Draft::default()),
+            watcher: None,
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Recorded in `log` as `CANCELLED` if dropped before it is closed.
+    #[must_use]
+    pub fn watched_by(mut self, log: &AuditLog) -> Self {
+        self.watcher = Some(log.clone());
+        self
     }
 
     /// A gRPC call's trail: its method, metadata and peer, the client
@@ -69,6 +86,12 @@ impl Trail {
             trusted_proxies,
         );
         Self::new(meta, client_ip(peer, headers, trusted_proxies))
+    }
+
+    /// The call is recorded by another service (the secrets service, for
+    /// the calls it makes on a client's behalf): nothing to record here.
+    pub fn recorded_elsewhere(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 
     /// The client address.
@@ -140,6 +163,30 @@ impl Trail {
     }
 }
 
+impl Drop for Trail {
+    fn drop(&mut self) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(log) = self.watcher.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let abandoned = Trail {
+            meta: self.meta.clone(),
+            ip: self.ip,
+            draft: Mutex::new(self.take()),
+            watcher: None,
+            closed: AtomicBool::new(false),
+        };
+        runtime.spawn(async move {
+            let _ = log.close(&abandoned, Some(CANCELLED)).await;
+        });
+    }
+}
+
 impl AuditLog {
     /// Records `trail`'s call, answered OK (`refused` is `None`) or refused
     /// with a reason. A refusal of a call whose token named no principal,
@@ -150,6 +197,7 @@ impl AuditLog {
     ///
     /// [`UNVERIFIED_REASONS`]: latchkey_domain::audit::tally::UNVERIFIED_REASONS
     pub async fn close(&self, trail: &Trail, refused: Option<&str>) -> Result<(), AccessError> {
+        trail.closed.store(true, Ordering::Relaxed);
         if self.inner.is_none() {
             return Ok(());
         }
