@@ -59,23 +59,7 @@ fn oldest_first(mut rows: Vec<latchkey_store::audit::StoredEvent>) -> Vec<Chaine
 }
 
 async fn set_raw(stack: &Stack, token: &str, path: &str, name: &str, value: &str) -> u64 {
-    stack
-        .secrets_client()
-        .await
-        .set_secret_raw(with_token(
-            secrets_pb::SetSecretRawRequest {
-                project_id: String::new(),
-                environment: "dev".into(),
-                secret_path: path.into(),
-                name: name.into(),
-                value: value.into(),
-            },
-            token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .version
+    stack.set_raw(token, "", path, name, value).await.unwrap()
 }
 
 async fn get_raw(

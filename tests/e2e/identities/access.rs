@@ -22,13 +22,14 @@ async fn viewer_reads_but_cannot_write_and_developer_writes(backend: Backend) {
     let (_, developer) = stack.identity_in_project(&project, "developer", 0).await;
 
     assert_eq!(
-        write(&stack, &developer, &project, "/app", "K", "v")
+        stack
+            .set_raw(&developer, &project, "/app", "K", "v")
             .await
             .unwrap(),
         1
     );
     let status = assert_denied(
-        write(&stack, &viewer, &project, "/app", "K", "x").await,
+        stack.set_raw(&viewer, &project, "/app", "K", "x").await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
@@ -177,13 +178,14 @@ async fn scopes_narrow_a_membership(backend: Backend) {
     let token = stack.create_access_token(&identity).await;
 
     assert_eq!(
-        write(&stack, &token, &project, "/app/db", "K", "v")
+        stack
+            .set_raw(&token, &project, "/app/db", "K", "v")
             .await
             .unwrap(),
         1
     );
     let status = assert_denied(
-        write(&stack, &token, &project, "/billing", "K", "v").await,
+        stack.set_raw(&token, &project, "/billing", "K", "v").await,
         Code::PermissionDenied,
         "SCOPE_DENIED",
     );
@@ -228,7 +230,8 @@ async fn identity_reads_and_writes_raw_but_not_on_e2ee_projects(backend: Backend
         .await
         .unwrap();
 
-    write(&stack, &token, &project, "/", "K", "raw ✓")
+    stack
+        .set_raw(&token, &project, "/", "K", "raw ✓")
         .await
         .unwrap();
     assert_eq!(
@@ -236,7 +239,7 @@ async fn identity_reads_and_writes_raw_but_not_on_e2ee_projects(backend: Backend
         "raw ✓"
     );
     assert_denied(
-        write(&stack, &token, &sealed_project, "/", "K", "x").await,
+        stack.set_raw(&token, &sealed_project, "/", "K", "x").await,
         Code::FailedPrecondition,
         "E2EE_ENABLED",
     );
@@ -289,7 +292,8 @@ async fn identity_trusted_ips_match_ipv4_and_ipv6_addresses_and_ranges(backend: 
     }
     // Through the secrets service the TCP peer (127.0.0.1) counts.
     let (_, writer) = stack.identity_in_project(&project, "developer", 0).await;
-    write(&stack, &writer, &project, "/app", "K", "v")
+    stack
+        .set_raw(&writer, &project, "/app", "K", "v")
         .await
         .unwrap();
     assert_eq!(

@@ -175,7 +175,8 @@ async fn access_token_used_past_its_ttl_is_token_expired(backend: Backend) {
     )
     .await;
     let (_, writer) = stack.identity_in_project(&project, "developer", 0).await;
-    write(&stack, &writer, &project, "/app", "K", "v")
+    stack
+        .set_raw(&writer, &project, "/app", "K", "v")
         .await
         .unwrap();
     assert_eq!(

@@ -91,16 +91,10 @@ async fn limited_token_walkthrough_refuses_the_fourth_read(backend: Backend) {
     };
     let project = stack.create_project(false).await;
     let (_, writer) = stack.identity_in_project(&project, "developer", 0).await;
-    write(
-        &stack,
-        &writer,
-        &project,
-        "/backend",
-        "DB_URL",
-        "postgres://db",
-    )
-    .await
-    .unwrap();
+    stack
+        .set_raw(&writer, &project, "/backend", "DB_URL", "postgres://db")
+        .await
+        .unwrap();
     let (_, token) = stack.identity_in_project(&project, "viewer", 3).await;
 
     for _ in 0..3 {

@@ -44,31 +44,6 @@ async fn read(
         .map(|r| r.into_inner().secret.unwrap().value)
 }
 
-async fn write(
-    stack: &Stack,
-    token: &str,
-    project: &str,
-    path: &str,
-    name: &str,
-    value: &str,
-) -> Result<u64, tonic::Status> {
-    stack
-        .secrets_client()
-        .await
-        .set_secret_raw(with_token(
-            secrets_pb::SetSecretRawRequest {
-                project_id: project.to_owned(),
-                environment: "dev".into(),
-                secret_path: path.into(),
-                name: name.into(),
-                value: value.into(),
-            },
-            token,
-        ))
-        .await
-        .map(|r| r.into_inner().version)
-}
-
 async fn renew(
     stack: &Stack,
     token: &str,

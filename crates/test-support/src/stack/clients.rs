@@ -22,6 +22,32 @@ impl Stack {
             .expect("connect secrets")
     }
 
+    /// `SetSecretRaw` of `name` in `dev:path` of `project` (empty: the
+    /// service token's own) with `token`; the version written.
+    pub async fn set_raw(
+        &self,
+        token: &str,
+        project: &str,
+        path: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<u64, tonic::Status> {
+        self.secrets_client()
+            .await
+            .set_secret_raw(with_token(
+                latchkey_proto::secrets::v1::SetSecretRawRequest {
+                    project_id: project.to_owned(),
+                    environment: "dev".into(),
+                    secret_path: path.into(),
+                    name: name.into(),
+                    value: value.into(),
+                },
+                token,
+            ))
+            .await
+            .map(|r| r.into_inner().version)
+    }
+
     /// `LookupToken` with `token` (which uses none of its uses).
     pub async fn lookup(
         &self,
