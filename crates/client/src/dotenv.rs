@@ -27,10 +27,22 @@ pub fn write(map: &BTreeMap<String, String>) -> String {
 }
 
 /// The `NAME=value` pairs of a dotenv text, in order; the error says which
-/// line is wrong.
+/// line is wrong. A value past a secret's limit stops the reading there:
+/// dotenvy expands `$NAME` references, so a few lines of `A=$A$A...` would
+/// otherwise grow without bound.
 pub fn read(text: &str) -> Result<Vec<(String, String)>, String> {
+    let limit = latchkey_domain::model::MAX_VALUE_BYTES;
     dotenvy::from_read_iter(text.as_bytes())
-        .map(|item| item.map_err(|e| e.to_string()))
+        .map(|item| {
+            let (name, value) = item.map_err(|e| e.to_string())?;
+            if value.len() > limit {
+                return Err(format!(
+                    "the value of {name} is larger than {limit} bytes, the most a secret holds \
+                     (after expanding its $ references)"
+                ));
+            }
+            Ok((name, value))
+        })
         .collect()
 }
 
@@ -50,6 +62,16 @@ mod tests {
         ]);
         let read: BTreeMap<String, String> = read(&write(&map)).unwrap().into_iter().collect();
         assert_eq!(read, map);
+    }
+
+    #[test]
+    fn references_that_would_grow_past_a_secrets_limit_stop_the_reading() {
+        let mut text = "A=xxxxxxxxxxxxxxxx\n".to_owned();
+        for _ in 0..40 {
+            text.push_str("A=$A$A\n");
+        }
+        let err = read(&text).unwrap_err();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
     }
 
     #[test]
