@@ -1,6 +1,7 @@
 //! Token parsing: never panics; whatever parses has its canonical shape,
 //! and a service token parses to the same access token with or without a
-//! key part, which the access token never contains.
+//! key part, which the access token never contains; a JWT parses only
+//! within its length limit.
 #![no_main]
 
 use latchkey_domain::token::{AnyToken, ServiceTokenSecret, access_token_part};
@@ -22,6 +23,12 @@ fuzz_target!(|data: &[u8]| {
             }
             AnyToken::Identity(it) => {
                 assert_eq!(text, format!("ia.{}.{}", it.id(), it.secret()));
+            }
+            AnyToken::Jwt(jwt) => {
+                // Parsed, never verified here: three parts, within the limit.
+                assert_eq!(text.split('.').count(), 3);
+                assert!(text.len() <= latchkey_domain::token::jwt::MAX_JWT_LEN);
+                assert_eq!(jwt.id(), jwt.claims().identity_access_token_id);
             }
         }
     }

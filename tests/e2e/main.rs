@@ -21,3 +21,14 @@ mod secrets_replicas;
 mod service_tokens;
 mod telemetry;
 mod tls;
+
+/// The payload of an access token (a JWT), read as a client reads it: without a key.
+fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a compact JWS: {token}");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1])
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}

@@ -37,7 +37,7 @@ use crate::limiter::{FailureLimiter, FailureLimits};
 use crate::store::CachedAuthStore;
 pub use crate::store::Freshness;
 use crate::verifier::Verifier;
-use latchkey_domain::token::FingerprintKey;
+use latchkey_domain::token::{AccessTokenKeys, FingerprintKey};
 
 /// Deleted and revoked tokens answer `TOKEN_REVOKED` this long, then are reaped.
 pub const REVOKED_RETENTION_DAYS: i64 = 7;
@@ -94,6 +94,8 @@ pub struct AuthApp {
     failures: FailureLimiter,
     /// Fingerprints of token secrets, so a wrong one costs no argon2.
     fingerprints: FingerprintKey,
+    /// What access tokens (JWTs) are signed and verified with.
+    access_keys: AccessTokenKeys,
     /// Hashing a new token's secret: at most one argon2 per core at once,
     /// whatever callers do (each takes ~19 MiB and a core for ~45 ms).
     hashing: Arc<tokio::sync::Semaphore>,
@@ -115,6 +117,7 @@ impl AuthApp {
         Self {
             store,
             fingerprints: FingerprintKey::derive(&root_key),
+            access_keys: AccessTokenKeys::derive(&root_key, None),
             hashing: Arc::new(tokio::sync::Semaphore::new(hashers)),
             root_key,
             secondary_root_key: None,

@@ -22,6 +22,8 @@ struct Replica {
 }
 
 /// Starts the real binary and waits until it listens.
+const ROOT_KEY: &str = "5c3f0e2d4b6a79881726354453627180a9b8c7d6e5f4031201f0e1d2c3b4a596";
+
 fn start_replica(db_url: &str, data_dir: &std::path::Path) -> Replica {
     let addr = format!("127.0.0.1:{}", free_port());
     let process = ServiceProcess::start(
@@ -30,6 +32,8 @@ fn start_replica(db_url: &str, data_dir: &std::path::Path) -> Replica {
             ("DATABASE_URL", db_url),
             ("LATCHKEY_DATA_DIR", data_dir.to_str().unwrap()),
             ("LATCHKEY_INTERNAL_KEY", INTERNAL_KEY),
+            // Replicas share the root key: it signs access tokens and wraps project keys.
+            ("LATCHKEY_ROOT_KEY", ROOT_KEY),
             ("LATCHKEY_AUTH_ADDR", addr.as_str()),
         ],
     );

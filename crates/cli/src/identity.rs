@@ -107,7 +107,7 @@ pub(crate) enum TokenCommand {
     },
     /// Renew an access token (default: the one in --token / LATCHKEY_TOKEN).
     ///
-    /// Example: latchkey identity token renew --access-token ia.…
+    /// Example: latchkey identity token renew --access-token eyJ…
     Renew {
         /// The access token to renew.
         #[arg(long = "access-token")]
@@ -275,10 +275,13 @@ pub(crate) async fn run(ctx: &Context, cmd: IdentityCommand) -> Result<(), CliEr
                 })
                 .await?
                 .into_inner();
+            // A JWT renews to a new token with a fresh expiry: the old one
+            // lapses at its own.
             println!(
-                "Renewed: expires in {} s (max TTL {} s).",
+                "Renewed: expires in {} s (max TTL {} s). Use this token from now on:",
                 renewed.expires_in, renewed.access_token_max_ttl
             );
+            println!("Token: {}", renewed.access_token);
         }
         IdentityCommand::Token(TokenCommand::Revoke {
             access_token,

@@ -35,7 +35,7 @@ impl Credential {
             AnyToken::Service(_) => ServiceTokenSecret::parse(token)
                 .map(Credential::Service)
                 .map_err(|e| ClientError::Config(e.message)),
-            AnyToken::Identity(_) => Ok(Credential::Identity(token.to_owned())),
+            AnyToken::Identity(_) | AnyToken::Jwt(_) => Ok(Credential::Identity(token.to_owned())),
         }
     }
 

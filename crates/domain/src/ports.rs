@@ -135,8 +135,10 @@ pub struct ServiceTokenDetails {
 }
 
 /// A renewed machine identity access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewed {
+    /// The token to use from now on (a JWT renews to a new one).
+    pub access_token: BearerToken,
     /// Seconds until its new expiry.
     pub expires_in: i64,
     /// The max TTL it was issued under, in seconds.

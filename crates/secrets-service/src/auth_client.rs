@@ -248,6 +248,7 @@ impl Authorizer for GrpcAuthorizer {
             .map_err(|status| authorize_error(&status))?
             .into_inner();
         Ok(Renewed {
+            access_token: BearerToken::new(&reply.access_token),
             expires_in: reply.expires_in,
             max_ttl: reply.access_token_max_ttl,
         })

@@ -285,7 +285,7 @@ pub fn record_token(span: &tracing::Span, token: &str) {
     if let Ok(parsed) = AnyToken::parse(token) {
         let kind = match parsed {
             AnyToken::Service(_) => "service",
-            AnyToken::Identity(_) => "identity",
+            AnyToken::Identity(_) | AnyToken::Jwt(_) => "identity",
         };
         span.record("latchkey.token.type", kind);
         let mut id = latchkey_domain::token::Uuid::encode_buffer();

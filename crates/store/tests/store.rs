@@ -516,7 +516,7 @@ async fn reaper_removes_long_expired_and_long_revoked_access_tokens_only(backend
         id: AccessTokenId::generate(),
         identity_id: identity.id.clone(),
         name: "a".into(),
-        secret_hash: "$argon2id$hash".into(),
+        secret_hash: Some("$argon2id$hash".into()),
         expires_at: expires_in_days.map(|d| now + Duration::days(d)),
         revoked_at: None,
         use_count: 0,

@@ -105,12 +105,13 @@ impl Authorizer for FakeAuthorizer {
 
     async fn renew(
         &self,
-        _token: latchkey_domain::ports::BearerToken,
+        token: latchkey_domain::ports::BearerToken,
         _client_ip: Option<std::net::IpAddr>,
     ) -> Result<latchkey_domain::ports::Renewed, AuthorizeError> {
         self.answer
             .clone()
             .map(|_| latchkey_domain::ports::Renewed {
+                access_token: token,
                 expires_in: 0,
                 max_ttl: 0,
             })

@@ -226,10 +226,13 @@ async fn renewal_extends_by_the_ttl_but_never_past_the_max_ttl(backend: Backend)
         (60, 150, "Bearer")
     );
     stack.clock.advance(Duration::seconds(55)); // t=105: alive thanks to the renewal (expiry 110)
+    // The renewal returned a new JWT; the presented copy lapsed at its own exp (t=60).
+    let token = renewed.access_token;
     assert!(stack.lookup(&token).await.is_ok());
 
     let capped = renew(&stack, &token).await.unwrap(); // min(105 + 60, 0 + 150) = 150
     assert_eq!(capped.expires_in, 45);
+    let token = capped.access_token;
     stack.clock.advance(Duration::seconds(45)); // t=150
 
     assert_denied(

@@ -10,6 +10,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 mod access;
+mod jwt;
 mod lifecycle;
 mod limits;
 

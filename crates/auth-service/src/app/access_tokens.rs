@@ -8,7 +8,7 @@ use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::AccessToken;
 use latchkey_domain::model::{AccessTokenId, DisplayName, IdentityId};
 use latchkey_domain::ports::BearerToken;
-use latchkey_domain::token::{AnyToken, IdentityTokenSecret};
+use latchkey_domain::token::{AccessClaims, AnyToken, AuthMethod, Uuid};
 use latchkey_domain::ttl::{access_token_expiry, renewed_expiry, seconds_until};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
 
@@ -47,13 +47,13 @@ impl AuthApp {
         self.admin_of(caller, AdminScope::Org).await?;
         let config = self.load_token_auth(identity_id).await?;
         let now = self.clock.now();
-        let token = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
+        let id = AccessTokenId::generate();
         let expires_at = access_token_expiry(now, config.ttl_seconds, config.max_ttl_seconds);
         let record = AccessToken {
-            id: AccessTokenId::from(token.id()),
+            id,
             identity_id: identity_id.clone(),
             name: name.into_string(),
-            secret_hash: self.hash(token.secret()).await?,
+            secret_hash: None,
             expires_at: Some(expires_at),
             revoked_at: None,
             use_count: 0,
@@ -64,13 +64,38 @@ impl AuthApp {
             last_used_at: None,
             created_at: now,
         };
+        let access_token = self.sign(&record, AuthMethod::TokenAuth)?;
         self.store.insert_identity_token(&record).await?;
         tracing::info!(token.id = %record.id, identity.id = %identity_id, "access token created");
         Ok(IssuedAccessToken {
-            access_token: token.expose(),
+            access_token,
             expires_in: seconds_until(expires_at, now),
             record,
         })
+    }
+
+    /// The JWT of a new token `record`, obtained by `method`.
+    pub(super) fn sign(
+        &self,
+        record: &AccessToken,
+        method: AuthMethod,
+    ) -> Result<String, AuthError> {
+        let id = Uuid::parse_str(record.id.as_str())
+            .map_err(|e| AuthError::internal("an access token id that is not a UUID", e))?;
+        let claims = AccessClaims::new(
+            record.identity_id.as_str(),
+            id,
+            method,
+            record.created_at.timestamp(),
+            record.expires_at.map(|at| at.timestamp()),
+        );
+        self.sign_claims(&claims)
+    }
+
+    fn sign_claims(&self, claims: &AccessClaims) -> Result<String, AuthError> {
+        self.access_keys
+            .sign(claims)
+            .map_err(|e| AuthError::internal("signing an access token", e))
     }
 
     /// An identity's access tokens.
@@ -85,13 +110,15 @@ impl AuthApp {
     }
 
     /// Renews a live access token to `min(now + TTL, creation + max TTL)`;
-    /// returns it with the seconds left. An expired, revoked or exhausted
-    /// token fails with its reason.
+    /// returns the token to use from now on (a JWT renews to a new JWT
+    /// with a fresh `exp`, the presented one lapsing at its own; an `ia.`
+    /// token stays the same) with the seconds left. An expired, revoked or
+    /// exhausted token fails with its reason.
     pub async fn renew_access_token(
         &self,
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
-    ) -> Result<(AccessToken, i64), AuthError> {
+    ) -> Result<IssuedAccessToken, AuthError> {
         let token = match self
             .authenticate(bearer, client_ip, Freshness::Fresh)
             .await?
@@ -129,14 +156,22 @@ impl AuthApp {
             return self.denial_for(&token.id).await;
         }
         tracing::info!(token.id = %token.id, "access token renewed");
-        let expires_in = seconds_until(expires_at, now);
-        Ok((
-            AccessToken {
+        let access_token = match AnyToken::parse(bearer.expose())? {
+            AnyToken::Jwt(jwt) => self.sign_claims(&AccessClaims {
+                iat: now.timestamp(),
+                exp: Some(expires_at.timestamp()),
+                ..jwt.claims().clone()
+            })?,
+            _ => bearer.expose().to_owned(),
+        };
+        Ok(IssuedAccessToken {
+            access_token,
+            expires_in: seconds_until(expires_at, now),
+            record: AccessToken {
                 expires_at: Some(expires_at),
                 ..token
             },
-            expires_in,
-        ))
+        })
     }
 
     /// Revokes an access token presented by its holder; revoking twice is fine.
@@ -145,12 +180,22 @@ impl AuthApp {
         bearer: &BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
-        let AnyToken::Identity(it) = AnyToken::parse(bearer.expose())? else {
-            return Err(InvalidInput::new(
-                "access_token",
-                "is a service token; delete it with DeleteServiceToken",
-            )
-            .into());
+        let it = match AnyToken::parse(bearer.expose())? {
+            AnyToken::Identity(it) => it,
+            AnyToken::Jwt(jwt) => {
+                // The holder proves possession by the signature; expiry does not stop a revocation.
+                let record = self
+                    .signed_identity_token(&jwt, client_ip, Freshness::Fresh)
+                    .await?;
+                return self.revoke_own(&record, client_ip).await;
+            }
+            AnyToken::Service(_) => {
+                return Err(InvalidInput::new(
+                    "access_token",
+                    "is a service token; delete it with DeleteServiceToken",
+                )
+                .into());
+            }
         };
         let started = tokio::time::Instant::now();
         let record = self
@@ -163,11 +208,19 @@ impl AuthApp {
             bearer.expose(),
             it.id(),
             it.secret(),
-            record.as_ref().map(|r| &r.secret_hash),
+            record.as_ref().and_then(|r| r.secret_hash.as_ref()),
             client_ip,
         )
         .await?;
         let record = record.ok_or_else(invalid_token)?;
+        self.revoke_own(&record, client_ip).await
+    }
+
+    async fn revoke_own(
+        &self,
+        record: &AccessToken,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
         // Possession is not enough: the token's trusted IPs hold for revocation too.
         check_client_ip(&record.trusted_ips, &TrustedIps::default(), client_ip)?;
         self.store.revoke_identity_token(&record.id).await?;
@@ -205,6 +258,7 @@ mod tests {
 
     #[test]
     fn issued_access_token_debug_omits_the_token_and_its_hash() {
+        use latchkey_domain::token::IdentityTokenSecret;
         let secret = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
         let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let issued = IssuedAccessToken {
@@ -213,7 +267,7 @@ mod tests {
                 id: secret.id().into(),
                 identity_id: IdentityId::from_stored("i".to_owned()),
                 name: "n".into(),
-                secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+                secret_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into()),
                 expires_at: None,
                 revoked_at: None,
                 use_count: 0,

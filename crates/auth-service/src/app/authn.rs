@@ -3,13 +3,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use latchkey_domain::model::{AccessTokenId, Principal, ServiceTokenId};
+use latchkey_domain::model::{AccessToken, AccessTokenId, Principal, ServiceTokenId};
 use std::net::IpAddr;
 
 use latchkey_domain::access::{check_client_ip, check_token_state};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::ports::BearerToken;
-use latchkey_domain::token::{AnyToken, Precheck, SecretHash};
+use latchkey_domain::token::jwt::check_exp;
+use latchkey_domain::token::{AccessJwt, AnyToken, Precheck, SecretHash};
 use latchkey_domain::{AccessError, Reason};
 
 use super::{AuthApp, Authenticated, Caller, Freshness, Lookup};
@@ -56,11 +57,13 @@ impl AuthApp {
                 Ok(Authenticated::Service { token: record })
             }
             AnyToken::Identity(it) => {
+                // A JWT's row has no hash: as an `ia.` token its id is unknown.
                 let record = self
                     .store
                     .identity_token(&AccessTokenId::from(it.id()), freshness)
-                    .await?;
-                let hash = record.as_ref().map(|r| &r.secret_hash);
+                    .await?
+                    .filter(|r| r.secret_hash.is_some());
+                let hash = record.as_ref().and_then(|r| r.secret_hash.as_ref());
                 let resealed = self
                     .verify_presented(started, raw, it.id(), it.secret(), hash, client_ip)
                     .await?;
@@ -71,21 +74,65 @@ impl AuthApp {
                         .await
                         .unwrap_or_else(|e| tracing::warn!(token.id = %record.id, error = %e, "storing the secret's fingerprint failed; retried at the next verification"));
                 }
-                check_token_state(record.state(), self.clock.now())
-                    .map_err(|e| e.about(Principal::Identity(record.identity_id.clone()), None))?;
-                let identity = self
-                    .store
-                    .identity(&record.identity_id, freshness)
-                    .await?
-                    .ok_or_else(|| {
-                        AccessError::new(Reason::TokenRevoked, "the token's identity was deleted")
-                    })?;
-                Ok(Authenticated::Identity {
-                    token: record,
-                    identity,
-                })
+                self.live_identity_token(record, freshness).await
+            }
+            AnyToken::Jwt(jwt) => {
+                let record = self
+                    .signed_identity_token(&jwt, client_ip, freshness)
+                    .await?;
+                let live = self.live_identity_token(record, freshness).await?;
+                // The row lives on past this copy's `exp` only when renewed.
+                check_exp(&jwt, self.clock.now().timestamp())
+                    .map_err(|e| e.about(live.principal(), None))?;
+                Ok(live)
             }
         }
+    }
+
+    /// The row of a JWT access token whose signature holds. A wrong
+    /// signature costs one HMAC and spends only `client_ip`'s budget; a
+    /// signed token whose row is gone was deleted.
+    pub(super) async fn signed_identity_token(
+        &self,
+        jwt: &AccessJwt,
+        client_ip: Option<IpAddr>,
+        freshness: Freshness,
+    ) -> Result<AccessToken, AuthError> {
+        if let Err(e) = self.access_keys.verify_signature(jwt) {
+            self.failures.cheap_failure(client_ip, self.clock.now())?;
+            record_failure(false);
+            return Err(e.into());
+        }
+        let record = self
+            .store
+            .identity_token(&AccessTokenId::from(jwt.id()), freshness)
+            .await?
+            .filter(|r| r.identity_id.as_str() == jwt.claims().identity_id)
+            .ok_or_else(|| {
+                AccessError::new(Reason::TokenRevoked, "the access token was deleted")
+            })?;
+        Ok(record)
+    }
+
+    /// A verified identity token, if it and its identity are live.
+    async fn live_identity_token(
+        &self,
+        record: AccessToken,
+        freshness: Freshness,
+    ) -> Result<Authenticated, AuthError> {
+        check_token_state(record.state(), self.clock.now())
+            .map_err(|e| e.about(Principal::Identity(record.identity_id.clone()), None))?;
+        let identity = self
+            .store
+            .identity(&record.identity_id, freshness)
+            .await?
+            .ok_or_else(|| {
+                AccessError::new(Reason::TokenRevoked, "the token's identity was deleted")
+            })?;
+        Ok(Authenticated::Identity {
+            token: record,
+            identity,
+        })
     }
 
     /// Authenticates an admin call's token: an identity access token, live,

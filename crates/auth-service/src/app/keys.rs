@@ -4,7 +4,7 @@
 use latchkey_domain::audit::AuditKey;
 use latchkey_domain::crypto::WireKey;
 use latchkey_domain::model::Project;
-use latchkey_domain::token::{SecretHash, hash_secret};
+use latchkey_domain::token::{AccessTokenKeys, SecretHash, hash_secret};
 
 use super::{AuthApp, RootKey};
 use crate::error::AuthError;
@@ -13,6 +13,7 @@ impl AuthApp {
     /// A root key project keys may still be wrapped under, during a rotation.
     #[must_use]
     pub fn with_secondary_root_key(mut self, key: Option<RootKey>) -> Self {
+        self.access_keys = AccessTokenKeys::derive(&self.root_key, key.as_ref());
         self.secondary_root_key = key;
         self
     }

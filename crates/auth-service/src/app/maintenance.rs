@@ -7,7 +7,7 @@ use chrono::Duration;
 use latchkey_domain::identity::OrgRole;
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{AccessToken, AccessTokenId, Identity, IdentityId, Principal};
-use latchkey_domain::token::IdentityTokenSecret;
+use latchkey_domain::token::AuthMethod;
 use latchkey_service_kit::audit::CallMeta;
 
 use super::{AuthApp, REVOKED_RETENTION_DAYS};
@@ -51,7 +51,6 @@ impl AuthApp {
             return Ok(None);
         }
         let now = self.clock.now();
-        let token = IdentityTokenSecret::generate(&mut rand::rngs::OsRng);
         let identity = Identity {
             id: IdentityId::generate(),
             name: "bootstrap-admin".to_owned(),
@@ -59,10 +58,10 @@ impl AuthApp {
             created_at: now,
         };
         let record = AccessToken {
-            id: AccessTokenId::from(token.id()),
+            id: AccessTokenId::generate(),
             identity_id: identity.id.clone(),
             name: "bootstrap".to_owned(),
-            secret_hash: self.hash(token.secret()).await?,
+            secret_hash: None,
             expires_at: None,
             revoked_at: None,
             use_count: 0,
@@ -79,7 +78,8 @@ impl AuthApp {
         }
         // Write the file before the row exists, so a failure leaves no admin nobody can use.
         let _ = std::fs::remove_file(path);
-        latchkey_service_kit::config::write_private(path, &token.expose())
+        let token = self.sign(&record, AuthMethod::TokenAuth)?;
+        latchkey_service_kit::config::write_private(path, &token)
             .map_err(|e| AuthError::internal(format!("cannot write {}", path.display()), e))?;
         self.store
             .insert_identity_with_token(&identity, &record)

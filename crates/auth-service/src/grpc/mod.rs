@@ -377,12 +377,12 @@ impl AuthService for AuthGrpc {
                 given => BearerToken::new(given),
             };
             trail.presented(&token);
-            let (record, expires_in) = self.app.renew_access_token(&token, ip).await?;
-            trail.verified(&Principal::Identity(record.identity_id.clone()));
+            let renewed = self.app.renew_access_token(&token, ip).await?;
+            trail.verified(&Principal::Identity(renewed.record.identity_id.clone()));
             Ok(pb::RenewAccessTokenResponse {
-                access_token: token.expose().to_owned(),
-                expires_in,
-                access_token_max_ttl: record.max_ttl_seconds,
+                access_token: renewed.access_token,
+                expires_in: renewed.expires_in,
+                access_token_max_ttl: renewed.record.max_ttl_seconds,
                 token_type: "Bearer".to_owned(),
             })
         }

@@ -37,8 +37,9 @@ pub struct AccessToken {
     pub identity_id: IdentityId,
     /// Its name.
     pub name: String,
-    /// argon2id PHC hash of the secret part.
-    pub secret_hash: SecretHash,
+    /// argon2id PHC hash of the secret part of a token issued before JWTs
+    /// (`ia.`); `None` for a JWT, which its signature proves.
+    pub secret_hash: Option<SecretHash>,
     /// Expiry; `None` never expires.
     pub expires_at: Option<DateTime<Utc>>,
     /// Set when revoked.

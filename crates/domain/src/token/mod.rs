@@ -6,9 +6,10 @@
 //! access token `st.<uuid>.<secret>`: the key part never leaves them, and the
 //! four-part form a server may still receive (Infisical's Kubernetes operator
 //! sends it) is cut to its access token by [`access_token_part`] before
-//! anything else reads it. Identity access tokens are `ia.<uuid>.<secret>`
-//! with a 64-hex-character secret. These prefixes never change: scanners and
-//! clients rely on them.
+//! anything else reads it. Identity access tokens are JWTs ([`jwt`]);
+//! those issued before were `ia.<uuid>.<secret>` with a 64-hex-character
+//! secret, and work until they expire. These prefixes never change:
+//! scanners and clients rely on them.
 
 use std::fmt;
 
@@ -19,18 +20,20 @@ pub use uuid::Uuid;
 
 mod fingerprint;
 mod hash;
+pub mod jwt;
 
 pub use fingerprint::{FingerprintKey, Precheck};
 pub use hash::{
     Argon2Memory, MAX_ARGON2_MEMORY_KIB, SecretHash, hash_secret, verify_secret, verify_secret_with,
 };
+pub use jwt::{AccessClaims, AccessJwt, AccessTokenKeys, AuthMethod};
 
 use crate::crypto::{WireKey, is_lower_hex};
 use crate::{AccessError, Reason};
 
 /// The never-changing prefix of service tokens.
 pub const SERVICE_TOKEN_PREFIX: &str = "st";
-/// The never-changing prefix of identity access tokens.
+/// The never-changing prefix of identity access tokens issued before JWTs.
 pub const IDENTITY_TOKEN_PREFIX: &str = "ia";
 
 /// A full service token, including its key part. Held only by its owner (the
@@ -155,7 +158,7 @@ impl fmt::Debug for ServiceAccessToken {
     }
 }
 
-/// A full identity access token.
+/// A full identity access token of the kind issued before JWTs (`ia.`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdentityTokenSecret {
     id: Uuid,
@@ -204,8 +207,10 @@ impl fmt::Debug for IdentityTokenSecret {
 pub enum AnyToken {
     /// A service token's access token (its key part, if sent, cut off).
     Service(ServiceAccessToken),
-    /// An identity access token.
+    /// An identity access token issued before JWTs (`ia.`).
     Identity(IdentityTokenSecret),
+    /// An identity access token (a JWT), not yet verified.
+    Jwt(Box<AccessJwt>),
 }
 
 impl AnyToken {
@@ -217,7 +222,7 @@ impl AnyToken {
             AccessError::new(
                 Reason::TokenMalformed,
                 "the token is not a Latchkey token: expected a service token \
-                 st.<id>.<secret> or an identity access token ia.<id>.<secret>",
+                 st.<id>.<secret> or an identity access token (a JWT, or ia.<id>.<secret>)",
             )
         };
         if let Some(rest) = access_token_part(raw).strip_prefix("st.") {
@@ -242,24 +247,19 @@ impl AnyToken {
                 secret: secret.to_owned(),
             }));
         }
-        Err(malformed())
+        match AccessJwt::parse(raw) {
+            Some(jwt) => jwt.map(|jwt| AnyToken::Jwt(Box::new(jwt))),
+            None => Err(malformed()),
+        }
     }
 
-    /// The token id.
+    /// The token id (a JWT's as it claims, until verified).
     #[must_use]
     pub fn id(&self) -> Uuid {
         match self {
             AnyToken::Service(t) => t.id(),
             AnyToken::Identity(t) => t.id(),
-        }
-    }
-
-    /// The secret part.
-    #[must_use]
-    pub fn secret(&self) -> &str {
-        match self {
-            AnyToken::Service(t) => t.secret(),
-            AnyToken::Identity(t) => t.secret(),
+            AnyToken::Jwt(t) => t.id(),
         }
     }
 }

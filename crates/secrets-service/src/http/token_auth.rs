@@ -44,11 +44,10 @@ pub(super) async fn renew(
     CallTrail(trail): CallTrail,
     Body(body): Body<TOKEN_BODY_BYTES>,
 ) -> Result<Response, HttpError> {
-    let token = access_token(&body)?;
-    let caller = Caller::new(token.clone(), trail);
+    let caller = Caller::new(access_token(&body)?, trail);
     let renewed = http.app.renew_access_token(&caller).await?;
     Ok(json(&RenewReply {
-        access_token: token.expose(),
+        access_token: renewed.access_token.expose(),
         expires_in: renewed.expires_in,
         access_token_max_ttl: renewed.max_ttl,
         token_type: "Bearer",

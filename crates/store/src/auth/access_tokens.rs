@@ -180,7 +180,11 @@ pub(super) fn identity_token_model(token: &AccessToken) -> identity_token::Activ
         id: Set(token.id.as_str().to_owned()),
         identity_id: Set(token.identity_id.as_str().to_owned()),
         name: Set(token.name.clone()),
-        secret_hash: Set(token.secret_hash.as_str().to_owned()),
+        // Empty for a JWT: no secret, nothing to hash.
+        secret_hash: Set(token
+            .secret_hash
+            .as_ref()
+            .map_or_else(String::new, |h| h.as_str().to_owned())),
         expires_at: Set(token.expires_at),
         revoked_at: Set(token.revoked_at),
         use_count: Set(0),
@@ -199,7 +203,7 @@ fn identity_token_record(m: identity_token::Model) -> Result<AccessToken, StoreE
         id: AccessTokenId::from_stored(m.id),
         identity_id: IdentityId::from_stored(m.identity_id),
         name: m.name,
-        secret_hash: SecretHash::new(m.secret_hash),
+        secret_hash: (!m.secret_hash.is_empty()).then(|| SecretHash::new(m.secret_hash)),
         expires_at: m.expires_at,
         revoked_at: m.revoked_at,
         use_count: to_u64(m.use_count, "use_count")?,
