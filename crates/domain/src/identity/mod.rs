@@ -3,10 +3,12 @@
 //! for that method's configuration.
 
 mod token_auth;
+pub mod universal_auth;
 
 use chrono::{DateTime, Utc};
 
 pub use token_auth::{TokenAuthChanges, TokenAuthConfig};
+pub use universal_auth::{ClientSecret, ClientSecretTerms, ClientSecretValue, UniversalAuthConfig};
 
 use crate::InvalidInput;
 use crate::access::TokenState;
