@@ -198,16 +198,7 @@ async fn holder_revokes_its_jwt_even_past_its_exp(backend: Backend) {
     );
     assert!(stack.lookup(&renewed).await.is_ok());
     // The lapsed copy still proves possession: revoking with it ends the renewed one too.
-    stack
-        .auth_client()
-        .await
-        .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
-            access_token: token.clone(),
-            token_id: String::new(),
-            client_ip: String::new(),
-        })
-        .await
-        .unwrap();
+    revoke(&stack, &token).await.unwrap();
     assert_denied(
         stack.lookup(&renewed).await,
         Code::Unauthenticated,

@@ -262,16 +262,7 @@ async fn renewing_a_revoked_or_exhausted_token_fails_with_its_reason(backend: Ba
     );
 
     let other = stack.create_access_token(&identity).await;
-    stack
-        .auth_client()
-        .await
-        .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
-            access_token: other.clone(),
-            token_id: String::new(),
-            client_ip: String::new(),
-        })
-        .await
-        .unwrap();
+    revoke(&stack, &other).await.unwrap();
     assert_denied(
         renew(&stack, &other).await,
         Code::Unauthenticated,
@@ -298,16 +289,7 @@ async fn revocation_is_immediate_where_made_and_within_the_cache_bound_elsewhere
     on(&stack.auth_url).await.unwrap();
     on(&replica.url).await.unwrap(); // both replicas now hold the token's row in their caches
 
-    stack
-        .auth_client()
-        .await
-        .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
-            access_token: token.clone(),
-            token_id: String::new(),
-            client_ip: String::new(),
-        })
-        .await
-        .unwrap();
+    revoke(&stack, &token).await.unwrap();
 
     // The replica that revoked dropped its cached row: refused at once.
     assert_denied(
@@ -343,15 +325,7 @@ async fn holder_cannot_revoke_its_token_from_an_untrusted_ip(backend: Backend) {
     .await;
 
     let status = assert_denied(
-        stack
-            .auth_client()
-            .await
-            .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
-                access_token: token.clone(),
-                token_id: String::new(),
-                client_ip: String::new(),
-            })
-            .await,
+        revoke(&stack, &token).await,
         Code::PermissionDenied,
         "IP_NOT_TRUSTED",
     );

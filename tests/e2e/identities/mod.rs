@@ -60,6 +60,23 @@ async fn renew(
         .map(tonic::Response::into_inner)
 }
 
+/// Revokes `token` as its holder does, presenting it.
+async fn revoke(
+    stack: &Stack,
+    token: &str,
+) -> Result<auth_pb::RevokeAccessTokenResponse, tonic::Status> {
+    stack
+        .auth_client()
+        .await
+        .revoke_access_token(auth_pb::RevokeAccessTokenRequest {
+            access_token: token.to_owned(),
+            token_id: String::new(),
+            client_ip: String::new(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// An identity with Token Auth `config` (identity id filled in) and `role` in `project`.
 async fn identity_with(
     stack: &Stack,
