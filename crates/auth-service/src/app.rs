@@ -21,6 +21,7 @@ mod maintenance;
 mod memberships;
 mod projects;
 mod service_tokens;
+mod universal_auth;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use latchkey_service_kit::config::InternalKey;
 
 pub use self::access_tokens::IssuedAccessToken;
 pub use self::admin::Caller;
+pub use self::universal_auth::IssuedClientSecret;
 use crate::limiter::{FailureLimiter, FailureLimits};
 use crate::store::CachedAuthStore;
 pub use crate::store::Freshness;

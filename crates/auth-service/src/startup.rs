@@ -365,6 +365,7 @@ fn method_rules() -> MethodRules {
             "GetAuditReach",
             "RenewAccessToken",
             "RevokeAccessToken",
+            "LoginUniversalAuth",
         ],
         16 * 1024,
         &[
@@ -376,6 +377,14 @@ fn method_rules() -> MethodRules {
             ),
             ("/latchkey.auth.v1.AuthService/AttachTokenAuth", TRUSTED_IPS),
             ("/latchkey.auth.v1.AuthService/UpdateTokenAuth", TRUSTED_IPS),
+            (
+                "/latchkey.auth.v1.AuthService/AttachUniversalAuth",
+                2 * TRUSTED_IPS,
+            ),
+            (
+                "/latchkey.auth.v1.AuthService/UpdateUniversalAuth",
+                2 * TRUSTED_IPS,
+            ),
         ],
     )
 }

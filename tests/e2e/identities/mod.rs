@@ -13,6 +13,7 @@ mod access;
 mod jwt;
 mod lifecycle;
 mod limits;
+mod universal_auth;
 
 // ---- helpers ---------------------------------------------------------------
 

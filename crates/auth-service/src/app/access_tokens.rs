@@ -80,19 +80,10 @@ impl AuthApp {
         record: &AccessToken,
         method: AuthMethod,
     ) -> Result<String, AuthError> {
-        let id = Uuid::parse_str(record.id.as_str())
-            .map_err(|e| AuthError::internal("an access token id that is not a UUID", e))?;
-        let claims = AccessClaims::new(
-            record.identity_id.as_str(),
-            id,
-            method,
-            record.created_at.timestamp(),
-            record.expires_at.map(|at| at.timestamp()),
-        );
-        self.sign_claims(&claims)
+        self.sign_claims(&claims_of(record, method)?)
     }
 
-    fn sign_claims(&self, claims: &AccessClaims) -> Result<String, AuthError> {
+    pub(super) fn sign_claims(&self, claims: &AccessClaims) -> Result<String, AuthError> {
         self.access_keys
             .sign(claims)
             .map_err(|e| AuthError::internal("signing an access token", e))
@@ -249,6 +240,22 @@ impl AuthApp {
         tracing::info!(token.id = %id, "access token revoked");
         Ok(())
     }
+}
+
+/// The claims of a new token `record`, obtained by `method`.
+pub(super) fn claims_of(
+    record: &AccessToken,
+    method: AuthMethod,
+) -> Result<AccessClaims, AuthError> {
+    let id = Uuid::parse_str(record.id.as_str())
+        .map_err(|e| AuthError::internal("an access token id that is not a UUID", e))?;
+    Ok(AccessClaims::new(
+        record.identity_id.as_str(),
+        id,
+        method,
+        record.created_at.timestamp(),
+        record.expires_at.map(|at| at.timestamp()),
+    ))
 }
 
 #[cfg(test)]

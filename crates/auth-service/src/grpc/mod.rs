@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use latchkey_domain::identity::TokenAuthChanges;
+use latchkey_domain::identity::{ClientSecretTerms, TokenAuthChanges, UniversalAuthChanges};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{IdentityId, Principal, ProjectId, ServiceTokenId};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
@@ -318,6 +318,159 @@ impl AuthService for AuthGrpc {
         }
         .await;
         self.answer(&trail, result).await
+    }
+
+    async fn attach_universal_auth(
+        &self,
+        request: Request<pb::AttachUniversalAuthRequest>,
+    ) -> Reply<pb::UniversalAuthResponse> {
+        let trail = self.trail(&request, "universal_auth.attach");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, changes): (IdentityId, UniversalAuthChanges) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self
+                .app
+                .attach_universal_auth(&caller, &id, &changes)
+                .await?;
+            Ok((&config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn update_universal_auth(
+        &self,
+        request: Request<pb::UpdateUniversalAuthRequest>,
+    ) -> Reply<pb::UniversalAuthResponse> {
+        let trail = self.trail(&request, "universal_auth.update");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, changes): (IdentityId, UniversalAuthChanges) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self
+                .app
+                .update_universal_auth(&caller, &id, &changes)
+                .await?;
+            Ok((&config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn get_universal_auth(
+        &self,
+        request: Request<pb::GetUniversalAuthRequest>,
+    ) -> Reply<pb::UniversalAuthResponse> {
+        let trail = self.trail(&request, "universal_auth.get");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self.app.universal_auth(&caller, &id).await?;
+            Ok((&config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn revoke_universal_auth(
+        &self,
+        request: Request<pb::RevokeUniversalAuthRequest>,
+    ) -> Reply<pb::RevokeUniversalAuthResponse> {
+        let trail = self.trail(&request, "universal_auth.revoke");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            self.app.revoke_universal_auth(&caller, &id).await?;
+            Ok(pb::RevokeUniversalAuthResponse {})
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn create_universal_auth_client_secret(
+        &self,
+        request: Request<pb::CreateUniversalAuthClientSecretRequest>,
+    ) -> Reply<pb::CreateUniversalAuthClientSecretResponse> {
+        let trail = self.trail(&request, "client_secret.create");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, terms): (IdentityId, ClientSecretTerms) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let issued = self.app.create_client_secret(&caller, &id, terms).await?;
+            Ok(pb::CreateUniversalAuthClientSecretResponse {
+                client_secret: issued.secret.expose().to_owned(),
+                client_secret_data: Some((&issued.record).into()),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn list_universal_auth_client_secrets(
+        &self,
+        request: Request<pb::ListUniversalAuthClientSecretsRequest>,
+    ) -> Reply<pb::ListUniversalAuthClientSecretsResponse> {
+        let trail = self.trail(&request, "client_secret.list");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let secrets = self.app.client_secrets(&caller, &id).await?;
+            Ok(pb::ListUniversalAuthClientSecretsResponse {
+                client_secrets: secrets.iter().map(Into::into).collect(),
+            })
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn revoke_universal_auth_client_secret(
+        &self,
+        request: Request<pb::RevokeUniversalAuthClientSecretRequest>,
+    ) -> Reply<pb::RevokeUniversalAuthClientSecretResponse> {
+        let trail = self.trail(&request, "client_secret.revoke");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, secret_id): (IdentityId, String) = parse(request.get_ref())?;
+            trail.target(format!("client_secret:{secret_id}"));
+            self.app
+                .revoke_client_secret(&caller, &id, &secret_id)
+                .await?;
+            Ok(pb::RevokeUniversalAuthClientSecretResponse {})
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn login_universal_auth(
+        &self,
+        request: Request<pb::LoginUniversalAuthRequest>,
+    ) -> Reply<pb::LoginResponse> {
+        let trail = self.trail(&request, "identity.login");
+        let mut on_behalf = false;
+        let result = async {
+            let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
+            on_behalf = !request.get_ref().client_ip.is_empty();
+            let req = request.get_ref();
+            let (identity, issued) = self
+                .app
+                .login_universal_auth(&req.client_id, &req.client_secret, ip)
+                .await?;
+            trail.verified(&Principal::Identity(identity));
+            trail.target(format!("access_token:{}", issued.record.id));
+            Ok(pb::LoginResponse {
+                access_token: issued.access_token,
+                expires_in: issued.expires_in,
+                access_token_max_ttl: issued.record.max_ttl_seconds,
+                token_type: "Bearer".to_owned(),
+                token_id: issued.record.id.into_string(),
+            })
+        }
+        .await;
+        self.answer_unless(on_behalf, &trail, result).await
     }
 
     async fn create_identity_access_token(

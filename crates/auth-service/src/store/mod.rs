@@ -85,6 +85,14 @@ impl CachedAuthStore {
         self.clock.now()
     }
 
+    /// The store itself, for what no cache holds: Universal Auth settings
+    /// and client secrets, read fresh at every login so a revoked secret
+    /// is refused at once on every replica.
+    #[must_use]
+    pub fn uncached(&self) -> &AuthStore {
+        &self.store
+    }
+
     /// Rows as `read` returns them, plus the uses in `batch` not yet
     /// flushed; a flush cannot run between the read and the addition.
     async fn with_pending_uses<R, T>(

@@ -8,7 +8,9 @@ pub mod universal_auth;
 use chrono::{DateTime, Utc};
 
 pub use token_auth::{TokenAuthChanges, TokenAuthConfig};
-pub use universal_auth::{ClientSecret, ClientSecretTerms, ClientSecretValue, UniversalAuthConfig};
+pub use universal_auth::{
+    ClientSecret, ClientSecretTerms, ClientSecretValue, UniversalAuthChanges, UniversalAuthConfig,
+};
 
 use crate::InvalidInput;
 use crate::access::TokenState;

@@ -11,7 +11,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use rand::{CryptoRng, RngCore};
 
-use super::TokenAuthConfig;
+use super::{TokenAuthChanges, TokenAuthConfig};
 use crate::InvalidInput;
 use crate::ip::TrustedIps;
 use crate::model::IdentityId;
@@ -45,7 +45,27 @@ pub struct UniversalAuthConfig {
     pub created_at: DateTime<Utc>,
 }
 
+/// Universal Auth fields to change: the access-token settings as Token
+/// Auth's, and where client secrets may log in from (empty keeps it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UniversalAuthChanges {
+    /// The access-token settings.
+    pub access: TokenAuthChanges,
+    /// `client_secret_trusted_ips`, as sent.
+    pub client_secret_trusted_ips: Vec<String>,
+}
+
 impl UniversalAuthConfig {
+    /// `self` with `changes` applied, validated as a whole.
+    pub fn apply(&self, changes: &UniversalAuthChanges) -> Result<Self, InvalidInput> {
+        Ok(Self {
+            access: self.access.apply(&changes.access)?,
+            client_secret_trusted_ips: self
+                .with_client_secret_trusted_ips(&changes.client_secret_trusted_ips)?,
+            ..self.clone()
+        })
+    }
+
     /// `self` with `trusted_ips` as its client-secret trusted IPs (an empty
     /// list keeps the current one).
     pub fn with_client_secret_trusted_ips(

@@ -170,3 +170,53 @@ pub(crate) mod membership {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(crate) mod universal_auth_config {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "universal_auth_configs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub identity_id: String,
+        pub client_id: String,
+        pub client_secret_trusted_ips: String,
+        pub access_token_ttl: i64,
+        pub access_token_max_ttl: i64,
+        pub access_token_num_uses_limit: i64,
+        pub access_token_trusted_ips: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod client_secret {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "universal_auth_client_secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub identity_id: String,
+        pub description: String,
+        pub prefix: String,
+        pub secret_hash: String,
+        pub ttl_seconds: i64,
+        pub num_uses_limit: i64,
+        pub use_count: i64,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -10,7 +10,9 @@ use sea_orm::{
 use serde_json::json;
 
 use super::access_tokens::identity_token_model;
-use super::entity::{identity, identity_token, membership, token_auth_config};
+use super::entity::{
+    client_secret, identity, identity_token, membership, token_auth_config, universal_auth_config,
+};
 use super::{AuthStore, parse_ips};
 use crate::{StoreError, corrupt, to_i64, to_u64};
 
@@ -59,7 +61,8 @@ impl AuthStore {
             .collect()
     }
 
-    /// Deletes an identity with its Token Auth config and memberships, and
+    /// Deletes an identity with its auth methods (Token Auth, Universal
+    /// Auth and its client secrets) and memberships, and
     /// revokes its tokens, in one transaction. False when there was none.
     pub async fn delete_identity(
         &self,
@@ -78,6 +81,13 @@ impl AuthStore {
             .exec(&*txn)
             .await?;
         token_auth_config::Entity::delete_by_id(id.as_str())
+            .exec(&*txn)
+            .await?;
+        universal_auth_config::Entity::delete_by_id(id.as_str())
+            .exec(&*txn)
+            .await?;
+        client_secret::Entity::delete_many()
+            .filter(client_secret::Column::IdentityId.eq(id.as_str()))
             .exec(&*txn)
             .await?;
         let deleted = identity::Entity::delete_by_id(id.as_str())

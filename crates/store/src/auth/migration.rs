@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(QueryIndexes),
             Box::new(crate::audit::migration::CreateAuditEvents),
             Box::new(crate::audit::migration::CreateAuditCheckpoints),
+            Box::new(UniversalAuth),
         ]
     }
 }
@@ -250,5 +251,65 @@ impl MigrationTrait for QueryIndexes {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Universal Auth: one row per identity that has it (its client ID unique),
+/// and its client secrets (their hashes), listed by identity.
+struct UniversalAuth;
+
+impl MigrationName for UniversalAuth {
+    fn name(&self) -> &str {
+        "m20261206_000003_universal_auth"
+    }
+}
+
+#[async_trait::async_trait]
+#[expect(
+    elided_lifetimes_in_paths,
+    reason = "async_trait expands the trait with an elided SchemaManager lifetime"
+)]
+impl MigrationTrait for UniversalAuth {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("universal_auth_configs"))
+                .col(id("identity_id"))
+                .col(col("client_id").string().not_null().unique_key())
+                .col(col("client_secret_trusted_ips").text().not_null())
+                .col(col("access_token_ttl").big_integer().not_null())
+                .col(col("access_token_max_ttl").big_integer().not_null())
+                .col(col("access_token_num_uses_limit").big_integer().not_null())
+                .col(col("access_token_trusted_ips").text().not_null())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("universal_auth_client_secrets"))
+                .col(id("id"))
+                .col(col("identity_id").string().not_null())
+                .col(col("description").string().not_null())
+                .col(col("prefix").string().not_null())
+                .col(col("secret_hash").string().not_null())
+                .col(col("ttl_seconds").big_integer().not_null())
+                .col(col("num_uses_limit").big_integer().not_null())
+                .col(col("use_count").big_integer().not_null().default(0))
+                .col(ts_null("last_used_at"))
+                .col(ts_null("revoked_at"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_ua_client_secrets_identity")
+                .table(Alias::new("universal_auth_client_secrets"))
+                .col(Alias::new("identity_id"))
+                .to_owned(),
+        )
+        .await
     }
 }

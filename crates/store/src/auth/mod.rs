@@ -7,6 +7,7 @@ mod memberships;
 mod migration;
 mod projects;
 mod service_tokens;
+mod universal_auth;
 
 use std::sync::Arc;
 

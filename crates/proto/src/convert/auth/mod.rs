@@ -1,7 +1,9 @@
 //! `latchkey.auth.v1` to and from the domain.
 
 use latchkey_domain::InvalidInput;
-use latchkey_domain::identity::{OrgRole, ProjectRole, TokenAuthChanges};
+use latchkey_domain::identity::{
+    ClientSecretTerms, OrgRole, ProjectRole, TokenAuthChanges, UniversalAuthChanges,
+};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{
     AccessTokenId, DisplayName, IdentityId, NewServiceToken, ProjectId, ServiceTokenId, TokenName,
@@ -41,6 +43,9 @@ id_request! {
     DeleteIdentityRequest.identity_id => IdentityId,
     GetTokenAuthRequest.identity_id => IdentityId,
     ListIdentityAccessTokensRequest.identity_id => IdentityId,
+    GetUniversalAuthRequest.identity_id => IdentityId,
+    RevokeUniversalAuthRequest.identity_id => IdentityId,
+    ListUniversalAuthClientSecretsRequest.identity_id => IdentityId,
 }
 
 /// A new project: its name and whether it is end-to-end encrypted.
@@ -127,6 +132,55 @@ macro_rules! token_auth_request {
 }
 
 token_auth_request!(AttachTokenAuthRequest, UpdateTokenAuthRequest);
+
+/// The Universal Auth fields of an attach or update request.
+macro_rules! universal_auth_request {
+    ($($request:ident),*) => {$(
+        impl TryFrom<&pb::$request> for (IdentityId, UniversalAuthChanges) {
+            type Error = InvalidInput;
+            fn try_from(req: &pb::$request) -> Result<Self, InvalidInput> {
+                Ok((
+                    IdentityId::parse(&req.identity_id, "identity_id")?,
+                    UniversalAuthChanges {
+                        access: TokenAuthChanges {
+                            ttl: req.access_token_ttl,
+                            max_ttl: req.access_token_max_ttl,
+                            num_uses_limit: req.access_token_num_uses_limit,
+                            trusted_ips: req.access_token_trusted_ips.clone(),
+                        },
+                        client_secret_trusted_ips: req.client_secret_trusted_ips.clone(),
+                    },
+                ))
+            }
+        }
+    )*};
+}
+
+universal_auth_request!(AttachUniversalAuthRequest, UpdateUniversalAuthRequest);
+
+impl TryFrom<&pb::CreateUniversalAuthClientSecretRequest> for (IdentityId, ClientSecretTerms) {
+    type Error = InvalidInput;
+    fn try_from(req: &pb::CreateUniversalAuthClientSecretRequest) -> Result<Self, InvalidInput> {
+        Ok((
+            IdentityId::parse(&req.identity_id, "identity_id")?,
+            ClientSecretTerms::parse(&req.description, req.ttl, req.num_uses_limit)?,
+        ))
+    }
+}
+
+impl TryFrom<&pb::RevokeUniversalAuthClientSecretRequest> for (IdentityId, String) {
+    type Error = InvalidInput;
+    fn try_from(req: &pb::RevokeUniversalAuthClientSecretRequest) -> Result<Self, InvalidInput> {
+        let secret_id = req.client_secret_id.trim();
+        if secret_id.is_empty() {
+            return Err(InvalidInput::new("client_secret_id", "is required"));
+        }
+        Ok((
+            IdentityId::parse(&req.identity_id, "identity_id")?,
+            secret_id.to_owned(),
+        ))
+    }
+}
 
 impl TryFrom<&pb::CreateIdentityAccessTokenRequest> for (IdentityId, DisplayName) {
     type Error = InvalidInput;

@@ -1,7 +1,7 @@
 //! Domain entities as the auth API returns them.
 
 use latchkey_domain::crypto::key_rotation_recommended;
-use latchkey_domain::identity::TokenAuthConfig;
+use latchkey_domain::identity::{ClientSecret, TokenAuthConfig, UniversalAuthConfig};
 use latchkey_domain::model::{
     AccessToken, Identity, IdentityId, Membership, Project, ServiceToken,
 };
@@ -98,6 +98,42 @@ impl From<(&IdentityId, &TokenAuthConfig)> for pb::TokenAuthResponse {
                     .unwrap_or(i64::MAX),
                 access_token_trusted_ips: config.trusted_ips.to_strings(),
             }),
+        }
+    }
+}
+
+impl From<&UniversalAuthConfig> for pb::UniversalAuthResponse {
+    fn from(config: &UniversalAuthConfig) -> Self {
+        let access = &config.access;
+        pb::UniversalAuthResponse {
+            config: Some(pb::UniversalAuthConfig {
+                identity_id: config.identity_id.as_str().to_owned(),
+                client_id: config.client_id.clone(),
+                access_token_ttl: access.ttl_seconds,
+                access_token_max_ttl: access.max_ttl_seconds,
+                access_token_num_uses_limit: i64::try_from(access.num_uses_limit)
+                    .unwrap_or(i64::MAX),
+                access_token_trusted_ips: access.trusted_ips.to_strings(),
+                client_secret_trusted_ips: config.client_secret_trusted_ips.to_strings(),
+                created_at: Some(timestamp(config.created_at)),
+            }),
+        }
+    }
+}
+
+impl From<&ClientSecret> for pb::ClientSecretInfo {
+    fn from(secret: &ClientSecret) -> Self {
+        pb::ClientSecretInfo {
+            id: secret.id.clone(),
+            identity_id: secret.identity_id.as_str().to_owned(),
+            description: secret.description.clone(),
+            client_secret_prefix: secret.prefix.clone(),
+            ttl: secret.ttl_seconds,
+            num_uses_limit: secret.num_uses_limit,
+            use_count: secret.use_count,
+            last_used_at: secret.last_used_at.map(timestamp),
+            created_at: Some(timestamp(secret.created_at)),
+            revoked: secret.revoked_at.is_some(),
         }
     }
 }
