@@ -48,6 +48,12 @@ expect "exit code 3"
 # The identity token's three allowed reads print the bare value.
 [ "$(grep -c '^postgres://db.internal:5432/app$' "$work/out")" -eq 3 ] && passed=$((passed + 1)) || {
   failed=$((failed + 1)); echo "quickstart: expected exactly three plain reads" >&2; }
+# Universal Auth: a login over HTTP gives a JWT that reads; the client secret counted it.
+expect "login: Bearer 3600 2592000"
+expect "authMethod: universal-auth"
+[ "$(grep -c '^sk_live_4242$' "$work/out")" -ge 1 ] && passed=$((passed + 1)) || {
+  failed=$((failed + 1)); echo "quickstart: the Universal Auth token should read API_KEY" >&2; }
+expect "1/10"
 # Infisical's raw listing over HTTP, with the service token's access part.
 expect '"secretKey": "API_KEY"'
 expect '"secretValue": "sk_live_4242"'

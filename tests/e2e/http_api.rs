@@ -3,6 +3,7 @@
 //! endpoints read and write through the same use cases as gRPC, answer in
 //! the shapes Infisical's clients decode, and deny with the same reasons.
 
+use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::secrets::v1 as secrets_pb;
 use latchkey_test_support::{Backend, Stack, reason, with_token};
 use serde_json::Value;
@@ -561,7 +562,6 @@ async fn the_service_token_endpoint_describes_the_token_and_its_key_opens_with_t
 /// on the client's behalf; nobody else may, or trusted IPs could be dodged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_internal_key_may_name_the_client_ip_of_a_token_lookup() {
-    use latchkey_proto::auth::v1 as auth_pb;
     let stack = Stack::start(Backend::Sqlite).await.unwrap();
     let project = stack.create_project(false).await;
     let mut request = Stack::token_request(&project, &["dev:/**"], &["read"]);
@@ -635,6 +635,82 @@ async fn the_encrypted_reads_refuse_an_e2ee_project_saying_why() {
             "{message}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn universal_auth_login_answers_infisicals_shape_with_or_without_a_trailing_slash() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let project = stack.create_project(false).await;
+    let (identity, _) = stack.identity_in_project(&project, "viewer", 0).await;
+    let mut auth = stack.auth_client().await;
+    let client_id = auth
+        .attach_universal_auth(with_token(
+            auth_pb::AttachUniversalAuthRequest {
+                identity_id: identity.clone(),
+                access_token_ttl: Some(600),
+                ..Default::default()
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .config
+        .unwrap()
+        .client_id;
+    let client_secret = auth
+        .create_universal_auth_client_secret(with_token(
+            auth_pb::CreateUniversalAuthClientSecretRequest {
+                identity_id: identity.clone(),
+                ..Default::default()
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .client_secret;
+    let read = format!("/api/v3/secrets/raw?workspaceId={project}&environment=dev");
+    for route in [
+        "/api/v1/auth/universal-auth/login",
+        "/api/v1/auth/universal-auth/login/",
+    ] {
+        let body = serde_json::json!({ "clientId": client_id, "clientSecret": client_secret });
+        let reply = http(&stack, "POST", route, None, &[], Some(body)).await;
+        assert_eq!(reply.status, 200, "{route}: {}", reply.json());
+        let login = reply.json();
+        // Infisical's four fields, numbers as JSON numbers.
+        assert_eq!(login["expiresIn"], 600, "{login}");
+        assert_eq!(login["accessTokenMaxTTL"], 2_592_000, "{login}");
+        assert_eq!(login["tokenType"], "Bearer", "{login}");
+        let token = login["accessToken"].as_str().unwrap();
+        assert_eq!(crate::jwt_claims(token)["authMethod"], "universal-auth");
+        let listed = http(&stack, "GET", &read, Some(token), &[], None).await;
+        assert_eq!(listed.status, 200, "{}", listed.json());
+    }
+    let wrong = http(
+        &stack,
+        "POST",
+        "/api/v1/auth/universal-auth/login",
+        None,
+        &[],
+        Some(serde_json::json!({ "clientId": client_id, "clientSecret": "0".repeat(64) })),
+    )
+    .await;
+    assert_error(&wrong, 401, "TOKEN_INVALID");
+    let missing = http(
+        &stack,
+        "POST",
+        "/api/v1/auth/universal-auth/login",
+        None,
+        &[],
+        Some(serde_json::json!({ "clientId": client_id })),
+    )
+    .await;
+    assert_eq!(
+        assert_error(&missing, 400, "INVALID_ARGUMENT")["field"],
+        "clientSecret"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,12 @@
 // Infisical's Node SDK (npm @infisical/sdk) against Latchkey, unchanged:
 // list, get, create, update and delete with a machine identity's access
-// token and with a service token. Run by tests/infisical/run.sh (make test).
+// token, with a service token, and after a Universal Auth login and renew.
+// Run by tests/infisical/run.sh (make test).
 //
-//   node node_sdk.mjs HOST PROJECT_ID IDENTITY_TOKEN SERVICE_TOKEN
+//   node node_sdk.mjs HOST PROJECT_ID IDENTITY_TOKEN SERVICE_TOKEN CLIENT_ID CLIENT_SECRET
 import { InfisicalSDK } from "@infisical/sdk";
 
-const [host, projectId, identityToken, serviceToken] = process.argv.slice(2);
+const [host, projectId, identityToken, serviceToken, clientId, clientSecret] = process.argv.slice(2);
 
 function check(cond, what) {
   if (!cond) {
@@ -17,9 +18,19 @@ function check(cond, what) {
 for (const [label, token, secretPath] of [
   ["identity token", identityToken, "/sdk/node/identity"],
   ["service token", serviceToken, "/sdk/node/service"],
+  ["universal auth login", null, "/sdk/node/universal-auth"],
 ]) {
   const sdk = new InfisicalSDK({ siteUrl: host });
-  sdk.auth().accessToken(token);
+  if (token === null) {
+    // As the SDK's docs show: log in, then renew the access token.
+    await sdk.auth().universalAuth.login({ clientId, clientSecret });
+    const first = sdk.auth().getAccessToken();
+    check(first && first.split(".").length === 3, `${label}: login gave ${first}`);
+    await sdk.auth().universalAuth.renew();
+    check(sdk.auth().getAccessToken(), `${label}: renew kept no token`);
+  } else {
+    sdk.auth().accessToken(token);
+  }
   const secrets = sdk.secrets();
   const where = { projectId, environment: "dev", secretPath };
   const created = await secrets.createSecret("API_KEY", { ...where, secretValue: "sk_1" });

@@ -1,15 +1,16 @@
 """Infisical's Python SDK (PyPI infisicalsdk) against Latchkey, unchanged:
-list, get, create, update and delete, with a machine identity's access token
-and with a service token. Run by tests/infisical/run.sh (make test).
+list, get, create, update and delete, with a machine identity's access token,
+with a service token, and after a Universal Auth login. Run by
+tests/infisical/run.sh (make test).
 
-    python python_sdk.py HOST PROJECT_ID IDENTITY_TOKEN SERVICE_TOKEN
+    python python_sdk.py HOST PROJECT_ID IDENTITY_TOKEN SERVICE_TOKEN CLIENT_ID CLIENT_SECRET
 """
 import sys
 
 from infisical_sdk import InfisicalSDKClient
 from infisical_sdk.infisical_requests import APIError
 
-host, project, identity_token, service_token = sys.argv[1:5]
+host, project, identity_token, service_token, client_id, client_secret = sys.argv[1:7]
 
 
 def check(cond, what):
@@ -17,11 +18,32 @@ def check(cond, what):
         raise SystemExit(f"python infisicalsdk: {what}")
 
 
+
+def universal_auth_client():
+    """A client logged in with Universal Auth, as the SDK's docs show."""
+    client = InfisicalSDKClient(host=host, cache_ttl=None)
+    login = client.auth.universal_auth.login(client_id=client_id, client_secret=client_secret)
+    check(login.tokenType == "Bearer" and login.expiresIn > 0 and login.accessTokenMaxTTL > 0,
+          f"universal auth login {login}")
+    check(login.accessToken.count(".") == 2, "the access token is a JWT")
+    try:
+        InfisicalSDKClient(host=host, cache_ttl=None).auth.universal_auth.login(
+            client_id=client_id, client_secret="0" * 64)
+        check(False, "a wrong client secret logged in")
+    except APIError as e:
+        check(e.status_code == 401, f"wrong client secret: {e.status_code} {e}")
+    return client
+
+
 for label, token, path in [
     ("identity token", identity_token, "/sdk/python/identity"),
     ("service token", service_token, "/sdk/python/service"),
+    ("universal auth login", None, "/sdk/python/universal-auth"),
 ]:
-    client = InfisicalSDKClient(host=host, token=token, cache_ttl=None)
+    if token is None:
+        client = universal_auth_client()
+    else:
+        client = InfisicalSDKClient(host=host, token=token, cache_ttl=None)
     secrets = client.secrets
     created = secrets.create_secret_by_name(
         secret_name="DB_URL", project_id=project, secret_path=path,

@@ -23,6 +23,10 @@ identity=$(cli identity create --name sdk-worker --plain)
 cli identity token-auth attach --identity-id "$identity" > /dev/null
 cli project add-identity --projectId "$project" --identity-id "$identity" --role developer --scope='dev:/**' > /dev/null
 identity_token=$(cli identity token create --identity-id "$identity" --token-only)
+# Universal Auth: the SDKs log in with a client ID and client secret.
+cli identity universal-auth attach --identity-id "$identity" > /dev/null
+client_id=$(cli identity universal-auth get --identity-id "$identity" --plain)
+client_secret=$(cli identity universal-auth client-secret create --identity-id "$identity" --description sdk --plain)
 host="http://$LATCHKEY_HTTP_ADDR"
 # What the older, client-side-decrypting SDKs read, written by Latchkey's CLI.
 LATCHKEY_TOKEN="$service_token" cli secrets set DB_URL=postgres://legacy API_KEY=sk_legacy \
@@ -53,8 +57,8 @@ done
 [ "$status" -eq 0 ] && echo "README blocks: python and node SDKs read dev:/backend ok"
 # The Python SDK gets the whole four-part service token, the Node SDK the
 # access part: both bearer forms.
-.tools/venv-infisical/bin/python tests/infisical/python_sdk.py "$host" "$project" "$identity_token" "$service_token" || status=1
-node tests/infisical/node_sdk.mjs "$host" "$project" "$identity_token" "${service_token%.*}" || status=1
+.tools/venv-infisical/bin/python tests/infisical/python_sdk.py "$host" "$project" "$identity_token" "$service_token" "$client_id" "$client_secret" || status=1
+node tests/infisical/node_sdk.mjs "$host" "$project" "$identity_token" "${service_token%.*}" "$client_id" "$client_secret" || status=1
 .tools/venv-infisical-legacy/bin/python tests/infisical/python_legacy.py "$host" "$service_token" || status=1
 node tests/infisical/node_legacy.mjs "$host" "$service_token" || status=1
 if [ "$status" -ne 0 ]; then

@@ -1,4 +1,7 @@
-//! `latchkey identity ...`: machine identities, Token Auth and access tokens.
+//! `latchkey identity ...`: machine identities, Token Auth, Universal Auth
+//! and access tokens.
+
+mod universal_auth;
 
 use clap::Subcommand;
 use latchkey_proto::auth::v1 as auth_pb;
@@ -37,6 +40,9 @@ pub(crate) enum IdentityCommand {
     /// Configure Token Auth.
     #[command(subcommand, name = "token-auth")]
     TokenAuth(TokenAuthCommand),
+    /// Configure Universal Auth and its client secrets.
+    #[command(subcommand, name = "universal-auth")]
+    UniversalAuth(universal_auth::UniversalAuthCommand),
     /// Issue, list, renew and revoke access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -115,7 +121,7 @@ pub(crate) enum TokenCommand {
     },
     /// Revoke an access token: the token itself, or a token id as org admin.
     ///
-    /// Example: latchkey identity token revoke --access-token ia.…
+    /// Example: latchkey identity token revoke --access-token eyJ…
     Revoke {
         /// The access token to revoke.
         #[arg(long = "access-token", conflicts_with = "token_id")]
@@ -161,6 +167,7 @@ pub(crate) async fn run(ctx: &Context, cmd: IdentityCommand) -> Result<(), CliEr
             .await?;
             println!("Identity {identity_id} deleted; its access tokens are revoked.");
         }
+        IdentityCommand::UniversalAuth(cmd) => universal_auth::run(&mut auth, cmd).await?,
         IdentityCommand::TokenAuth(TokenAuthCommand::Attach(f)) => {
             let config = auth
                 .attach_token_auth(auth_pb::AttachTokenAuthRequest {

@@ -134,7 +134,7 @@ pub struct ServiceTokenDetails {
     pub encrypted_project_key: Sealed,
 }
 
-/// A renewed machine identity access token.
+/// A machine identity access token as a renewal or a login hands it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewed {
     /// The token to use from now on (a JWT renews to a new one).
@@ -143,6 +143,15 @@ pub struct Renewed {
     pub expires_in: i64,
     /// The max TTL it was issued under, in seconds.
     pub max_ttl: i64,
+}
+
+/// What a login trades its credentials for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// The identity that logged in.
+    pub identity_id: crate::model::IdentityId,
+    /// Its new access token.
+    pub token: Renewed,
 }
 
 /// Decides whether a call is allowed. Object-safe (held as
@@ -169,6 +178,16 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug + 'static {
         token: BearerToken,
         client_ip: Option<IpAddr>,
     ) -> Result<Renewed, AuthorizeError>;
+
+    /// Trades a Universal Auth client ID and client secret for an access
+    /// token, checked as the auth service checks its own
+    /// `LoginUniversalAuth` for `client_ip`.
+    async fn login_universal_auth(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<LoggedIn, AuthorizeError>;
 
     /// Revokes a machine identity access token by the token itself.
     async fn revoke(

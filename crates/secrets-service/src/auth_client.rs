@@ -8,9 +8,9 @@ use std::net::IpAddr;
 
 use latchkey_domain::audit::AuditKey;
 use latchkey_domain::audit::reach::AuditReader;
-use latchkey_domain::model::ProjectId;
+use latchkey_domain::model::{IdentityId, ProjectId};
 use latchkey_domain::ports::{
-    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, Renewed,
+    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, LoggedIn, Renewed,
     ServiceTokenDetails,
 };
 use latchkey_domain::scope::ScopeCache;
@@ -251,6 +251,33 @@ impl Authorizer for GrpcAuthorizer {
             access_token: BearerToken::new(&reply.access_token),
             expires_in: reply.expires_in,
             max_ttl: reply.access_token_max_ttl,
+        })
+    }
+
+    async fn login_universal_auth(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<LoggedIn, AuthorizeError> {
+        let request = self.internal(pb::LoginUniversalAuthRequest {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            client_ip: ip_text(client_ip),
+        })?;
+        let reply = self
+            .client()
+            .login_universal_auth(request)
+            .await
+            .map_err(|status| authorize_error(&status))?
+            .into_inner();
+        Ok(LoggedIn {
+            identity_id: IdentityId::from_stored(reply.identity_id),
+            token: Renewed {
+                access_token: BearerToken::new(&reply.access_token),
+                expires_in: reply.expires_in,
+                max_ttl: reply.access_token_max_ttl,
+            },
         })
     }
 

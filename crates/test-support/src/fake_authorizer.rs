@@ -117,6 +117,26 @@ impl Authorizer for FakeAuthorizer {
             })
     }
 
+    async fn login_universal_auth(
+        &self,
+        _client_id: &str,
+        _client_secret: &str,
+        _client_ip: Option<std::net::IpAddr>,
+    ) -> Result<latchkey_domain::ports::LoggedIn, AuthorizeError> {
+        self.answer
+            .clone()
+            .map(|grant| latchkey_domain::ports::LoggedIn {
+                identity_id: latchkey_domain::model::IdentityId::from_stored(
+                    grant.principal.to_string(),
+                ),
+                token: latchkey_domain::ports::Renewed {
+                    access_token: latchkey_domain::ports::BearerToken::new("fake"),
+                    expires_in: 0,
+                    max_ttl: 0,
+                },
+            })
+    }
+
     async fn revoke(
         &self,
         _token: latchkey_domain::ports::BearerToken,

@@ -459,9 +459,10 @@ impl AuthService for AuthGrpc {
                 .app
                 .login_universal_auth(&req.client_id, &req.client_secret, ip)
                 .await?;
-            trail.verified(&Principal::Identity(identity));
+            trail.verified(&Principal::Identity(identity.clone()));
             trail.target(format!("access_token:{}", issued.record.id));
             Ok(pb::LoginResponse {
+                identity_id: identity.into_string(),
                 access_token: issued.access_token,
                 expires_in: issued.expires_in,
                 access_token_max_ttl: issued.record.max_ttl_seconds,

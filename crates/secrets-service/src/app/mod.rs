@@ -9,7 +9,7 @@ use crate::store::CachedSecretStore;
 use latchkey_domain::access::Form;
 use latchkey_domain::crypto::Sealed;
 use latchkey_domain::model::{
-    Folder, PlainSecret, Secret, SecretKey, WriteMode, check_envelope, check_value,
+    Folder, PlainSecret, Principal, Secret, SecretKey, WriteMode, check_envelope, check_value,
 };
 use latchkey_domain::path::SecretName;
 use latchkey_domain::ports::{
@@ -360,6 +360,23 @@ impl SecretsApp {
             .authorizer
             .renew(caller.token.clone(), caller.ip())
             .await?)
+    }
+
+    /// Trades a Universal Auth client ID and secret for an access token on
+    /// the client's behalf (Infisical's login): the auth service's rules apply.
+    pub async fn login_universal_auth(
+        &self,
+        trail: &Trail,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<Renewed, SecretsError> {
+        trail.kind("identity.login");
+        let logged_in = self
+            .authorizer
+            .login_universal_auth(client_id, client_secret, trail.ip())
+            .await?;
+        trail.verified(&Principal::Identity(logged_in.identity_id));
+        Ok(logged_in.token)
     }
 
     /// Counts `count` encryptions made under `project_id`'s key outside a

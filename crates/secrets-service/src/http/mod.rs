@@ -12,7 +12,7 @@
 //! - `raw`: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
 //! - `service_token`: `GET /api/v2/service-token`, what a service token is.
 //! - `reply`: the caller, the query string and JSON replies.
-//! - `token_auth`: Token Auth renew and revoke for machine identity tokens.
+//! - `token_auth`: machine identity logins (Universal Auth), and renew and revoke of their tokens.
 //! - `trace`: the per-request span, trace context and metrics.
 
 mod audit;
@@ -60,6 +60,14 @@ pub fn router(app: Arc<SecretsApp>, trusted_proxies: TrustedIps) -> Router {
         seals: encrypted::Sealed4Infisical::new(SEALS_BUDGET_BYTES),
     });
     Router::new()
+        .route(
+            "/api/v1/auth/universal-auth/login",
+            post(token_auth::login_universal_auth),
+        )
+        .route(
+            "/api/v1/auth/universal-auth/login/",
+            post(token_auth::login_universal_auth),
+        )
         .route("/api/v1/auth/token/renew", post(token_auth::renew))
         .route("/api/v1/auth/token/revoke", post(token_auth::revoke))
         .route("/api/v2/service-token", get(service_token::describe))

@@ -1,8 +1,10 @@
-//! Infisical's Token Auth endpoints that the SDKs call on a machine
-//! identity's access token: `POST /api/v1/auth/token/renew` and
-//! `POST /api/v1/auth/token/revoke`, each with `{"accessToken": ...}` in the
-//! body. The auth service renews or revokes, with its own rules (max TTL,
-//! trusted IPs of the client's address, revoked and expired tokens).
+//! Infisical's machine-identity endpoints that take no bearer token: the
+//! Universal Auth login `POST /api/v1/auth/universal-auth/login` (with
+//! `{"clientId", "clientSecret"}`), and the renew and revoke of an access
+//! token, `POST /api/v1/auth/token/renew` and `POST /api/v1/auth/token/revoke`
+//! (with `{"accessToken"}`). The auth service logs in, renews or revokes
+//! with its own rules (failure limits, max TTL, trusted IPs of the
+//! client's address, revoked and expired credentials).
 
 use std::sync::Arc;
 
@@ -36,6 +38,32 @@ struct RenewReply<'a> {
     #[serde(rename = "accessTokenMaxTTL")]
     access_token_max_ttl: i64,
     token_type: &'static str,
+}
+
+/// `POST /api/v1/auth/universal-auth/login` (with or without a trailing
+/// slash: Infisical's CLI sends one): answers as a renewal does.
+pub(super) async fn login_universal_auth(
+    State(http): State<Arc<Http>>,
+    CallTrail(trail): CallTrail,
+    Body(body): Body<TOKEN_BODY_BYTES>,
+) -> Result<Response, HttpError> {
+    let params = Params::from_body(&body, Vec::new())?;
+    let client_id = params
+        .get(&["clientId"])
+        .ok_or_else(|| invalid("clientId", "required: the identity's client ID"))?;
+    let client_secret = params
+        .get(&["clientSecret"])
+        .ok_or_else(|| invalid("clientSecret", "required: a client secret"))?;
+    let issued = http
+        .app
+        .login_universal_auth(&trail, client_id, client_secret)
+        .await?;
+    Ok(json(&RenewReply {
+        access_token: issued.access_token.expose(),
+        expires_in: issued.expires_in,
+        access_token_max_ttl: issued.max_ttl,
+        token_type: "Bearer",
+    }))
 }
 
 /// `POST /api/v1/auth/token/renew`.
