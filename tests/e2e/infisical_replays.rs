@@ -90,10 +90,15 @@ async fn infisical_cli_and_operator_request_sequences_replay_against_latchkey() 
     }
     let access = latchkey_domain::token::access_token_part(&service).to_owned();
     let holder = latchkey_domain::token::ServiceTokenSecret::parse(&service).unwrap();
+    let (client_id, client_secret) = universal_auth(&stack, &project).await;
 
     for client in fixtures["clients"].as_array().unwrap() {
         let name = client["name"].as_str().unwrap();
-        let mut vars: HashMap<&str, String> = HashMap::from([("project", project.clone())]);
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("project", project.clone()),
+            ("client_id", client_id.clone()),
+            ("client_secret", client_secret.clone()),
+        ]);
         let mut project_key: Option<WireKey> = None;
         for (i, step) in client["steps"].as_array().unwrap().iter().enumerate() {
             let context = format!("{name}, step {}", i + 1);
@@ -101,11 +106,21 @@ async fn infisical_cli_and_operator_request_sequences_replay_against_latchkey() 
             for (k, v) in &vars {
                 path = path.replace(&format!("{{{k}}}"), v);
             }
+            let login = vars.get("login").cloned().unwrap_or_default();
             let bearer = match step["bearer"].as_str().unwrap() {
-                "access" => access.as_str(),
-                "full" => service.as_str(),
-                _ => identity.as_str(),
+                "access" => Some(access.as_str()),
+                "full" => Some(service.as_str()),
+                "login" => Some(login.as_str()),
+                "none" => None,
+                _ => Some(identity.as_str()),
             };
+            let body = step.get("body").map(|b| {
+                let mut text = b.to_string();
+                for (k, v) in &vars {
+                    text = text.replace(&format!("{{{k}}}"), v);
+                }
+                serde_json::from_str::<Value>(&text).unwrap()
+            });
             let headers: Vec<(String, String)> = step["headers"]
                 .as_object()
                 .map(|h| {
@@ -124,7 +139,8 @@ async fn infisical_cli_and_operator_request_sequences_replay_against_latchkey() 
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            let reply = http_to(&stack.http_addr, "GET", &path, Some(bearer), &headers, None).await;
+            let method = step["method"].as_str().unwrap();
+            let reply = http_to(&stack.http_addr, method, &path, bearer, &headers, body).await;
             match step["check"].as_str().unwrap() {
                 "service_token" => {
                     let body = json_of(&reply, &context);
@@ -192,6 +208,19 @@ async fn infisical_cli_and_operator_request_sequences_replay_against_latchkey() 
                     }
                     assert_eq!(got, want, "{context}");
                 }
+                "login" => {
+                    // go-sdk's and the CLI's structs: numbers as JSON numbers.
+                    let body = json_of(&reply, &context);
+                    assert!(
+                        body["expiresIn"].as_i64().is_some_and(|s| s > 0)
+                            && body["accessTokenMaxTTL"].is_i64()
+                            && body["tokenType"] == "Bearer",
+                        "{context}: {body}"
+                    );
+                    let token = body["accessToken"].as_str().unwrap();
+                    assert_eq!(token.split('.').count(), 3, "{context}: a JWT");
+                    vars.insert("login", token.to_owned());
+                }
                 "not_modified" => {
                     assert_eq!(reply.status, 304, "{context}");
                     assert!(reply.body.is_empty());
@@ -200,4 +229,40 @@ async fn infisical_cli_and_operator_request_sequences_replay_against_latchkey() 
             }
         }
     }
+}
+
+/// Universal Auth on a developer in `project` and one client secret:
+/// (client ID, client secret), as the Go clients are configured with them.
+async fn universal_auth(stack: &Stack, project: &str) -> (String, String) {
+    use latchkey_proto::auth::v1 as auth_pb;
+    use latchkey_test_support::with_token;
+    let (identity, _) = stack.identity_in_project(project, "developer", 0).await;
+    let mut auth = stack.auth_client().await;
+    let client_id = auth
+        .attach_universal_auth(with_token(
+            auth_pb::AttachUniversalAuthRequest {
+                identity_id: identity.clone(),
+                ..Default::default()
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .config
+        .unwrap()
+        .client_id;
+    let client_secret = auth
+        .create_universal_auth_client_secret(with_token(
+            auth_pb::CreateUniversalAuthClientSecretRequest {
+                identity_id: identity,
+                ..Default::default()
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .client_secret;
+    (client_id, client_secret)
 }
