@@ -2,11 +2,13 @@
 //! in projects, the access tokens they hold, and one module per auth method
 //! for that method's configuration.
 
+pub mod kubernetes_auth;
 mod token_auth;
 pub mod universal_auth;
 
 use chrono::{DateTime, Utc};
 
+pub use kubernetes_auth::{KubernetesAuthChanges, KubernetesAuthConfig, ServiceAccountKeys};
 pub use token_auth::{TokenAuthChanges, TokenAuthConfig};
 pub use universal_auth::{
     ClientSecret, ClientSecretTerms, ClientSecretValue, UniversalAuthChanges, UniversalAuthConfig,
