@@ -17,6 +17,7 @@ mod authn;
 mod authorize;
 mod identities;
 mod keys;
+mod kubernetes_auth;
 mod maintenance;
 mod memberships;
 mod projects;

@@ -348,11 +348,15 @@ pub async fn run(
 /// their environments, and `MAX_TRUSTED_IPS` addresses; every other
 /// request holds ids, names, one path and at most one token.
 fn method_rules() -> MethodRules {
+    use latchkey_domain::identity::kubernetes_auth::{
+        MAX_ALLOWED, MAX_ENTRY_BYTES, MAX_JWT_BYTES, MAX_KEYS_BYTES,
+    };
     use latchkey_domain::ip::MAX_TRUSTED_IPS;
     use latchkey_domain::path::MAX_PATH_LEN;
     use latchkey_domain::scope::MAX_SCOPES;
     const SCOPED: usize = MAX_SCOPES * (MAX_PATH_LEN + 128) + MAX_TRUSTED_IPS * 64 + 8 * 1024;
     const TRUSTED_IPS: usize = MAX_TRUSTED_IPS * 64 + 8 * 1024;
+    const KUBERNETES: usize = MAX_KEYS_BYTES + 5 * MAX_ALLOWED * MAX_ENTRY_BYTES + TRUSTED_IPS;
     const PREFIX: &str = "/latchkey.auth.v1.AuthService/";
     MethodRules::new(
         PREFIX,
@@ -366,6 +370,7 @@ fn method_rules() -> MethodRules {
             "RenewAccessToken",
             "RevokeAccessToken",
             "LoginUniversalAuth",
+            "LoginKubernetesAuth",
         ],
         16 * 1024,
         &[
@@ -377,6 +382,18 @@ fn method_rules() -> MethodRules {
             ),
             ("/latchkey.auth.v1.AuthService/AttachTokenAuth", TRUSTED_IPS),
             ("/latchkey.auth.v1.AuthService/UpdateTokenAuth", TRUSTED_IPS),
+            (
+                "/latchkey.auth.v1.AuthService/AttachKubernetesAuth",
+                KUBERNETES,
+            ),
+            (
+                "/latchkey.auth.v1.AuthService/UpdateKubernetesAuth",
+                KUBERNETES,
+            ),
+            (
+                "/latchkey.auth.v1.AuthService/LoginKubernetesAuth",
+                MAX_JWT_BYTES + 8 * 1024,
+            ),
             (
                 "/latchkey.auth.v1.AuthService/AttachUniversalAuth",
                 2 * TRUSTED_IPS,

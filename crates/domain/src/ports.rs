@@ -145,6 +145,41 @@ pub struct Renewed {
     pub max_ttl: i64,
 }
 
+/// A machine identity's login credentials, as its client presents them.
+/// Its `Debug` shows neither the secret nor the JWT.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LoginCredentials {
+    /// Universal Auth: a client ID and a client secret.
+    UniversalAuth {
+        /// The client ID.
+        client_id: String,
+        /// The client secret.
+        client_secret: String,
+    },
+    /// Kubernetes Auth: the identity and a service-account JWT.
+    KubernetesAuth {
+        /// The identity to log in as.
+        identity_id: String,
+        /// The workload's projected service-account token.
+        jwt: String,
+    },
+}
+
+impl fmt::Debug for LoginCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginCredentials::UniversalAuth { client_id, .. } => f
+                .debug_struct("UniversalAuth")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            LoginCredentials::KubernetesAuth { identity_id, .. } => f
+                .debug_struct("KubernetesAuth")
+                .field("identity_id", identity_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
 /// What a login trades its credentials for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedIn {
@@ -179,13 +214,11 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug + 'static {
         client_ip: Option<IpAddr>,
     ) -> Result<Renewed, AuthorizeError>;
 
-    /// Trades a Universal Auth client ID and client secret for an access
-    /// token, checked as the auth service checks its own
-    /// `LoginUniversalAuth` for `client_ip`.
-    async fn login_universal_auth(
+    /// Trades a machine identity's login credentials for an access token,
+    /// checked as the auth service checks its own logins for `client_ip`.
+    async fn login(
         &self,
-        client_id: &str,
-        client_secret: &str,
+        credentials: LoginCredentials,
         client_ip: Option<IpAddr>,
     ) -> Result<LoggedIn, AuthorizeError>;
 

@@ -10,8 +10,8 @@ use latchkey_domain::audit::AuditKey;
 use latchkey_domain::audit::reach::AuditReader;
 use latchkey_domain::model::{IdentityId, ProjectId};
 use latchkey_domain::ports::{
-    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, LoggedIn, Renewed,
-    ServiceTokenDetails,
+    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, LoggedIn,
+    LoginCredentials, Renewed, ServiceTokenDetails,
 };
 use latchkey_domain::scope::ScopeCache;
 use latchkey_domain::{AccessError, InvalidInput, Reason};
@@ -254,23 +254,35 @@ impl Authorizer for GrpcAuthorizer {
         })
     }
 
-    async fn login_universal_auth(
+    async fn login(
         &self,
-        client_id: &str,
-        client_secret: &str,
+        credentials: LoginCredentials,
         client_ip: Option<IpAddr>,
     ) -> Result<LoggedIn, AuthorizeError> {
-        let request = self.internal(pb::LoginUniversalAuthRequest {
-            client_id: client_id.to_owned(),
-            client_secret: client_secret.to_owned(),
-            client_ip: ip_text(client_ip),
-        })?;
-        let reply = self
-            .client()
-            .login_universal_auth(request)
-            .await
-            .map_err(|status| authorize_error(&status))?
-            .into_inner();
+        let client_ip = ip_text(client_ip);
+        let reply = match credentials {
+            LoginCredentials::UniversalAuth {
+                client_id,
+                client_secret,
+            } => {
+                let request = self.internal(pb::LoginUniversalAuthRequest {
+                    client_id,
+                    client_secret,
+                    client_ip,
+                })?;
+                self.client().login_universal_auth(request).await
+            }
+            LoginCredentials::KubernetesAuth { identity_id, jwt } => {
+                let request = self.internal(pb::LoginKubernetesAuthRequest {
+                    identity_id,
+                    jwt,
+                    client_ip,
+                })?;
+                self.client().login_kubernetes_auth(request).await
+            }
+        }
+        .map_err(|status| authorize_error(&status))?
+        .into_inner();
         Ok(LoggedIn {
             identity_id: IdentityId::from_stored(reply.identity_id),
             token: Renewed {

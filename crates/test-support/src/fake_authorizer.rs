@@ -117,10 +117,9 @@ impl Authorizer for FakeAuthorizer {
             })
     }
 
-    async fn login_universal_auth(
+    async fn login(
         &self,
-        _client_id: &str,
-        _client_secret: &str,
+        _credentials: latchkey_domain::ports::LoginCredentials,
         _client_ip: Option<std::net::IpAddr>,
     ) -> Result<latchkey_domain::ports::LoggedIn, AuthorizeError> {
         self.answer

@@ -11,6 +11,7 @@ use tonic_types::StatusExt;
 
 mod access;
 mod jwt;
+mod kubernetes_auth;
 mod lifecycle;
 mod limits;
 mod universal_auth;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use latchkey_domain::identity::{ClientSecretTerms, TokenAuthChanges, UniversalAuthChanges};
+use latchkey_domain::identity::{
+    ClientSecretTerms, KubernetesAuthChanges, TokenAuthChanges, UniversalAuthChanges,
+};
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{IdentityId, Principal, ProjectId, ServiceTokenId};
 use latchkey_domain::ports::{AuthorizationRequest, BearerToken};
@@ -459,16 +461,97 @@ impl AuthService for AuthGrpc {
                 .app
                 .login_universal_auth(&req.client_id, &req.client_secret, ip)
                 .await?;
-            trail.verified(&Principal::Identity(identity.clone()));
-            trail.target(format!("access_token:{}", issued.record.id));
-            Ok(pb::LoginResponse {
-                identity_id: identity.into_string(),
-                access_token: issued.access_token,
-                expires_in: issued.expires_in,
-                access_token_max_ttl: issued.record.max_ttl_seconds,
-                token_type: "Bearer".to_owned(),
-                token_id: issued.record.id.into_string(),
-            })
+            Ok(login_response(&trail, identity, issued))
+        }
+        .await;
+        self.answer_unless(on_behalf, &trail, result).await
+    }
+
+    async fn attach_kubernetes_auth(
+        &self,
+        request: Request<pb::AttachKubernetesAuthRequest>,
+    ) -> Reply<pb::KubernetesAuthResponse> {
+        let trail = self.trail(&request, "kubernetes_auth.attach");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, changes): (IdentityId, KubernetesAuthChanges) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self
+                .app
+                .attach_kubernetes_auth(&caller, &id, &changes)
+                .await?;
+            Ok((&config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn update_kubernetes_auth(
+        &self,
+        request: Request<pb::UpdateKubernetesAuthRequest>,
+    ) -> Reply<pb::KubernetesAuthResponse> {
+        let trail = self.trail(&request, "kubernetes_auth.update");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let (id, changes): (IdentityId, KubernetesAuthChanges) = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self
+                .app
+                .update_kubernetes_auth(&caller, &id, &changes)
+                .await?;
+            Ok((&config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn get_kubernetes_auth(
+        &self,
+        request: Request<pb::GetKubernetesAuthRequest>,
+    ) -> Reply<pb::KubernetesAuthResponse> {
+        let trail = self.trail(&request, "kubernetes_auth.get");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            let config = self.app.kubernetes_auth(&caller, &id).await?;
+            Ok((&config).into())
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn revoke_kubernetes_auth(
+        &self,
+        request: Request<pb::RevokeKubernetesAuthRequest>,
+    ) -> Reply<pb::RevokeKubernetesAuthResponse> {
+        let trail = self.trail(&request, "kubernetes_auth.revoke");
+        let result = async {
+            let caller = self.caller(&request, &trail).await?;
+            let id: IdentityId = parse(request.get_ref())?;
+            trail.target(Principal::Identity(id.clone()).to_string());
+            self.app.revoke_kubernetes_auth(&caller, &id).await?;
+            Ok(pb::RevokeKubernetesAuthResponse {})
+        }
+        .await;
+        self.answer(&trail, result).await
+    }
+
+    async fn login_kubernetes_auth(
+        &self,
+        request: Request<pb::LoginKubernetesAuthRequest>,
+    ) -> Reply<pb::LoginResponse> {
+        let trail = self.trail(&request, "identity.login");
+        let mut on_behalf = false;
+        let result = async {
+            let ip = self.client_ip_for(&request, &request.get_ref().client_ip)?;
+            on_behalf = !request.get_ref().client_ip.is_empty();
+            let req = request.get_ref();
+            let (identity, issued) = self
+                .app
+                .login_kubernetes_auth(&req.identity_id, &req.jwt, ip)
+                .await?;
+            Ok(login_response(&trail, identity, issued))
         }
         .await;
         self.answer_unless(on_behalf, &trail, result).await
@@ -695,5 +778,23 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(pb::GetAuditKeyResponse {
             audit_key: key.expose().to_vec(),
         }))
+    }
+}
+
+/// A login's answer, with the trail naming who logged in and the token issued.
+fn login_response(
+    trail: &latchkey_service_kit::audit::Trail,
+    identity: IdentityId,
+    issued: crate::app::IssuedAccessToken,
+) -> pb::LoginResponse {
+    trail.verified(&Principal::Identity(identity.clone()));
+    trail.target(format!("access_token:{}", issued.record.id));
+    pb::LoginResponse {
+        identity_id: identity.into_string(),
+        access_token: issued.access_token,
+        expires_in: issued.expires_in,
+        access_token_max_ttl: issued.record.max_ttl_seconds,
+        token_type: "Bearer".to_owned(),
+        token_id: issued.record.id.into_string(),
     }
 }

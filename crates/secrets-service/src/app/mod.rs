@@ -13,8 +13,8 @@ use latchkey_domain::model::{
 };
 use latchkey_domain::path::SecretName;
 use latchkey_domain::ports::{
-    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, Renewed,
-    ServiceTokenDetails,
+    AuthorizationRequest, AuthorizeError, Authorizer, BearerToken, Grant, LoginCredentials,
+    Renewed, ServiceTokenDetails,
 };
 use latchkey_domain::scope::Action;
 
@@ -362,19 +362,16 @@ impl SecretsApp {
             .await?)
     }
 
-    /// Trades a Universal Auth client ID and secret for an access token on
-    /// the client's behalf (Infisical's login): the auth service's rules apply.
-    pub async fn login_universal_auth(
+    /// Trades a machine identity's login credentials for an access token
+    /// on the client's behalf (Infisical's logins): the auth service's
+    /// rules apply.
+    pub async fn login(
         &self,
         trail: &Trail,
-        client_id: &str,
-        client_secret: &str,
+        credentials: LoginCredentials,
     ) -> Result<Renewed, SecretsError> {
         trail.kind("identity.login");
-        let logged_in = self
-            .authorizer
-            .login_universal_auth(client_id, client_secret, trail.ip())
-            .await?;
+        let logged_in = self.authorizer.login(credentials, trail.ip()).await?;
         trail.verified(&Principal::Identity(logged_in.identity_id));
         Ok(logged_in.token)
     }

@@ -12,7 +12,7 @@
 //! - `raw`: the plaintext secrets endpoints (`/api/v3/secrets/raw`, `/api/v4/secrets`).
 //! - `service_token`: `GET /api/v2/service-token`, what a service token is.
 //! - `reply`: the caller, the query string and JSON replies.
-//! - `token_auth`: machine identity logins (Universal Auth), and renew and revoke of their tokens.
+//! - `token_auth`: machine identity logins (Universal Auth, Kubernetes Auth), and renew and revoke of their tokens.
 //! - `trace`: the per-request span, trace context and metrics.
 
 mod audit;
@@ -67,6 +67,14 @@ pub fn router(app: Arc<SecretsApp>, trusted_proxies: TrustedIps) -> Router {
         .route(
             "/api/v1/auth/universal-auth/login/",
             post(token_auth::login_universal_auth),
+        )
+        .route(
+            "/api/v1/auth/kubernetes-auth/login",
+            post(token_auth::login_kubernetes_auth),
+        )
+        .route(
+            "/api/v1/auth/kubernetes-auth/login/",
+            post(token_auth::login_kubernetes_auth),
         )
         .route("/api/v1/auth/token/renew", post(token_auth::renew))
         .route("/api/v1/auth/token/revoke", post(token_auth::revoke))

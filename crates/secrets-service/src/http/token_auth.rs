@@ -1,6 +1,7 @@
 //! Infisical's machine-identity endpoints that take no bearer token: the
 //! Universal Auth login `POST /api/v1/auth/universal-auth/login` (with
-//! `{"clientId", "clientSecret"}`), and the renew and revoke of an access
+//! `{"clientId", "clientSecret"}`), the Kubernetes Auth login
+//! `POST /api/v1/auth/kubernetes-auth/login` (with `{"identityId", "jwt"}`), and the renew and revoke of an access
 //! token, `POST /api/v1/auth/token/renew` and `POST /api/v1/auth/token/revoke`
 //! (with `{"accessToken"}`). The auth service logs in, renews or revokes
 //! with its own rules (failure limits, max TTL, trusted IPs of the
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
-use latchkey_domain::ports::BearerToken;
+use latchkey_domain::identity::kubernetes_auth::MAX_JWT_BYTES;
+use latchkey_domain::ports::{BearerToken, LoginCredentials};
 use serde::Serialize;
 
 use super::Http;
@@ -21,6 +23,9 @@ use super::extract::{Body, TOKEN_BODY_BYTES};
 use super::params::Params;
 use super::reply::json;
 use crate::app::Caller;
+
+/// A Kubernetes login's body: a service-account JWT and an identity id.
+const KUBERNETES_LOGIN_BODY_BYTES: usize = MAX_JWT_BYTES + 1024;
 
 fn access_token(body: &Bytes) -> Result<BearerToken, HttpError> {
     let params = Params::from_body(body, Vec::new())?;
@@ -48,16 +53,41 @@ pub(super) async fn login_universal_auth(
     Body(body): Body<TOKEN_BODY_BYTES>,
 ) -> Result<Response, HttpError> {
     let params = Params::from_body(&body, Vec::new())?;
-    let client_id = params
-        .get(&["clientId"])
-        .ok_or_else(|| invalid("clientId", "required: the identity's client ID"))?;
-    let client_secret = params
-        .get(&["clientSecret"])
-        .ok_or_else(|| invalid("clientSecret", "required: a client secret"))?;
-    let issued = http
-        .app
-        .login_universal_auth(&trail, client_id, client_secret)
-        .await?;
+    let credentials = LoginCredentials::UniversalAuth {
+        client_id: required(&params, "clientId", "the identity's client ID")?,
+        client_secret: required(&params, "clientSecret", "a client secret")?,
+    };
+    login(&http, &trail, credentials).await
+}
+
+/// `POST /api/v1/auth/kubernetes-auth/login`, `{identityId, jwt}`: answers
+/// as a renewal does.
+pub(super) async fn login_kubernetes_auth(
+    State(http): State<Arc<Http>>,
+    CallTrail(trail): CallTrail,
+    Body(body): Body<KUBERNETES_LOGIN_BODY_BYTES>,
+) -> Result<Response, HttpError> {
+    let params = Params::from_body(&body, Vec::new())?;
+    let credentials = LoginCredentials::KubernetesAuth {
+        identity_id: required(&params, "identityId", "the identity to log in as")?,
+        jwt: required(&params, "jwt", "the workload's service-account token")?,
+    };
+    login(&http, &trail, credentials).await
+}
+
+fn required(params: &Params, field: &str, what: &str) -> Result<String, HttpError> {
+    params
+        .get(&[field])
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(field, format!("required: {what}")))
+}
+
+async fn login(
+    http: &Http,
+    trail: &latchkey_service_kit::audit::Trail,
+    credentials: LoginCredentials,
+) -> Result<Response, HttpError> {
+    let issued = http.app.login(trail, credentials).await?;
     Ok(json(&RenewReply {
         access_token: issued.access_token.expose(),
         expires_in: issued.expires_in,

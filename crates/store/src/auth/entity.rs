@@ -220,3 +220,30 @@ pub(crate) mod client_secret {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(crate) mod kubernetes_auth_config {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kubernetes_auth_configs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub identity_id: String,
+        pub issuer: String,
+        pub keys: String,
+        pub allowed_audiences: String,
+        pub allowed_namespaces: String,
+        pub allowed_names: String,
+        pub access_token_ttl: i64,
+        pub access_token_max_ttl: i64,
+        pub access_token_num_uses_limit: i64,
+        pub access_token_trusted_ips: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::access_tokens::identity_token_model;
 use super::entity::{
-    client_secret, identity, identity_token, membership, token_auth_config, universal_auth_config,
+    client_secret, identity, identity_token, kubernetes_auth_config, membership, token_auth_config,
+    universal_auth_config,
 };
 use super::{AuthStore, parse_ips};
 use crate::{StoreError, corrupt, to_i64, to_u64};
@@ -62,7 +63,7 @@ impl AuthStore {
     }
 
     /// Deletes an identity with its auth methods (Token Auth, Universal
-    /// Auth and its client secrets) and memberships, and
+    /// Auth and its client secrets, Kubernetes Auth) and memberships, and
     /// revokes its tokens, in one transaction. False when there was none.
     pub async fn delete_identity(
         &self,
@@ -84,6 +85,9 @@ impl AuthStore {
             .exec(&*txn)
             .await?;
         universal_auth_config::Entity::delete_by_id(id.as_str())
+            .exec(&*txn)
+            .await?;
+        kubernetes_auth_config::Entity::delete_by_id(id.as_str())
             .exec(&*txn)
             .await?;
         client_secret::Entity::delete_many()

@@ -15,7 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(QueryIndexes),
             Box::new(crate::audit::migration::CreateAuditEvents),
             Box::new(crate::audit::migration::CreateAuditCheckpoints),
-            Box::new(UniversalAuth),
+            Box::new(MachineLogins),
         ]
     }
 }
@@ -254,13 +254,14 @@ impl MigrationTrait for QueryIndexes {
     }
 }
 
-/// Universal Auth: one row per identity that has it (its client ID unique),
-/// and its client secrets (their hashes), listed by identity.
-struct UniversalAuth;
+/// The login methods: Universal Auth, one row per identity that has it
+/// (its client ID unique), and its client secrets (their hashes), listed by
+/// identity; Kubernetes Auth, one row per identity that has it.
+struct MachineLogins;
 
-impl MigrationName for UniversalAuth {
+impl MigrationName for MachineLogins {
     fn name(&self) -> &str {
-        "m20261206_000003_universal_auth"
+        "m20261206_000003_machine_logins"
     }
 }
 
@@ -269,7 +270,7 @@ impl MigrationName for UniversalAuth {
     elided_lifetimes_in_paths,
     reason = "async_trait expands the trait with an elided SchemaManager lifetime"
 )]
-impl MigrationTrait for UniversalAuth {
+impl MigrationTrait for MachineLogins {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
@@ -308,6 +309,24 @@ impl MigrationTrait for UniversalAuth {
                 .name("idx_ua_client_secrets_identity")
                 .table(Alias::new("universal_auth_client_secrets"))
                 .col(Alias::new("identity_id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Alias::new("kubernetes_auth_configs"))
+                .col(id("identity_id"))
+                .col(col("issuer").text().not_null())
+                .col(col("keys").text().not_null())
+                .col(col("allowed_audiences").text().not_null())
+                .col(col("allowed_namespaces").text().not_null())
+                .col(col("allowed_names").text().not_null())
+                .col(col("access_token_ttl").big_integer().not_null())
+                .col(col("access_token_max_ttl").big_integer().not_null())
+                .col(col("access_token_num_uses_limit").big_integer().not_null())
+                .col(col("access_token_trusted_ips").text().not_null())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
                 .to_owned(),
         )
         .await

@@ -3,6 +3,7 @@
 mod access_tokens;
 mod entity;
 mod identities;
+mod kubernetes_auth;
 mod memberships;
 mod migration;
 mod projects;

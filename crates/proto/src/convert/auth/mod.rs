@@ -2,7 +2,8 @@
 
 use latchkey_domain::InvalidInput;
 use latchkey_domain::identity::{
-    ClientSecretTerms, OrgRole, ProjectRole, TokenAuthChanges, UniversalAuthChanges,
+    ClientSecretTerms, KubernetesAuthChanges, OrgRole, ProjectRole, TokenAuthChanges,
+    UniversalAuthChanges,
 };
 use latchkey_domain::ip::TrustedIps;
 use latchkey_domain::model::{
@@ -44,6 +45,8 @@ id_request! {
     GetTokenAuthRequest.identity_id => IdentityId,
     ListIdentityAccessTokensRequest.identity_id => IdentityId,
     GetUniversalAuthRequest.identity_id => IdentityId,
+    GetKubernetesAuthRequest.identity_id => IdentityId,
+    RevokeKubernetesAuthRequest.identity_id => IdentityId,
     RevokeUniversalAuthRequest.identity_id => IdentityId,
     ListUniversalAuthClientSecretsRequest.identity_id => IdentityId,
 }
@@ -157,6 +160,35 @@ macro_rules! universal_auth_request {
 }
 
 universal_auth_request!(AttachUniversalAuthRequest, UpdateUniversalAuthRequest);
+
+/// The Kubernetes Auth fields of an attach or update request.
+macro_rules! kubernetes_auth_request {
+    ($($request:ident),*) => {$(
+        impl TryFrom<&pb::$request> for (IdentityId, KubernetesAuthChanges) {
+            type Error = InvalidInput;
+            fn try_from(req: &pb::$request) -> Result<Self, InvalidInput> {
+                Ok((
+                    IdentityId::parse(&req.identity_id, "identity_id")?,
+                    KubernetesAuthChanges {
+                        issuer: req.issuer.clone(),
+                        keys: req.keys.clone(),
+                        allowed_audiences: req.allowed_audiences.clone(),
+                        allowed_namespaces: req.allowed_namespaces.clone(),
+                        allowed_names: req.allowed_names.clone(),
+                        access: TokenAuthChanges {
+                            ttl: req.access_token_ttl,
+                            max_ttl: req.access_token_max_ttl,
+                            num_uses_limit: req.access_token_num_uses_limit,
+                            trusted_ips: req.access_token_trusted_ips.clone(),
+                        },
+                    },
+                ))
+            }
+        }
+    )*};
+}
+
+kubernetes_auth_request!(AttachKubernetesAuthRequest, UpdateKubernetesAuthRequest);
 
 impl TryFrom<&pb::CreateUniversalAuthClientSecretRequest> for (IdentityId, ClientSecretTerms) {
     type Error = InvalidInput;

@@ -1,7 +1,9 @@
 //! Domain entities as the auth API returns them.
 
 use latchkey_domain::crypto::key_rotation_recommended;
-use latchkey_domain::identity::{ClientSecret, TokenAuthConfig, UniversalAuthConfig};
+use latchkey_domain::identity::{
+    ClientSecret, KubernetesAuthConfig, TokenAuthConfig, UniversalAuthConfig,
+};
 use latchkey_domain::model::{
     AccessToken, Identity, IdentityId, Membership, Project, ServiceToken,
 };
@@ -115,6 +117,28 @@ impl From<&UniversalAuthConfig> for pb::UniversalAuthResponse {
                     .unwrap_or(i64::MAX),
                 access_token_trusted_ips: access.trusted_ips.to_strings(),
                 client_secret_trusted_ips: config.client_secret_trusted_ips.to_strings(),
+                created_at: Some(timestamp(config.created_at)),
+            }),
+        }
+    }
+}
+
+impl From<&KubernetesAuthConfig> for pb::KubernetesAuthResponse {
+    fn from(config: &KubernetesAuthConfig) -> Self {
+        let access = &config.access;
+        pb::KubernetesAuthResponse {
+            config: Some(pb::KubernetesAuthConfig {
+                identity_id: config.identity_id.as_str().to_owned(),
+                issuer: config.issuer.clone(),
+                keys: config.keys.clone(),
+                allowed_audiences: config.allowed_audiences.join(","),
+                allowed_namespaces: config.allowed_namespaces.join(","),
+                allowed_names: config.allowed_names.join(","),
+                access_token_ttl: access.ttl_seconds,
+                access_token_max_ttl: access.max_ttl_seconds,
+                access_token_num_uses_limit: i64::try_from(access.num_uses_limit)
+                    .unwrap_or(i64::MAX),
+                access_token_trusted_ips: access.trusted_ips.to_strings(),
                 created_at: Some(timestamp(config.created_at)),
             }),
         }
