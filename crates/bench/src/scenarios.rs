@@ -207,6 +207,18 @@ pub(crate) async fn table(
             )
         });
     }
+    // Logins: the same client secret again and again (argon2 only for the
+    // first), and a projected service-account token checked by signature.
+    rows.push(row(
+        "LoginUniversalAuth, one client secret",
+        Kind::Auth,
+        universal_auth_login(t).await?,
+    ));
+    rows.push(row(
+        "LoginKubernetesAuth, RS256 service-account token",
+        Kind::Auth,
+        kubernetes_login(t).await?,
+    ));
     // Token creation (argon2 per token), with the process's peak memory.
     rows.push(Scenario {
         reports_memory: true,
@@ -382,5 +394,98 @@ fn create_token(t: &Targets) -> Result<Call, BoxError> {
     Ok(call(move || {
         let (mut c, request) = (auth.clone(), request.clone());
         async move { c.create_service_token(request).await.map(drop) }
+    }))
+}
+
+/// An identity with `attach` run for it by the admin: its id.
+async fn login_identity(t: &Targets) -> Result<String, BoxError> {
+    let mut auth =
+        AuthServiceClient::with_interceptor(t.auth.clone(), Bearer::new(Some(&t.admin))?);
+    let identity = auth
+        .create_identity(auth_pb::CreateIdentityRequest {
+            name: "bench-login".into(),
+            org_role: "member".into(),
+        })
+        .await?
+        .into_inner()
+        .identity
+        .ok_or("no identity")?
+        .id;
+    Ok(identity)
+}
+
+async fn universal_auth_login(t: &Targets) -> Result<Call, BoxError> {
+    let identity = login_identity(t).await?;
+    let mut auth =
+        AuthServiceClient::with_interceptor(t.auth.clone(), Bearer::new(Some(&t.admin))?);
+    let client_id = auth
+        .attach_universal_auth(auth_pb::AttachUniversalAuthRequest {
+            identity_id: identity.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .config
+        .ok_or("no config")?
+        .client_id;
+    let client_secret = auth
+        .create_universal_auth_client_secret(auth_pb::CreateUniversalAuthClientSecretRequest {
+            identity_id: identity,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .client_secret;
+    let client = AuthServiceClient::new(t.auth.clone());
+    let request = auth_pb::LoginUniversalAuthRequest {
+        client_id,
+        client_secret,
+        client_ip: String::new(),
+    };
+    Ok(call(move || {
+        let (mut c, request) = (client.clone(), request.clone());
+        async move { c.login_universal_auth(request).await.map(drop) }
+    }))
+}
+
+/// The domain's throwaway test issuer keys stand in for a cluster's.
+const K8S_PRIVATE: &str =
+    include_str!("../../domain/src/identity/kubernetes_auth/testdata/rsa-private.pem");
+const K8S_PUBLIC: &str =
+    include_str!("../../domain/src/identity/kubernetes_auth/testdata/rsa-public.pem");
+
+async fn kubernetes_login(t: &Targets) -> Result<Call, BoxError> {
+    const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+    let identity = login_identity(t).await?;
+    let mut auth =
+        AuthServiceClient::with_interceptor(t.auth.clone(), Bearer::new(Some(&t.admin))?);
+    auth.attach_kubernetes_auth(auth_pb::AttachKubernetesAuthRequest {
+        identity_id: identity.clone(),
+        issuer: Some(ISSUER.into()),
+        keys: Some(K8S_PUBLIC.into()),
+        allowed_audiences: Some("latchkey".into()),
+        ..Default::default()
+    })
+    .await?;
+    let now = latchkey_domain::ports::Clock::now(&latchkey_domain::ports::SystemClock).timestamp();
+    let claims = serde_json::json!({
+        "aud": ["latchkey"], "iss": ISSUER, "iat": now, "nbf": now, "exp": now + 3600,
+        "sub": "system:serviceaccount:bench:worker",
+        "kubernetes.io": {"namespace": "bench", "serviceaccount": {"name": "worker"}}
+    });
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(K8S_PRIVATE.as_bytes())?,
+    )?;
+    let client = AuthServiceClient::new(t.auth.clone());
+    let request = auth_pb::LoginKubernetesAuthRequest {
+        identity_id: identity,
+        jwt,
+        client_ip: String::new(),
+    };
+    Ok(call(move || {
+        let (mut c, request) = (client.clone(), request.clone());
+        async move { c.login_kubernetes_auth(request).await.map(drop) }
     }))
 }
