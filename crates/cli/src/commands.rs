@@ -35,10 +35,16 @@ enum Command {
         #[arg(long = "env", default_value = "dev")]
         environment: String,
     },
-    /// Check a token and store it (mode 0600) for later commands.
+    /// Check a token and store it (mode 0600) for later commands, or log a
+    /// machine identity in (Universal Auth, Kubernetes Auth) and store its
+    /// access token, with the Infisical CLI's flags and variables.
     ///
     /// Example: latchkey login --token "$(cat latchkey-data/admin-token)"
-    Login,
+    ///
+    /// Example: latchkey login --method universal-auth --client-id <id> --client-secret <secret>
+    ///
+    /// Example: latchkey login --method kubernetes --machine-identity-id <id>
+    Login(crate::login::LoginArgs),
     /// Forget the token `latchkey login` stored.
     ///
     /// Example: latchkey logout
@@ -76,7 +82,10 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
             project_id,
             environment,
         } => init(&ctx, project_id, environment).await?,
-        Command::Login => login(&ctx).await?,
+        Command::Login(args) => match args.method {
+            crate::login::LoginMethod::Token => login(&ctx).await?,
+            _ => crate::login::machine_login(&ctx, args).await?,
+        },
         Command::Logout => logout()?,
         Command::Project(cmd) => crate::project::run(&ctx, cmd).await?,
         Command::ServiceToken(cmd) => crate::service_token::run(&ctx, cmd).await?,

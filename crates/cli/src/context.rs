@@ -59,6 +59,11 @@ impl Context {
         })
     }
 
+    /// A client of the auth service calling with no token, for a login.
+    pub(crate) async fn auth_without_token(&self) -> Result<AuthClient, CliError> {
+        client::auth(&self.auth_addr, &self.tls, None).await
+    }
+
     /// A client of the auth service, calling with the token if there is one.
     pub(crate) async fn auth(&self) -> Result<AuthClient, CliError> {
         client::auth(&self.auth_addr, &self.tls, self.token.as_deref()).await

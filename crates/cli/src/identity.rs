@@ -1,6 +1,7 @@
-//! `latchkey identity ...`: machine identities, Token Auth, Universal Auth
-//! and access tokens.
+//! `latchkey identity ...`: machine identities, Token Auth, Universal Auth,
+//! Kubernetes Auth and access tokens.
 
+mod kubernetes_auth;
 mod universal_auth;
 
 use clap::Subcommand;
@@ -43,6 +44,9 @@ pub(crate) enum IdentityCommand {
     /// Configure Universal Auth and its client secrets.
     #[command(subcommand, name = "universal-auth")]
     UniversalAuth(universal_auth::UniversalAuthCommand),
+    /// Configure Kubernetes Auth.
+    #[command(subcommand, name = "kubernetes-auth")]
+    KubernetesAuth(kubernetes_auth::KubernetesAuthCommand),
     /// Issue, list, renew and revoke access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -168,6 +172,7 @@ pub(crate) async fn run(ctx: &Context, cmd: IdentityCommand) -> Result<(), CliEr
             println!("Identity {identity_id} deleted; its access tokens are revoked.");
         }
         IdentityCommand::UniversalAuth(cmd) => universal_auth::run(&mut auth, cmd).await?,
+        IdentityCommand::KubernetesAuth(cmd) => kubernetes_auth::run(&mut auth, cmd).await?,
         IdentityCommand::TokenAuth(TokenAuthCommand::Attach(f)) => {
             let config = auth
                 .attach_token_auth(auth_pb::AttachTokenAuthRequest {

@@ -4,7 +4,7 @@
 //!
 //! Modules form a DAG: `commands` parses and dispatches to one command
 //! module each (`project`, `service_token`, `secrets`, `run`, `identity`,
-//! `audit`),
+//! `audit`, `login`),
 //! which never import one another; what they share is below them:
 //! `context` (settings and clients), `flags` (flags several commands take),
 //! `output`, `config`, `client` (connections through `latchkey-client`)
@@ -30,6 +30,7 @@ mod context;
 mod error;
 mod flags;
 mod identity;
+mod login;
 mod output;
 mod project;
 mod run;

@@ -1072,3 +1072,165 @@ async fn audit_list_merges_both_services_and_hash_finds_a_tokens_calls() {
     assert_eq!(refused.code, 4, "{}", refused.err);
     assert!(refused.err.contains("PERMISSION_DENIED"), "{}", refused.err);
 }
+
+// ---- machine logins ----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_universal_auth_or_a_service_account_token_stores_the_access_token() {
+    let (stack, project) = started().await;
+    let service = create_token(&stack, &project, &[]).await;
+    set(&stack, &service, &["K=v"], "dev", "/backend").await;
+    let admin = || Cli::new(&stack, &stack.admin_token);
+    let id = admin()
+        .run(&["identity", "create", "--name", "worker", "--plain"])
+        .await
+        .ok()
+        .trim()
+        .to_owned();
+    admin()
+        .run(&[
+            "project",
+            "add-identity",
+            "--projectId",
+            &project,
+            "--identity-id",
+            &id,
+            "--role",
+            "viewer",
+            "--scope=dev:/backend/**",
+        ])
+        .await
+        .ok();
+    admin()
+        .run(&["identity", "universal-auth", "attach", "--identity-id", &id])
+        .await
+        .ok();
+    let client_id = admin()
+        .run(&[
+            "identity",
+            "universal-auth",
+            "get",
+            "--identity-id",
+            &id,
+            "--plain",
+        ])
+        .await
+        .ok()
+        .trim()
+        .to_owned();
+    let client_secret = admin()
+        .run(&[
+            "identity",
+            "universal-auth",
+            "client-secret",
+            "create",
+            "--identity-id",
+            &id,
+            "--plain",
+        ])
+        .await
+        .ok()
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = || {
+        Cli::bare()
+            .dir(dir.path())
+            .env("LATCHKEY_AUTH_ADDR", &stack.auth_url)
+            .env("LATCHKEY_SECRETS_ADDR", &stack.secrets_url)
+    };
+    let read = [
+        "secrets",
+        "get",
+        "K",
+        "--projectId",
+        &project,
+        "--env",
+        "dev",
+        "--path",
+        "/backend",
+        "--plain",
+    ];
+
+    // The Infisical CLI's variables give the credentials.
+    let login = fresh()
+        .env("INFISICAL_UNIVERSAL_AUTH_CLIENT_ID", &client_id)
+        .env("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", &client_secret)
+        .run(&["login", "--method", "universal-auth"])
+        .await
+        .ok();
+    assert!(login.contains(&id), "{login}");
+    assert!(!login.contains(&client_secret), "never prints the secret");
+    assert_eq!(fresh().run(&read).await.ok().trim(), "v");
+    let wrong = fresh()
+        .run(&[
+            "login",
+            "--method",
+            "universal-auth",
+            "--client-id",
+            &client_id,
+            "--client-secret",
+            &"0".repeat(64),
+        ])
+        .await;
+    assert_eq!(wrong.code, 3, "{}", wrong.err);
+    assert!(wrong.err.contains("TOKEN_INVALID"), "{}", wrong.err);
+    let missing = fresh().run(&["login", "--method", "universal-auth"]).await;
+    assert!(missing.err.contains("--client-id"), "{}", missing.err);
+
+    // Kubernetes: the service-account token from its file, checked against the issuer's key.
+    let keys = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../domain/src/identity/kubernetes_auth/testdata"
+    );
+    let public = format!("{keys}/rsa-public.pem");
+    admin()
+        .run(&[
+            "identity",
+            "kubernetes-auth",
+            "attach",
+            "--identity-id",
+            &id,
+            "--issuer",
+            "https://kubernetes.default.svc",
+            "--keys-file",
+            &public,
+            "--allowed-audiences",
+            "latchkey",
+        ])
+        .await
+        .ok();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "aud": ["latchkey"], "iss": "https://kubernetes.default.svc", "exp": now + 600, "iat": now,
+        "sub": "system:serviceaccount:billing:worker",
+        "kubernetes.io": {"namespace": "billing", "serviceaccount": {"name": "worker"}}
+    });
+    let private = std::fs::read_to_string(format!("{keys}/rsa-private.pem")).unwrap();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let token_file = dir.path().join("sa-token");
+    std::fs::write(&token_file, format!("{jwt}\n")).unwrap();
+    let plain = fresh()
+        .run(&[
+            "login",
+            "--method",
+            "kubernetes",
+            "--machine-identity-id",
+            &id,
+            "--service-account-token-path",
+            token_file.to_str().unwrap(),
+            "--plain",
+        ])
+        .await
+        .ok();
+    assert_eq!(plain.trim().split('.').count(), 3, "only the JWT: {plain}");
+    assert_eq!(fresh().run(&read).await.ok().trim(), "v");
+}
