@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Both services from one file: `docker build --target auth -t latchkey-auth .`
-# and `docker build --target secrets -t latchkey-secrets .` (see README).
+# and `docker build --target secrets -t latchkey-secrets .` (see README);
+# the CLI: `docker build --target cli -t latchkey-cli .`.
 #
 # Build: release binaries, with the registry and target cached between builds.
 FROM rust:1.95-bookworm AS build
@@ -8,9 +9,9 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin latchkey-auth --bin latchkey-secrets \
+    cargo build --release --locked --bin latchkey-auth --bin latchkey-secrets --bin latchkey \
  && mkdir -p /out \
- && cp target/release/latchkey-auth target/release/latchkey-secrets /out/
+ && cp target/release/latchkey-auth target/release/latchkey-secrets target/release/latchkey /out/
 
 # Runtime: distroless (glibc, CA certificates, no shell or package manager),
 # as the image's built-in non-root user.
@@ -40,3 +41,9 @@ EXPOSE 50052 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
     CMD ["/usr/local/bin/latchkey-secrets", "health"]
 ENTRYPOINT ["/usr/local/bin/latchkey-secrets"]
+
+# The CLI, for workloads that log in and fetch their secrets in an init
+# container (deploy/examples/kubernetes-auth).
+FROM runtime-base AS cli
+COPY --from=build /out/latchkey /usr/local/bin/latchkey
+ENTRYPOINT ["/usr/local/bin/latchkey"]

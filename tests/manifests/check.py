@@ -211,9 +211,43 @@ def policies(objects, overlay):
                 )
 
 
+def example_policies(objects):
+    """The Kubernetes Auth sample: restricted pods, and a projected token
+    meant for Latchkey alone and short-lived, never the default mount."""
+    name = "[examples/kubernetes-auth]"
+    for d in by_kind(objects, "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        check(pod.get("automountServiceAccountToken") is False, f"{name} no default service account token")
+        check(pod.get("securityContext", {}).get("runAsNonRoot") is True, f"{name} pod runAsNonRoot")
+        tokens = [
+            s["serviceAccountToken"]
+            for v in pod.get("volumes", [])
+            for s in v.get("projected", {}).get("sources", [])
+            if "serviceAccountToken" in s
+        ]
+        check(len(tokens) == 1, f"{name} one projected service-account token")
+        for t in tokens:
+            check(t.get("audience") == "latchkey", f"{name} the token's audience is Latchkey's")
+            check(0 < t.get("expirationSeconds", 0) <= 3600, f"{name} the token lives at most an hour")
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            sc = c.get("securityContext", {})
+            check(sc.get("readOnlyRootFilesystem") is True, f"{name} {c['name']} read-only root filesystem")
+            check(sc.get("allowPrivilegeEscalation") is False, f"{name} {c['name']} no privilege escalation")
+            check({"cpu", "memory"} <= set(c.get("resources", {}).get("limits", {})), f"{name} {c['name']} limits")
+        login = next(c for c in pod["initContainers"] if c["name"] == "latchkey-login")
+        check("--method=kubernetes" in login.get("args", []), f"{name} the init container logs in with Kubernetes Auth")
+
+
 def main():
     kubectl, validator = sys.argv[1], sys.argv[2]
     version = sys.argv[3] if len(sys.argv) > 3 else "1.37.0"
+    example = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "deploy" / "examples" / "kubernetes-auth")],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    ok, out = validate(validator, example, version)
+    check(ok, f"[examples/kubernetes-auth] kubernetes-validate --strict against {version}:\n{out}")
+    example_policies([o for o in yaml.safe_load_all(example) if o])
     for overlay in OVERLAYS:
         text = render(kubectl, overlay)
         ok, out = validate(validator, text, version)

@@ -111,7 +111,7 @@ impl UserConfig {
 
 /// Writes `text` to `path` readable by its owner only, replacing it
 /// atomically so a reader never sees half a file or a wider mode.
-fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
 

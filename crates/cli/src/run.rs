@@ -48,6 +48,9 @@ pub(crate) struct ExportArgs {
     /// dotenv, json or yaml.
     #[arg(long, value_enum, default_value = "dotenv")]
     format: ExportFormat,
+    /// Write to this file (mode 0600, replaced whole) instead of standard output.
+    #[arg(long = "output-file")]
+    output_file: Option<std::path::PathBuf>,
 }
 
 /// Replaces this process with the command, its environment extended by the
@@ -94,7 +97,11 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
 /// Prints the secrets as dotenv, JSON or YAML.
 pub(crate) async fn export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
     let rows = ctx.fetch(&args.at, args.recursive).await?;
-    print!("{}", output::export(&nearest_first(rows), args.format)?);
+    let text = output::export(&nearest_first(rows), args.format)?;
+    match &args.output_file {
+        Some(path) => crate::config::write_private(path, text.trim_end_matches('\n'))?,
+        None => print!("{text}"),
+    }
     Ok(())
 }
 

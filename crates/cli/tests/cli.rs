@@ -401,6 +401,29 @@ async fn export_output_parses_back_to_the_same_map_in_every_format() {
         serde_yaml_ng::from_str::<BTreeMap<String, String>>(&yaml).unwrap(),
         expected
     );
+
+    // --output-file writes the same text to a file only its owner reads.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.env");
+    let printed = Cli::new(&stack, &token)
+        .run(&[
+            "export",
+            "--env",
+            "dev",
+            "--path",
+            "/backend",
+            "--output-file",
+            file.to_str().unwrap(),
+        ])
+        .await
+        .ok();
+    assert!(printed.is_empty(), "nothing on stdout: {printed}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), dotenv);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 // ---- run -------------------------------------------------------------------

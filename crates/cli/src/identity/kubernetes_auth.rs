@@ -50,7 +50,7 @@ impl KubernetesAuthFlags {
 pub(crate) enum KubernetesAuthCommand {
     /// Attach Kubernetes Auth to an identity (--issuer and --keys or --keys-file required).
     ///
-    /// Example: latchkey identity kubernetes-auth attach --identity-id <id> --issuer https://kubernetes.default.svc.cluster.local --keys-file jwks.json --allowed-audiences latchkey --allowed-namespaces billing
+    /// Example: latchkey identity kubernetes-auth attach --identity-id <id> --issuer "$ISSUER" --keys-file jwks.json --allowed-audiences latchkey --allowed-namespaces billing
     Attach(KubernetesAuthFlags),
     /// Change Kubernetes Auth; unset flags keep their value.
     ///
