@@ -91,6 +91,7 @@ async fn infisical_cli_and_operator_request_sequences_replay_against_latchkey() 
     let access = latchkey_domain::token::access_token_part(&service).to_owned();
     let holder = latchkey_domain::token::ServiceTokenSecret::parse(&service).unwrap();
     let (client_id, client_secret) = universal_auth(&stack, &project).await;
+    let (k8s_identity, k8s_jwt) = kubernetes_auth(&stack, &project).await;
 
     for client in fixtures["clients"].as_array().unwrap() {
         let name = client["name"].as_str().unwrap();
@@ -98,6 +99,8 @@ async fn infisical_cli_and_operator_request_sequences_replay_against_latchkey() 
             ("project", project.clone()),
             ("client_id", client_id.clone()),
             ("client_secret", client_secret.clone()),
+            ("k8s_identity", k8s_identity.clone()),
+            ("k8s_jwt", k8s_jwt.clone()),
         ]);
         let mut project_key: Option<WireKey> = None;
         for (i, step) in client["steps"].as_array().unwrap().iter().enumerate() {
@@ -265,4 +268,54 @@ async fn universal_auth(stack: &Stack, project: &str) -> (String, String) {
         .into_inner()
         .client_secret;
     (client_id, client_secret)
+}
+
+/// Kubernetes Auth on a developer in `project`, trusting the domain's
+/// throwaway test issuer key, and a projected token it signed, as a
+/// TokenRequest with the operator's audience returns it: (identity, JWT).
+async fn kubernetes_auth(stack: &Stack, project: &str) -> (String, String) {
+    use latchkey_domain::ports::Clock as _;
+    use latchkey_proto::auth::v1 as auth_pb;
+    use latchkey_test_support::with_token;
+    const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+    let (identity, _) = stack.identity_in_project(project, "developer", 0).await;
+    stack
+        .auth_client()
+        .await
+        .attach_kubernetes_auth(with_token(
+            auth_pb::AttachKubernetesAuthRequest {
+                identity_id: identity.clone(),
+                issuer: Some(ISSUER.into()),
+                keys: Some(
+                    include_str!(
+                        "../../crates/domain/src/identity/kubernetes_auth/testdata/rsa-public.pem"
+                    )
+                    .into(),
+                ),
+                allowed_audiences: Some("infisical".into()),
+                ..Default::default()
+            },
+            &stack.admin_token,
+        ))
+        .await
+        .unwrap();
+    let now = stack.clock.now().timestamp();
+    let claims = serde_json::json!({
+        "aud": ["infisical"], "iss": ISSUER, "iat": now, "nbf": now, "exp": now + 600,
+        "sub": "system:serviceaccount:apps:operator",
+        "kubernetes.io": {"namespace": "apps", "serviceaccount": {"name": "operator"}}
+    });
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(
+            include_str!(
+                "../../crates/domain/src/identity/kubernetes_auth/testdata/rsa-private.pem"
+            )
+            .as_bytes(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    (identity, jwt)
 }
