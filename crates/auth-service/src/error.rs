@@ -39,6 +39,16 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A store failure, with a unique-key conflict said as `message` (what
+    /// exists already, and what to do instead).
+    #[must_use]
+    pub fn conflict_or(err: StoreError, message: impl FnOnce() -> String) -> Self {
+        match err {
+            StoreError::Conflict(_) => AuthError::Conflict(message()),
+            other => other.into(),
+        }
+    }
+
     /// An internal error caused by `source`.
     pub fn internal(
         what: impl Into<String>,

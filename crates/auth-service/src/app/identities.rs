@@ -3,7 +3,6 @@
 use latchkey_domain::InvalidInput;
 use latchkey_domain::identity::{OrgRole, TokenAuthChanges, TokenAuthConfig};
 use latchkey_domain::model::{Identity, IdentityId};
-use latchkey_store::StoreError;
 
 use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
@@ -74,12 +73,7 @@ impl AuthApp {
         self.store
             .insert_token_auth_config(identity_id, &config)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => AuthError::Conflict(format!(
-                    "Token Auth is already attached to identity {identity_id}; change it with UpdateTokenAuth"
-                )),
-                other => other.into(),
-            })?;
+            .map_err(|e| AuthError::conflict_or(e, || format!("Token Auth is already attached to identity {identity_id}; change it with UpdateTokenAuth")))?;
         Ok(config)
     }
 

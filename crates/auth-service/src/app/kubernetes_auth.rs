@@ -12,7 +12,6 @@ use latchkey_domain::model::{AccessToken, AccessTokenId, IdentityId};
 use latchkey_domain::token::AuthMethod;
 use latchkey_domain::token::jwt::IdentityAuth;
 use latchkey_domain::ttl::{access_token_expiry, seconds_until};
-use latchkey_store::StoreError;
 
 use super::access_tokens::{IssuedAccessToken, claims_of};
 use super::{AuthApp, Caller, admin::AdminScope};
@@ -44,12 +43,7 @@ impl AuthApp {
             .uncached()
             .insert_kubernetes_auth(&config)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => AuthError::Conflict(format!(
-                    "Kubernetes Auth is already attached to identity {identity_id}; change it with UpdateKubernetesAuth"
-                )),
-                other => other.into(),
-            })?;
+            .map_err(|e| AuthError::conflict_or(e, || format!("Kubernetes Auth is already attached to identity {identity_id}; change it with UpdateKubernetesAuth")))?;
         tracing::info!(identity.id = %identity_id, "kubernetes auth attached");
         Ok(config)
     }
@@ -135,7 +129,8 @@ impl AuthApp {
                 return Err(e.into());
             }
         };
-        self.load_identity(&identity_id).await?;
+        // The config is deleted with its identity: no identity read here; a
+        // token issued in a race with the deletion is refused at its first use.
         let access = &config.access;
         let expires_at = access_token_expiry(now, access.ttl_seconds, access.max_ttl_seconds);
         let record = AccessToken {

@@ -4,7 +4,6 @@
 use latchkey_domain::identity::ProjectRole;
 use latchkey_domain::model::{IdentityId, Membership, ProjectId};
 use latchkey_domain::scope::Scopes;
-use latchkey_store::StoreError;
 
 use super::{AuthApp, Caller, Freshness, admin::AdminScope};
 use crate::error::AuthError;
@@ -38,12 +37,7 @@ impl AuthApp {
             scopes,
             created_at: self.clock.now(),
         };
-        self.store.insert_membership(&record).await.map_err(|e| match e {
-            StoreError::Conflict(_) => AuthError::Conflict(format!(
-                "identity {identity_id} is already a member of project {project_id}; remove it first to change its role"
-            )),
-            other => other.into(),
-        })?;
+        self.store.insert_membership(&record).await.map_err(|e| AuthError::conflict_or(e, || format!("identity {identity_id} is already a member of project {project_id}; remove it first to change its role")))?;
         Ok(record)
     }
 

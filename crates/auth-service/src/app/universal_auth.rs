@@ -16,7 +16,6 @@ use latchkey_domain::model::{AccessToken, AccessTokenId, IdentityId};
 use latchkey_domain::token::{AuthMethod, Precheck, Uuid};
 use latchkey_domain::ttl::{access_token_expiry, seconds_until};
 use latchkey_domain::{AccessError, InvalidInput, Reason};
-use latchkey_store::StoreError;
 
 use super::access_tokens::{IssuedAccessToken, claims_of};
 use super::{AuthApp, Caller, admin::AdminScope, authn::invalid_token};
@@ -61,12 +60,7 @@ impl AuthApp {
             .uncached()
             .insert_universal_auth(&config)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => AuthError::Conflict(format!(
-                    "Universal Auth is already attached to identity {identity_id}; change it with UpdateUniversalAuth"
-                )),
-                other => other.into(),
-            })?;
+            .map_err(|e| AuthError::conflict_or(e, || format!("Universal Auth is already attached to identity {identity_id}; change it with UpdateUniversalAuth")))?;
         tracing::info!(identity.id = %identity_id, "universal auth attached");
         Ok(config)
     }
@@ -251,7 +245,8 @@ impl AuthApp {
             &TrustedIps::default(),
             client_ip,
         )?;
-        self.load_identity(&config.identity_id).await?;
+        // The config is deleted with its identity: no identity read here; a
+        // token issued in a race with the deletion is refused at its first use.
         let access = &config.access;
         let expires_at = access_token_expiry(now, access.ttl_seconds, access.max_ttl_seconds);
         let record = AccessToken {

@@ -14,8 +14,8 @@ use super::entity::{
     client_secret, identity, identity_token, kubernetes_auth_config, membership, token_auth_config,
     universal_auth_config,
 };
-use super::{AuthStore, parse_ips};
-use crate::{StoreError, corrupt, to_i64, to_u64};
+use super::{AuthStore, access_settings};
+use crate::{StoreError, corrupt, to_i64};
 
 impl AuthStore {
     /// How many identities exist.
@@ -114,12 +114,13 @@ impl AuthStore {
         else {
             return Ok(None);
         };
-        Ok(Some(TokenAuthConfig {
-            ttl_seconds: m.access_token_ttl,
-            max_ttl_seconds: m.access_token_max_ttl,
-            num_uses_limit: to_u64(m.access_token_num_uses_limit, "access_token_num_uses_limit")?,
-            trusted_ips: parse_ips(&m.access_token_trusted_ips)?,
-        }))
+        access_settings(
+            m.access_token_ttl,
+            m.access_token_max_ttl,
+            m.access_token_num_uses_limit,
+            &m.access_token_trusted_ips,
+        )
+        .map(Some)
     }
 
     /// Attaches Token Auth; [`StoreError::Conflict`] when already attached.

@@ -1,14 +1,14 @@
 //! Kubernetes Auth: an identity's trusted service-account issuer and keys.
 
 use chrono::{DateTime, Utc};
-use latchkey_domain::identity::{KubernetesAuthConfig, TokenAuthConfig};
+use latchkey_domain::identity::KubernetesAuthConfig;
 use latchkey_domain::model::IdentityId;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::json;
 
 use super::entity::kubernetes_auth_config as k8s;
-use super::{AuthStore, parse_ips};
-use crate::{StoreError, corrupt, to_i64, to_u64};
+use super::{AuthStore, access_settings};
+use crate::{StoreError, corrupt, to_i64};
 
 impl AuthStore {
     /// An identity's Kubernetes Auth, or `None` when not attached.
@@ -38,13 +38,13 @@ impl AuthStore {
         config: &KubernetesAuthConfig,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        if self.kubernetes_auth(&config.identity_id).await?.is_none() {
-            return Ok(false);
-        }
         let mut row = model(config, now);
         row.created_at = sea_orm::ActiveValue::NotSet;
-        row.update(&self.db).await?;
-        Ok(true)
+        match row.update(&self.db).await {
+            Ok(_) => Ok(true),
+            Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Removes an identity's Kubernetes Auth; false when none was attached.
@@ -87,12 +87,12 @@ fn config_record(m: k8s::Model) -> Result<KubernetesAuthConfig, StoreError> {
         allowed_audiences: list(&m.allowed_audiences, "allowed_audiences")?,
         allowed_namespaces: list(&m.allowed_namespaces, "allowed_namespaces")?,
         allowed_names: list(&m.allowed_names, "allowed_names")?,
-        access: TokenAuthConfig {
-            ttl_seconds: m.access_token_ttl,
-            max_ttl_seconds: m.access_token_max_ttl,
-            num_uses_limit: to_u64(m.access_token_num_uses_limit, "access_token_num_uses_limit")?,
-            trusted_ips: parse_ips(&m.access_token_trusted_ips)?,
-        },
+        access: access_settings(
+            m.access_token_ttl,
+            m.access_token_max_ttl,
+            m.access_token_num_uses_limit,
+            &m.access_token_trusted_ips,
+        )?,
         identity_id: IdentityId::from_stored(m.identity_id),
         issuer: m.issuer,
         keys: m.keys,

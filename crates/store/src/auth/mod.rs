@@ -79,6 +79,22 @@ fn parse_scopes(text: &str) -> Result<Scopes, StoreError> {
         .map(Scopes::new)
 }
 
+/// The access-token settings every auth method stores in the same four
+/// columns (TTL, max TTL, use limit, trusted IPs).
+pub(super) fn access_settings(
+    ttl_seconds: i64,
+    max_ttl_seconds: i64,
+    num_uses_limit: i64,
+    trusted_ips: &str,
+) -> Result<latchkey_domain::identity::TokenAuthConfig, StoreError> {
+    Ok(latchkey_domain::identity::TokenAuthConfig {
+        ttl_seconds,
+        max_ttl_seconds,
+        num_uses_limit: crate::to_u64(num_uses_limit, "access_token_num_uses_limit")?,
+        trusted_ips: parse_ips(trusted_ips)?,
+    })
+}
+
 pub(super) fn parse_ips(text: &str) -> Result<TrustedIps, StoreError> {
     let list: Vec<String> = serde_json::from_str(text).map_err(|e| corrupt("trusted_ips", e))?;
     TrustedIps::parse(&list, "trusted_ips").map_err(|e| corrupt("trusted_ips", e))

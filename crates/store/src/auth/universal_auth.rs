@@ -1,7 +1,7 @@
 //! Universal Auth: an identity's settings and its client secrets (hashes only).
 
 use chrono::{DateTime, Utc};
-use latchkey_domain::identity::{ClientSecret, TokenAuthConfig, UniversalAuthConfig};
+use latchkey_domain::identity::{ClientSecret, UniversalAuthConfig};
 use latchkey_domain::model::{AccessToken, IdentityId};
 use latchkey_domain::token::SecretHash;
 use sea_orm::sea_query::Expr;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::access_tokens::identity_token_model;
 use super::entity::{client_secret, universal_auth_config as ua};
-use super::{AuthStore, parse_ips};
+use super::{AuthStore, access_settings, parse_ips};
 use crate::{StoreError, to_i64, to_u64};
 
 impl AuthStore {
@@ -219,12 +219,12 @@ fn ips_json(ips: &latchkey_domain::ip::TrustedIps) -> String {
 fn config_record(m: ua::Model) -> Result<UniversalAuthConfig, StoreError> {
     Ok(UniversalAuthConfig {
         client_secret_trusted_ips: parse_ips(&m.client_secret_trusted_ips)?,
-        access: TokenAuthConfig {
-            ttl_seconds: m.access_token_ttl,
-            max_ttl_seconds: m.access_token_max_ttl,
-            num_uses_limit: to_u64(m.access_token_num_uses_limit, "access_token_num_uses_limit")?,
-            trusted_ips: parse_ips(&m.access_token_trusted_ips)?,
-        },
+        access: access_settings(
+            m.access_token_ttl,
+            m.access_token_max_ttl,
+            m.access_token_num_uses_limit,
+            &m.access_token_trusted_ips,
+        )?,
         identity_id: IdentityId::from_stored(m.identity_id),
         client_id: m.client_id,
         created_at: m.created_at,
